@@ -1,0 +1,19 @@
+//! Switchboard's wire contract, shared by every component.
+//!
+//! Both the gateway and the consumer import this crate; neither imports the
+//! other. Nothing outside this crate spells a Kafka header name or a topic
+//! suffix.
+//!
+//! # Layout
+//! - [`envelope`]: the protobuf [`Envelope`] every record carries (compiled from
+//!   `envelope.proto` at build time, no system `protoc`).
+//! - [`headers`]: names of the Kafka record headers.
+//! - [`topics`]: the main topic and a consumer group's retry and dead-letter topics.
+#![forbid(unsafe_code)]
+
+pub mod envelope;
+pub mod headers;
+pub mod topics;
+
+pub use envelope::{Envelope, Header, IdOrigin, SCHEMA_VERSION};
+pub use topics::{GroupTopics, TopicNameError, DEFAULT_MAIN_TOPIC};
