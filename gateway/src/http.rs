@@ -1,0 +1,209 @@
+//! The HTTP server: accept loop with a connection cap and graceful shutdown,
+//! routing, body limits and timeouts. Decisions about events are `ingest.rs`'s.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tracing::{debug, info, warn};
+
+use crate::config::HttpLimits;
+use crate::ingest::{ingest, IngestSettings};
+use crate::problem::Rejection;
+use crate::producer::EventProducer;
+use crate::source::Source;
+
+/// Path prefix of webhook intake.
+pub const WEBHOOK_PREFIX: &str = "/webhooks/";
+
+/// Everything a request handler needs, shared by all connections.
+pub struct App {
+    /// Configured sources by name.
+    pub sources: HashMap<String, Source>,
+    /// Deadline, Retry-After, instance id.
+    pub settings: IngestSettings,
+    /// The Kafka producer.
+    pub producer: EventProducer,
+    /// Set by the readiness probe.
+    pub ready: AtomicBool,
+    /// Set when shutdown starts; new webhooks get 503.
+    pub stopping: AtomicBool,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+    /// Connection limits and timeouts.
+    pub limits: HttpLimits,
+}
+
+/// Serves `listener` until `shutdown` resolves, then stops accepting and gives
+/// open connections `grace` to finish their requests.
+pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>, grace: Duration) {
+    let connections = Arc::new(Semaphore::new(app.limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(app.limits.header_read_timeout)
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = service_fn(move |request| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(route(&app, request).await) }
+        });
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                debug!(%peer, %error, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+
+    drop(listener);
+    app.stopping.store(true, Ordering::SeqCst);
+    info!("stopped accepting; finishing in-flight requests");
+    tokio::select! {
+        _ = graceful.shutdown() => info!("all connections closed"),
+        _ = tokio::time::sleep(grace) => warn!(?grace, "grace period over; closing remaining connections"),
+    }
+}
+
+async fn route(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = request.uri().path();
+    if let Some(name) = path.strip_prefix(WEBHOOK_PREFIX) {
+        return webhook(app, name.to_owned(), request).await;
+    }
+    let method = request.method().clone();
+    let reply = match path {
+        "/livez" => get_only(&method, || text(StatusCode::OK, "text/plain", "ok".into())),
+        "/readyz" => get_only(&method, || {
+            if app.ready.load(Ordering::Relaxed) && !app.stopping.load(Ordering::Relaxed) {
+                text(StatusCode::OK, "text/plain", "ready".into())
+            } else {
+                text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready: broker unreachable or topic missing".into())
+            }
+        }),
+        "/metrics" => get_only(&method, || {
+            text(StatusCode::OK, "text/plain; version=0.0.4", app.metrics.render())
+        }),
+        _ => Err(Rejection::NotFound { path: path.to_owned() }),
+    };
+    reply.unwrap_or_else(Rejection::into_response)
+}
+
+fn get_only(method: &Method, reply: impl FnOnce() -> Response<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Rejection> {
+    if method == Method::GET || method == Method::HEAD {
+        Ok(reply())
+    } else {
+        Err(Rejection::MethodNotAllowed {
+            method: method.to_string(),
+            allow: "GET",
+        })
+    }
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+async fn webhook(app: &App, name: String, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let source = app.sources.get(&name);
+    let label = source.map_or(crate::metrics::UNKNOWN_SOURCE, |s| s.name);
+    crate::metrics::in_flight(1.0);
+    let response = match source {
+        None => Err(Rejection::UnknownSource { source_name: name }),
+        Some(source) => accept(app, source, request).await,
+    }
+    .unwrap_or_else(Rejection::into_response);
+    crate::metrics::in_flight(-1.0);
+    crate::metrics::request_answered(label, response.status(), started.elapsed());
+    response
+}
+
+async fn accept(app: &App, source: &Source, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Rejection> {
+    if request.method() != Method::POST {
+        return Err(Rejection::MethodNotAllowed {
+            method: request.method().to_string(),
+            allow: "POST",
+        });
+    }
+    if app.stopping.load(Ordering::Relaxed) {
+        return Err(Rejection::ShuttingDown {
+            retry_after: app.settings.retry_after_secs,
+        });
+    }
+    let (head, body) = request.into_parts();
+    let limit = source.max_body_bytes;
+    let declared = head
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(Rejection::PayloadTooLarge { limit });
+    }
+    let body = read_body(body, limit, app.limits.request_timeout).await?;
+    let accepted = ingest(source, &app.settings, &app.producer, &head.headers, body).await?;
+    let mut response = Response::new(Full::new(Bytes::from(accepted.to_json())));
+    *response.status_mut() = StatusCode::ACCEPTED;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(response)
+}
+
+/// Reads the body while counting: a body over `limit` is refused as soon as it
+/// passes the limit, never buffered whole.
+async fn read_body(body: Incoming, limit: usize, timeout: Duration) -> Result<Bytes, Rejection> {
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Err(_) => Err(Rejection::RequestTimeout { secs: timeout.as_secs() }),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => Err(Rejection::PayloadTooLarge { limit }),
+        // The client went away or sent a broken chunked body.
+        Ok(Err(error)) => Err(Rejection::BodyUnreadable {
+            detail: error.to_string(),
+        }),
+    }
+}

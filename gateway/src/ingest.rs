@@ -1,0 +1,194 @@
+//! One webhook, from checked request to acknowledged record: content type,
+//! authentication, JSON, event id, envelope, produce. HTTP framing (routing,
+//! body limits, timeouts) is `http.rs`'s job.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{header, HeaderMap};
+use prost::Message;
+use serde::de::IgnoredAny;
+use serde_json::Value;
+use switchboard_proto::{Envelope, Header, SCHEMA_VERSION};
+
+use crate::problem::Rejection;
+use crate::producer::{Delivered, EventProducer, OutgoingRecord, ProduceError};
+use crate::source::Source;
+
+/// What the gateway tells the sender after the broker acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The event id (Kafka key).
+    pub id: String,
+    /// Topic written.
+    pub topic: String,
+    /// Where it landed.
+    pub delivered: Delivered,
+}
+
+impl Accepted {
+    /// The `202` body: `{"id","topic","partition","offset"}`.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "id": self.id,
+            "topic": self.topic,
+            "partition": self.delivered.partition,
+            "offset": self.delivered.offset,
+        })
+        .to_string()
+    }
+}
+
+/// Settings of the ingest path that are not per source.
+pub struct IngestSettings {
+    /// Broker-ack deadline.
+    pub deadline: std::time::Duration,
+    /// `Retry-After` seconds for `503`/`429`.
+    pub retry_after_secs: u64,
+    /// Written into every envelope.
+    pub instance_id: String,
+}
+
+/// Checks a request whose body was read in full, builds its envelope and
+/// waits for the broker's acknowledgement.
+pub async fn ingest(
+    source: &Source,
+    settings: &IngestSettings,
+    producer: &EventProducer,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Accepted, Rejection> {
+    let content_type = check_content_type(headers)?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    source.verifier.verify(headers, &body, now.as_secs())?;
+    let tree = parse_json(source, &body)?;
+    let event_id = source.event_id(headers, tree.as_ref(), &body)?;
+
+    let traceparent = header_text(headers, "traceparent");
+    let envelope = Envelope {
+        schema_version: SCHEMA_VERSION,
+        event_id: event_id.value,
+        id_origin: event_id.origin as i32,
+        source: source.name.to_owned(),
+        received_at_unix_ms: now.as_millis() as i64,
+        content_type: content_type.to_owned(),
+        body,
+        headers: source
+            .forward_headers
+            .iter()
+            .filter_map(|name| {
+                headers.get(name).map(|value| Header {
+                    name: name.as_str().to_owned(),
+                    value: Bytes::copy_from_slice(value.as_bytes()),
+                })
+            })
+            .collect(),
+        traceparent: traceparent.unwrap_or_default().to_owned(),
+        tracestate: header_text(headers, "tracestate").unwrap_or_default().to_owned(),
+        gateway_instance: settings.instance_id.clone(),
+    };
+    let payload = envelope.encode_to_vec();
+    let record = OutgoingRecord {
+        topic: &source.topic,
+        key: &envelope.event_id,
+        payload: &payload,
+        source: source.name,
+        traceparent,
+    };
+    match producer.send(record, settings.deadline).await {
+        Ok(delivered) => Ok(Accepted {
+            id: envelope.event_id,
+            topic: source.topic.clone(),
+            delivered,
+        }),
+        Err(error) => {
+            crate::metrics::produce_failed(source.name, error.kind());
+            tracing::warn!(source = source.name, event_id = %envelope.event_id, %error, "event not acknowledged");
+            Err(match error {
+                ProduceError::QueueFull => Rejection::QueueFull {
+                    retry_after: settings.retry_after_secs,
+                },
+                ProduceError::Deadline(_) | ProduceError::Broker(_) => Rejection::BrokerUnavailable {
+                    retry_after: settings.retry_after_secs,
+                },
+            })
+        }
+    }
+}
+
+/// A request that declares a content type must declare JSON (`application/json`
+/// or any `+json` type). One that declares none is judged by its body.
+fn check_content_type(headers: &HeaderMap) -> Result<&str, Rejection> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok("application/json");
+    };
+    let text = value.to_str().unwrap_or_default();
+    let essence = text.split(';').next().unwrap_or_default().trim();
+    let is_json = essence.eq_ignore_ascii_case("application/json")
+        || (essence.len() > 5 && essence[essence.len() - 5..].eq_ignore_ascii_case("+json"));
+    if is_json {
+        Ok(text)
+    } else {
+        Err(Rejection::UnsupportedMediaType {
+            content_type: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        })
+    }
+}
+
+/// Validates the body as JSON; builds a tree only when a JSON pointer needs it.
+fn parse_json(source: &Source, body: &[u8]) -> Result<Option<Value>, Rejection> {
+    let malformed = |e: serde_json::Error| Rejection::MalformedJson {
+        detail: format!("{} at line {} column {}", classify(&e), e.line(), e.column()),
+    };
+    if source.needs_json_tree() {
+        serde_json::from_slice::<Value>(body).map(Some).map_err(malformed)
+    } else {
+        serde_json::from_slice::<IgnoredAny>(body).map(|_| None).map_err(malformed)
+    }
+}
+
+/// The parser's error category, without echoing any body content.
+fn classify(error: &serde_json::Error) -> &'static str {
+    match error.classify() {
+        serde_json::error::Category::Eof => "unexpected end of input",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "invalid data",
+        serde_json::error::Category::Io => "read error",
+    }
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(content_type: Option<&str>) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        if let Some(ct) = content_type {
+            map.insert(header::CONTENT_TYPE, ct.parse().expect("header"));
+        }
+        map
+    }
+
+    #[test]
+    fn json_content_types_are_accepted_and_others_refused() {
+        assert!(check_content_type(&headers(Some("application/json"))).is_ok());
+        assert!(check_content_type(&headers(Some("Application/JSON; charset=utf-8"))).is_ok());
+        assert!(check_content_type(&headers(Some("application/cloudevents+json"))).is_ok());
+        assert!(check_content_type(&headers(None)).is_ok());
+        assert!(matches!(
+            check_content_type(&headers(Some("text/plain"))),
+            Err(Rejection::UnsupportedMediaType { .. })
+        ));
+        assert!(matches!(
+            check_content_type(&headers(Some("+json"))),
+            Err(Rejection::UnsupportedMediaType { .. })
+        ));
+    }
+}

@@ -1,0 +1,93 @@
+//! Wires a configured gateway together and runs it to a clean stop: producer,
+//! readiness probe, HTTP server, and on shutdown a bounded producer flush.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::config::GatewayConfig;
+use crate::http::{serve, App};
+use crate::ingest::IngestSettings;
+use crate::producer::EventProducer;
+
+/// How often readiness asks the broker about the target topics.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Runs the gateway on `listener` until `shutdown` resolves.
+pub async fn run(
+    config: GatewayConfig,
+    listener: TcpListener,
+    metrics: PrometheusHandle,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    for source in config.sources.values() {
+        if source.verifier.is_none() {
+            warn!(source = source.name, "source accepts unauthenticated requests (auth scheme none)");
+        }
+    }
+    let topics = config.topics();
+    let producer = EventProducer::new(&config.kafka)?;
+    let app = Arc::new(App {
+        sources: config.sources.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        settings: IngestSettings {
+            deadline: config.deadline,
+            retry_after_secs: config.retry_after_secs,
+            instance_id: config.instance_id.clone(),
+        },
+        producer,
+        ready: AtomicBool::new(false),
+        stopping: AtomicBool::new(false),
+        metrics,
+        limits: config.http.clone(),
+    });
+
+    let probe = tokio::spawn(probe_readiness(app.clone(), topics, config.deadline));
+    let upkeep = tokio::spawn(metrics_upkeep(app.metrics.clone()));
+    info!(listen = %listener.local_addr()?, sources = ?config.sources.keys().collect::<Vec<_>>(), "gateway listening");
+
+    serve(listener, app.clone(), shutdown, config.shutdown_grace).await;
+    probe.abort();
+    upkeep.abort();
+
+    let grace = config.shutdown_grace;
+    let flushed = tokio::task::spawn_blocking(move || app.producer.flush(grace)).await?;
+    match flushed {
+        Ok(()) => info!("producer flushed; bye"),
+        Err(error) => warn!(%error, "producer flush did not finish; records already answered 202 are in Kafka, the rest were answered 503"),
+    }
+    Ok(())
+}
+
+async fn probe_readiness(app: Arc<App>, topics: Vec<String>, timeout: Duration) {
+    let mut was_ready = None;
+    loop {
+        let probe_app = app.clone();
+        let probe_topics = topics.clone();
+        let outcome = tokio::task::spawn_blocking(move || probe_app.producer.probe(&probe_topics, timeout))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+        let ready = outcome.is_ok();
+        app.ready.store(ready, Ordering::Relaxed);
+        crate::metrics::broker_ready(ready);
+        if was_ready != Some(ready) {
+            match &outcome {
+                Ok(()) => info!("broker reachable; ready"),
+                Err(why) => warn!(%why, "not ready"),
+            }
+            was_ready = Some(ready);
+        }
+        tokio::time::sleep(PROBE_INTERVAL).await;
+    }
+}
+
+/// Histograms in the Prometheus exporter need periodic upkeep.
+async fn metrics_upkeep(handle: PrometheusHandle) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        handle.run_upkeep();
+    }
+}

@@ -1,0 +1,439 @@
+//! Request authentication: static API keys, Basic credentials and HMAC-SHA256
+//! signatures over the raw body (a generic scheme plus the Standard Webhooks,
+//! GitHub and Stripe presets). Every comparison is constant-time and every
+//! scheme takes several secrets, so keys can be rotated without downtime.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use http::HeaderMap;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Why a request failed authentication. All of these answer `401`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// The header that carries the credential or signature is absent.
+    #[error("missing {header} header")]
+    MissingHeader {
+        /// The header that was expected.
+        header: &'static str,
+    },
+    /// The header is present but not in the scheme's format.
+    #[error("malformed {header} header")]
+    Malformed {
+        /// The header that was malformed.
+        header: &'static str,
+    },
+    /// No configured secret matches.
+    #[error("signature or credential does not match")]
+    Mismatch,
+    /// A signed timestamp is too far from now (replay protection).
+    #[error("signed timestamp is outside the {tolerance_secs} s tolerance")]
+    StaleTimestamp {
+        /// The allowed distance from now, seconds.
+        tolerance_secs: u64,
+    },
+}
+
+/// How a generic HMAC signature is written in its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureEncoding {
+    /// Lower- or upper-case hexadecimal.
+    Hex,
+    /// Standard base64 with padding.
+    Base64,
+}
+
+/// A configured, ready-to-use authentication scheme for one source.
+///
+/// Header names are `&'static str` because they are leaked once at start-up
+/// from the configuration; a source lives as long as the process.
+#[derive(Clone)]
+pub enum Verifier {
+    /// No authentication (logged as a warning at start-up).
+    None,
+    /// The header's value must equal one of the keys.
+    ApiKey {
+        /// Header carrying the key.
+        header: &'static str,
+        /// Accepted keys.
+        keys: Vec<Vec<u8>>,
+    },
+    /// `Basic base64(user:password)` in the header must match one credential.
+    Basic {
+        /// Header carrying the credentials (normally `Authorization`).
+        header: &'static str,
+        /// Accepted `user:password` pairs.
+        credentials: Vec<Vec<u8>>,
+    },
+    /// `prefix + encode(HMAC-SHA256(secret, body))` in the header.
+    Hmac {
+        /// Header carrying the signature.
+        header: &'static str,
+        /// Optional prefix before the encoded digest, such as `sha256=`.
+        prefix: Option<String>,
+        /// How the digest is encoded.
+        encoding: SignatureEncoding,
+        /// Accepted secrets.
+        secrets: Vec<Vec<u8>>,
+    },
+    /// Standard Webhooks: `webhook-signature: v1,<base64>` over `id.timestamp.body`.
+    StandardWebhooks {
+        /// Decoded secrets (the base64 part after `whsec_`).
+        secrets: Vec<Vec<u8>>,
+        /// Allowed distance between `webhook-timestamp` and now.
+        tolerance_secs: u64,
+    },
+    /// Stripe: `Stripe-Signature: t=<ts>,v1=<hex>` over `ts.body`.
+    Stripe {
+        /// Endpoint secrets (`whsec_…`, used as given).
+        secrets: Vec<Vec<u8>>,
+        /// Allowed distance between `t` and now.
+        tolerance_secs: u64,
+    },
+}
+
+/// Header names of the presets.
+pub mod preset_headers {
+    /// Standard Webhooks message id.
+    pub const WEBHOOK_ID: &str = "webhook-id";
+    /// Standard Webhooks signing timestamp, unix seconds.
+    pub const WEBHOOK_TIMESTAMP: &str = "webhook-timestamp";
+    /// Standard Webhooks signatures.
+    pub const WEBHOOK_SIGNATURE: &str = "webhook-signature";
+    /// Stripe's signature header.
+    pub const STRIPE_SIGNATURE: &str = "stripe-signature";
+    /// GitHub's (and Genesys Open Messaging's) signature header.
+    pub const HUB_SIGNATURE_256: &str = "x-hub-signature-256";
+}
+
+impl Verifier {
+    /// GitHub's scheme: `X-Hub-Signature-256: sha256=<hex>`.
+    pub fn github(secrets: Vec<Vec<u8>>) -> Self {
+        Verifier::Hmac {
+            header: preset_headers::HUB_SIGNATURE_256,
+            prefix: Some("sha256=".into()),
+            encoding: SignatureEncoding::Hex,
+            secrets,
+        }
+    }
+
+    /// The headers this scheme reads; kept in the envelope (except credentials)
+    /// so a consumer can verify the signature again.
+    pub fn signature_headers(&self) -> &[&'static str] {
+        match self {
+            Verifier::None | Verifier::ApiKey { .. } | Verifier::Basic { .. } => &[],
+            Verifier::Hmac { header, .. } => std::slice::from_ref(header),
+            Verifier::StandardWebhooks { .. } => &[
+                preset_headers::WEBHOOK_ID,
+                preset_headers::WEBHOOK_TIMESTAMP,
+                preset_headers::WEBHOOK_SIGNATURE,
+            ],
+            Verifier::Stripe { .. } => &[preset_headers::STRIPE_SIGNATURE],
+        }
+    }
+
+    /// True when the scheme checks nothing.
+    pub fn is_none(&self) -> bool {
+        matches!(self, Verifier::None)
+    }
+
+    /// Checks the request; `now_unix_s` is passed in so tests control time.
+    pub fn verify(&self, headers: &HeaderMap, body: &[u8], now_unix_s: u64) -> Result<(), AuthError> {
+        match self {
+            Verifier::None => Ok(()),
+            Verifier::ApiKey { header, keys } => {
+                let presented = header_bytes(headers, header)?;
+                any_equal(keys, presented)
+            }
+            Verifier::Basic {
+                header,
+                credentials,
+            } => {
+                let value = header_str(headers, header)?;
+                let (scheme, encoded) = value
+                    .trim()
+                    .split_once(' ')
+                    .ok_or(AuthError::Malformed { header })?;
+                if !scheme.eq_ignore_ascii_case("basic") {
+                    return Err(AuthError::Malformed { header });
+                }
+                let decoded = BASE64
+                    .decode(encoded.trim())
+                    .map_err(|_| AuthError::Malformed { header })?;
+                any_equal(credentials, &decoded)
+            }
+            Verifier::Hmac {
+                header,
+                prefix,
+                encoding,
+                secrets,
+            } => {
+                let value = header_str(headers, header)?.trim();
+                let encoded = match prefix {
+                    Some(prefix) => value
+                        .strip_prefix(prefix.as_str())
+                        .ok_or(AuthError::Malformed { header })?,
+                    None => value,
+                };
+                let presented = match encoding {
+                    SignatureEncoding::Hex => hex::decode(encoded).ok(),
+                    SignatureEncoding::Base64 => BASE64.decode(encoded).ok(),
+                }
+                .ok_or(AuthError::Malformed { header })?;
+                any_mac_matches(secrets, &[body], &presented)
+            }
+            Verifier::StandardWebhooks {
+                secrets,
+                tolerance_secs,
+            } => {
+                let id = header_str(headers, preset_headers::WEBHOOK_ID)?;
+                let timestamp = header_str(headers, preset_headers::WEBHOOK_TIMESTAMP)?;
+                let signatures = header_str(headers, preset_headers::WEBHOOK_SIGNATURE)?;
+                check_tolerance(timestamp, now_unix_s, *tolerance_secs, preset_headers::WEBHOOK_TIMESTAMP)?;
+                let signed = [id.as_bytes(), b".", timestamp.as_bytes(), b".", body];
+                let mut malformed = true;
+                for candidate in signatures.split(' ') {
+                    let Some(encoded) = candidate.strip_prefix("v1,") else {
+                        continue;
+                    };
+                    let Ok(presented) = BASE64.decode(encoded) else {
+                        continue;
+                    };
+                    malformed = false;
+                    if any_mac_matches(secrets, &signed, &presented).is_ok() {
+                        return Ok(());
+                    }
+                }
+                if malformed {
+                    Err(AuthError::Malformed {
+                        header: preset_headers::WEBHOOK_SIGNATURE,
+                    })
+                } else {
+                    Err(AuthError::Mismatch)
+                }
+            }
+            Verifier::Stripe {
+                secrets,
+                tolerance_secs,
+            } => {
+                let header = preset_headers::STRIPE_SIGNATURE;
+                let value = header_str(headers, header)?;
+                let mut timestamp = None;
+                let mut candidates = Vec::new();
+                for part in value.split(',') {
+                    match part.trim().split_once('=') {
+                        Some(("t", t)) => timestamp = Some(t),
+                        Some(("v1", sig)) => candidates.push(sig),
+                        _ => {}
+                    }
+                }
+                let timestamp = timestamp.ok_or(AuthError::Malformed { header })?;
+                if candidates.is_empty() {
+                    return Err(AuthError::Malformed { header });
+                }
+                check_tolerance(timestamp, now_unix_s, *tolerance_secs, header)?;
+                let signed = [timestamp.as_bytes(), b".", body];
+                for candidate in candidates {
+                    if let Ok(presented) = hex::decode(candidate) {
+                        if any_mac_matches(secrets, &signed, &presented).is_ok() {
+                            return Ok(());
+                        }
+                    }
+                }
+                Err(AuthError::Mismatch)
+            }
+        }
+    }
+}
+
+fn header_bytes<'a>(headers: &'a HeaderMap, header: &'static str) -> Result<&'a [u8], AuthError> {
+    headers
+        .get(header)
+        .map(|v| v.as_bytes())
+        .ok_or(AuthError::MissingHeader { header })
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, header: &'static str) -> Result<&'a str, AuthError> {
+    let bytes = header_bytes(headers, header)?;
+    std::str::from_utf8(bytes).map_err(|_| AuthError::Malformed { header })
+}
+
+fn check_tolerance(timestamp: &str, now: u64, tolerance: u64, header: &'static str) -> Result<(), AuthError> {
+    let signed_at: u64 = timestamp.trim().parse().map_err(|_| AuthError::Malformed { header })?;
+    if signed_at.abs_diff(now) > tolerance {
+        return Err(AuthError::StaleTimestamp {
+            tolerance_secs: tolerance,
+        });
+    }
+    Ok(())
+}
+
+/// Constant-time comparison against every accepted value; it does not stop at
+/// the first match, so timing does not reveal which key matched.
+fn any_equal(accepted: &[Vec<u8>], presented: &[u8]) -> Result<(), AuthError> {
+    let mut matched = subtle::Choice::from(0);
+    for candidate in accepted {
+        matched |= candidate.as_slice().ct_eq(presented);
+    }
+    if bool::from(matched) {
+        Ok(())
+    } else {
+        Err(AuthError::Mismatch)
+    }
+}
+
+fn any_mac_matches(secrets: &[Vec<u8>], signed: &[&[u8]], presented: &[u8]) -> Result<(), AuthError> {
+    let mut matched = subtle::Choice::from(0);
+    for secret in secrets {
+        matched |= hmac_sha256(secret, signed).as_slice().ct_eq(presented);
+    }
+    if bool::from(matched) {
+        Ok(())
+    } else {
+        Err(AuthError::Mismatch)
+    }
+}
+
+/// HMAC-SHA256 of the concatenation of `parts` under `key`.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, String)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).expect("valid header"));
+        }
+        map
+    }
+
+    const BODY: &[u8] = br#"{"id":"evt-1"}"#;
+
+    #[test]
+    fn genesys_open_messaging_signature_is_base64_with_prefix() {
+        let verifier = Verifier::Hmac {
+            header: "x-hub-signature-256",
+            prefix: Some("sha256=".into()),
+            encoding: SignatureEncoding::Base64,
+            secrets: vec![b"old".to_vec(), b"new".to_vec()],
+        };
+        let good = format!("sha256={}", BASE64.encode(hmac_sha256(b"new", &[BODY])));
+        assert_eq!(verifier.verify(&headers(&[("x-hub-signature-256", good.clone())]), BODY, 0), Ok(()));
+        let other = format!("sha256={}", BASE64.encode(hmac_sha256(b"wrong", &[BODY])));
+        assert_eq!(
+            verifier.verify(&headers(&[("x-hub-signature-256", other)]), BODY, 0),
+            Err(AuthError::Mismatch)
+        );
+        assert_eq!(
+            verifier.verify(&headers(&[("x-hub-signature-256", good)]), b"{\"id\":\"evt-2\"}", 0),
+            Err(AuthError::Mismatch)
+        );
+        assert_eq!(
+            verifier.verify(&HeaderMap::new(), BODY, 0),
+            Err(AuthError::MissingHeader {
+                header: "x-hub-signature-256"
+            })
+        );
+    }
+
+    #[test]
+    fn github_signature_is_hex() {
+        let verifier = Verifier::github(vec![b"s3cret".to_vec()]);
+        let good = format!("sha256={}", hex::encode(hmac_sha256(b"s3cret", &[BODY])));
+        assert_eq!(verifier.verify(&headers(&[("x-hub-signature-256", good)]), BODY, 0), Ok(()));
+        let no_prefix = hex::encode(hmac_sha256(b"s3cret", &[BODY]));
+        assert!(matches!(
+            verifier.verify(&headers(&[("x-hub-signature-256", no_prefix)]), BODY, 0),
+            Err(AuthError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn api_key_and_basic_accept_any_configured_secret() {
+        let api = Verifier::ApiKey {
+            header: "x-api-key",
+            keys: vec![b"k1".to_vec(), b"k2".to_vec()],
+        };
+        assert_eq!(api.verify(&headers(&[("x-api-key", "k2".into())]), BODY, 0), Ok(()));
+        assert_eq!(api.verify(&headers(&[("x-api-key", "k3".into())]), BODY, 0), Err(AuthError::Mismatch));
+
+        let basic = Verifier::Basic {
+            header: "authorization",
+            credentials: vec![b"eventbridge:pw".to_vec()],
+        };
+        let good = format!("Basic {}", BASE64.encode("eventbridge:pw"));
+        assert_eq!(basic.verify(&headers(&[("authorization", good)]), BODY, 0), Ok(()));
+        let bad = format!("basic {}", BASE64.encode("eventbridge:nope"));
+        assert_eq!(basic.verify(&headers(&[("authorization", bad)]), BODY, 0), Err(AuthError::Mismatch));
+        assert!(matches!(
+            basic.verify(&headers(&[("authorization", "Bearer x".into())]), BODY, 0),
+            Err(AuthError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn standard_webhooks_checks_signature_and_timestamp() {
+        let key = b"0123456789abcdef0123456789abcdef".to_vec();
+        let verifier = Verifier::StandardWebhooks {
+            secrets: vec![key.clone()],
+            tolerance_secs: 300,
+        };
+        let now = 1_800_000_000u64;
+        let sign = |ts: u64| {
+            let signed = format!("msg_1.{ts}.");
+            BASE64.encode(hmac_sha256(&key, &[signed.as_bytes(), BODY]))
+        };
+        let request = |ts: u64, sig: String| {
+            headers(&[
+                ("webhook-id", "msg_1".into()),
+                ("webhook-timestamp", ts.to_string()),
+                ("webhook-signature", sig),
+            ])
+        };
+        let good = format!("v1,bm9wZQ== v1,{}", sign(now));
+        assert_eq!(verifier.verify(&request(now, good), BODY, now), Ok(()));
+        let stale = format!("v1,{}", sign(now - 301));
+        assert_eq!(
+            verifier.verify(&request(now - 301, stale), BODY, now),
+            Err(AuthError::StaleTimestamp { tolerance_secs: 300 })
+        );
+        let forged = format!("v1,{}", sign(now - 1));
+        assert_eq!(verifier.verify(&request(now, forged), BODY, now), Err(AuthError::Mismatch));
+    }
+
+    #[test]
+    fn stripe_checks_any_v1_signature() {
+        let verifier = Verifier::Stripe {
+            secrets: vec![b"whsec_test".to_vec()],
+            tolerance_secs: 300,
+        };
+        let now = 1_800_000_000u64;
+        let signed = format!("{now}.");
+        let sig = hex::encode(hmac_sha256(b"whsec_test", &[signed.as_bytes(), BODY]));
+        let value = format!("t={now},v1=deadbeef,v1={sig},v0=ignored");
+        assert_eq!(verifier.verify(&headers(&[("stripe-signature", value)]), BODY, now), Ok(()));
+        let value = format!("t={now},v1=deadbeef");
+        assert_eq!(
+            verifier.verify(&headers(&[("stripe-signature", value)]), BODY, now),
+            Err(AuthError::Mismatch)
+        );
+        assert!(matches!(
+            verifier.verify(&headers(&[("stripe-signature", "v1=aa".into())]), BODY, now),
+            Err(AuthError::Malformed { .. })
+        ));
+    }
+}

@@ -1,0 +1,208 @@
+//! A configured webhook source: where its events go, how their id is found,
+//! how requests are authenticated and which headers travel with them.
+
+use http::HeaderMap;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use switchboard_proto::IdOrigin;
+
+use crate::signature::Verifier;
+
+/// Longest event id accepted; ids are Kafka keys and header values.
+pub const MAX_EVENT_ID_LEN: usize = 256;
+
+/// One place an event id may be found, tried in configured order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdLocator {
+    /// A request header (written `header:Name` in the configuration).
+    Header(http::HeaderName),
+    /// An RFC 6901 JSON pointer into the body, such as `/id`.
+    Pointer(String),
+}
+
+/// What to do when no locator yields an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdFallback {
+    /// Use the hex SHA-256 of the raw body, so a sender's retry of the same
+    /// payload gets the same key.
+    BodySha256,
+    /// Refuse the request with `400`.
+    Reject,
+}
+
+/// Why no usable event id was found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// No locator matched and the source requires an id.
+    #[error("no event id found (tried {tried})")]
+    Missing {
+        /// The locators tried, for the problem detail.
+        tried: String,
+    },
+    /// The id found is longer than [`MAX_EVENT_ID_LEN`].
+    #[error("event id is longer than {MAX_EVENT_ID_LEN} bytes")]
+    TooLong,
+}
+
+/// A source, resolved from configuration and ready to serve requests.
+#[derive(Clone)]
+pub struct Source {
+    /// Name used in the path, metrics and the envelope (leaked once at
+    /// start-up, so metrics labels need no allocation).
+    pub name: &'static str,
+    /// Kafka topic its events are produced to.
+    pub topic: String,
+    /// Where the event id is looked for, in order.
+    pub id_locators: Vec<IdLocator>,
+    /// What happens when no locator matches.
+    pub id_fallback: IdFallback,
+    /// Largest accepted body.
+    pub max_body_bytes: usize,
+    /// Authentication scheme.
+    pub verifier: Verifier,
+    /// Request headers copied into the envelope.
+    pub forward_headers: Vec<http::HeaderName>,
+}
+
+/// The event id and how it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventId {
+    /// The id, used as Kafka key.
+    pub value: String,
+    /// Where it came from.
+    pub origin: IdOrigin,
+}
+
+impl Source {
+    /// True when any locator needs the parsed JSON body.
+    pub fn needs_json_tree(&self) -> bool {
+        self.id_locators
+            .iter()
+            .any(|l| matches!(l, IdLocator::Pointer(_)))
+    }
+
+    /// Finds the event id: each locator in order, then the fallback.
+    /// `json` is the parsed body when [`Self::needs_json_tree`] is true.
+    pub fn event_id(&self, headers: &HeaderMap, json: Option<&Value>, body: &[u8]) -> Result<EventId, IdError> {
+        for locator in &self.id_locators {
+            let found = match locator {
+                IdLocator::Header(name) => headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| (v.to_owned(), IdOrigin::Header)),
+                IdLocator::Pointer(pointer) => json
+                    .and_then(|j| j.pointer(pointer))
+                    .and_then(scalar_id)
+                    .map(|v| (v, IdOrigin::BodyPointer)),
+            };
+            if let Some((value, origin)) = found {
+                if value.len() > MAX_EVENT_ID_LEN {
+                    return Err(IdError::TooLong);
+                }
+                return Ok(EventId { value, origin });
+            }
+        }
+        match self.id_fallback {
+            IdFallback::BodySha256 => Ok(EventId {
+                value: hex::encode(Sha256::digest(body)),
+                origin: IdOrigin::BodySha256,
+            }),
+            IdFallback::Reject => Err(IdError::Missing {
+                tried: self.describe_locators(),
+            }),
+        }
+    }
+
+    fn describe_locators(&self) -> String {
+        let parts: Vec<String> = self
+            .id_locators
+            .iter()
+            .map(|l| match l {
+                IdLocator::Header(h) => format!("header {h}"),
+                IdLocator::Pointer(p) => format!("JSON pointer {p}"),
+            })
+            .collect();
+        if parts.is_empty() {
+            "nothing".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// Strings and numbers make ids; objects, arrays, booleans, null and empty
+/// strings do not.
+fn scalar_id(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(locators: Vec<IdLocator>, fallback: IdFallback) -> Source {
+        Source {
+            name: "t",
+            topic: "webhooks".into(),
+            id_locators: locators,
+            id_fallback: fallback,
+            max_body_bytes: 1024,
+            verifier: Verifier::None,
+            forward_headers: vec![],
+        }
+    }
+
+    #[test]
+    fn locators_are_tried_in_order() {
+        let s = source(
+            vec![
+                IdLocator::Header(http::HeaderName::from_static("idempotency-key")),
+                IdLocator::Pointer("/id".into()),
+            ],
+            IdFallback::Reject,
+        );
+        let json: Value = serde_json::json!({"id": "body-id"});
+        let mut headers = HeaderMap::new();
+        let found = s.event_id(&headers, Some(&json), b"").expect("id");
+        assert_eq!(found.value, "body-id");
+        assert_eq!(found.origin, IdOrigin::BodyPointer);
+        headers.insert("idempotency-key", "hdr-id".parse().expect("header"));
+        let found = s.event_id(&headers, Some(&json), b"").expect("id");
+        assert_eq!(found.value, "hdr-id");
+        assert_eq!(found.origin, IdOrigin::Header);
+    }
+
+    #[test]
+    fn missing_id_falls_back_to_body_hash_or_rejects() {
+        let json: Value = serde_json::json!({"metadata": {"CorrelationId": "c"}, "id": ""});
+        let body = br#"{"metadata":{"CorrelationId":"c"},"id":""}"#;
+        let hashing = source(vec![IdLocator::Pointer("/id".into())], IdFallback::BodySha256);
+        let found = hashing.event_id(&HeaderMap::new(), Some(&json), body).expect("id");
+        assert_eq!(found.origin, IdOrigin::BodySha256);
+        assert_eq!(found.value, hex::encode(Sha256::digest(body)));
+        assert_eq!(found.value.len(), 64);
+
+        let strict = source(vec![IdLocator::Pointer("/id".into())], IdFallback::Reject);
+        assert_eq!(
+            strict.event_id(&HeaderMap::new(), Some(&json), body),
+            Err(IdError::Missing {
+                tried: "JSON pointer /id".into()
+            })
+        );
+    }
+
+    #[test]
+    fn numeric_ids_are_accepted_and_huge_ids_refused() {
+        let s = source(vec![IdLocator::Pointer("/n".into())], IdFallback::Reject);
+        let json = serde_json::json!({"n": 42});
+        assert_eq!(s.event_id(&HeaderMap::new(), Some(&json), b"").expect("id").value, "42");
+        let json = serde_json::json!({"n": "x".repeat(MAX_EVENT_ID_LEN + 1)});
+        assert_eq!(s.event_id(&HeaderMap::new(), Some(&json), b""), Err(IdError::TooLong));
+    }
+}
