@@ -241,6 +241,9 @@ fn default_kafka_settings(instance_id: &str) -> BTreeMap<String, String> {
         ("client.id", format!("switchboard-gateway-{instance_id}")),
         ("enable.idempotence", "true".into()),
         ("acks", "all".into()),
+        // Topics are created by set-up with the partition count the consumer
+        // group expects; a producer must never create one with broker defaults.
+        ("allow.auto.create.topics", "false".into()),
         ("linger.ms", "1".into()),
         ("message.timeout.ms", "30000".into()),
         ("queue.buffering.max.kbytes", "262144".into()),

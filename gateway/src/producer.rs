@@ -6,14 +6,54 @@
 //! the gateway recovers without a restart.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
+
+/// Routes librdkafka's logs and errors into `tracing` without the flood a
+/// broker outage causes: connection failures are debug (the readiness probe
+/// reports the outage once), everything else keeps its level.
+#[derive(Clone, Default)]
+pub struct QuietContext;
+
+impl ClientContext for QuietContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error
+                if fac != "FAIL" =>
+            {
+                error!(target: "librdkafka", fac, message)
+            }
+            RDKafkaLogLevel::Warning if fac != "FAIL" => warn!(target: "librdkafka", fac, message),
+            RDKafkaLogLevel::Debug => tracing::trace!(target: "librdkafka", fac, message),
+            _ => debug!(target: "librdkafka", fac, message),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure) => {
+                debug!(target: "librdkafka", %error, reason, "broker connection failed")
+            }
+            _ => warn!(target: "librdkafka", %error, reason, "client error"),
+        }
+    }
+}
+
+type Inner = FutureProducer<QuietContext>;
+
+/// Milliseconds since `epoch`, for lock-free timestamps.
+fn millis_since(epoch: Instant) -> u64 {
+    epoch.elapsed().as_millis() as u64
+}
 
 /// Where a record landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,26 +107,38 @@ pub struct OutgoingRecord<'a> {
 /// A replaceable idempotent producer.
 pub struct EventProducer {
     settings: ClientConfig,
-    current: RwLock<Arc<FutureProducer>>,
+    current: RwLock<Arc<Inner>>,
     rebuild_lock: Mutex<()>,
+    /// Reference point of `last_progress_ms`.
+    epoch: Instant,
+    /// When a record was last acknowledged, or the producer last replaced.
+    last_progress_ms: AtomicU64,
+    /// Records pending with no acknowledgement for this long, while the broker
+    /// answers metadata, mean the producer is stuck (see [`Self::probe`]).
+    stall_after: Duration,
 }
 
 impl EventProducer {
-    /// Builds a producer from librdkafka `settings`.
-    pub fn new(settings: &BTreeMap<String, String>) -> Result<Self, KafkaError> {
+    /// Builds a producer from librdkafka `settings`; `stall_after` is how long
+    /// pending records may go unacknowledged, with the broker reachable,
+    /// before the producer is replaced.
+    pub fn new(settings: &BTreeMap<String, String>, stall_after: Duration) -> Result<Self, KafkaError> {
         let mut config = ClientConfig::new();
         for (key, value) in settings {
             config.set(key, value);
         }
-        let producer: FutureProducer = config.create()?;
+        let producer: Inner = config.create_with_context(QuietContext)?;
         Ok(Self {
             settings: config,
             current: RwLock::new(Arc::new(producer)),
             rebuild_lock: Mutex::new(()),
+            epoch: Instant::now(),
+            last_progress_ms: AtomicU64::new(0),
+            stall_after,
         })
     }
 
-    fn current(&self) -> Arc<FutureProducer> {
+    fn current(&self) -> Arc<Inner> {
         match self.current.read() {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -132,10 +184,13 @@ impl EventProducer {
         match tokio::time::timeout(deadline, delivery).await {
             Err(_) => Err(ProduceError::Deadline(deadline)),
             Ok(Err(_canceled)) => Err(ProduceError::Broker(KafkaError::Canceled)),
-            Ok(Ok(Ok(delivery))) => Ok(Delivered {
-                partition: delivery.partition,
-                offset: delivery.offset,
-            }),
+            Ok(Ok(Ok(delivery))) => {
+                self.last_progress_ms.store(millis_since(self.epoch), Ordering::Relaxed);
+                Ok(Delivered {
+                    partition: delivery.partition,
+                    offset: delivery.offset,
+                })
+            }
             Ok(Ok(Err((error, _message)))) => {
                 self.replace_if_broken(&producer, &error);
                 Err(ProduceError::Broker(error))
@@ -144,7 +199,12 @@ impl EventProducer {
     }
 
     /// Checks that the broker answers and every topic exists (blocking: run it
-    /// on a blocking thread). Also replaces a producer that turned fatal while idle.
+    /// on a blocking thread). Also replaces a producer that turned fatal, or
+    /// one that is stuck: the broker answers, yet records have been pending
+    /// with no acknowledgement for `stall_after`. librdkafka can loop like that
+    /// after a broker lost its producer-id state (it bumps the epoch locally and
+    /// retries for ever); every record older than the deadline was already
+    /// answered 503, so replacing the producer loses nothing acknowledged.
     pub fn probe(&self, topics: &[String], timeout: Duration) -> Result<(), String> {
         let producer = self.current();
         if let Some((code, reason)) = producer.client().fatal_error() {
@@ -162,6 +222,10 @@ impl EventProducer {
                 _ => return Err(format!("topic {topic} does not exist")),
             }
         }
+        let idle_for = millis_since(self.epoch).saturating_sub(self.last_progress_ms.load(Ordering::Relaxed));
+        if producer.in_flight_count() > 0 && Duration::from_millis(idle_for) > self.stall_after {
+            self.replace(&producer, "records pending without acknowledgement while the broker answers");
+        }
         Ok(())
     }
 
@@ -170,7 +234,7 @@ impl EventProducer {
         self.current().flush(timeout)
     }
 
-    fn replace_if_broken(&self, producer: &Arc<FutureProducer>, error: &KafkaError) {
+    fn replace_if_broken(&self, producer: &Arc<Inner>, error: &KafkaError) {
         if let Some((code, reason)) = producer.client().fatal_error() {
             self.replace(producer, &format!("fatal {code:?}: {reason}"));
         } else if let Some(code) = error.rdkafka_error_code() {
@@ -187,15 +251,16 @@ impl EventProducer {
     }
 
     /// Swaps in a new producer unless `broken` was already replaced.
-    fn replace(&self, broken: &Arc<FutureProducer>, why: &str) {
+    fn replace(&self, broken: &Arc<Inner>, why: &str) {
         let Ok(_guard) = self.rebuild_lock.lock() else {
             return;
         };
         if !Arc::ptr_eq(broken, &self.current()) {
             return;
         }
-        match self.settings.create::<FutureProducer>() {
+        match self.settings.create_with_context::<_, Inner>(QuietContext) {
             Ok(fresh) => {
+                self.last_progress_ms.store(millis_since(self.epoch), Ordering::Relaxed);
                 let old = match self.current.write() {
                     Ok(mut guard) => std::mem::replace(&mut *guard, Arc::new(fresh)),
                     Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), Arc::new(fresh)),
@@ -214,7 +279,7 @@ const _: () = assert!(switchboard_proto::SCHEMA_VERSION == 1, "update SCHEMA_VER
 
 /// Drops a replaced producer on its own thread once no request holds it:
 /// dropping purges and flushes, which blocks and must not run on the runtime.
-fn retire(old: Arc<FutureProducer>) {
+fn retire(old: Arc<Inner>) {
     let spawned = std::thread::Builder::new()
         .name("retire-producer".into())
         .spawn(move || {

@@ -30,7 +30,10 @@ pub async fn run(
         }
     }
     let topics = config.topics();
-    let producer = EventProducer::new(&config.kafka)?;
+    // A producer with records pending and no ack for this long, while the
+    // broker answers, is replaced (see EventProducer::probe).
+    let stall_after = (config.deadline * 2).max(Duration::from_secs(5));
+    let producer = EventProducer::new(&config.kafka, stall_after)?;
     let app = Arc::new(App {
         sources: config.sources.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         settings: IngestSettings {

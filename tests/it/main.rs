@@ -1,1 +1,6 @@
-fn main(){}
+//! End-to-end tests against a real Kafka-protocol broker (tansu) and real
+//! processes over TCP. `scripts/test.sh` installs the broker when missing.
+
+mod gateway;
+mod gateway_outage;
+mod harness;
