@@ -293,7 +293,9 @@ impl GatewayConfig {
             })?,
             None => match file.listen {
                 Some(l) => l,
-                None => DEFAULT_LISTEN.parse().map_err(|_| ConfigError::Invalid("bad default listen".into()))?,
+                None => DEFAULT_LISTEN
+                    .parse()
+                    .map_err(|_| ConfigError::Invalid("bad default listen".into()))?,
             },
         };
         let default_topic = var(env::TOPIC)
@@ -303,7 +305,9 @@ impl GatewayConfig {
             .or(file.deadline_ms)
             .unwrap_or(DEFAULT_DEADLINE_MS);
         if deadline_ms == 0 {
-            return Err(ConfigError::Invalid("deadline_ms must be greater than 0".into()));
+            return Err(ConfigError::Invalid(
+                "deadline_ms must be greater than 0".into(),
+            ));
         }
         let max_body_bytes = parse_env_num(vars, env::MAX_BODY_BYTES)?
             .map(|v| v as usize)
@@ -347,12 +351,11 @@ impl GatewayConfig {
         }
         let mut sources = BTreeMap::new();
         for (name, source) in file_sources {
-            let resolved = resolve_source(&name, source, &default_topic, max_body_bytes, vars).map_err(|why| {
-                ConfigError::Source {
+            let resolved = resolve_source(&name, source, &default_topic, max_body_bytes, vars)
+                .map_err(|why| ConfigError::Source {
                     source_name: name.clone(),
                     why,
-                }
-            })?;
+                })?;
             sources.insert(name, resolved);
         }
 
@@ -364,8 +367,12 @@ impl GatewayConfig {
             shutdown_grace: Duration::from_millis(file.shutdown_grace_ms.unwrap_or(10_000)),
             http: HttpLimits {
                 max_connections: file.http.max_connections.unwrap_or(4096).max(1),
-                header_read_timeout: Duration::from_millis(file.http.header_read_timeout_ms.unwrap_or(5_000)),
-                request_timeout: Duration::from_millis(file.http.request_timeout_ms.unwrap_or(10_000)),
+                header_read_timeout: Duration::from_millis(
+                    file.http.header_read_timeout_ms.unwrap_or(5_000),
+                ),
+                request_timeout: Duration::from_millis(
+                    file.http.request_timeout_ms.unwrap_or(10_000),
+                ),
             },
             kafka,
             sources,
@@ -381,7 +388,10 @@ impl GatewayConfig {
     }
 }
 
-fn parse_env_num(vars: &BTreeMap<String, String>, name: &'static str) -> Result<Option<u64>, ConfigError> {
+fn parse_env_num(
+    vars: &BTreeMap<String, String>,
+    name: &'static str,
+) -> Result<Option<u64>, ConfigError> {
     match vars.get(name).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(v) => v.trim().parse().map(Some).map_err(|e| ConfigError::Env {
@@ -414,12 +424,17 @@ fn resolve_source(
     };
     let verifier = resolve_auth(file.auth.unwrap_or(AuthFile::None), vars)?;
 
-    let mut credential_headers: Vec<String> = NEVER_FORWARDED.iter().map(|h| (*h).to_owned()).collect();
+    let mut credential_headers: Vec<String> =
+        NEVER_FORWARDED.iter().map(|h| (*h).to_owned()).collect();
     match &verifier {
-        Verifier::ApiKey { header, .. } | Verifier::Basic { header, .. } => credential_headers.push((*header).to_owned()),
+        Verifier::ApiKey { header, .. } | Verifier::Basic { header, .. } => {
+            credential_headers.push((*header).to_owned())
+        }
         _ => {}
     }
-    let mut forward: Vec<String> = file.forward_headers.unwrap_or_else(|| vec!["user-agent".to_owned()]);
+    let mut forward: Vec<String> = file
+        .forward_headers
+        .unwrap_or_else(|| vec!["user-agent".to_owned()]);
     forward.extend(verifier.signature_headers().iter().map(|h| (*h).to_owned()));
     forward.extend(id_locators.iter().filter_map(|l| match l {
         IdLocator::Header(h) => Some(h.as_str().to_owned()),
@@ -427,8 +442,12 @@ fn resolve_source(
     }));
     let mut forward_headers = Vec::new();
     for header in forward {
-        let parsed = http::HeaderName::from_bytes(header.as_bytes()).map_err(|_| format!("invalid header name {header:?}"))?;
-        if credential_headers.iter().any(|c| c.eq_ignore_ascii_case(parsed.as_str())) {
+        let parsed = http::HeaderName::from_bytes(header.as_bytes())
+            .map_err(|_| format!("invalid header name {header:?}"))?;
+        if credential_headers
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(parsed.as_str()))
+        {
             continue;
         }
         if !forward_headers.contains(&parsed) {
@@ -463,12 +482,24 @@ fn parse_locator(spec: &str) -> Result<IdLocator, String> {
 
 /// Literal secrets plus the values of the named environment variables. A
 /// named variable that is unset or empty, or no secret at all, is an error.
-fn collect_secrets(literal: Vec<String>, from_env: Vec<String>, vars: &BTreeMap<String, String>) -> Result<Vec<Vec<u8>>, String> {
-    let mut secrets: Vec<Vec<u8>> = literal.into_iter().filter(|s| !s.is_empty()).map(String::into_bytes).collect();
+fn collect_secrets(
+    literal: Vec<String>,
+    from_env: Vec<String>,
+    vars: &BTreeMap<String, String>,
+) -> Result<Vec<Vec<u8>>, String> {
+    let mut secrets: Vec<Vec<u8>> = literal
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .map(String::into_bytes)
+        .collect();
     for name in from_env {
         match vars.get(&name).filter(|v| !v.is_empty()) {
             Some(value) => secrets.push(value.clone().into_bytes()),
-            None => return Err(format!("secret environment variable {name} is unset or empty")),
+            None => {
+                return Err(format!(
+                    "secret environment variable {name} is unset or empty"
+                ))
+            }
         }
     }
     if secrets.is_empty() {
@@ -479,7 +510,8 @@ fn collect_secrets(literal: Vec<String>, from_env: Vec<String>, vars: &BTreeMap<
 
 /// Leaks a header name once at start-up; sources live as long as the process.
 fn static_header(header: &str) -> Result<&'static str, String> {
-    let parsed = http::HeaderName::from_bytes(header.trim().as_bytes()).map_err(|_| format!("invalid header name {header:?}"))?;
+    let parsed = http::HeaderName::from_bytes(header.trim().as_bytes())
+        .map_err(|_| format!("invalid header name {header:?}"))?;
     Ok(Box::leak(parsed.as_str().to_owned().into_boxed_str()))
 }
 
@@ -530,12 +562,13 @@ fn resolve_auth(auth: AuthFile, vars: &BTreeMap<String, String>) -> Result<Verif
         } => {
             let mut keys = Vec::new();
             for secret in collect_secrets(secrets, secrets_env, vars)? {
-                let text = String::from_utf8(secret).map_err(|_| "standard-webhooks secret is not text".to_owned())?;
+                let text = String::from_utf8(secret)
+                    .map_err(|_| "standard-webhooks secret is not text".to_owned())?;
                 let encoded = text.strip_prefix("whsec_").unwrap_or(&text);
                 keys.push(
-                    BASE64
-                        .decode(encoded)
-                        .map_err(|_| "standard-webhooks secret must be whsec_<base64>".to_owned())?,
+                    BASE64.decode(encoded).map_err(|_| {
+                        "standard-webhooks secret must be whsec_<base64>".to_owned()
+                    })?,
                 );
             }
             Verifier::StandardWebhooks {
@@ -543,7 +576,10 @@ fn resolve_auth(auth: AuthFile, vars: &BTreeMap<String, String>) -> Result<Verif
                 tolerance_secs: tolerance_secs.unwrap_or(DEFAULT_SIGNATURE_TOLERANCE_SECS),
             }
         }
-        AuthFile::Github { secrets, secrets_env } => Verifier::github(collect_secrets(secrets, secrets_env, vars)?),
+        AuthFile::Github {
+            secrets,
+            secrets_env,
+        } => Verifier::github(collect_secrets(secrets, secrets_env, vars)?),
         AuthFile::Stripe {
             tolerance_secs,
             secrets,
@@ -560,7 +596,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -614,9 +653,10 @@ mod tests {
             encoding = "base64"
             secrets_env = ["OM_SECRET"]
         "#;
-        let err = GatewayConfig::from_toml(missing_env, &vars(&[])).err().expect("refused");
+        let err = GatewayConfig::from_toml(missing_env, &vars(&[])).expect_err("refused");
         assert!(err.to_string().contains("OM_SECRET"), "{err}");
-        let ok = GatewayConfig::from_toml(missing_env, &vars(&[("OM_SECRET", "s")])).expect("valid");
+        let ok =
+            GatewayConfig::from_toml(missing_env, &vars(&[("OM_SECRET", "s")])).expect("valid");
         assert!(!ok.sources["om"].verifier.is_none());
         assert!(ok.sources["om"]
             .forward_headers
@@ -644,16 +684,26 @@ mod tests {
             secrets = ["k"]
         "#;
         let config = GatewayConfig::from_toml(toml, &vars(&[])).expect("valid");
-        let forwarded: Vec<&str> = config.sources["eb"].forward_headers.iter().map(|h| h.as_str()).collect();
+        let forwarded: Vec<&str> = config.sources["eb"]
+            .forward_headers
+            .iter()
+            .map(|h| h.as_str())
+            .collect();
         assert_eq!(forwarded, vec!["user-agent"]);
-        assert!(!config.sources.contains_key(DEFAULT_SOURCE), "configured sources replace the default");
+        assert!(
+            !config.sources.contains_key(DEFAULT_SOURCE),
+            "configured sources replace the default"
+        );
     }
 
     #[test]
     fn shipped_example_config_is_valid() {
         let text = include_str!("../../deploy/config/gateway.example.toml");
-        let config = GatewayConfig::from_toml(text, &vars(&[("GENESYS_OM_SECRET", "s"), ("EVENTBRIDGE_BASIC", "eb:pw")]))
-            .expect("example config is valid");
+        let config = GatewayConfig::from_toml(
+            text,
+            &vars(&[("GENESYS_OM_SECRET", "s"), ("EVENTBRIDGE_BASIC", "eb:pw")]),
+        )
+        .expect("example config is valid");
         assert!(config.sources.contains_key("genesys"));
         assert!(config.sources.contains_key("genesys-open-messaging"));
     }

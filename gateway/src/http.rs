@@ -50,7 +50,12 @@ pub struct App {
 
 /// Serves `listener` until `shutdown` resolves, then stops accepting and gives
 /// open connections `grace` to finish their requests.
-pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>, grace: Duration) {
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) {
     let connections = Arc::new(Semaphore::new(app.limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
@@ -116,18 +121,31 @@ async fn route(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
             if app.ready.load(Ordering::Relaxed) && !app.stopping.load(Ordering::Relaxed) {
                 text(StatusCode::OK, "text/plain", "ready".into())
             } else {
-                text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready: broker unreachable or topic missing".into())
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    "not ready: broker unreachable or topic missing".into(),
+                )
             }
         }),
         "/metrics" => get_only(&method, || {
-            text(StatusCode::OK, "text/plain; version=0.0.4", app.metrics.render())
+            text(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                app.metrics.render(),
+            )
         }),
-        _ => Err(Rejection::NotFound { path: path.to_owned() }),
+        _ => Err(Rejection::NotFound {
+            path: path.to_owned(),
+        }),
     };
     reply.unwrap_or_else(Rejection::into_response)
 }
 
-fn get_only(method: &Method, reply: impl FnOnce() -> Response<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Rejection> {
+fn get_only(
+    method: &Method,
+    reply: impl FnOnce() -> Response<Full<Bytes>>,
+) -> Result<Response<Full<Bytes>>, Rejection> {
     if method == Method::GET || method == Method::HEAD {
         Ok(reply())
     } else {
@@ -162,7 +180,11 @@ async fn webhook(app: &App, name: String, request: Request<Incoming>) -> Respons
     response
 }
 
-async fn accept(app: &App, source: &Source, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Rejection> {
+async fn accept(
+    app: &App,
+    source: &Source,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Rejection> {
     if request.method() != Method::POST {
         return Err(Rejection::MethodNotAllowed {
             method: request.method().to_string(),
@@ -188,9 +210,10 @@ async fn accept(app: &App, source: &Source, request: Request<Incoming>) -> Resul
     let accepted = ingest(source, &app.settings, &app.producer, &head.headers, body).await?;
     let mut response = Response::new(Full::new(Bytes::from(accepted.to_json())));
     *response.status_mut() = StatusCode::ACCEPTED;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Ok(response)
 }
 
@@ -198,9 +221,13 @@ async fn accept(app: &App, source: &Source, request: Request<Incoming>) -> Resul
 /// passes the limit, never buffered whole.
 async fn read_body(body: Incoming, limit: usize, timeout: Duration) -> Result<Bytes, Rejection> {
     match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
-        Err(_) => Err(Rejection::RequestTimeout { secs: timeout.as_secs() }),
+        Err(_) => Err(Rejection::RequestTimeout {
+            secs: timeout.as_secs(),
+        }),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => Err(Rejection::PayloadTooLarge { limit }),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+            Err(Rejection::PayloadTooLarge { limit })
+        }
         // The client went away or sent a broken chunked body.
         Ok(Err(error)) => Err(Rejection::BodyUnreadable {
             detail: error.to_string(),

@@ -59,7 +59,9 @@ pub async fn ingest(
     body: Bytes,
 ) -> Result<Accepted, Rejection> {
     let content_type = check_content_type(headers)?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     source.verifier.verify(headers, &body, now.as_secs())?;
     let tree = parse_json(source, &body)?;
     let event_id = source.event_id(headers, tree.as_ref(), &body)?;
@@ -84,7 +86,9 @@ pub async fn ingest(
             })
             .collect(),
         traceparent: traceparent.unwrap_or_default().to_owned(),
-        tracestate: header_text(headers, "tracestate").unwrap_or_default().to_owned(),
+        tracestate: header_text(headers, "tracestate")
+            .unwrap_or_default()
+            .to_owned(),
         gateway_instance: settings.instance_id.clone(),
     };
     let payload = envelope.encode_to_vec();
@@ -108,9 +112,11 @@ pub async fn ingest(
                 ProduceError::QueueFull => Rejection::QueueFull {
                     retry_after: settings.retry_after_secs,
                 },
-                ProduceError::Deadline(_) | ProduceError::Broker(_) => Rejection::BrokerUnavailable {
-                    retry_after: settings.retry_after_secs,
-                },
+                ProduceError::Deadline(_) | ProduceError::Broker(_) => {
+                    Rejection::BrokerUnavailable {
+                        retry_after: settings.retry_after_secs,
+                    }
+                }
             })
         }
     }
@@ -138,12 +144,21 @@ fn check_content_type(headers: &HeaderMap) -> Result<&str, Rejection> {
 /// Validates the body as JSON; builds a tree only when a JSON pointer needs it.
 fn parse_json(source: &Source, body: &[u8]) -> Result<Option<Value>, Rejection> {
     let malformed = |e: serde_json::Error| Rejection::MalformedJson {
-        detail: format!("{} at line {} column {}", classify(&e), e.line(), e.column()),
+        detail: format!(
+            "{} at line {} column {}",
+            classify(&e),
+            e.line(),
+            e.column()
+        ),
     };
     if source.needs_json_tree() {
-        serde_json::from_slice::<Value>(body).map(Some).map_err(malformed)
+        serde_json::from_slice::<Value>(body)
+            .map(Some)
+            .map_err(malformed)
     } else {
-        serde_json::from_slice::<IgnoredAny>(body).map(|_| None).map_err(malformed)
+        serde_json::from_slice::<IgnoredAny>(body)
+            .map(|_| None)
+            .map_err(malformed)
     }
 }
 

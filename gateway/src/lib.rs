@@ -11,7 +11,7 @@
 //! - [`http`]: accept loop, routing, body limits, timeouts, graceful shutdown.
 //! - [`metrics`]: metric names, descriptions and recording helpers.
 //! - [`run`]: wires it all together and runs to a clean stop.
-//! - [`shutdown`]: SIGTERM/SIGINT.
+//! - [`shutdown`]: one future for SIGTERM and SIGINT.
 #![forbid(unsafe_code)]
 
 pub mod config;

@@ -36,10 +36,16 @@ fn main() -> ExitCode {
         }
     };
     if args.check {
-        println!("configuration ok: sources {:?}", config.sources.keys().collect::<Vec<_>>());
+        println!(
+            "configuration ok: sources {:?}",
+            config.sources.keys().collect::<Vec<_>>()
+        );
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("gateway: cannot start the runtime: {error}");
@@ -61,13 +67,21 @@ async fn start(config: GatewayConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-    switchboard_gateway::run::run(config, listener, metrics, switchboard_gateway::shutdown::signal_received()).await
+    switchboard_gateway::run::run(
+        config,
+        listener,
+        metrics,
+        switchboard_gateway::shutdown::signal_received(),
+    )
+    .await
 }
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json")) {
         builder.json().init();
     } else {

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Requests answered, by `source` and `status` code.
@@ -36,13 +38,32 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)?
         .install_recorder()?;
-    describe_counter!(REQUESTS, "Webhook requests answered, by source and HTTP status.");
-    describe_counter!(ACCEPTED, "Events acknowledged by the broker and answered 202, by source.");
-    describe_histogram!(INGEST_DURATION, Unit::Seconds, "Time from request to response, by source and status.");
-    describe_counter!(PRODUCE_ERRORS, "Produce failures by source and kind (deadline, queue_full, broker).");
+    describe_counter!(
+        REQUESTS,
+        "Webhook requests answered, by source and HTTP status."
+    );
+    describe_counter!(
+        ACCEPTED,
+        "Events acknowledged by the broker and answered 202, by source."
+    );
+    describe_histogram!(
+        INGEST_DURATION,
+        Unit::Seconds,
+        "Time from request to response, by source and status."
+    );
+    describe_counter!(
+        PRODUCE_ERRORS,
+        "Produce failures by source and kind (deadline, queue_full, broker)."
+    );
     describe_gauge!(IN_FLIGHT, "Webhook requests being handled right now.");
-    describe_gauge!(BROKER_READY, "1 when the broker answers and every target topic exists.");
-    describe_counter!(PRODUCER_REBUILDS, "Producers replaced after a fatal producer error.");
+    describe_gauge!(
+        BROKER_READY,
+        "1 when the broker answers and every target topic exists."
+    );
+    describe_counter!(
+        PRODUCER_REBUILDS,
+        "Producers replaced after a fatal producer error."
+    );
     Ok(handle)
 }
 
@@ -50,7 +71,8 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
 pub fn request_answered(source: &'static str, status: http::StatusCode, elapsed: Duration) {
     let status = status_label(status);
     counter!(REQUESTS, "source" => source, "status" => status).increment(1);
-    histogram!(INGEST_DURATION, "source" => source, "status" => status).record(elapsed.as_secs_f64());
+    histogram!(INGEST_DURATION, "source" => source, "status" => status)
+        .record(elapsed.as_secs_f64());
     if status == "202" {
         counter!(ACCEPTED, "source" => source).increment(1);
     }

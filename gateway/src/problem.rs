@@ -98,11 +98,15 @@ impl Rejection {
             Rejection::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Rejection::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Rejection::MalformedJson { .. } | Rejection::BodyUnreadable { .. } | Rejection::EventId(_) => StatusCode::BAD_REQUEST,
+            Rejection::MalformedJson { .. }
+            | Rejection::BodyUnreadable { .. }
+            | Rejection::EventId(_) => StatusCode::BAD_REQUEST,
             Rejection::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Rejection::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Rejection::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Rejection::BrokerUnavailable { .. } | Rejection::ShuttingDown { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::BrokerUnavailable { .. } | Rejection::ShuttingDown { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -147,7 +151,10 @@ impl Rejection {
         let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
         *response.status_mut() = status;
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if let Some(secs) = self.retry_after() {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
@@ -172,8 +179,16 @@ mod tests {
         let response = Rejection::BrokerUnavailable { retry_after: 2 }.into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "2");
-        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
-        let body = response.into_body().collect().await.expect("body").to_bytes();
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
         let json: serde_json::Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(json["status"], 503);
         assert_eq!(json["type"], "urn:switchboard:problem:broker-unavailable");

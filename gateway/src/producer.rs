@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
 use tracing::{debug, error, info, warn};
@@ -27,7 +27,10 @@ pub struct QuietContext;
 impl ClientContext for QuietContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         match level {
-            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error
                 if fac != "FAIL" =>
             {
                 error!(target: "librdkafka", fac, message)
@@ -122,7 +125,10 @@ impl EventProducer {
     /// Builds a producer from librdkafka `settings`; `stall_after` is how long
     /// pending records may go unacknowledged, with the broker reachable,
     /// before the producer is replaced.
-    pub fn new(settings: &BTreeMap<String, String>, stall_after: Duration) -> Result<Self, KafkaError> {
+    pub fn new(
+        settings: &BTreeMap<String, String>,
+        stall_after: Duration,
+    ) -> Result<Self, KafkaError> {
         let mut config = ClientConfig::new();
         for (key, value) in settings {
             config.set(key, value);
@@ -146,7 +152,11 @@ impl EventProducer {
     }
 
     /// Produces `record` and waits for the broker's acknowledgement, at most `deadline`.
-    pub async fn send(&self, record: OutgoingRecord<'_>, deadline: Duration) -> Result<Delivered, ProduceError> {
+    pub async fn send(
+        &self,
+        record: OutgoingRecord<'_>,
+        deadline: Duration,
+    ) -> Result<Delivered, ProduceError> {
         let producer = self.current();
         let mut headers = OwnedHeaders::new_with_capacity(4)
             .insert(Header {
@@ -185,7 +195,8 @@ impl EventProducer {
             Err(_) => Err(ProduceError::Deadline(deadline)),
             Ok(Err(_canceled)) => Err(ProduceError::Broker(KafkaError::Canceled)),
             Ok(Ok(Ok(delivery))) => {
-                self.last_progress_ms.store(millis_since(self.epoch), Ordering::Relaxed);
+                self.last_progress_ms
+                    .store(millis_since(self.epoch), Ordering::Relaxed);
                 Ok(Delivered {
                     partition: delivery.partition,
                     offset: delivery.offset,
@@ -222,9 +233,13 @@ impl EventProducer {
                 _ => return Err(format!("topic {topic} does not exist")),
             }
         }
-        let idle_for = millis_since(self.epoch).saturating_sub(self.last_progress_ms.load(Ordering::Relaxed));
+        let idle_for =
+            millis_since(self.epoch).saturating_sub(self.last_progress_ms.load(Ordering::Relaxed));
         if producer.in_flight_count() > 0 && Duration::from_millis(idle_for) > self.stall_after {
-            self.replace(&producer, "records pending without acknowledgement while the broker answers");
+            self.replace(
+                &producer,
+                "records pending without acknowledgement while the broker answers",
+            );
         }
         Ok(())
     }
@@ -260,12 +275,18 @@ impl EventProducer {
         }
         match self.settings.create_with_context::<_, Inner>(QuietContext) {
             Ok(fresh) => {
-                self.last_progress_ms.store(millis_since(self.epoch), Ordering::Relaxed);
+                self.last_progress_ms
+                    .store(millis_since(self.epoch), Ordering::Relaxed);
                 let old = match self.current.write() {
                     Ok(mut guard) => std::mem::replace(&mut *guard, Arc::new(fresh)),
-                    Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), Arc::new(fresh)),
+                    Err(poisoned) => {
+                        std::mem::replace(&mut *poisoned.into_inner(), Arc::new(fresh))
+                    }
                 };
-                warn!(reason = why, "producer replaced after an unrecoverable error");
+                warn!(
+                    reason = why,
+                    "producer replaced after an unrecoverable error"
+                );
                 crate::metrics::producer_rebuilt();
                 retire(old);
             }
@@ -275,7 +296,10 @@ impl EventProducer {
 }
 
 const SCHEMA_VERSION_TEXT: &str = "1";
-const _: () = assert!(switchboard_proto::SCHEMA_VERSION == 1, "update SCHEMA_VERSION_TEXT");
+const _: () = assert!(
+    switchboard_proto::SCHEMA_VERSION == 1,
+    "update SCHEMA_VERSION_TEXT"
+);
 
 /// Drops a replaced producer on its own thread once no request holds it:
 /// dropping purges and flushes, which blocks and must not run on the runtime.

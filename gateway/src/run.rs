@@ -26,7 +26,10 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     for source in config.sources.values() {
         if source.verifier.is_none() {
-            warn!(source = source.name, "source accepts unauthenticated requests (auth scheme none)");
+            warn!(
+                source = source.name,
+                "source accepts unauthenticated requests (auth scheme none)"
+            );
         }
     }
     let topics = config.topics();
@@ -35,7 +38,11 @@ pub async fn run(
     let stall_after = (config.deadline * 2).max(Duration::from_secs(5));
     let producer = EventProducer::new(&config.kafka, stall_after)?;
     let app = Arc::new(App {
-        sources: config.sources.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        sources: config
+            .sources
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         settings: IngestSettings {
             deadline: config.deadline,
             retry_after_secs: config.retry_after_secs,
@@ -60,7 +67,9 @@ pub async fn run(
     let flushed = tokio::task::spawn_blocking(move || app.producer.flush(grace)).await?;
     match flushed {
         Ok(()) => info!("producer flushed; bye"),
-        Err(error) => warn!(%error, "producer flush did not finish; records already answered 202 are in Kafka, the rest were answered 503"),
+        Err(error) => {
+            warn!(%error, "producer flush did not finish; records already answered 202 are in Kafka, the rest were answered 503")
+        }
     }
     Ok(())
 }
@@ -70,9 +79,10 @@ async fn probe_readiness(app: Arc<App>, topics: Vec<String>, timeout: Duration) 
     loop {
         let probe_app = app.clone();
         let probe_topics = topics.clone();
-        let outcome = tokio::task::spawn_blocking(move || probe_app.producer.probe(&probe_topics, timeout))
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()));
+        let outcome =
+            tokio::task::spawn_blocking(move || probe_app.producer.probe(&probe_topics, timeout))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
         let ready = outcome.is_ok();
         app.ready.store(ready, Ordering::Relaxed);
         crate::metrics::broker_ready(ready);

@@ -142,7 +142,12 @@ impl Verifier {
     }
 
     /// Checks the request; `now_unix_s` is passed in so tests control time.
-    pub fn verify(&self, headers: &HeaderMap, body: &[u8], now_unix_s: u64) -> Result<(), AuthError> {
+    pub fn verify(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now_unix_s: u64,
+    ) -> Result<(), AuthError> {
         match self {
             Verifier::None => Ok(()),
             Verifier::ApiKey { header, keys } => {
@@ -193,7 +198,12 @@ impl Verifier {
                 let id = header_str(headers, preset_headers::WEBHOOK_ID)?;
                 let timestamp = header_str(headers, preset_headers::WEBHOOK_TIMESTAMP)?;
                 let signatures = header_str(headers, preset_headers::WEBHOOK_SIGNATURE)?;
-                check_tolerance(timestamp, now_unix_s, *tolerance_secs, preset_headers::WEBHOOK_TIMESTAMP)?;
+                check_tolerance(
+                    timestamp,
+                    now_unix_s,
+                    *tolerance_secs,
+                    preset_headers::WEBHOOK_TIMESTAMP,
+                )?;
                 let signed = [id.as_bytes(), b".", timestamp.as_bytes(), b".", body];
                 let mut malformed = true;
                 for candidate in signatures.split(' ') {
@@ -262,8 +272,16 @@ fn header_str<'a>(headers: &'a HeaderMap, header: &'static str) -> Result<&'a st
     std::str::from_utf8(bytes).map_err(|_| AuthError::Malformed { header })
 }
 
-fn check_tolerance(timestamp: &str, now: u64, tolerance: u64, header: &'static str) -> Result<(), AuthError> {
-    let signed_at: u64 = timestamp.trim().parse().map_err(|_| AuthError::Malformed { header })?;
+fn check_tolerance(
+    timestamp: &str,
+    now: u64,
+    tolerance: u64,
+    header: &'static str,
+) -> Result<(), AuthError> {
+    let signed_at: u64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| AuthError::Malformed { header })?;
     if signed_at.abs_diff(now) > tolerance {
         return Err(AuthError::StaleTimestamp {
             tolerance_secs: tolerance,
@@ -286,7 +304,11 @@ fn any_equal(accepted: &[Vec<u8>], presented: &[u8]) -> Result<(), AuthError> {
     }
 }
 
-fn any_mac_matches(secrets: &[Vec<u8>], signed: &[&[u8]], presented: &[u8]) -> Result<(), AuthError> {
+fn any_mac_matches(
+    secrets: &[Vec<u8>],
+    signed: &[&[u8]],
+    presented: &[u8],
+) -> Result<(), AuthError> {
     let mut matched = subtle::Choice::from(0);
     for secret in secrets {
         matched |= hmac_sha256(secret, signed).as_slice().ct_eq(presented);
@@ -332,14 +354,21 @@ mod tests {
             secrets: vec![b"old".to_vec(), b"new".to_vec()],
         };
         let good = format!("sha256={}", BASE64.encode(hmac_sha256(b"new", &[BODY])));
-        assert_eq!(verifier.verify(&headers(&[("x-hub-signature-256", good.clone())]), BODY, 0), Ok(()));
+        assert_eq!(
+            verifier.verify(&headers(&[("x-hub-signature-256", good.clone())]), BODY, 0),
+            Ok(())
+        );
         let other = format!("sha256={}", BASE64.encode(hmac_sha256(b"wrong", &[BODY])));
         assert_eq!(
             verifier.verify(&headers(&[("x-hub-signature-256", other)]), BODY, 0),
             Err(AuthError::Mismatch)
         );
         assert_eq!(
-            verifier.verify(&headers(&[("x-hub-signature-256", good)]), b"{\"id\":\"evt-2\"}", 0),
+            verifier.verify(
+                &headers(&[("x-hub-signature-256", good)]),
+                b"{\"id\":\"evt-2\"}",
+                0
+            ),
             Err(AuthError::Mismatch)
         );
         assert_eq!(
@@ -354,7 +383,10 @@ mod tests {
     fn github_signature_is_hex() {
         let verifier = Verifier::github(vec![b"s3cret".to_vec()]);
         let good = format!("sha256={}", hex::encode(hmac_sha256(b"s3cret", &[BODY])));
-        assert_eq!(verifier.verify(&headers(&[("x-hub-signature-256", good)]), BODY, 0), Ok(()));
+        assert_eq!(
+            verifier.verify(&headers(&[("x-hub-signature-256", good)]), BODY, 0),
+            Ok(())
+        );
         let no_prefix = hex::encode(hmac_sha256(b"s3cret", &[BODY]));
         assert!(matches!(
             verifier.verify(&headers(&[("x-hub-signature-256", no_prefix)]), BODY, 0),
@@ -368,17 +400,29 @@ mod tests {
             header: "x-api-key",
             keys: vec![b"k1".to_vec(), b"k2".to_vec()],
         };
-        assert_eq!(api.verify(&headers(&[("x-api-key", "k2".into())]), BODY, 0), Ok(()));
-        assert_eq!(api.verify(&headers(&[("x-api-key", "k3".into())]), BODY, 0), Err(AuthError::Mismatch));
+        assert_eq!(
+            api.verify(&headers(&[("x-api-key", "k2".into())]), BODY, 0),
+            Ok(())
+        );
+        assert_eq!(
+            api.verify(&headers(&[("x-api-key", "k3".into())]), BODY, 0),
+            Err(AuthError::Mismatch)
+        );
 
         let basic = Verifier::Basic {
             header: "authorization",
             credentials: vec![b"eventbridge:pw".to_vec()],
         };
         let good = format!("Basic {}", BASE64.encode("eventbridge:pw"));
-        assert_eq!(basic.verify(&headers(&[("authorization", good)]), BODY, 0), Ok(()));
+        assert_eq!(
+            basic.verify(&headers(&[("authorization", good)]), BODY, 0),
+            Ok(())
+        );
         let bad = format!("basic {}", BASE64.encode("eventbridge:nope"));
-        assert_eq!(basic.verify(&headers(&[("authorization", bad)]), BODY, 0), Err(AuthError::Mismatch));
+        assert_eq!(
+            basic.verify(&headers(&[("authorization", bad)]), BODY, 0),
+            Err(AuthError::Mismatch)
+        );
         assert!(matches!(
             basic.verify(&headers(&[("authorization", "Bearer x".into())]), BODY, 0),
             Err(AuthError::Malformed { .. })
@@ -409,10 +453,15 @@ mod tests {
         let stale = format!("v1,{}", sign(now - 301));
         assert_eq!(
             verifier.verify(&request(now - 301, stale), BODY, now),
-            Err(AuthError::StaleTimestamp { tolerance_secs: 300 })
+            Err(AuthError::StaleTimestamp {
+                tolerance_secs: 300
+            })
         );
         let forged = format!("v1,{}", sign(now - 1));
-        assert_eq!(verifier.verify(&request(now, forged), BODY, now), Err(AuthError::Mismatch));
+        assert_eq!(
+            verifier.verify(&request(now, forged), BODY, now),
+            Err(AuthError::Mismatch)
+        );
     }
 
     #[test]
@@ -425,7 +474,10 @@ mod tests {
         let signed = format!("{now}.");
         let sig = hex::encode(hmac_sha256(b"whsec_test", &[signed.as_bytes(), BODY]));
         let value = format!("t={now},v1=deadbeef,v1={sig},v0=ignored");
-        assert_eq!(verifier.verify(&headers(&[("stripe-signature", value)]), BODY, now), Ok(()));
+        assert_eq!(
+            verifier.verify(&headers(&[("stripe-signature", value)]), BODY, now),
+            Ok(())
+        );
         let value = format!("t={now},v1=deadbeef");
         assert_eq!(
             verifier.verify(&headers(&[("stripe-signature", value)]), BODY, now),

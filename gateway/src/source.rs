@@ -83,7 +83,12 @@ impl Source {
 
     /// Finds the event id: each locator in order, then the fallback.
     /// `json` is the parsed body when [`Self::needs_json_tree`] is true.
-    pub fn event_id(&self, headers: &HeaderMap, json: Option<&Value>, body: &[u8]) -> Result<EventId, IdError> {
+    pub fn event_id(
+        &self,
+        headers: &HeaderMap,
+        json: Option<&Value>,
+        body: &[u8],
+    ) -> Result<EventId, IdError> {
         for locator in &self.id_locators {
             let found = match locator {
                 IdLocator::Header(name) => headers
@@ -182,8 +187,13 @@ mod tests {
     fn missing_id_falls_back_to_body_hash_or_rejects() {
         let json: Value = serde_json::json!({"metadata": {"CorrelationId": "c"}, "id": ""});
         let body = br#"{"metadata":{"CorrelationId":"c"},"id":""}"#;
-        let hashing = source(vec![IdLocator::Pointer("/id".into())], IdFallback::BodySha256);
-        let found = hashing.event_id(&HeaderMap::new(), Some(&json), body).expect("id");
+        let hashing = source(
+            vec![IdLocator::Pointer("/id".into())],
+            IdFallback::BodySha256,
+        );
+        let found = hashing
+            .event_id(&HeaderMap::new(), Some(&json), body)
+            .expect("id");
         assert_eq!(found.origin, IdOrigin::BodySha256);
         assert_eq!(found.value, hex::encode(Sha256::digest(body)));
         assert_eq!(found.value.len(), 64);
@@ -201,8 +211,16 @@ mod tests {
     fn numeric_ids_are_accepted_and_huge_ids_refused() {
         let s = source(vec![IdLocator::Pointer("/n".into())], IdFallback::Reject);
         let json = serde_json::json!({"n": 42});
-        assert_eq!(s.event_id(&HeaderMap::new(), Some(&json), b"").expect("id").value, "42");
+        assert_eq!(
+            s.event_id(&HeaderMap::new(), Some(&json), b"")
+                .expect("id")
+                .value,
+            "42"
+        );
         let json = serde_json::json!({"n": "x".repeat(MAX_EVENT_ID_LEN + 1)});
-        assert_eq!(s.event_id(&HeaderMap::new(), Some(&json), b""), Err(IdError::TooLong));
+        assert_eq!(
+            s.event_id(&HeaderMap::new(), Some(&json), b""),
+            Err(IdError::TooLong)
+        );
     }
 }

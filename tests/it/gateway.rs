@@ -16,7 +16,9 @@ use sha2::{Digest, Sha256};
 use switchboard_proto::{headers, Envelope, IdOrigin};
 use tokio::sync::Semaphore;
 
-use crate::harness::{create_topic, fixture, read_topic, shared_broker, unique_topic, Gateway, HttpClient, Reply};
+use crate::harness::{
+    create_topic, fixture, read_topic, shared_broker, unique_topic, Gateway, HttpClient, Reply,
+};
 
 fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
@@ -26,7 +28,11 @@ fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-async fn gateway_on_new_topic(prefix: &str, config: Option<&str>, env: &[(&str, &str)]) -> (String, Gateway) {
+async fn gateway_on_new_topic(
+    prefix: &str,
+    config: Option<&str>,
+    env: &[(&str, &str)],
+) -> (String, Gateway) {
     let broker = shared_broker();
     let topic = unique_topic(prefix);
     create_topic(&broker.bootstrap(), &topic, 3).await;
@@ -36,7 +42,12 @@ async fn gateway_on_new_topic(prefix: &str, config: Option<&str>, env: &[(&str, 
 }
 
 fn assert_problem(reply: &Reply, status: StatusCode, slug: &str) {
-    assert_eq!(reply.status, status, "body: {}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        status,
+        "body: {}",
+        String::from_utf8_lossy(&reply.body)
+    );
     assert_eq!(reply.headers["content-type"], "application/problem+json");
     let problem = reply.json();
     assert_eq!(problem["status"], status.as_u16());
@@ -49,9 +60,18 @@ async fn each_genesys_fixture_is_accepted_and_lands_keyed_by_its_event_id() {
     let (topic, gateway) = gateway_on_new_topic("fixtures", None, &[]).await;
     let client = HttpClient::new();
     let cases = [
-        ("genesys/eventbridge-conversation-customer-end.json", IdOrigin::BodyPointer),
-        ("genesys/eventbridge-user-presence-audit.json", IdOrigin::BodyPointer),
-        ("genesys/notification-user-activity.json", IdOrigin::BodySha256),
+        (
+            "genesys/eventbridge-conversation-customer-end.json",
+            IdOrigin::BodyPointer,
+        ),
+        (
+            "genesys/eventbridge-user-presence-audit.json",
+            IdOrigin::BodyPointer,
+        ),
+        (
+            "genesys/notification-user-activity.json",
+            IdOrigin::BodySha256,
+        ),
     ];
     let mut expected = HashMap::new();
     for (path, origin) in cases {
@@ -65,10 +85,19 @@ async fn each_genesys_fixture_is_accepted_and_lands_keyed_by_its_event_id() {
         };
         let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         let reply = client
-            .post_json(&gateway.url("/webhooks/genesys"), body.clone(), &[("traceparent", traceparent)])
+            .post_json(
+                &gateway.url("/webhooks/genesys"),
+                body.clone(),
+                &[("traceparent", traceparent)],
+            )
             .await
             .expect("request");
-        assert_eq!(reply.status, StatusCode::ACCEPTED, "{path}: {}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(
+            reply.status,
+            StatusCode::ACCEPTED,
+            "{path}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
         let accepted = reply.json();
         assert_eq!(accepted["id"], id.as_str());
         assert_eq!(accepted["topic"], topic.as_str());
@@ -80,17 +109,30 @@ async fn each_genesys_fixture_is_accepted_and_lands_keyed_by_its_event_id() {
     }
 
     let records = read_topic(&shared_broker().bootstrap(), &topic);
-    assert_eq!(records.len(), expected.len(), "exactly one record per accepted event");
+    assert_eq!(
+        records.len(),
+        expected.len(),
+        "exactly one record per accepted event"
+    );
     for record in records {
-        let (body, origin, at) = expected.get(&record.key).unwrap_or_else(|| panic!("unexpected key {}", record.key));
-        assert_eq!((record.partition, record.offset), *at, "202 body names where the record is");
+        let (body, origin, at) = expected
+            .get(&record.key)
+            .unwrap_or_else(|| panic!("unexpected key {}", record.key));
+        assert_eq!(
+            (record.partition, record.offset),
+            *at,
+            "202 body names where the record is"
+        );
         let envelope = Envelope::decode(record.value.as_slice()).expect("value is an envelope");
         assert_eq!(envelope.event_id, record.key);
         assert_eq!(&envelope.body[..], &body[..], "raw body unchanged");
         assert_eq!(envelope.id_origin(), *origin);
         assert_eq!(envelope.source, "genesys");
         assert_eq!(envelope.content_type, "application/json");
-        assert_eq!(envelope.traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        assert_eq!(
+            envelope.traceparent,
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
         assert!(envelope.received_at_unix_ms > 1_700_000_000_000);
         assert!(!envelope.gateway_instance.is_empty());
         assert_eq!(envelope.schema_version, switchboard_proto::SCHEMA_VERSION);
@@ -143,15 +185,30 @@ async fn bad_inputs_get_their_status_and_problem_json_and_nothing_is_produced() 
     let client = HttpClient::new();
     let strict = gateway.url("/webhooks/strict");
 
-    let reply = client.post_json(&strict, "{\"id\": ", &[]).await.expect("request");
+    let reply = client
+        .post_json(&strict, "{\"id\": ", &[])
+        .await
+        .expect("request");
     assert_problem(&reply, StatusCode::BAD_REQUEST, "malformed-json");
-    let reply = client.post_json(&strict, "{\"other\": 1}", &[]).await.expect("request");
+    let reply = client
+        .post_json(&strict, "{\"other\": 1}", &[])
+        .await
+        .expect("request");
     assert_problem(&reply, StatusCode::BAD_REQUEST, "missing-event-id");
-    let reply = client.post_json(&gateway.url("/webhooks/om"), "{\"id\":\"x\"}", &[]).await.expect("request");
+    let reply = client
+        .post_json(&gateway.url("/webhooks/om"), "{\"id\":\"x\"}", &[])
+        .await
+        .expect("request");
     assert_problem(&reply, StatusCode::UNAUTHORIZED, "unauthorized");
-    let reply = client.post_json(&gateway.url("/webhooks/nope"), "{}", &[]).await.expect("request");
+    let reply = client
+        .post_json(&gateway.url("/webhooks/nope"), "{}", &[])
+        .await
+        .expect("request");
     assert_problem(&reply, StatusCode::NOT_FOUND, "unknown-source");
-    let reply = client.get(&gateway.url("/elsewhere")).await.expect("request");
+    let reply = client
+        .get(&gateway.url("/elsewhere"))
+        .await
+        .expect("request");
     assert_problem(&reply, StatusCode::NOT_FOUND, "not-found");
     let reply = client.get(&strict).await.expect("request");
     assert_problem(&reply, StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed");
@@ -161,12 +218,27 @@ async fn bad_inputs_get_their_status_and_problem_json_and_nothing_is_produced() 
     assert_problem(&reply, StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large");
     let request = http::Request::post(&strict)
         .header("content-type", "text/plain")
-        .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{\"id\":\"t\"}")))
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(
+            b"{\"id\":\"t\"}",
+        )))
         .expect("request");
     let reply = client.send(request).await.expect("request");
-    assert_problem(&reply, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type");
-    for garbage in [&b"\xff\xfe\x00"[..], b"", b"[1,2", b"nul", b"{\"id\":\"\xc3\x28\"}"] {
-        let reply = client.post_json(&strict, garbage.to_vec(), &[]).await.expect("request");
+    assert_problem(
+        &reply,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+    );
+    for garbage in [
+        &b"\xff\xfe\x00"[..],
+        b"",
+        b"[1,2",
+        b"nul",
+        b"{\"id\":\"\xc3\x28\"}",
+    ] {
+        let reply = client
+            .post_json(&strict, garbage.to_vec(), &[])
+            .await
+            .expect("request");
         assert_problem(&reply, StatusCode::BAD_REQUEST, "malformed-json");
     }
 
@@ -193,7 +265,10 @@ async fn signed_sources_accept_good_signatures_and_reject_bad_ones() {
     // Genesys Open Messaging: sha256=<base64>, either secret during a rotation.
     let om = gateway.url("/webhooks/om");
     for secret in ["om-old", "om-new"] {
-        let signature = format!("sha256={}", BASE64.encode(hmac_sha256(secret.as_bytes(), &[&body])));
+        let signature = format!(
+            "sha256={}",
+            BASE64.encode(hmac_sha256(secret.as_bytes(), &[&body]))
+        );
         let reply = client
             .post_json(&om, body.clone(), &[("x-hub-signature-256", &signature)])
             .await
@@ -201,53 +276,109 @@ async fn signed_sources_accept_good_signatures_and_reject_bad_ones() {
         assert_eq!(reply.status, StatusCode::ACCEPTED, "{secret}");
     }
     let forged = format!("sha256={}", BASE64.encode(hmac_sha256(b"guess", &[&body])));
-    let reply = client.post_json(&om, body.clone(), &[("x-hub-signature-256", &forged)]).await.expect("request");
+    let reply = client
+        .post_json(&om, body.clone(), &[("x-hub-signature-256", &forged)])
+        .await
+        .expect("request");
     assert_problem(&reply, StatusCode::UNAUTHORIZED, "unauthorized");
     let mut tampered = body.clone();
     tampered[5] ^= 1;
     let good_for_original = format!("sha256={}", BASE64.encode(hmac_sha256(b"om-new", &[&body])));
     let reply = client
-        .post_json(&om, tampered, &[("x-hub-signature-256", &good_for_original)])
+        .post_json(
+            &om,
+            tampered,
+            &[("x-hub-signature-256", &good_for_original)],
+        )
         .await
         .expect("request");
     assert_problem(&reply, StatusCode::UNAUTHORIZED, "unauthorized");
 
     // GitHub: sha256=<hex>.
     let gh = gateway.url("/webhooks/gh");
-    let signature = format!("sha256={}", hex::encode(hmac_sha256(b"gh-secret", &[&body])));
-    let reply = client.post_json(&gh, body.clone(), &[("x-hub-signature-256", &signature)]).await.expect("request");
+    let signature = format!(
+        "sha256={}",
+        hex::encode(hmac_sha256(b"gh-secret", &[&body]))
+    );
+    let reply = client
+        .post_json(&gh, body.clone(), &[("x-hub-signature-256", &signature)])
+        .await
+        .expect("request");
     assert_eq!(reply.status, StatusCode::ACCEPTED);
-    let base64_instead = format!("sha256={}", BASE64.encode(hmac_sha256(b"gh-secret", &[&body])));
-    let reply = client.post_json(&gh, body.clone(), &[("x-hub-signature-256", &base64_instead)]).await.expect("request");
+    let base64_instead = format!(
+        "sha256={}",
+        BASE64.encode(hmac_sha256(b"gh-secret", &[&body]))
+    );
+    let reply = client
+        .post_json(
+            &gh,
+            body.clone(),
+            &[("x-hub-signature-256", &base64_instead)],
+        )
+        .await
+        .expect("request");
     assert_problem(&reply, StatusCode::UNAUTHORIZED, "unauthorized");
 
     // Standard Webhooks: v1,<base64> over id.timestamp.body, timestamp checked.
     let sw = gateway.url("/webhooks/sw");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
     let sign = |ts: u64| {
         let prefix = format!("msg_1.{ts}.");
-        format!("v1,{}", BASE64.encode(hmac_sha256(b"0123456789abcdef0123456789abcdef", &[prefix.as_bytes(), &body])))
+        format!(
+            "v1,{}",
+            BASE64.encode(hmac_sha256(
+                b"0123456789abcdef0123456789abcdef",
+                &[prefix.as_bytes(), &body]
+            ))
+        )
     };
     let (ts, sig) = (now.to_string(), sign(now));
-    let headers = [("webhook-id", "msg_1"), ("webhook-timestamp", ts.as_str()), ("webhook-signature", sig.as_str())];
-    let reply = client.post_json(&sw, body.clone(), &headers).await.expect("request");
+    let headers = [
+        ("webhook-id", "msg_1"),
+        ("webhook-timestamp", ts.as_str()),
+        ("webhook-signature", sig.as_str()),
+    ];
+    let reply = client
+        .post_json(&sw, body.clone(), &headers)
+        .await
+        .expect("request");
     assert_eq!(reply.status, StatusCode::ACCEPTED);
     let (old_ts, old_sig) = ((now - 3600).to_string(), sign(now - 3600));
-    let headers = [("webhook-id", "msg_1"), ("webhook-timestamp", old_ts.as_str()), ("webhook-signature", old_sig.as_str())];
-    let reply = client.post_json(&sw, body.clone(), &headers).await.expect("request");
+    let headers = [
+        ("webhook-id", "msg_1"),
+        ("webhook-timestamp", old_ts.as_str()),
+        ("webhook-signature", old_sig.as_str()),
+    ];
+    let reply = client
+        .post_json(&sw, body.clone(), &headers)
+        .await
+        .expect("request");
     assert_problem(&reply, StatusCode::UNAUTHORIZED, "unauthorized");
 
     // EventBridge API destination with Basic credentials.
     let eb = gateway.url("/webhooks/eb");
     let good = format!("Basic {}", BASE64.encode("eventbridge:pw"));
-    let reply = client.post_json(&eb, body.clone(), &[("authorization", &good)]).await.expect("request");
+    let reply = client
+        .post_json(&eb, body.clone(), &[("authorization", &good)])
+        .await
+        .expect("request");
     assert_eq!(reply.status, StatusCode::ACCEPTED);
     let bad = format!("Basic {}", BASE64.encode("eventbridge:wrong"));
-    let reply = client.post_json(&eb, body.clone(), &[("authorization", &bad)]).await.expect("request");
+    let reply = client
+        .post_json(&eb, body.clone(), &[("authorization", &bad)])
+        .await
+        .expect("request");
     assert_problem(&reply, StatusCode::UNAUTHORIZED, "unauthorized");
 
     let records = read_topic(&shared_broker().bootstrap(), &topic);
-    assert_eq!(records.len(), 5, "only the five authenticated requests landed");
+    assert_eq!(
+        records.len(),
+        5,
+        "only the five authenticated requests landed"
+    );
     for record in &records {
         let envelope = Envelope::decode(record.value.as_slice()).expect("envelope");
         assert!(
@@ -263,7 +394,9 @@ async fn a_body_over_the_limit_is_refused_while_streaming() {
     // Chunked, no Content-Length, and the body never ends: a gateway that
     // buffered before checking would hang here instead of answering 413.
     let mut stream = TcpStream::connect(gateway.addr).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     stream
         .write_all(b"POST /webhooks/strict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
         .expect("write head");
@@ -273,7 +406,9 @@ async fn a_body_over_the_limit_is_refused_while_streaming() {
         stream.write_all(b"\r\n").expect("chunk end");
     }
     let mut response = vec![0u8; 512];
-    let n = stream.read(&mut response).expect("a response before the body ended");
+    let n = stream
+        .read(&mut response)
+        .expect("a response before the body ended");
     let head = String::from_utf8_lossy(&response[..n]);
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");
 }
@@ -285,17 +420,26 @@ async fn a_client_that_trickles_its_request_is_cut_off() {
     // Headers never finished: the connection is closed after header_read_timeout (500 ms).
     let started = Instant::now();
     let mut stream = TcpStream::connect(gateway.addr).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
-    stream.write_all(b"POST /webhooks/strict HTTP/1.1\r\nHost: x\r\n").expect("partial head");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    stream
+        .write_all(b"POST /webhooks/strict HTTP/1.1\r\nHost: x\r\n")
+        .expect("partial head");
     let mut buf = Vec::new();
     let _ = stream.read_to_end(&mut buf);
     let waited = started.elapsed();
-    assert!(waited < Duration::from_secs(3), "connection held for {waited:?}");
+    assert!(
+        waited < Duration::from_secs(3),
+        "connection held for {waited:?}"
+    );
 
     // Body promised but not sent: 408 after request_timeout (1 s).
     let started = Instant::now();
     let mut stream = TcpStream::connect(gateway.addr).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     stream
         .write_all(b"POST /webhooks/strict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"id\":")
         .expect("partial body");
@@ -335,11 +479,19 @@ async fn every_id_answered_202_in_a_concurrent_burst_is_in_the_topic() {
             *other.entry(status).or_insert(0) += 1;
         }
     }
-    assert_eq!(accepted.len(), REQUESTS, "every request of a burst on a healthy broker is accepted; others: {other:?}");
+    assert_eq!(
+        accepted.len(),
+        REQUESTS,
+        "every request of a burst on a healthy broker is accepted; others: {other:?}"
+    );
 
     let records = read_topic(&shared_broker().bootstrap(), &topic);
     let landed: BTreeSet<String> = records.iter().map(|r| r.key.clone()).collect();
-    assert_eq!(records.len(), accepted.len(), "no record lost or duplicated");
+    assert_eq!(
+        records.len(),
+        accepted.len(),
+        "no record lost or duplicated"
+    );
     assert_eq!(landed, accepted);
     let partitions: BTreeSet<i32> = records.iter().map(|r| r.partition).collect();
     assert_eq!(partitions.len(), 3, "keys spread over every partition");
@@ -350,7 +502,11 @@ async fn sigterm_finishes_in_flight_work_and_exits_zero() {
     let (topic, mut gateway) = gateway_on_new_topic("term", None, &[]).await;
     let client = HttpClient::new();
     let reply = client
-        .post_json(&gateway.url("/webhooks/genesys"), "{\"id\":\"before-term\"}", &[])
+        .post_json(
+            &gateway.url("/webhooks/genesys"),
+            "{\"id\":\"before-term\"}",
+            &[],
+        )
         .await
         .expect("request");
     assert_eq!(reply.status, StatusCode::ACCEPTED);
@@ -360,7 +516,12 @@ async fn sigterm_finishes_in_flight_work_and_exits_zero() {
     })
     .await
     .expect("join");
-    assert!(status.0.success(), "exit status {:?}: {}", status.0, status.1.log_text());
+    assert!(
+        status.0.success(),
+        "exit status {:?}: {}",
+        status.0,
+        status.1.log_text()
+    );
     let records = read_topic(&shared_broker().bootstrap(), &topic);
     assert_eq!(records.len(), 1);
 }

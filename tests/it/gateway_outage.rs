@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 
-use crate::harness::{create_topic, eventually, read_topic, unique_topic, Broker, Gateway, HttpClient};
+use crate::harness::{
+    create_topic, eventually, read_topic, unique_topic, Broker, Gateway, HttpClient,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_outage_answers_503_fast_and_recovers_without_a_gateway_restart() {
@@ -13,11 +15,20 @@ async fn broker_outage_answers_503_fast_and_recovers_without_a_gateway_restart()
     let topic = unique_topic("outage");
     create_topic(&broker.bootstrap(), &topic, 1).await;
     let deadline_ms = 1000;
-    let gateway = Gateway::start(&broker.bootstrap(), &topic, None, &[("GATEWAY_DEADLINE_MS", "1000")]).await;
+    let gateway = Gateway::start(
+        &broker.bootstrap(),
+        &topic,
+        None,
+        &[("GATEWAY_DEADLINE_MS", "1000")],
+    )
+    .await;
     gateway.wait_ready().await;
     let client = HttpClient::new();
     let url = gateway.url("/webhooks/genesys");
-    let reply = client.post_json(&url, "{\"id\":\"before\"}", &[]).await.expect("request");
+    let reply = client
+        .post_json(&url, "{\"id\":\"before\"}", &[])
+        .await
+        .expect("request");
     assert_eq!(reply.status, StatusCode::ACCEPTED);
 
     broker.kill();
@@ -26,7 +37,12 @@ async fn broker_outage_answers_503_fast_and_recovers_without_a_gateway_restart()
         let body = format!("{{\"id\":\"during-{i}\"}}");
         let reply = client.post_json(&url, body, &[]).await.expect("request");
         let took = started.elapsed();
-        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
         assert!(reply.headers.contains_key("retry-after"));
         assert_eq!(reply.headers["content-type"], "application/problem+json");
         assert!(
@@ -35,10 +51,14 @@ async fn broker_outage_answers_503_fast_and_recovers_without_a_gateway_restart()
         );
     }
     let readyz = gateway.url("/readyz");
-    eventually("/readyz reports not ready", Duration::from_secs(10), || async {
-        let reply = client.get(&readyz).await.ok()?;
-        (reply.status == StatusCode::SERVICE_UNAVAILABLE).then_some(())
-    })
+    eventually(
+        "/readyz reports not ready",
+        Duration::from_secs(10),
+        || async {
+            let reply = client.get(&readyz).await.ok()?;
+            (reply.status == StatusCode::SERVICE_UNAVAILABLE).then_some(())
+        },
+    )
     .await;
 
     // tansu's memory engine forgets topics and producer ids on restart: the
@@ -47,20 +67,28 @@ async fn broker_outage_answers_503_fast_and_recovers_without_a_gateway_restart()
     broker.restart();
     create_topic(&broker.bootstrap(), &topic, 1).await;
     let mut attempt = 0;
-    eventually("a 202 after the broker is back", Duration::from_secs(45), || {
-        attempt += 1;
-        let body = format!("{{\"id\":\"after-{attempt}\"}}");
-        let (client, url) = (client.clone(), url.clone());
-        async move {
-            let reply = client.post_json(&url, body, &[]).await.ok()?;
-            (reply.status == StatusCode::ACCEPTED).then_some(())
-        }
-    })
+    eventually(
+        "a 202 after the broker is back",
+        Duration::from_secs(45),
+        || {
+            attempt += 1;
+            let body = format!("{{\"id\":\"after-{attempt}\"}}");
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let reply = client.post_json(&url, body, &[]).await.ok()?;
+                (reply.status == StatusCode::ACCEPTED).then_some(())
+            }
+        },
+    )
     .await;
-    eventually("/readyz reports ready again", Duration::from_secs(10), || async {
-        let reply = client.get(&readyz).await.ok()?;
-        (reply.status == StatusCode::OK).then_some(())
-    })
+    eventually(
+        "/readyz reports ready again",
+        Duration::from_secs(10),
+        || async {
+            let reply = client.get(&readyz).await.ok()?;
+            (reply.status == StatusCode::OK).then_some(())
+        },
+    )
     .await;
     let records = read_topic(&broker.bootstrap(), &topic);
     assert!(

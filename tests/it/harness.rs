@@ -33,7 +33,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {within:?} waiting for: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -41,7 +44,11 @@ where
 /// A topic name no other test uses.
 pub fn unique_topic(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!("it-{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "it-{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 fn free_port() -> u16 {
@@ -68,7 +75,9 @@ fn tansu_binary() -> PathBuf {
         ])
         .output();
     match output {
-        Ok(out) if out.status.success() => PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()),
+        Ok(out) if out.status.success() => {
+            PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+        }
         _ => panic!("no tansu broker found: run scripts/install-broker.sh (or set TANSU_BIN)"),
     }
 }
@@ -84,7 +93,9 @@ fn spawn_tied(mut command: Command) -> Child {
             Ok(())
         });
     }
-    command.spawn().unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"))
+    command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"))
 }
 
 type SpawnRequest = (Command, mpsc::Sender<Child>);
@@ -109,7 +120,11 @@ fn keeper() -> &'static Mutex<mpsc::Sender<SpawnRequest>> {
 
 fn spawn_long_lived(command: Command) -> Child {
     let (tx, rx) = mpsc::channel();
-    keeper().lock().expect("keeper").send((command, tx)).expect("keeper thread alive");
+    keeper()
+        .lock()
+        .expect("keeper")
+        .send((command, tx))
+        .expect("keeper thread alive");
     rx.recv().expect("keeper spawned the child")
 }
 
@@ -138,17 +153,28 @@ impl Broker {
 
     fn spawn(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
-        let log = std::fs::File::create(log_dir().join(format!("tansu-{}.log", self.port))).expect("log file");
+        let log = std::fs::File::create(log_dir().join(format!("tansu-{}.log", self.port)))
+            .expect("log file");
         let mut command = Command::new(tansu_binary());
         command
-            .args(["broker", "--storage-engine", "memory://tansu/", "--listener-url", &url])
+            .args([
+                "broker",
+                "--storage-engine",
+                "memory://tansu/",
+                "--listener-url",
+                &url,
+            ])
             .args(["--advertised-listener-url", &url])
             .stdout(Stdio::null())
             .stderr(log);
         self.child = Some(spawn_long_lived(command));
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen on {}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen on {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -193,7 +219,10 @@ pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
         .expect("admin client");
     let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let results = admin
-        .create_topics([&new_topic], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))))
+        .create_topics(
+            [&new_topic],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
         .await
         .expect("create_topics request");
     for result in results {
@@ -225,7 +254,11 @@ pub fn read_topic(bootstrap: &str, topic: &str) -> Vec<Record> {
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .expect("metadata");
-    let partitions: Vec<i32> = metadata.topics()[0].partitions().iter().map(|p| p.id()).collect();
+    let partitions: Vec<i32> = metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| p.id())
+        .collect();
     assert!(!partitions.is_empty(), "topic {topic} has no partitions");
     let mut assignment = TopicPartitionList::new();
     for p in &partitions {
@@ -238,7 +271,10 @@ pub fn read_topic(bootstrap: &str, topic: &str) -> Vec<Record> {
     let mut records = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while at_end.len() < partitions.len() {
-        assert!(Instant::now() < deadline, "reading {topic} did not reach the end");
+        assert!(
+            Instant::now() < deadline,
+            "reading {topic} did not reach the end"
+        );
         match consumer.poll(Duration::from_millis(200)) {
             None => {}
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
@@ -254,7 +290,8 @@ pub fn read_topic(bootstrap: &str, topic: &str) -> Vec<Record> {
                             .map(|header| {
                                 (
                                     header.key.to_owned(),
-                                    String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned(),
+                                    String::from_utf8_lossy(header.value.unwrap_or_default())
+                                        .into_owned(),
                                 )
                             })
                             .collect()
@@ -276,7 +313,10 @@ pub fn read_topic(bootstrap: &str, topic: &str) -> Vec<Record> {
 /// Where cargo put this workspace's binaries (`target/debug`).
 fn binary_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    exe.parent().and_then(|deps| deps.parent()).expect("target dir").to_path_buf()
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .to_path_buf()
 }
 
 /// The path of a workspace binary, built once per test run so that a plain
@@ -306,7 +346,12 @@ pub struct Gateway {
 impl Gateway {
     /// Starts `gateway` against `bootstrap` with an optional TOML config and
     /// extra environment, and waits until `/livez` answers.
-    pub async fn start(bootstrap: &str, topic: &str, config: Option<&str>, env: &[(&str, &str)]) -> Gateway {
+    pub async fn start(
+        bootstrap: &str,
+        topic: &str,
+        config: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Gateway {
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
         let log = log_dir().join(format!("gateway-{port}.log"));
@@ -341,7 +386,11 @@ impl Gateway {
                     break;
                 }
             }
-            assert!(Instant::now() < deadline, "gateway did not start: {}", gateway.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "gateway did not start: {}",
+                gateway.log_text()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         gateway
@@ -381,7 +430,10 @@ impl Gateway {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "gateway did not exit after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "gateway did not exit after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -405,8 +457,12 @@ pub struct Reply {
 impl Reply {
     /// The body as JSON.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 }
 
@@ -424,21 +480,35 @@ impl HttpClient {
     }
 
     pub async fn get(&self, url: &str) -> Result<Reply, String> {
-        self.send(Request::get(url).body(Full::new(Bytes::new())).expect("request"))
-            .await
+        self.send(
+            Request::get(url)
+                .body(Full::new(Bytes::new()))
+                .expect("request"),
+        )
+        .await
     }
 
     /// POSTs `body` as `application/json` with extra `headers`.
-    pub async fn post_json(&self, url: &str, body: impl Into<Bytes>, headers: &[(&str, &str)]) -> Result<Reply, String> {
+    pub async fn post_json(
+        &self,
+        url: &str,
+        body: impl Into<Bytes>,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, String> {
         let mut builder = Request::post(url).header("content-type", "application/json");
         for (k, v) in headers {
             builder = builder.header(*k, *v);
         }
-        self.send(builder.body(Full::new(body.into())).expect("request")).await
+        self.send(builder.body(Full::new(body.into())).expect("request"))
+            .await
     }
 
     pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<Reply, String> {
-        let response = self.client.request(request).await.map_err(|e| e.to_string())?;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| e.to_string())?;
         let (parts, body) = response.into_parts();
         let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
         Ok(Reply {
@@ -451,6 +521,8 @@ impl HttpClient {
 
 /// Reads a fixture shipped in `tests/fixtures/`.
 pub fn fixture(path: &str) -> Vec<u8> {
-    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(path);
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(path);
     std::fs::read(&full).unwrap_or_else(|e| panic!("fixture {}: {e}", full.display()))
 }
