@@ -325,10 +325,13 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--workspace", "--bins"])
-            .status()
-            .expect("run cargo build");
+        let mut command = Command::new(cargo);
+        command.args(["build", "--workspace", "--bins"]);
+        if !cfg!(debug_assertions) {
+            // Benchmarks are built optimised; so must the processes they measure be.
+            command.arg("--release");
+        }
+        let status = command.status().expect("run cargo build");
         assert!(status.success(), "cargo build --bins failed");
     });
     let path = binary_dir().join(name);

@@ -1,0 +1,210 @@
+//! Gateway throughput and latency at 64 keep-alive connections, against a real
+//! broker, as a ratio of a ceiling measured in the same run on the same
+//! machine: the same load generator against a bare hyper server that answers
+//! 202 without Kafka. Prints numbers; asserts nothing (speed is measured
+//! here, behaviour in the tests).
+//!
+//! `cargo bench -p switchboard-tests --bench gateway` (BENCH_SECS, BENCH_CONNECTIONS to change).
+
+#[allow(dead_code)]
+#[path = "../it/harness.rs"]
+mod harness;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+
+use harness::{create_topic, Broker, Gateway};
+
+struct Run {
+    requests: u64,
+    errors: u64,
+    seconds: f64,
+    latencies_us: Vec<u32>,
+}
+
+impl Run {
+    fn rps(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
+    fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let index = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        f64::from(self.latencies_us[index]) / 1000.0
+    }
+}
+
+/// `connections` keep-alive connections, each sending the next request as soon
+/// as the previous answer arrived, for `duration` after a one-second warm-up.
+async fn load(addr: SocketAddr, path: &str, connections: usize, duration: Duration) -> Run {
+    let stop = Arc::new(AtomicBool::new(false));
+    let measuring = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for connection in 0..connections {
+        let (stop, measuring) = (stop.clone(), measuring.clone());
+        let uri = format!("http://{addr}{path}");
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            stream.set_nodelay(true).expect("nodelay");
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .expect("handshake");
+            tokio::spawn(conn);
+            let (mut ok, mut errors, mut latencies) = (0u64, 0u64, Vec::with_capacity(200_000));
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                // ~700 B, the size of a Genesys detail event.
+                let body = format!(
+                    "{{\"id\":\"bench-{connection}-{n}\",\"detail-type\":\"v2.detail.events.conversation.customer.end\",\"detail\":{{\"pad\":\"{}\"}}}}",
+                    "x".repeat(600)
+                );
+                let request = Request::post(&uri)
+                    .header("content-type", "application/json")
+                    .header("host", "bench")
+                    .body(Full::new(Bytes::from(body)))
+                    .expect("request");
+                let started = Instant::now();
+                let status = match sender.send_request(request).await {
+                    Ok(response) => {
+                        let status = response.status();
+                        let _ = response.into_body().collect().await;
+                        status
+                    }
+                    Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                if measuring.load(Ordering::Relaxed) {
+                    if status == StatusCode::ACCEPTED {
+                        ok += 1;
+                        latencies.push(started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            (ok, errors, latencies)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    measuring.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    tokio::time::sleep(duration).await;
+    measuring.store(false, Ordering::Relaxed);
+    let seconds = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let mut run = Run {
+        requests: 0,
+        errors: 0,
+        seconds,
+        latencies_us: Vec::new(),
+    };
+    for task in tasks {
+        let (ok, errors, latencies) = task.await.expect("load task");
+        run.requests += ok;
+        run.errors += errors;
+        run.latencies_us.extend(latencies);
+    }
+    run.latencies_us.sort_unstable();
+    run
+}
+
+/// The ceiling: hyper answering 202 with a small JSON body after reading the
+/// request body, no Kafka. Runs on its own 2-thread runtime, like the gateway.
+fn start_ceiling_server() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(async move {
+                    let service =
+                        service_fn(|request: Request<hyper::body::Incoming>| async move {
+                            let _ = request.into_body().collect().await;
+                            let mut response = Response::new(Full::new(Bytes::from_static(
+                            b"{\"id\":\"x\",\"topic\":\"webhooks\",\"partition\":0,\"offset\":0}",
+                        )));
+                            *response.status_mut() = StatusCode::ACCEPTED;
+                            Ok::<_, Infallible>(response)
+                        });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+    });
+    addr
+}
+
+fn report(name: &str, run: &Run) {
+    println!(
+        "{name:<34} {:>9.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   non-202 {}",
+        run.rps(),
+        run.percentile_ms(0.50),
+        run.percentile_ms(0.99),
+        run.errors
+    );
+}
+
+fn main() {
+    let secs: u64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let connections: usize = std::env::var("BENCH_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let duration = Duration::from_secs(secs);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let ceiling_addr = start_ceiling_server();
+        let broker = Broker::start();
+        create_topic(&broker.bootstrap(), "bench", 3).await;
+        // KAFKA_* settings in the bench's environment reach the gateway, to try producer tuning.
+        let kafka: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("KAFKA_")).collect();
+        let mut env: Vec<(&str, &str)> = kafka.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        env.push(("RUST_LOG", "warn"));
+        let gateway = Gateway::start(&broker.bootstrap(), "bench", None, &env).await;
+        gateway.wait_ready().await;
+
+        println!("gateway bench: {connections} connections, {secs} s per run, ~700 B bodies, broker = tansu on loopback");
+        let ceiling = load(ceiling_addr, "/webhooks/genesys", connections, duration).await;
+        report("ceiling (hyper, 202, no Kafka)", &ceiling);
+        let measured = load(gateway.addr, "/webhooks/genesys", connections, duration).await;
+        report("gateway (202 after broker ack)", &measured);
+        println!(
+            "ratio gateway/ceiling: {:.2}   (bar: >= 30000 req/s with p99 <= 10 ms: {})",
+            measured.rps() / ceiling.rps(),
+            if measured.rps() >= 30_000.0 && measured.percentile_ms(0.99) <= 10.0 { "met" } else { "not met" }
+        );
+        drop(gateway);
+        drop(broker);
+    });
+}
