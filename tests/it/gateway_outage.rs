@@ -98,3 +98,58 @@ async fn broker_outage_answers_503_fast_and_recovers_without_a_gateway_restart()
     );
     drop(gateway);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_producer_queue_answers_429_with_retry_after_at_once() {
+    let broker = Broker::start();
+    let topic = unique_topic("queuefull");
+    create_topic(&broker.bootstrap(), &topic, 1).await;
+    // A one-record producer queue, so a frozen broker fills it with one event.
+    let gateway = Gateway::start(
+        &broker.bootstrap(),
+        &topic,
+        None,
+        &[
+            ("GATEWAY_DEADLINE_MS", "3000"),
+            ("KAFKA_QUEUE_BUFFERING_MAX_MESSAGES", "1"),
+        ],
+    )
+    .await;
+    gateway.wait_ready().await;
+    let client = HttpClient::new();
+    let url = gateway.url("/webhooks/genesys");
+
+    broker.freeze(true);
+    let first = {
+        let (client, url) = (client.clone(), url.clone());
+        tokio::spawn(async move { client.post_json(&url, "{\"id\":\"first\"}", &[]).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let reply = client
+        .post_json(&url, "{\"id\":\"second\"}", &[])
+        .await
+        .expect("request");
+    assert_eq!(
+        reply.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert!(reply.headers.contains_key("retry-after"));
+    assert_eq!(reply.headers["content-type"], "application/problem+json");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "429 is immediate, not after the deadline"
+    );
+
+    // Thawed within the deadline, the first event is acknowledged: nothing lost.
+    broker.freeze(false);
+    let first = first.await.expect("task").expect("request");
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    let keys: Vec<String> = read_topic(&broker.bootstrap(), &topic)
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    assert_eq!(keys, vec!["first".to_owned()]);
+}

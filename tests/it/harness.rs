@@ -192,6 +192,17 @@ impl Broker {
         }
     }
 
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) the broker: an outage that loses nothing.
+    pub fn freeze(&self, frozen: bool) {
+        if let Some(child) = &self.child {
+            let signal = if frozen { libc::SIGSTOP } else { libc::SIGCONT };
+            // SAFETY: sending a signal to our own child process.
+            unsafe {
+                libc::kill(child.id() as i32, signal);
+            }
+        }
+    }
+
     /// Starts it again on the same port. Topics must be created again.
     pub fn restart(&mut self) {
         self.kill();
