@@ -112,7 +112,13 @@ pub async fn serve(
 async fn route(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = request.uri().path();
     if let Some(name) = path.strip_prefix(WEBHOOK_PREFIX) {
-        return webhook(app, name.to_owned(), request).await;
+        return match app.sources.get(name) {
+            Some(source) => webhook(app, Ok(source), request).await,
+            None => {
+                let source_name = name.to_owned();
+                webhook(app, Err(source_name), request).await
+            }
+        };
     }
     let method = request.method().clone();
     let reply = match path {
@@ -165,14 +171,21 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
     response
 }
 
-async fn webhook(app: &App, name: String, request: Request<Incoming>) -> Response<Full<Bytes>> {
+/// Serves `POST /webhooks/{source}`; `source` is the configured source, or
+/// the unknown name from the path.
+async fn webhook(
+    app: &App,
+    source: Result<&Source, String>,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let started = Instant::now();
-    let source = app.sources.get(&name);
-    let label = source.map_or(crate::metrics::UNKNOWN_SOURCE, |s| s.name);
+    let label = source
+        .as_ref()
+        .map_or(crate::metrics::UNKNOWN_SOURCE, |s| s.name);
     crate::metrics::in_flight(1.0);
     let response = match source {
-        None => Err(Rejection::UnknownSource { source_name: name }),
-        Some(source) => accept(app, source, request).await,
+        Err(source_name) => Err(Rejection::UnknownSource { source_name }),
+        Ok(source) => accept(app, source, request).await,
     }
     .unwrap_or_else(Rejection::into_response);
     crate::metrics::in_flight(-1.0);

@@ -335,27 +335,28 @@ async fn signed_sources_accept_good_signatures_and_reject_bad_ones() {
             ))
         )
     };
-    let (ts, sig) = (now.to_string(), sign(now));
-    let headers = [
-        ("webhook-id", "msg_1"),
-        ("webhook-timestamp", ts.as_str()),
-        ("webhook-signature", sig.as_str()),
-    ];
-    let reply = client
-        .post_json(&sw, body.clone(), &headers)
-        .await
-        .expect("request");
-    assert_eq!(reply.status, StatusCode::ACCEPTED);
-    let (old_ts, old_sig) = ((now - 3600).to_string(), sign(now - 3600));
-    let headers = [
-        ("webhook-id", "msg_1"),
-        ("webhook-timestamp", old_ts.as_str()),
-        ("webhook-signature", old_sig.as_str()),
-    ];
-    let reply = client
-        .post_json(&sw, body.clone(), &headers)
-        .await
-        .expect("request");
+    let post_signed_at = |ts: u64| {
+        let (client, sw, body, timestamp, signature) = (
+            client.clone(),
+            sw.clone(),
+            body.clone(),
+            ts.to_string(),
+            sign(ts),
+        );
+        async move {
+            let headers = [
+                ("webhook-id", "msg_1"),
+                ("webhook-timestamp", timestamp.as_str()),
+                ("webhook-signature", signature.as_str()),
+            ];
+            client
+                .post_json(&sw, body, &headers)
+                .await
+                .expect("request")
+        }
+    };
+    assert_eq!(post_signed_at(now).await.status, StatusCode::ACCEPTED);
+    let reply = post_signed_at(now - 3600).await;
     assert_problem(&reply, StatusCode::UNAUTHORIZED, "unauthorized");
 
     // EventBridge API destination with Basic credentials.

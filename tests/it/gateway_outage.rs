@@ -124,7 +124,19 @@ async fn a_full_producer_queue_answers_429_with_retry_after_at_once() {
         let (client, url) = (client.clone(), url.clone());
         tokio::spawn(async move { client.post_json(&url, "{\"id\":\"first\"}", &[]).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let metrics = gateway.url("/metrics");
+    eventually(
+        "the first event is waiting in the producer queue",
+        Duration::from_secs(5),
+        || async {
+            let reply = client.get(&metrics).await.ok()?;
+            String::from_utf8_lossy(&reply.body)
+                .lines()
+                .any(|line| line == "switchboard_gateway_requests_in_flight 1")
+                .then_some(())
+        },
+    )
+    .await;
     let started = Instant::now();
     let reply = client
         .post_json(&url, "{\"id\":\"second\"}", &[])
