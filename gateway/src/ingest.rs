@@ -17,25 +17,35 @@ use crate::source::Source;
 
 /// What the gateway tells the sender after the broker acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Accepted {
+pub struct Accepted<'a> {
     /// The event id (Kafka key).
     pub id: String,
     /// Topic written.
-    pub topic: String,
+    pub topic: &'a str,
     /// Where it landed.
     pub delivered: Delivered,
 }
 
-impl Accepted {
+/// The `202` body, serialised straight from borrowed fields (no JSON tree).
+#[derive(serde::Serialize)]
+struct AcceptedBody<'a> {
+    id: &'a str,
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
+}
+
+impl Accepted<'_> {
     /// The `202` body: `{"id","topic","partition","offset"}`.
     pub fn to_json(&self) -> String {
-        serde_json::json!({
-            "id": self.id,
-            "topic": self.topic,
-            "partition": self.delivered.partition,
-            "offset": self.delivered.offset,
-        })
-        .to_string()
+        let body = AcceptedBody {
+            id: &self.id,
+            topic: self.topic,
+            partition: self.delivered.partition,
+            offset: self.delivered.offset,
+        };
+        // Strings and integers always serialise.
+        serde_json::to_string(&body).unwrap_or_default()
     }
 }
 
@@ -51,13 +61,13 @@ pub struct IngestSettings {
 
 /// Checks a request whose body was read in full, builds its envelope and
 /// waits for the broker's acknowledgement.
-pub async fn ingest(
-    source: &Source,
+pub async fn ingest<'s>(
+    source: &'s Source,
     settings: &IngestSettings,
     producer: &EventProducer,
     headers: &HeaderMap,
     body: Bytes,
-) -> Result<Accepted, Rejection> {
+) -> Result<Accepted<'s>, Rejection> {
     let content_type = check_content_type(headers)?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -102,7 +112,7 @@ pub async fn ingest(
     match producer.send(record, settings.deadline).await {
         Ok(delivered) => Ok(Accepted {
             id: envelope.event_id,
-            topic: source.topic.clone(),
+            topic: &source.topic,
             delivered,
         }),
         Err(error) => {
@@ -182,6 +192,23 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accepted_body_names_where_the_record_is() {
+        let accepted = Accepted {
+            id: "evt-\"1\"".into(),
+            topic: "webhooks",
+            delivered: Delivered {
+                partition: 2,
+                offset: 41,
+            },
+        };
+        let json: Value = serde_json::from_str(&accepted.to_json()).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"id": "evt-\"1\"", "topic": "webhooks", "partition": 2, "offset": 41})
+        );
+    }
 
     fn headers(content_type: Option<&str>) -> HeaderMap {
         let mut map = HeaderMap::new();
