@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +16,8 @@ use switchboard_proto::{headers, Envelope, IdOrigin};
 use tokio::sync::Semaphore;
 
 use crate::harness::{
-    create_topic, fixture, read_topic, shared_broker, unique_topic, Gateway, HttpClient, Reply,
+    assert_problem, create_topic, fixture, raw_request, read_head, read_topic, shared_broker,
+    unique_topic, Gateway, HttpClient,
 };
 
 fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
@@ -39,20 +39,6 @@ async fn gateway_on_new_topic(
     let gateway = Gateway::start(&broker.bootstrap(), &topic, config, env).await;
     gateway.wait_ready().await;
     (topic, gateway)
-}
-
-fn assert_problem(reply: &Reply, status: StatusCode, slug: &str) {
-    assert_eq!(
-        reply.status,
-        status,
-        "body: {}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    assert_eq!(reply.headers["content-type"], "application/problem+json");
-    let problem = reply.json();
-    assert_eq!(problem["status"], status.as_u16());
-    assert_eq!(problem["type"], format!("urn:switchboard:problem:{slug}"));
-    assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -394,23 +380,16 @@ async fn a_body_over_the_limit_is_refused_while_streaming() {
     let (_topic, gateway) = gateway_on_new_topic("stream", Some(STRICT_CONFIG), SECRETS).await;
     // Chunked, no Content-Length, and the body never ends: a gateway that
     // buffered before checking would hang here instead of answering 413.
-    let mut stream = TcpStream::connect(gateway.addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    stream
-        .write_all(b"POST /webhooks/strict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
-        .expect("write head");
+    let mut stream = raw_request(
+        gateway.addr,
+        b"POST /webhooks/strict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
     for _ in 0..3 {
         stream.write_all(b"400\r\n").expect("chunk size");
         stream.write_all(&[b' '; 0x400]).expect("chunk");
         stream.write_all(b"\r\n").expect("chunk end");
     }
-    let mut response = vec![0u8; 512];
-    let n = stream
-        .read(&mut response)
-        .expect("a response before the body ended");
-    let head = String::from_utf8_lossy(&response[..n]);
+    let head = read_head(&mut stream);
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");
 }
 
@@ -420,13 +399,10 @@ async fn a_client_that_trickles_its_request_is_cut_off() {
 
     // Headers never finished: the connection is closed after header_read_timeout (500 ms).
     let started = Instant::now();
-    let mut stream = TcpStream::connect(gateway.addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    stream
-        .write_all(b"POST /webhooks/strict HTTP/1.1\r\nHost: x\r\n")
-        .expect("partial head");
+    let mut stream = raw_request(
+        gateway.addr,
+        b"POST /webhooks/strict HTTP/1.1\r\nHost: x\r\n",
+    );
     let mut buf = Vec::new();
     let _ = stream.read_to_end(&mut buf);
     let waited = started.elapsed();
@@ -437,16 +413,11 @@ async fn a_client_that_trickles_its_request_is_cut_off() {
 
     // Body promised but not sent: 408 after request_timeout (1 s).
     let started = Instant::now();
-    let mut stream = TcpStream::connect(gateway.addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    stream
-        .write_all(b"POST /webhooks/strict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"id\":")
-        .expect("partial body");
-    let mut response = vec![0u8; 512];
-    let n = stream.read(&mut response).expect("a response");
-    let head = String::from_utf8_lossy(&response[..n]);
+    let mut stream = raw_request(
+        gateway.addr,
+        b"POST /webhooks/strict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"id\":",
+    );
+    let head = read_head(&mut stream);
     assert!(head.starts_with("HTTP/1.1 408"), "{head}");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
@@ -496,33 +467,4 @@ async fn every_id_answered_202_in_a_concurrent_burst_is_in_the_topic() {
     assert_eq!(landed, accepted);
     let partitions: BTreeSet<i32> = records.iter().map(|r| r.partition).collect();
     assert_eq!(partitions.len(), 3, "keys spread over every partition");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_finishes_in_flight_work_and_exits_zero() {
-    let (topic, mut gateway) = gateway_on_new_topic("term", None, &[]).await;
-    let client = HttpClient::new();
-    let reply = client
-        .post_json(
-            &gateway.url("/webhooks/genesys"),
-            "{\"id\":\"before-term\"}",
-            &[],
-        )
-        .await
-        .expect("request");
-    assert_eq!(reply.status, StatusCode::ACCEPTED);
-    let status = tokio::task::spawn_blocking(move || {
-        let status = gateway.terminate();
-        (status, gateway)
-    })
-    .await
-    .expect("join");
-    assert!(
-        status.0.success(),
-        "exit status {:?}: {}",
-        status.0,
-        status.1.log_text()
-    );
-    let records = read_topic(&shared_broker().bootstrap(), &topic);
-    assert_eq!(records.len(), 1);
 }

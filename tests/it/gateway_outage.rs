@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 
 use crate::harness::{
-    create_topic, eventually, read_topic, unique_topic, Broker, Gateway, HttpClient,
+    assert_problem, create_topic, eventually, read_topic, unique_topic, Broker, Gateway, HttpClient,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,14 +37,12 @@ async fn broker_outage_answers_503_fast_and_recovers_without_a_gateway_restart()
         let body = format!("{{\"id\":\"during-{i}\"}}");
         let reply = client.post_json(&url, body, &[]).await.expect("request");
         let took = started.elapsed();
-        assert_eq!(
-            reply.status,
+        assert_problem(
+            &reply,
             StatusCode::SERVICE_UNAVAILABLE,
-            "{}",
-            String::from_utf8_lossy(&reply.body)
+            "broker-unavailable",
         );
         assert!(reply.headers.contains_key("retry-after"));
-        assert_eq!(reply.headers["content-type"], "application/problem+json");
         assert!(
             took <= Duration::from_millis(deadline_ms + 1000),
             "503 took {took:?}, more than deadline + 1 s"
@@ -124,32 +122,14 @@ async fn a_full_producer_queue_answers_429_with_retry_after_at_once() {
         let (client, url) = (client.clone(), url.clone());
         tokio::spawn(async move { client.post_json(&url, "{\"id\":\"first\"}", &[]).await })
     };
-    let metrics = gateway.url("/metrics");
-    eventually(
-        "the first event is waiting in the producer queue",
-        Duration::from_secs(5),
-        || async {
-            let reply = client.get(&metrics).await.ok()?;
-            String::from_utf8_lossy(&reply.body)
-                .lines()
-                .any(|line| line == "switchboard_gateway_requests_in_flight 1")
-                .then_some(())
-        },
-    )
-    .await;
+    gateway.wait_in_flight(1).await;
     let started = Instant::now();
     let reply = client
         .post_json(&url, "{\"id\":\"second\"}", &[])
         .await
         .expect("request");
-    assert_eq!(
-        reply.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    assert_problem(&reply, StatusCode::TOO_MANY_REQUESTS, "overloaded");
     assert!(reply.headers.contains_key("retry-after"));
-    assert_eq!(reply.headers["content-type"], "application/problem+json");
     assert!(
         started.elapsed() < Duration::from_secs(1),
         "429 is immediate, not after the deadline"
@@ -164,4 +144,69 @@ async fn a_full_producer_queue_answers_429_with_retry_after_at_once() {
         .map(|r| r.key)
         .collect();
     assert_eq!(keys, vec!["first".to_owned()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_in_flight_request_finish_then_exits_zero() {
+    let broker = Broker::start();
+    let topic = unique_topic("term");
+    create_topic(&broker.bootstrap(), &topic, 1).await;
+    let mut gateway = Gateway::start(
+        &broker.bootstrap(),
+        &topic,
+        None,
+        &[("GATEWAY_DEADLINE_MS", "5000")],
+    )
+    .await;
+    gateway.wait_ready().await;
+    let client = HttpClient::new();
+
+    // A frozen broker keeps the request waiting for its ack while SIGTERM arrives.
+    broker.freeze(true);
+    let pending = {
+        let (client, url) = (client.clone(), gateway.url("/webhooks/genesys"));
+        tokio::spawn(async move { client.post_json(&url, "{\"id\":\"in-flight\"}", &[]).await })
+    };
+    gateway.wait_in_flight(1).await;
+    gateway.send_sigterm();
+    eventually(
+        "the gateway stops accepting",
+        Duration::from_secs(5),
+        || async {
+            gateway
+                .log_text()
+                .contains("stopped accepting")
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(
+        tokio::net::TcpStream::connect(gateway.addr).await.is_err(),
+        "a stopping gateway accepts no new connections"
+    );
+    broker.freeze(false);
+
+    let reply = pending
+        .await
+        .expect("task")
+        .expect("the in-flight request is answered");
+    assert_eq!(
+        reply.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let (status, gateway) = tokio::task::spawn_blocking(move || (gateway.wait_for_exit(), gateway))
+        .await
+        .expect("join");
+    assert!(
+        status.success(),
+        "exit status {status:?}: {}",
+        gateway.log_text()
+    );
+    let keys: Vec<String> = read_topic(&broker.bootstrap(), &topic)
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    assert_eq!(keys, vec!["in-flight".to_owned()]);
 }

@@ -433,12 +433,31 @@ impl Gateway {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Sends SIGTERM and returns the exit status.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
+    /// Waits until the gateway reports exactly `count` webhook requests in flight.
+    pub async fn wait_in_flight(&self, count: u32) {
+        let client = HttpClient::new();
+        let url = self.url("/metrics");
+        let wanted = format!("switchboard_gateway_requests_in_flight {count}");
+        eventually(&wanted, Duration::from_secs(5), || async {
+            let reply = client.get(&url).await.ok()?;
+            String::from_utf8_lossy(&reply.body)
+                .lines()
+                .any(|line| line == wanted)
+                .then_some(())
+        })
+        .await;
+    }
+
+    /// Sends SIGTERM.
+    pub fn send_sigterm(&self) {
         // SAFETY: sending a signal to our own child process.
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
+    }
+
+    /// Waits (blocking) for the process to exit and returns its status.
+    pub fn wait_for_exit(&mut self) -> std::process::ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -531,6 +550,41 @@ impl HttpClient {
             body,
         })
     }
+}
+
+/// Asserts an RFC 9457 problem answer: status, content type, type slug, detail.
+pub fn assert_problem(reply: &Reply, status: StatusCode, slug: &str) {
+    assert_eq!(
+        reply.status,
+        status,
+        "body: {}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.headers["content-type"], "application/problem+json");
+    let problem = reply.json();
+    assert_eq!(problem["status"], status.as_u16());
+    assert_eq!(problem["type"], format!("urn:switchboard:problem:{slug}"));
+    assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()));
+}
+
+/// Opens a raw TCP connection (5 s read timeout) and writes `bytes`: for
+/// requests no well-behaved HTTP client would send.
+pub fn raw_request(addr: SocketAddr, bytes: &[u8]) -> TcpStream {
+    use std::io::Write;
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    stream.write_all(bytes).expect("write");
+    stream
+}
+
+/// Reads the first bytes of a response (its status line and headers).
+pub fn read_head(stream: &mut TcpStream) -> String {
+    use std::io::Read;
+    let mut buf = vec![0u8; 512];
+    let n = stream.read(&mut buf).expect("a response");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
 /// Reads a fixture shipped in `tests/fixtures/`.
