@@ -17,10 +17,7 @@ use crate::source::{IdFallback, IdLocator, Source};
 
 /// Environment variables the gateway reads.
 pub mod env {
-    /// Comma-separated bootstrap brokers.
-    pub const KAFKA_BROKERS: &str = "KAFKA_BROKERS";
-    /// Prefix of librdkafka pass-through settings: `KAFKA_SASL_USERNAME=u` sets `sasl.username`.
-    pub const KAFKA_PREFIX: &str = "KAFKA_";
+    pub use switchboard_proto::kafka_env::{KAFKA_BROKERS, KAFKA_PREFIX};
     /// Listen address.
     pub const LISTEN: &str = "GATEWAY_LISTEN";
     /// Default target topic.
@@ -326,16 +323,7 @@ impl GatewayConfig {
             };
             kafka.insert(key, value);
         }
-        for (name, value) in vars {
-            if let Some(rest) = name.strip_prefix(env::KAFKA_PREFIX) {
-                if name != env::KAFKA_BROKERS && !rest.is_empty() {
-                    kafka.insert(rest.to_ascii_lowercase().replace('_', "."), value.clone());
-                }
-            }
-        }
-        if let Some(brokers) = var(env::KAFKA_BROKERS) {
-            kafka.insert("bootstrap.servers".into(), brokers);
-        }
+        switchboard_proto::kafka_env::apply_overrides(&mut kafka, vars);
         match kafka.get("acks").map(String::as_str) {
             Some("all") | Some("-1") => {}
             other => {

@@ -8,11 +8,14 @@
 //! - [`envelope`]: the protobuf [`Envelope`] every record carries (compiled from
 //!   `envelope.proto` at build time, no system `protoc`).
 //! - [`headers`]: names of the Kafka record headers.
-//! - [`topics`]: the main topic and a consumer group's retry and dead-letter topics.
+//! - [`topics`]: the main topic and a consumer group's retry, dead-letter and
+//!   delivered-marker topics.
+//! - [`kafka_env`]: the `KAFKA_*` environment contract both binaries share.
 #![forbid(unsafe_code)]
 
 pub mod envelope;
 pub mod headers;
+pub mod kafka_env;
 pub mod topics;
 
 pub use envelope::{Envelope, Header, IdOrigin, SCHEMA_VERSION};

@@ -1,7 +1,8 @@
 //! Topic naming. The main topic is shared; retry and dead-letter topics belong to
 //! one consumer group, so two groups reading the same main topic (a CRM sync and
 //! a WFM feed, say) never share failures:
-//! `<main>.<group>.retry-1m`, `<main>.<group>.retry-10m`, `<main>.<group>.dlt`.
+//! `<main>.<group>.retry-1m`, `<main>.<group>.retry-10m`, `<main>.<group>.dlt`,
+//! and the dedupe log `<main>.<group>.delivered`.
 
 /// The main topic when none is configured.
 pub const DEFAULT_MAIN_TOPIC: &str = "webhooks";
@@ -11,6 +12,9 @@ pub const RETRY_1M: &str = "retry-1m";
 pub const RETRY_10M: &str = "retry-10m";
 /// Suffix of a group's dead-letter topic.
 pub const DLT_SUFFIX: &str = "dlt";
+/// Suffix of a group's delivered-marker topic: one small record per event the
+/// group delivered, keyed by event id, read back to suppress duplicates.
+pub const DELIVERED_SUFFIX: &str = "delivered";
 /// Kafka's limit on topic name length.
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
 
@@ -79,6 +83,7 @@ impl GroupTopics {
             group: group.to_owned(),
         };
         validate_name("dead-letter topic", &topics.dlt())?;
+        validate_name("delivered-marker topic", &topics.delivered())?;
         Ok(topics)
     }
 
@@ -101,6 +106,11 @@ impl GroupTopics {
     pub fn dlt(&self) -> String {
         format!("{}.{}.{}", self.main, self.group, DLT_SUFFIX)
     }
+
+    /// The group's delivered-marker topic (the dedupe log).
+    pub fn delivered(&self) -> String {
+        format!("{}.{}.{}", self.main, self.group, DELIVERED_SUFFIX)
+    }
 }
 
 #[cfg(test)]
@@ -113,6 +123,7 @@ mod tests {
         assert_eq!(topics.retry(RETRY_1M), "webhooks.crm-sync.retry-1m");
         assert_eq!(topics.retry(RETRY_10M), "webhooks.crm-sync.retry-10m");
         assert_eq!(topics.dlt(), "webhooks.crm-sync.dlt");
+        assert_eq!(topics.delivered(), "webhooks.crm-sync.delivered");
     }
 
     #[test]

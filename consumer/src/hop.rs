@@ -1,0 +1,334 @@
+//! A record as the consumer holds it, and the headers of its next hop. A hop
+//! to a retry stage or the dead-letter topic *replaces* every hop header
+//! (attempt, due time, errors, origin) and keeps the gateway's own headers, so
+//! a record never grows as it climbs the ladder.
+
+use bytes::Bytes;
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use switchboard_proto::headers as h;
+
+use crate::stage::StageIndex;
+
+/// Where a record first entered the pipeline (its main-topic coordinates).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// Main topic.
+    pub topic: String,
+    /// Partition on the main topic.
+    pub partition: i32,
+    /// Offset on the main topic.
+    pub offset: i64,
+    /// Record timestamp on the main topic, unix milliseconds.
+    pub timestamp_ms: i64,
+}
+
+/// What earlier hops wrote into the record's headers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HopState {
+    /// Delivery attempts already made (0 on the main topic).
+    pub attempts: u32,
+    /// Not to be handled before this, unix milliseconds.
+    pub due_at_ms: Option<i64>,
+    /// When the first attempt failed.
+    pub first_failure_at_ms: Option<i64>,
+    /// The error chain so far, newest first.
+    pub last_error: Option<String>,
+    /// Main-topic coordinates, when this record is a hop.
+    pub origin: Option<Origin>,
+}
+
+/// One record read from a stage's topic, owned so a task can outlive the poll.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// Stage whose topic it came from.
+    pub stage: StageIndex,
+    /// That topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Record timestamp, unix milliseconds (0 when absent).
+    pub timestamp_ms: i64,
+    /// Record key (the event id).
+    pub key: Option<Bytes>,
+    /// Encoded envelope.
+    pub payload: Bytes,
+    /// Headers that are not hop headers, carried unchanged onto every hop.
+    pub carried: Vec<(String, Vec<u8>)>,
+    /// Hop headers, parsed.
+    pub hop: HopState,
+}
+
+impl Incoming {
+    /// Copies what the consumer needs out of a polled message.
+    pub fn from_message(message: &BorrowedMessage<'_>, stage: StageIndex) -> Self {
+        let mut carried = Vec::new();
+        let mut hop = HopState::default();
+        let mut origin = OriginParts::default();
+        if let Some(headers) = message.headers() {
+            for header in headers.iter() {
+                let value = header.value.unwrap_or_default();
+                let text = std::str::from_utf8(value).ok();
+                let number = text.and_then(|t| t.trim().parse::<i64>().ok());
+                match header.key {
+                    h::ATTEMPT => {
+                        hop.attempts = number.and_then(|n| u32::try_from(n).ok()).unwrap_or(0)
+                    }
+                    h::DUE_AT => hop.due_at_ms = number,
+                    h::FIRST_FAILURE_AT => hop.first_failure_at_ms = number,
+                    h::LAST_ERROR => hop.last_error = text.map(str::to_owned),
+                    h::ORIGINAL_TOPIC => origin.topic = text.map(str::to_owned),
+                    h::ORIGINAL_PARTITION => origin.partition = number,
+                    h::ORIGINAL_OFFSET => origin.offset = number,
+                    h::ORIGINAL_TIMESTAMP => origin.timestamp_ms = number,
+                    key if h::HOP_HEADERS.contains(&key) => {}
+                    key => carried.push((key.to_owned(), value.to_vec())),
+                }
+            }
+        }
+        hop.origin = origin.complete();
+        Self {
+            stage,
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
+            key: message.key().map(Bytes::copy_from_slice),
+            payload: Bytes::copy_from_slice(message.payload().unwrap_or_default()),
+            carried,
+            hop,
+        }
+    }
+
+    /// The attempt number of the delivery about to be made (1 for the first).
+    pub fn attempt(&self) -> u32 {
+        self.hop.attempts.saturating_add(1)
+    }
+
+    /// Main-topic coordinates: from the headers, or this record's own.
+    pub fn origin(&self) -> Origin {
+        self.hop.origin.clone().unwrap_or_else(|| Origin {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            offset: self.offset,
+            timestamp_ms: self.timestamp_ms,
+        })
+    }
+}
+
+#[derive(Default)]
+struct OriginParts {
+    topic: Option<String>,
+    partition: Option<i64>,
+    offset: Option<i64>,
+    timestamp_ms: Option<i64>,
+}
+
+impl OriginParts {
+    fn complete(self) -> Option<Origin> {
+        Some(Origin {
+            topic: self.topic?,
+            partition: i32::try_from(self.partition?).ok()?,
+            offset: self.offset?,
+            timestamp_ms: self.timestamp_ms.unwrap_or(0),
+        })
+    }
+}
+
+/// Where a failed record goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// A retry stage, handled no earlier than `due_at_ms`.
+    Retry {
+        /// The stage.
+        stage: StageIndex,
+        /// Unix milliseconds.
+        due_at_ms: i64,
+    },
+    /// The dead-letter topic, for `reason` (a bounded code, see [`crate::process::DltReason`]).
+    DeadLetter {
+        /// Bounded reason code.
+        reason: &'static str,
+    },
+}
+
+/// Everything a hop writes besides the carried headers.
+pub struct HopFailure<'a> {
+    /// Name of the stage whose attempt failed.
+    pub failed_stage: &'a str,
+    /// What went wrong on this attempt.
+    pub error: &'a str,
+    /// The consumer group moving the record.
+    pub group: &'a str,
+    /// Now, unix milliseconds.
+    pub now_ms: i64,
+}
+
+/// Builds the headers of `incoming`'s next hop to `destination`.
+pub fn hop_headers(
+    incoming: &Incoming,
+    failure: &HopFailure<'_>,
+    destination: Destination,
+) -> OwnedHeaders {
+    let attempts = incoming.attempt().to_string();
+    let first_failure = incoming
+        .hop
+        .first_failure_at_ms
+        .unwrap_or(failure.now_ms)
+        .to_string();
+    let chain = match &incoming.hop.last_error {
+        Some(previous) if !previous.is_empty() => format!(
+            "{} attempt {}: {}; {}",
+            failure.failed_stage,
+            incoming.attempt(),
+            failure.error,
+            previous
+        ),
+        _ => format!(
+            "{} attempt {}: {}",
+            failure.failed_stage,
+            incoming.attempt(),
+            failure.error
+        ),
+    };
+    let origin = incoming.origin();
+    let mut headers = OwnedHeaders::new_with_capacity(incoming.carried.len() + 10);
+    for (key, value) in &incoming.carried {
+        headers = headers.insert(Header {
+            key,
+            value: Some(value),
+        });
+    }
+    let text = |headers: OwnedHeaders, key: &str, value: &str| {
+        headers.insert(Header {
+            key,
+            value: Some(value.as_bytes()),
+        })
+    };
+    headers = text(headers, h::ATTEMPT, &attempts);
+    headers = text(headers, h::FIRST_FAILURE_AT, &first_failure);
+    headers = text(headers, h::LAST_ERROR, h::cap_last_error(&chain));
+    headers = text(headers, h::FAILED_STAGE, failure.failed_stage);
+    headers = text(headers, h::ORIGINAL_TOPIC, &origin.topic);
+    headers = text(
+        headers,
+        h::ORIGINAL_PARTITION,
+        &origin.partition.to_string(),
+    );
+    headers = text(headers, h::ORIGINAL_OFFSET, &origin.offset.to_string());
+    headers = text(
+        headers,
+        h::ORIGINAL_TIMESTAMP,
+        &origin.timestamp_ms.to_string(),
+    );
+    headers = text(headers, h::CONSUMER_GROUP, failure.group);
+    match destination {
+        Destination::Retry { due_at_ms, .. } => text(headers, h::DUE_AT, &due_at_ms.to_string()),
+        Destination::DeadLetter { reason } => text(headers, h::DLT_REASON, reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incoming(hop: HopState) -> Incoming {
+        Incoming {
+            stage: 1,
+            topic: "webhooks.g.retry-1m".into(),
+            partition: 2,
+            offset: 7,
+            timestamp_ms: 1_000,
+            key: Some(Bytes::from_static(b"evt-1")),
+            payload: Bytes::from_static(b"x"),
+            carried: vec![(h::EVENT_ID.into(), b"evt-1".to_vec())],
+            hop,
+        }
+    }
+
+    fn header_values(headers: &OwnedHeaders, key: &str) -> Vec<String> {
+        headers
+            .iter()
+            .filter(|h| h.key == key)
+            .map(|h| String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_hop_replaces_hop_headers_and_keeps_the_rest() {
+        let record = incoming(HopState {
+            attempts: 1,
+            due_at_ms: Some(5),
+            first_failure_at_ms: Some(100),
+            last_error: Some("main attempt 1: HTTP 500".into()),
+            origin: Some(Origin {
+                topic: "webhooks".into(),
+                partition: 2,
+                offset: 41,
+                timestamp_ms: 50,
+            }),
+        });
+        let failure = HopFailure {
+            failed_stage: "retry-1m",
+            error: "HTTP 503",
+            group: "g",
+            now_ms: 9_000,
+        };
+        let headers = hop_headers(
+            &record,
+            &failure,
+            Destination::Retry {
+                stage: 2,
+                due_at_ms: 11_000,
+            },
+        );
+        assert_eq!(header_values(&headers, h::EVENT_ID), vec!["evt-1"]);
+        assert_eq!(header_values(&headers, h::ATTEMPT), vec!["2"]);
+        assert_eq!(header_values(&headers, h::DUE_AT), vec!["11000"]);
+        assert_eq!(header_values(&headers, h::FIRST_FAILURE_AT), vec!["100"]);
+        assert_eq!(
+            header_values(&headers, h::LAST_ERROR),
+            vec!["retry-1m attempt 2: HTTP 503; main attempt 1: HTTP 500"]
+        );
+        assert_eq!(header_values(&headers, h::ORIGINAL_OFFSET), vec!["41"]);
+        assert_eq!(header_values(&headers, h::ORIGINAL_TOPIC), vec!["webhooks"]);
+        assert!(header_values(&headers, h::DLT_REASON).is_empty());
+        assert_eq!(headers.count(), 11, "one of each, nothing appended");
+    }
+
+    #[test]
+    fn the_error_chain_stays_capped_however_many_hops() {
+        let mut record = incoming(HopState::default());
+        for attempt in 0..50 {
+            let failure = HopFailure {
+                failed_stage: "retry-1m",
+                error: &"boom ".repeat(40),
+                group: "g",
+                now_ms: attempt,
+            };
+            let headers = hop_headers(
+                &record,
+                &failure,
+                Destination::DeadLetter {
+                    reason: "exhausted",
+                },
+            );
+            record.hop.last_error = header_values(&headers, h::LAST_ERROR).pop();
+            record.hop.attempts += 1;
+        }
+        let chain = record.hop.last_error.expect("set");
+        assert!(chain.len() <= h::LAST_ERROR_MAX_BYTES);
+        assert!(chain.starts_with("retry-1m attempt 50:"), "newest first");
+    }
+
+    #[test]
+    fn a_main_topic_record_is_its_own_origin() {
+        let mut record = incoming(HopState::default());
+        record.stage = 0;
+        record.topic = "webhooks".into();
+        assert_eq!(record.attempt(), 1);
+        assert_eq!(record.origin().offset, 7);
+        assert_eq!(record.origin().topic, "webhooks");
+    }
+}

@@ -1,0 +1,155 @@
+//! The delivered-marker log that makes dedupe survive restarts and partition
+//! moves (design and bounds: [`crate::dedupe`]). Writing: one small record per
+//! delivered event, keyed by event id, on the event's partition number.
+//! Reading: on assignment, the markers of the last window (or, for a partition
+//! this process held before, the ones written since it last looked).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+
+use crate::dedupe::{id_hash, DeliveredSet};
+use crate::kafka_log::LogContext;
+
+/// The value of a marker record: what an operator reading the topic wants to know.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Marker {
+    /// Stage the event was delivered from.
+    pub stage: String,
+    /// Attempt that succeeded (1 for the first).
+    pub attempt: u32,
+}
+
+impl Marker {
+    /// The record value.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// Reads marker partitions with a group-less consumer (assign, never commit).
+pub struct MarkerLoader {
+    consumer: BaseConsumer<LogContext>,
+    topic: String,
+}
+
+impl MarkerLoader {
+    /// A loader for `topic` using the connection `settings` (security, brokers).
+    pub fn new(settings: &BTreeMap<String, String>, topic: &str) -> Result<Self, KafkaError> {
+        let mut config = ClientConfig::new();
+        for (key, value) in settings {
+            config.set(key, value);
+        }
+        config
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .set("auto.offset.reset", "earliest");
+        // Reading markers is not group work: no group, no statistics.
+        for key in ["group.id", "group.instance.id", "statistics.interval.ms"] {
+            config.remove(key);
+        }
+        Ok(Self {
+            consumer: config.create_with_context(LogContext)?,
+            topic: topic.to_owned(),
+        })
+    }
+
+    /// Brings each `(partition, set)` up to date with the log, reading at most
+    /// `timeout`. Returns how many markers were read.
+    pub fn load(
+        &self,
+        sets: &mut [(i32, &mut DeliveredSet)],
+        window: Duration,
+        timeout: Duration,
+    ) -> Result<usize, KafkaError> {
+        if sets.is_empty() {
+            return Ok(0);
+        }
+        let deadline = Instant::now() + timeout;
+        let now_ms = unix_ms();
+        let from_ms = now_ms.saturating_sub(window.as_millis().min(i64::MAX as u128) as i64);
+
+        let mut by_time = TopicPartitionList::new();
+        for (partition, set) in sets.iter() {
+            if set.next_marker_offset.is_none() {
+                by_time.add_partition_offset(&self.topic, *partition, Offset::Offset(from_ms))?;
+            }
+        }
+        let starts = if by_time.count() > 0 {
+            self.consumer.offsets_for_times(by_time, timeout)?
+        } else {
+            TopicPartitionList::new()
+        };
+        let mut assignment = TopicPartitionList::new();
+        for (partition, set) in sets.iter() {
+            let start = match set.next_marker_offset {
+                Some(next) => Offset::Offset(next),
+                None => starts
+                    .find_partition(&self.topic, *partition)
+                    .map(|e| e.offset())
+                    .filter(|o| matches!(o, Offset::Offset(_)))
+                    .unwrap_or(Offset::End),
+            };
+            assignment.add_partition_offset(&self.topic, *partition, start)?;
+        }
+        self.consumer.assign(&assignment)?;
+
+        let mut waiting: Vec<i32> = sets.iter().map(|(p, _)| *p).collect();
+        let mut read = 0;
+        while !waiting.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.consumer.unassign()?;
+                return Err(KafkaError::Canceled);
+            }
+            match self.consumer.poll(left.min(Duration::from_millis(200))) {
+                None => {}
+                Some(Err(KafkaError::PartitionEOF(partition))) => {
+                    waiting.retain(|p| *p != partition)
+                }
+                Some(Err(error)) => {
+                    self.consumer.unassign()?;
+                    return Err(error);
+                }
+                Some(Ok(message)) => {
+                    let partition = message.partition();
+                    if let Some((_, set)) = sets.iter_mut().find(|(p, _)| *p == partition) {
+                        set.next_marker_offset = Some(message.offset() + 1);
+                        let at = message.timestamp().to_millis().unwrap_or(now_ms);
+                        if let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) {
+                            if at >= from_ms {
+                                set.insert(id_hash(key), at);
+                                read += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Remember where the log ends, so a later catch-up reads only what is new.
+        let positions = self.consumer.position()?;
+        for (partition, set) in sets.iter_mut() {
+            if let Some(Offset::Offset(next)) = positions
+                .find_partition(&self.topic, *partition)
+                .map(|e| e.offset())
+            {
+                set.next_marker_offset = Some(next);
+            }
+        }
+        self.consumer.unassign()?;
+        Ok(read)
+    }
+}
+
+/// Now, unix milliseconds.
+pub fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

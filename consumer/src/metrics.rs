@@ -1,0 +1,201 @@
+//! Every metric the consumer exports, declared once with its unit and help
+//! text, and the helpers that record them. Labels are bounded: source names
+//! (the first [`MAX_SOURCES`] seen; later ones are `other`), configured stage
+//! names, fixed outcomes and reasons, partition numbers. Never an event id.
+
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Events finished by a stage, by `source`, `stage` and `outcome`
+/// (`delivered`, `retried`, `dead_lettered`, `duplicate`).
+pub const HANDLED: &str = "switchboard_consumer_events_handled_total";
+/// Records handed to a retry stage, by `source` and target `stage`.
+pub const RETRIES_SCHEDULED: &str = "switchboard_consumer_retries_scheduled_total";
+/// Records written to the dead-letter topic, by `source` and `reason`.
+pub const DEAD_LETTERED: &str = "switchboard_consumer_dead_lettered_total";
+/// Copies suppressed because their event id was already delivered, by `source`.
+pub const DEDUPE_HITS: &str = "switchboard_consumer_dedupe_hits_total";
+/// Handled-at minus due-at of retry records, by `stage`.
+pub const RETRY_LATENESS: &str = "switchboard_consumer_retry_lateness_seconds";
+/// One HTTP exchange with a downstream, by `outcome`.
+pub const DELIVERY_DURATION: &str = "switchboard_consumer_delivery_duration_seconds";
+/// Gateway receipt to successful delivery, by `source`.
+pub const END_TO_END: &str = "switchboard_consumer_end_to_end_seconds";
+/// Events being worked on right now.
+pub const IN_FLIGHT: &str = "switchboard_consumer_events_in_flight";
+/// Records not yet committed by the group, by `stage` and `partition`.
+pub const LAG: &str = "switchboard_consumer_lag_records";
+/// Partitions assigned to this process.
+pub const ASSIGNED: &str = "switchboard_consumer_assigned_partitions";
+/// 1 while the broker answers and every topic of the group exists.
+pub const BROKER_READY: &str = "switchboard_consumer_broker_ready";
+/// Failed attempts to produce a retry, dead-letter or marker record (retried).
+pub const HANDOFF_ERRORS: &str = "switchboard_consumer_handoff_errors_total";
+/// Producers replaced after their idempotence state broke.
+pub const PRODUCER_REBUILDS: &str = "switchboard_consumer_producer_rebuilds_total";
+
+/// Label for events whose source is unknown (records that do not decode).
+pub const UNKNOWN: &str = "unknown";
+/// Distinct source labels kept; later ones are recorded as `other`.
+pub const MAX_SOURCES: usize = 64;
+
+const DELIVERY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+const LATENESS_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+const END_TO_END_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+    1200.0, 3600.0,
+];
+
+/// Installs the Prometheus recorder and describes every metric.
+pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(DELIVERY_DURATION.into()), DELIVERY_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(RETRY_LATENESS.into()), LATENESS_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(END_TO_END.into()), END_TO_END_BUCKETS)?
+        .install_recorder()?;
+    describe_counter!(
+        HANDLED,
+        "Events finished by a stage, by source, stage and outcome."
+    );
+    describe_counter!(
+        RETRIES_SCHEDULED,
+        "Records handed to a retry stage, by source and target stage."
+    );
+    describe_counter!(
+        DEAD_LETTERED,
+        "Records written to the dead-letter topic, by source, failed stage and reason."
+    );
+    describe_counter!(
+        DEDUPE_HITS,
+        "Copies not delivered because their event id already was, by source and stage."
+    );
+    describe_histogram!(
+        RETRY_LATENESS,
+        Unit::Seconds,
+        "Time a retry record was handled after its due time, by stage."
+    );
+    describe_histogram!(
+        DELIVERY_DURATION,
+        Unit::Seconds,
+        "Duration of one exchange with a downstream, by outcome."
+    );
+    describe_histogram!(
+        END_TO_END,
+        Unit::Seconds,
+        "Time from gateway receipt to successful delivery, by source."
+    );
+    describe_gauge!(IN_FLIGHT, "Events being worked on right now.");
+    describe_gauge!(
+        LAG,
+        "Records after the committed offset, by stage and partition."
+    );
+    describe_gauge!(ASSIGNED, "Partitions assigned to this process.");
+    describe_gauge!(
+        BROKER_READY,
+        "1 while the broker answers and every topic of the group exists."
+    );
+    describe_counter!(
+        HANDOFF_ERRORS,
+        "Failed attempts to produce a retry, dead-letter or marker record."
+    );
+    describe_counter!(
+        PRODUCER_REBUILDS,
+        "Hand-off producers replaced after their idempotence state broke."
+    );
+    Ok(handle)
+}
+
+/// The label for `source`: interned, bounded by [`MAX_SOURCES`].
+pub fn source_label(source: &str) -> &'static str {
+    static SEEN: OnceLock<Mutex<Vec<&'static str>>> = OnceLock::new();
+    let seen = SEEN.get_or_init(Default::default);
+    let mut seen = match seen.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some(found) = seen.iter().find(|s| **s == source) {
+        return found;
+    }
+    if source.is_empty() {
+        return UNKNOWN;
+    }
+    if seen.len() >= MAX_SOURCES {
+        return "other";
+    }
+    // Interned once per distinct source for the process lifetime (bounded above).
+    let leaked: &'static str = Box::leak(source.to_owned().into_boxed_str());
+    seen.push(leaked);
+    leaked
+}
+
+/// A successful delivery and its end-to-end latency (`age_ms` since receipt).
+pub fn delivered(source: &'static str, stage: &'static str, age_ms: i64) {
+    counter!(HANDLED, "source" => source, "stage" => stage, "outcome" => "delivered").increment(1);
+    histogram!(END_TO_END, "source" => source).record(age_ms.max(0) as f64 / 1000.0);
+}
+
+/// A record handed from `stage` to the retry stage `next`.
+pub fn retried(source: &'static str, stage: &'static str, next: &'static str) {
+    counter!(HANDLED, "source" => source, "stage" => stage, "outcome" => "retried").increment(1);
+    counter!(RETRIES_SCHEDULED, "source" => source, "stage" => next).increment(1);
+}
+
+/// A record dead-lettered from `stage` for `reason`.
+pub fn dead_lettered(source: &'static str, stage: &'static str, reason: &'static str) {
+    counter!(HANDLED, "source" => source, "stage" => stage, "outcome" => "dead_lettered")
+        .increment(1);
+    counter!(DEAD_LETTERED, "source" => source, "stage" => stage, "reason" => reason).increment(1);
+}
+
+/// A copy suppressed by dedupe.
+pub fn duplicate(source: &'static str, stage: &'static str) {
+    counter!(HANDLED, "source" => source, "stage" => stage, "outcome" => "duplicate").increment(1);
+    counter!(DEDUPE_HITS, "source" => source, "stage" => stage).increment(1);
+}
+
+/// A retry record handled `late` after its due time.
+pub fn retry_lateness(stage: &'static str, late: Duration) {
+    histogram!(RETRY_LATENESS, "stage" => stage).record(late.as_secs_f64());
+}
+
+/// One downstream exchange finished with `outcome`.
+pub fn delivery_finished(elapsed: Duration, outcome: &'static str) {
+    histogram!(DELIVERY_DURATION, "outcome" => outcome).record(elapsed.as_secs_f64());
+}
+
+/// Sets the in-flight gauge.
+pub fn in_flight(count: usize) {
+    gauge!(IN_FLIGHT).set(count as f64);
+}
+
+/// Sets the lag of one partition.
+pub fn lag(stage: &'static str, partition: i32, records: i64) {
+    gauge!(LAG, "stage" => stage, "partition" => partition.to_string()).set(records as f64);
+}
+
+/// Sets the number of assigned partitions.
+pub fn assigned(count: usize) {
+    gauge!(ASSIGNED).set(count as f64);
+}
+
+/// Sets the readiness gauge.
+pub fn broker_ready(ready: bool) {
+    gauge!(BROKER_READY).set(if ready { 1.0 } else { 0.0 });
+}
+
+/// Counts a failed hand-off attempt.
+pub fn handoff_failed() {
+    counter!(HANDOFF_ERRORS).increment(1);
+}
+
+/// Counts a producer rebuild.
+pub fn producer_rebuilt() {
+    counter!(PRODUCER_REBUILDS).increment(1);
+}

@@ -1,0 +1,244 @@
+//! The retry ladder: the main topic, then each retry stage with its one fixed
+//! delay, then the dead-letter topic. Because every record in a stage's topic
+//! waited the same delay, the head of each partition is always the next
+//! record due.
+
+use std::time::Duration;
+
+use switchboard_proto::topics::{validate_name, RETRY_10M, RETRY_1M};
+use switchboard_proto::GroupTopics;
+
+/// Index of a stage: 0 is the main topic, 1.. are the retry stages in order.
+pub type StageIndex = usize;
+
+/// Label of the main stage in metrics and headers.
+pub const MAIN_STAGE: &str = "main";
+
+/// One retry stage: its name (part of its topic name) and its delay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryStage {
+    /// Topic suffix, for example `retry-1m`.
+    pub name: String,
+    /// How long a record waits in this stage before it is handled.
+    pub delay: Duration,
+}
+
+/// The stages a consumer group reads, and where a failure goes next.
+#[derive(Debug, Clone)]
+pub struct Ladder {
+    topics: GroupTopics,
+    retries: Vec<RetryStage>,
+    stage_topics: Vec<String>,
+}
+
+/// A `RETRY_STAGES` value that cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StageSpecError {
+    /// Not `name=delay`.
+    #[error("retry stage {0:?} is not name=delay (for example retry-1m=60s)")]
+    Shape(String),
+    /// The delay is not a duration.
+    #[error("retry stage {name:?}: delay {delay:?} is not a duration (examples: 500ms, 60s, 10m)")]
+    Delay {
+        /// The stage.
+        name: String,
+        /// The text given.
+        delay: String,
+    },
+    /// The name cannot be part of a topic name, or repeats.
+    #[error("retry stage name {0:?} is not usable: {1}")]
+    Name(String, String),
+}
+
+/// The default ladder: `retry-1m` (60 s) then `retry-10m` (10 min).
+pub fn default_retry_stages() -> Vec<RetryStage> {
+    vec![
+        RetryStage {
+            name: RETRY_1M.to_owned(),
+            delay: Duration::from_secs(60),
+        },
+        RetryStage {
+            name: RETRY_10M.to_owned(),
+            delay: Duration::from_secs(600),
+        },
+    ]
+}
+
+/// Parses `retry-1m=60s,retry-10m=10m` (an empty text means no retry stages).
+pub fn parse_retry_stages(spec: &str) -> Result<Vec<RetryStage>, StageSpecError> {
+    let mut stages: Vec<RetryStage> = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, delay) = part
+            .split_once('=')
+            .ok_or_else(|| StageSpecError::Shape(part.to_owned()))?;
+        let (name, delay) = (name.trim(), delay.trim());
+        validate_name("retry stage", name)
+            .map_err(|e| StageSpecError::Name(name.to_owned(), e.to_string()))?;
+        if name == MAIN_STAGE || stages.iter().any(|s| s.name == name) {
+            return Err(StageSpecError::Name(
+                name.to_owned(),
+                "names must be unique and not \"main\"".into(),
+            ));
+        }
+        let delay = humantime::parse_duration(delay).map_err(|_| StageSpecError::Delay {
+            name: name.to_owned(),
+            delay: delay.to_owned(),
+        })?;
+        stages.push(RetryStage {
+            name: name.to_owned(),
+            delay,
+        });
+    }
+    Ok(stages)
+}
+
+impl Ladder {
+    /// A ladder over `topics` with `retries` in order.
+    pub fn new(topics: GroupTopics, retries: Vec<RetryStage>) -> Self {
+        let mut stage_topics = vec![topics.main().to_owned()];
+        stage_topics.extend(retries.iter().map(|r| topics.retry(&r.name)));
+        Self {
+            topics,
+            retries,
+            stage_topics,
+        }
+    }
+
+    /// Topic names of the group.
+    pub fn topics(&self) -> &GroupTopics {
+        &self.topics
+    }
+
+    /// Every topic the group consumes: main first, then the retry stages.
+    pub fn consumed_topics(&self) -> &[String] {
+        &self.stage_topics
+    }
+
+    /// Number of stages including main.
+    pub fn len(&self) -> usize {
+        self.stage_topics.len()
+    }
+
+    /// Always false: the main stage exists.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The topic of `stage`.
+    pub fn topic(&self, stage: StageIndex) -> &str {
+        &self.stage_topics[stage]
+    }
+
+    /// The stage reading `topic`, if it is one of ours.
+    pub fn stage_of_topic(&self, topic: &str) -> Option<StageIndex> {
+        self.stage_topics.iter().position(|t| t == topic)
+    }
+
+    /// The label of `stage`: `main` or the retry stage's name.
+    pub fn name(&self, stage: StageIndex) -> &str {
+        match stage {
+            0 => MAIN_STAGE,
+            n => &self.retries[n - 1].name,
+        }
+    }
+
+    /// How long records wait in `stage` (zero for main).
+    pub fn delay(&self, stage: StageIndex) -> Duration {
+        match stage {
+            0 => Duration::ZERO,
+            n => self.retries[n - 1].delay,
+        }
+    }
+
+    /// Where a retryable failure in `stage` goes: the next retry stage, or
+    /// `None` when the ladder is exhausted (the dead-letter topic).
+    pub fn next(&self, stage: StageIndex) -> Option<StageIndex> {
+        (stage + 1 < self.len()).then_some(stage + 1)
+    }
+
+    /// The stage label interned for metrics (bounded: one per configured stage).
+    pub fn static_name(&self, stage: StageIndex) -> &'static str {
+        // Stage names are configuration, fixed for the process lifetime; leaking
+        // each once gives metric labels without an allocation per event.
+        static NAMES: std::sync::OnceLock<std::sync::Mutex<Vec<&'static str>>> =
+            std::sync::OnceLock::new();
+        let names = NAMES.get_or_init(Default::default);
+        let name = self.name(stage);
+        let mut names = match names.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(found) = names.iter().find(|n| **n == name) {
+            return found;
+        }
+        let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        names.push(leaked);
+        leaked
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ladder(spec: &str) -> Ladder {
+        Ladder::new(
+            GroupTopics::new("webhooks", "crm").expect("valid"),
+            parse_retry_stages(spec).expect("valid"),
+        )
+    }
+
+    #[test]
+    fn stages_parse_with_their_delays() {
+        let stages = parse_retry_stages("retry-1m=1s, retry-10m=2s").expect("valid");
+        assert_eq!(stages.len(), 2);
+        assert_eq!(stages[0].name, "retry-1m");
+        assert_eq!(stages[0].delay, Duration::from_secs(1));
+        assert_eq!(stages[1].delay, Duration::from_secs(2));
+        assert_eq!(
+            parse_retry_stages("retry-1m=500ms").expect("valid")[0].delay,
+            Duration::from_millis(500)
+        );
+    }
+
+    #[test]
+    fn bad_stage_specs_are_refused() {
+        assert!(matches!(
+            parse_retry_stages("retry-1m"),
+            Err(StageSpecError::Shape(_))
+        ));
+        assert!(matches!(
+            parse_retry_stages("retry-1m=soon"),
+            Err(StageSpecError::Delay { .. })
+        ));
+        assert!(matches!(
+            parse_retry_stages("a=1s,a=2s"),
+            Err(StageSpecError::Name(..))
+        ));
+        assert!(matches!(
+            parse_retry_stages("re try=1s"),
+            Err(StageSpecError::Name(..))
+        ));
+    }
+
+    #[test]
+    fn a_failure_climbs_the_ladder_then_falls_off() {
+        let ladder = ladder("retry-1m=1s,retry-10m=2s");
+        assert_eq!(ladder.len(), 3);
+        assert_eq!(ladder.next(0), Some(1));
+        assert_eq!(ladder.next(1), Some(2));
+        assert_eq!(ladder.next(2), None);
+        assert_eq!(ladder.topic(1), "webhooks.crm.retry-1m");
+        assert_eq!(ladder.stage_of_topic("webhooks.crm.retry-10m"), Some(2));
+        assert_eq!(ladder.name(0), "main");
+        assert_eq!(ladder.static_name(2), "retry-10m");
+        assert_eq!(ladder.delay(2), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn without_retry_stages_a_failure_goes_straight_to_the_dlt() {
+        let ladder = ladder("");
+        assert_eq!(ladder.len(), 1);
+        assert_eq!(ladder.next(0), None);
+    }
+}
