@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# The main job, end to end on this machine: a local broker, the gateway, and
-# sample Genesys Cloud events (as an EventBridge API destination sends them),
-# showing where each landed in Kafka. No Docker needed; everything stops at the end.
+# The main job, end to end on this machine: a local broker, the gateway, sample
+# Genesys Cloud events (as an EventBridge API destination sends them), the
+# consumer delivering them to a local downstream that fails some of them, and
+# what became of each: delivered, retried, dead-lettered, deduplicated.
+# No Docker needed; everything stops at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 KAFKA_PORT=${DEMO_KAFKA_PORT:-19092}
 HTTP_PORT=${DEMO_HTTP_PORT:-18080}
+DOWNSTREAM_PORT=${DEMO_DOWNSTREAM_PORT:-18081}
+CONSUMER_PORT=${DEMO_CONSUMER_METRICS_PORT:-19091}
 TOPIC=webhooks
+GROUP=crm-sync
 BROKERS=127.0.0.1:$KAFKA_PORT
 BASE=http://127.0.0.1:$HTTP_PORT
 LOGS=target/demo
@@ -16,7 +21,7 @@ mkdir -p "$LOGS"
 command -v curl >/dev/null || { echo "curl is needed: apt-get install -y curl" >&2; exit 1; }
 TANSU=$(scripts/install-broker.sh)
 echo "== building (first time: a few minutes, librdkafka is compiled from source)"
-cargo build --quiet --bin gateway --example peek
+cargo build --quiet --bin gateway --bin consumer --example peek
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -33,8 +38,10 @@ echo "== broker: tansu on $BROKERS (memory engine, logs in $LOGS/broker.log)"
   --listener-url "tcp://$BROKERS" --advertised-listener-url "tcp://$BROKERS" >"$LOGS/broker.log" 2>&1 &
 pids+=($!)
 wait_for "the broker" bash -c "exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT"
-"$TANSU" topic create --broker "tcp://$BROKERS" --partitions 3 "$TOPIC" >/dev/null
-echo "   topic $TOPIC created with 3 partitions"
+for topic in "$TOPIC" "$TOPIC.$GROUP.retry-1m" "$TOPIC.$GROUP.retry-10m" "$TOPIC.$GROUP.dlt" "$TOPIC.$GROUP.delivered"; do
+  "$TANSU" topic create --broker "tcp://$BROKERS" --partitions 3 "$topic" >/dev/null
+  echo "   topic $topic created with 3 partitions"
+done
 
 echo "== gateway on $BASE (logs in $LOGS/gateway.log)"
 KAFKA_BROKERS=$BROKERS GATEWAY_LISTEN=127.0.0.1:$HTTP_PORT SWITCHBOARD_TOPIC=$TOPIC \
@@ -63,8 +70,47 @@ post "not JSON" 'hello' text/plain
 printf '   %-48s -> ' "unknown source"
 curl -s -w '  [HTTP %{http_code}]\n' -X POST "$BASE/webhooks/nobody" -H 'content-type: application/json' -d '{}'
 
+post "an event the downstream always fails" '{"id":"demo-broken-1","detail-type":"demo","detail":{}}'
+post "an event the downstream refuses (422)" '{"id":"demo-rejected-1","detail-type":"demo","detail":{}}'
+
 echo "== what is in Kafka now (read back from topic $TOPIC)"
 target/debug/examples/peek "$BROKERS" "$TOPIC" | sed 's/^/   /'
+
+echo "== downstream on 127.0.0.1:$DOWNSTREAM_PORT (fails some events on purpose; see scripts/demo-downstream.py)"
+python3 scripts/demo-downstream.py "$DOWNSTREAM_PORT" >"$LOGS/downstream.log" 2>&1 &
+pids+=($!)
+wait_for "the downstream" bash -c "exec 3<>/dev/tcp/127.0.0.1/$DOWNSTREAM_PORT"
+
+echo "== consumer group $GROUP (retry stages shortened to 2 s and 4 s for the demo; logs in $LOGS/consumer.log)"
+KAFKA_BROKERS=$BROKERS SWITCHBOARD_TOPIC=$TOPIC CONSUMER_GROUP=$GROUP \
+  DOWNSTREAM_URL=http://127.0.0.1:$DOWNSTREAM_PORT/events RETRY_STAGES=retry-1m=2s,retry-10m=4s \
+  CONSUMER_METRICS_LISTEN=127.0.0.1:$CONSUMER_PORT KAFKA_SESSION_TIMEOUT_MS=6000 KAFKA_HEARTBEAT_INTERVAL_MS=500 \
+  target/debug/consumer run >"$LOGS/consumer.log" 2>&1 &
+consumer=$!
+pids+=($consumer)
+metric() { # sum of a consumer metric's samples matching a label filter
+  curl -s "http://127.0.0.1:$CONSUMER_PORT/metrics" | grep -E "^$1" | grep -E -- "${2:-.}" | awk '{s+=$NF} END {print s+0}'
+}
+settled() { [ "$(metric switchboard_consumer_events_handled_total 'outcome="delivered"')" -ge 3 ] &&
+            [ "$(metric switchboard_consumer_dead_lettered_total)" -ge 2 ]; }
+echo "   waiting for deliveries, the retry ladder (2 s + 4 s) and the dead letters..."
+for _ in $(seq 1 150); do settled && break; sleep 0.2; done
+settled || { echo "the consumer did not settle (logs in $LOGS/)" >&2; exit 1; }
+
+echo "== what the downstream saw (one line per HTTP request)"
+sed 's/^/   /' "$LOGS/downstream.log"
+
+echo "== consumer metrics (excerpt of http://127.0.0.1:$CONSUMER_PORT/metrics)"
+curl -s "http://127.0.0.1:$CONSUMER_PORT/metrics" |
+  grep -E '^switchboard_consumer_(events_handled_total|dead_lettered_total|dedupe_hits_total|retries_scheduled_total)' | sed 's/^/   /'
+
+echo "== the dead-letter topic $TOPIC.$GROUP.dlt"
+target/debug/examples/peek "$BROKERS" "$TOPIC.$GROUP.dlt" | sed 's/^/   /'
+
+echo "== stopping the consumer with SIGTERM (finishes in-flight work, commits, leaves the group)"
+kill -TERM "$consumer"
+status=0; wait "$consumer" || status=$?
+echo "   consumer exited with status $status"
 
 echo "== gateway metrics (excerpt of $BASE/metrics)"
 curl -s "$BASE/metrics" | grep -E '^switchboard_gateway_(requests_total|events_accepted_total)' | sed 's/^/   /'
@@ -73,4 +119,4 @@ echo "== stopping the gateway with SIGTERM (drains in-flight requests, flushes t
 kill -TERM "$gateway"
 status=0; wait "$gateway" || status=$?
 echo "   gateway exited with status $status"
-echo "== done. Not built yet: the consumer (delivery, retries, DLT) and operations commands; see README."
+echo "== done. Not built yet: operations commands (replay, DLT re-drive), dashboards and deployment files; see README."

@@ -45,12 +45,17 @@ impl MarkerLoader {
         for (key, value) in settings {
             config.set(key, value);
         }
+        // librdkafka's assign() needs a group id; this one never subscribes
+        // and never commits, so it never joins or disturbs a group.
+        let group = settings
+            .get("group.id")
+            .map_or("switchboard", String::as_str);
         config
+            .set("group.id", format!("{group}.marker-reader"))
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "true")
             .set("auto.offset.reset", "earliest");
-        // Reading markers is not group work: no group, no statistics.
-        for key in ["group.id", "group.instance.id", "statistics.interval.ms"] {
+        for key in ["group.instance.id", "statistics.interval.ms"] {
             config.remove(key);
         }
         Ok(Self {

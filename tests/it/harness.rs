@@ -51,7 +51,7 @@ pub fn unique_topic(prefix: &str) -> String {
     )
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     listener.local_addr().expect("local addr").port()
 }
@@ -84,7 +84,7 @@ fn tansu_binary() -> PathBuf {
 
 /// Spawns `command` so that it dies with the thread that spawned it. Callers
 /// that must outlive a test spawn from [`keeper`]'s long-lived thread.
-fn spawn_tied(mut command: Command) -> Child {
+pub fn spawn_tied(mut command: Command) -> Child {
     // SAFETY: prctl is async-signal-safe; it only asks the kernel to signal the
     // child when its parent thread exits, so no process outlives the test run.
     unsafe {
@@ -128,7 +128,7 @@ fn spawn_long_lived(command: Command) -> Child {
     rx.recv().expect("keeper spawned the child")
 }
 
-fn log_dir() -> PathBuf {
+pub fn log_dir() -> PathBuf {
     let dir = binary_dir().join("it-logs");
     std::fs::create_dir_all(&dir).expect("create log dir");
     dir

@@ -1,6 +1,9 @@
 //! End-to-end tests against a real Kafka-protocol broker (tansu) and real
 //! processes over TCP. `scripts/test.sh` installs the broker when missing.
 
+mod consumer;
+mod downstream;
 mod gateway;
 mod gateway_outage;
 mod harness;
+mod pipeline;

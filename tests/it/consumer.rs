@@ -1,0 +1,475 @@
+//! The consumer end to end: real broker, real consumer processes, a real
+//! downstream HTTP server.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use prost::Message as _;
+use switchboard_proto::{headers as h, Envelope, GroupTopics};
+
+use crate::downstream::{Answer, Downstream};
+use crate::harness::{eventually, read_topic, shared_broker, unique_topic, Record};
+use crate::pipeline::{
+    committed, create_group_topics, envelope, ids, produce_events, produce_raw, ConsumerProcess,
+};
+
+struct Setup {
+    bootstrap: String,
+    main: String,
+    group: String,
+    topics: GroupTopics,
+}
+
+async fn setup(name: &str, partitions: i32) -> Setup {
+    let bootstrap = shared_broker().bootstrap();
+    let main = unique_topic(name);
+    let group = format!("{main}-group");
+    create_group_topics(&bootstrap, &main, &group, partitions).await;
+    let topics = GroupTopics::new(&main, &group).expect("names");
+    Setup {
+        bootstrap,
+        main,
+        group,
+        topics,
+    }
+}
+
+impl Setup {
+    async fn consumer(&self, downstream: &Downstream, env: &[(&str, &str)]) -> ConsumerProcess {
+        ConsumerProcess::start(
+            &self.bootstrap,
+            &self.main,
+            &self.group,
+            &downstream.url(),
+            env,
+        )
+        .await
+    }
+
+    fn read(&self, topic: &str) -> Vec<Record> {
+        read_topic(&self.bootstrap, topic)
+    }
+}
+
+async fn wait_delivered(downstream: &Downstream, ids: &[String], within: Duration) {
+    eventually("every event delivered", within, || async {
+        let successes = downstream.successes();
+        ids.iter()
+            .all(|id| successes.contains_key(id))
+            .then_some(())
+    })
+    .await;
+}
+
+async fn wait_records(setup: &Setup, topic: &str, count: usize) -> Vec<Record> {
+    eventually(
+        &format!("{count} records on {topic}"),
+        Duration::from_secs(30),
+        || async {
+            let records = setup.read(topic);
+            (records.len() >= count).then_some(records)
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn events_are_delivered_once_with_their_body_and_headers() {
+    let setup = setup("deliver", 3).await;
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    let events = ids("evt", 30);
+    produce_events(&setup.bootstrap, &setup.main, &events).await;
+    let consumer = setup.consumer(&downstream, &[]).await;
+
+    wait_delivered(&downstream, &events, Duration::from_secs(30)).await;
+    let seen = downstream.seen();
+    for id in &events {
+        let requests: Vec<_> = seen.iter().filter(|s| &s.event_id == id).collect();
+        assert_eq!(requests.len(), 1, "{id} delivered once");
+        let request = requests[0];
+        assert_eq!(request.attempt, 1);
+        assert_eq!(request.source, "genesys");
+        assert_eq!(request.content_type, "application/json");
+        assert_eq!(
+            request.traceparent.as_deref(),
+            Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        );
+        assert_eq!(request.body, envelope(id, "genesys").body, "body unchanged");
+    }
+    // Offsets are committed up to the end of every partition.
+    let main_records = setup.read(&setup.main);
+    let mut ends: HashMap<i32, i64> = HashMap::new();
+    for record in &main_records {
+        let end = ends.entry(record.partition).or_insert(0);
+        *end = (*end).max(record.offset + 1);
+    }
+    eventually("offsets committed", Duration::from_secs(10), || async {
+        (committed(&setup.bootstrap, &setup.group, &setup.main, 3) == ends).then_some(())
+    })
+    .await;
+    // One delivered marker per event, on the event's partition.
+    let markers = wait_records(&setup, &setup.topics.delivered(), events.len()).await;
+    for marker in &markers {
+        let original = main_records
+            .iter()
+            .find(|r| r.key == marker.key)
+            .expect("marker for a produced event");
+        assert_eq!(marker.partition, original.partition);
+    }
+    assert!(setup.read(&setup.topics.dlt()).is_empty());
+    assert_eq!(
+        consumer
+            .metric(
+                "switchboard_consumer_events_handled_total",
+                &["outcome=\"delivered\"", "stage=\"main\""]
+            )
+            .await,
+        30.0
+    );
+}
+
+#[tokio::test]
+async fn a_downstream_failing_twice_delivers_once_from_retry_10m() {
+    let setup = setup("retry", 2).await;
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    downstream.script("flaky-1", &[Answer::status(500), Answer::status(502)]);
+    let events = vec!["flaky-1".to_owned(), "steady-1".to_owned()];
+    produce_events(&setup.bootstrap, &setup.main, &events).await;
+    let _consumer = setup.consumer(&downstream, &[]).await;
+
+    wait_delivered(&downstream, &events, Duration::from_secs(30)).await;
+    let attempts: Vec<_> = downstream
+        .seen()
+        .into_iter()
+        .filter(|s| s.event_id == "flaky-1")
+        .collect();
+    assert_eq!(
+        attempts
+            .iter()
+            .map(|s| (s.attempt, s.answered))
+            .collect::<Vec<_>>(),
+        vec![(1, 500), (2, 502), (3, 200)],
+        "three attempts, numbered, the last one succeeding"
+    );
+    assert!(
+        attempts[1].at_ms - attempts[0].at_ms >= 1_000,
+        "retry-1m waited its delay"
+    );
+    assert!(
+        attempts[2].at_ms - attempts[1].at_ms >= 2_000,
+        "retry-10m waited its delay"
+    );
+    assert_eq!(downstream.successes()["flaky-1"], 1);
+
+    let first_hop = setup.read(&setup.topics.retry("retry-1m"));
+    assert_eq!(first_hop.len(), 1);
+    assert_eq!(first_hop[0].key, "flaky-1");
+    assert_eq!(first_hop[0].headers[h::ATTEMPT], "1");
+    assert_eq!(first_hop[0].headers[h::FAILED_STAGE], "main");
+    let second_hop = setup.read(&setup.topics.retry("retry-10m"));
+    assert_eq!(second_hop.len(), 1);
+    assert_eq!(second_hop[0].headers[h::ATTEMPT], "2");
+    assert_eq!(second_hop[0].headers[h::FAILED_STAGE], "retry-1m");
+    assert_eq!(
+        second_hop[0].partition, first_hop[0].partition,
+        "hops keep the partition"
+    );
+    assert_eq!(
+        second_hop[0].headers[h::ORIGINAL_TOPIC],
+        setup.main,
+        "the origin survives hops"
+    );
+    let markers = wait_records(&setup, &setup.topics.delivered(), 2).await;
+    let marker = markers.iter().find(|m| m.key == "flaky-1").expect("marker");
+    let value: serde_json::Value = serde_json::from_slice(&marker.value).expect("json");
+    assert_eq!(value["stage"], "retry-10m");
+    assert_eq!(value["attempt"], 3);
+}
+
+#[tokio::test]
+async fn an_event_that_always_fails_lands_in_the_dlt_with_its_error_chain() {
+    let setup = setup("exhaust", 1).await;
+    let downstream = Downstream::start(500, Duration::ZERO).await;
+    produce_events(&setup.bootstrap, &setup.main, &["doomed-1".to_owned()]).await;
+    let consumer = setup.consumer(&downstream, &[]).await;
+
+    let dead = wait_records(&setup, &setup.topics.dlt(), 1).await;
+    assert_eq!(dead.len(), 1);
+    let record = &dead[0];
+    assert_eq!(record.key, "doomed-1");
+    assert_eq!(record.headers[h::DLT_REASON], "exhausted");
+    assert_eq!(record.headers[h::ATTEMPT], "3");
+    assert_eq!(record.headers[h::FAILED_STAGE], "retry-10m");
+    assert_eq!(record.headers[h::ORIGINAL_OFFSET], "0");
+    assert_eq!(record.headers[h::CONSUMER_GROUP], setup.group);
+    let chain = &record.headers[h::LAST_ERROR];
+    assert!(
+        chain.starts_with("retry-10m attempt 3: HTTP 500")
+            && chain.contains("retry-1m attempt 2: HTTP 500")
+            && chain.contains("main attempt 1: HTTP 500"),
+        "error chain, newest first: {chain}"
+    );
+    let event = Envelope::decode(record.value.as_slice()).expect("value is the envelope");
+    assert_eq!(event.event_id, "doomed-1");
+    assert_eq!(downstream.seen().len(), 3, "one request per stage");
+    eventually("DLT counted", Duration::from_secs(5), || async {
+        let counted = consumer
+            .metric(
+                "switchboard_consumer_dead_lettered_total",
+                &["reason=\"exhausted\""],
+            )
+            .await;
+        (counted == 1.0).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_400_from_the_downstream_goes_to_the_dlt_at_once() {
+    let setup = setup("reject", 1).await;
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    downstream.script("bad-1", &[Answer::status(400)]);
+    produce_events(&setup.bootstrap, &setup.main, &["bad-1".to_owned()]).await;
+    let _consumer = setup.consumer(&downstream, &[]).await;
+
+    let dead = wait_records(&setup, &setup.topics.dlt(), 1).await;
+    assert_eq!(dead[0].headers[h::DLT_REASON], "rejected");
+    assert_eq!(dead[0].headers[h::ATTEMPT], "1");
+    assert!(dead[0].headers[h::LAST_ERROR].contains("HTTP 400"));
+    assert!(setup.read(&setup.topics.retry("retry-1m")).is_empty());
+    assert_eq!(downstream.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn a_poison_record_goes_to_the_dlt_and_does_not_block_its_partition() {
+    let setup = setup("poison", 1).await;
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    produce_raw(
+        &setup.bootstrap,
+        &setup.main,
+        "junk",
+        b"\xff\xfe not protobuf",
+    )
+    .await;
+    produce_events(&setup.bootstrap, &setup.main, &["after-poison".to_owned()]).await;
+    let _consumer = setup.consumer(&downstream, &[]).await;
+
+    wait_delivered(
+        &downstream,
+        &["after-poison".to_owned()],
+        Duration::from_secs(30),
+    )
+    .await;
+    let dead = wait_records(&setup, &setup.topics.dlt(), 1).await;
+    assert_eq!(dead[0].key, "junk");
+    assert_eq!(dead[0].headers[h::DLT_REASON], "poison");
+    assert_eq!(
+        dead[0].value, b"\xff\xfe not protobuf",
+        "kept byte for byte"
+    );
+    assert_eq!(
+        downstream.seen().len(),
+        1,
+        "the poison record never reached the downstream"
+    );
+}
+
+#[tokio::test]
+async fn retry_records_are_handled_not_before_due_and_at_most_a_second_late() {
+    let setup = setup("due", 2).await;
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    let events = ids("due", 10);
+    for id in &events {
+        downstream.script(id, &[Answer::status(503)]);
+    }
+    produce_events(&setup.bootstrap, &setup.main, &events).await;
+    let consumer = setup.consumer(&downstream, &[]).await;
+
+    wait_delivered(&downstream, &events, Duration::from_secs(30)).await;
+    let hops = setup.read(&setup.topics.retry("retry-1m"));
+    assert_eq!(hops.len(), events.len());
+    let seen = downstream.seen();
+    for hop in hops {
+        let due: i64 = hop.headers[h::DUE_AT].parse().expect("due-at");
+        let retry = seen
+            .iter()
+            .find(|s| s.event_id == hop.key && s.attempt == 2)
+            .expect("second attempt");
+        let late = retry.at_ms - due;
+        assert!(late >= 0, "{} handled {}ms early", hop.key, -late);
+        assert!(late <= 1_000, "{} handled {late}ms late", hop.key);
+    }
+    let count = consumer
+        .metric(
+            "switchboard_consumer_retry_lateness_seconds_count",
+            &["stage=\"retry-1m\""],
+        )
+        .await;
+    assert_eq!(count, events.len() as f64, "lateness is exported per stage");
+}
+
+#[tokio::test]
+async fn a_slow_downstream_does_not_cap_throughput_at_one_call_at_a_time() {
+    let setup = setup("slow", 1).await;
+    let downstream = Downstream::start(200, Duration::from_millis(300)).await;
+    let events = ids("slow", 200);
+    produce_events(&setup.bootstrap, &setup.main, &events).await;
+    let _consumer = setup.consumer(&downstream, &[]).await;
+    let started = Instant::now();
+    wait_delivered(&downstream, &events, Duration::from_secs(60)).await;
+    let took = started.elapsed();
+    // One at a time would take 200 x 300 ms = 60 s; 32 in flight about 2 s.
+    assert!(
+        took < Duration::from_secs(15),
+        "200 events at 300 ms each took {took:?}"
+    );
+    assert!(downstream.successes().values().all(|&n| n == 1));
+}
+
+#[tokio::test]
+async fn backpressure_holds_deliveries_without_using_attempts() {
+    let setup = setup("hold", 1).await;
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    downstream.script(
+        "busy-1",
+        &[Answer {
+            status: 429,
+            retry_after_secs: Some(1),
+        }],
+    );
+    produce_events(&setup.bootstrap, &setup.main, &["busy-1".to_owned()]).await;
+    let _consumer = setup.consumer(&downstream, &[]).await;
+    wait_delivered(&downstream, &["busy-1".to_owned()], Duration::from_secs(30)).await;
+    let attempts: Vec<_> = downstream
+        .seen()
+        .into_iter()
+        .map(|s| (s.attempt, s.answered))
+        .collect();
+    assert_eq!(
+        attempts,
+        vec![(1, 429), (1, 200)],
+        "the wait used no attempt"
+    );
+    let seen = downstream.seen();
+    assert!(
+        seen[1].at_ms - seen[0].at_ms >= 1_000,
+        "Retry-After honoured"
+    );
+    assert!(setup.read(&setup.topics.retry("retry-1m")).is_empty());
+}
+
+#[tokio::test]
+async fn a_duplicate_id_across_a_consumer_restart_is_delivered_once() {
+    let setup = setup("restart", 2).await;
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    produce_events(&setup.bootstrap, &setup.main, &["dup-1".to_owned()]).await;
+    let mut first = setup.consumer(&downstream, &[]).await;
+    wait_delivered(&downstream, &["dup-1".to_owned()], Duration::from_secs(30)).await;
+    first.signal(libc::SIGTERM);
+    assert!(first.wait_for_exit(Duration::from_secs(20)).success());
+    drop(first);
+
+    // The sender retried: the same id again, then a fresh event as a marker of progress.
+    produce_events(
+        &setup.bootstrap,
+        &setup.main,
+        &["dup-1".to_owned(), "fresh-1".to_owned()],
+    )
+    .await;
+    let second = setup.consumer(&downstream, &[]).await;
+    wait_delivered(
+        &downstream,
+        &["fresh-1".to_owned()],
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        downstream.successes()["dup-1"],
+        1,
+        "delivered once across the restart"
+    );
+    eventually("dedupe hit counted", Duration::from_secs(5), || async {
+        let hits = second
+            .metric("switchboard_consumer_dedupe_hits_total", &[])
+            .await;
+        (hits == 1.0).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn kill_9_mid_run_then_restart_delivers_every_event_and_dedupes_the_rest() {
+    let setup = setup("crash", 3).await;
+    let downstream = Downstream::start(200, Duration::from_millis(20)).await;
+    let events = ids("crash", 600);
+    produce_events(&setup.bootstrap, &setup.main, &events).await;
+    let first = setup
+        .consumer(&downstream, &[("CONSUMER_CONCURRENCY", "8")])
+        .await;
+    eventually("a third delivered", Duration::from_secs(30), || async {
+        (downstream.successes().len() >= 200).then_some(())
+    })
+    .await;
+    first.signal(libc::SIGKILL);
+    let killed_at = crate::downstream::unix_ms();
+    drop(first);
+
+    let _second = setup
+        .consumer(&downstream, &[("CONSUMER_CONCURRENCY", "8")])
+        .await;
+    wait_delivered(&downstream, &events, Duration::from_secs(60)).await;
+    let seen = downstream.seen();
+    let successes = downstream.successes();
+    let duplicated: Vec<&String> = successes
+        .iter()
+        .filter(|(_, &n)| n > 1)
+        .map(|(id, _)| id)
+        .collect();
+    // Only work in flight at the kill may repeat (its marker may not have been
+    // written): at most concurrency x partitions, and only events first
+    // answered just before the kill. Everything older was deduped.
+    assert!(
+        duplicated.len() <= 8 * 3,
+        "{} events delivered twice: {duplicated:?}",
+        duplicated.len()
+    );
+    for id in duplicated {
+        let first_success = seen
+            .iter()
+            .filter(|s| &s.event_id == id)
+            .map(|s| s.at_ms)
+            .min()
+            .expect("seen");
+        assert!(
+            killed_at - first_success < 1_000,
+            "{id} was delivered {}ms before the kill, yet delivered again",
+            killed_at - first_success
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_rebalance_while_retry_partitions_are_paused_leaves_nothing_stuck() {
+    let setup = setup("rebalance", 2).await;
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    let events = ids("rebal", 20);
+    for id in &events {
+        downstream.script(id, &[Answer::status(500)]);
+    }
+    produce_events(&setup.bootstrap, &setup.main, &events).await;
+    let first = setup
+        .consumer(&downstream, &[("RETRY_STAGES", "retry-1m=3s,retry-10m=3s")])
+        .await;
+    // Every event failed once and waits in retry-1m: its partitions are paused.
+    wait_records(&setup, &setup.topics.retry("retry-1m"), events.len()).await;
+
+    let second = setup
+        .consumer(&downstream, &[("RETRY_STAGES", "retry-1m=3s,retry-10m=3s")])
+        .await;
+    // Range assignment splits 2 partitions x 3 stages evenly.
+    first.wait_assigned(3).await;
+    second.wait_assigned(3).await;
+    wait_delivered(&downstream, &events, Duration::from_secs(30)).await;
+    assert!(downstream.successes().values().all(|&n| n == 1));
+    assert!(setup.read(&setup.topics.dlt()).is_empty());
+}

@@ -1,0 +1,197 @@
+//! A real HTTP server standing in for the customer's downstream service. It
+//! answers from a per-event script (then a default status), optionally after
+//! a delay, and records every request it saw.
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+/// One scripted answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer {
+    pub status: u16,
+    pub retry_after_secs: Option<u64>,
+}
+
+impl Answer {
+    pub fn status(status: u16) -> Self {
+        Self {
+            status,
+            retry_after_secs: None,
+        }
+    }
+}
+
+/// A request the downstream received, and what it answered.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub event_id: String,
+    pub attempt: u32,
+    pub source: String,
+    pub traceparent: Option<String>,
+    pub content_type: String,
+    pub body: Bytes,
+    /// When the request arrived, unix milliseconds.
+    pub at_ms: i64,
+    pub answered: u16,
+}
+
+#[derive(Default)]
+struct Behaviour {
+    default_status: u16,
+    delay: Duration,
+    script: HashMap<String, VecDeque<Answer>>,
+    seen: Vec<Seen>,
+}
+
+/// The running server; stops when dropped.
+pub struct Downstream {
+    pub addr: SocketAddr,
+    behaviour: Arc<Mutex<Behaviour>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+pub fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Downstream {
+    /// Starts a downstream answering `default_status` after `delay`.
+    pub async fn start(default_status: u16, delay: Duration) -> Downstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let behaviour = Arc::new(Mutex::new(Behaviour {
+            default_status,
+            delay,
+            ..Behaviour::default()
+        }));
+        let shared = behaviour.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let behaviour = shared.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+                        let behaviour = behaviour.clone();
+                        async move { Ok::<_, Infallible>(answer(request, behaviour).await) }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Downstream {
+            addr,
+            behaviour,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/events", self.addr)
+    }
+
+    /// Answers the next requests for `event_id` from `answers`, in order.
+    pub fn script(&self, event_id: &str, answers: &[Answer]) {
+        self.behaviour
+            .lock()
+            .expect("lock")
+            .script
+            .insert(event_id.to_owned(), answers.iter().copied().collect());
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.behaviour.lock().expect("lock").seen.clone()
+    }
+
+    /// How many times each event id was answered 2xx.
+    pub fn successes(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for seen in self.seen() {
+            if (200..300).contains(&seen.answered) {
+                *counts.entry(seen.event_id).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+}
+
+impl Drop for Downstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn answer(
+    request: Request<hyper::body::Incoming>,
+    behaviour: Arc<Mutex<Behaviour>>,
+) -> Response<Full<Bytes>> {
+    let at_ms = unix_ms();
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let event_id = header("x-event-id").unwrap_or_default();
+    let attempt = header("x-attempt")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let source = header("x-source").unwrap_or_default();
+    let traceparent = header("traceparent");
+    let content_type = header("content-type").unwrap_or_default();
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let (reply, delay) = {
+        let mut behaviour = behaviour.lock().expect("lock");
+        let default = Answer::status(behaviour.default_status);
+        let reply = behaviour
+            .script
+            .get_mut(&event_id)
+            .and_then(VecDeque::pop_front)
+            .unwrap_or(default);
+        (reply, behaviour.delay)
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    behaviour.lock().expect("lock").seen.push(Seen {
+        event_id,
+        attempt,
+        source,
+        traceparent,
+        content_type,
+        body,
+        at_ms,
+        answered: reply.status,
+    });
+    let mut response = Response::new(Full::new(Bytes::from(format!("scripted {}", reply.status))));
+    *response.status_mut() = StatusCode::from_u16(reply.status).expect("status");
+    if let Some(secs) = reply.retry_after_secs {
+        response
+            .headers_mut()
+            .insert("retry-after", secs.to_string().parse().expect("value"));
+    }
+    response
+}

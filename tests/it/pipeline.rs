@@ -1,0 +1,274 @@
+//! Helpers for consumer tests: a group's topics, events produced the way the
+//! gateway produces them, and consumer processes.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use prost::Message as _;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use switchboard_proto::{headers as h, Envelope, GroupTopics, IdOrigin};
+
+use crate::harness::{
+    create_topic, eventually, free_port, log_dir, spawn_tied, workspace_binary, HttpClient,
+};
+
+/// Short retry stages for tests: the ladder is the same, only the delays shrink.
+pub const TEST_STAGES: &str = "retry-1m=1s,retry-10m=2s";
+
+/// Creates the main topic and every topic of `group` with `partitions` each.
+pub async fn create_group_topics(bootstrap: &str, main: &str, group: &str, partitions: i32) {
+    let topics = GroupTopics::new(main, group).expect("names");
+    create_topic(bootstrap, main, partitions).await;
+    for topic in [
+        topics.retry("retry-1m"),
+        topics.retry("retry-10m"),
+        topics.dlt(),
+        topics.delivered(),
+    ] {
+        create_topic(bootstrap, &topic, partitions).await;
+    }
+}
+
+/// The envelope the gateway would write for a JSON body with this id.
+pub fn envelope(event_id: &str, source: &str) -> Envelope {
+    Envelope {
+        schema_version: switchboard_proto::SCHEMA_VERSION,
+        event_id: event_id.to_owned(),
+        id_origin: IdOrigin::BodyPointer as i32,
+        source: source.to_owned(),
+        received_at_unix_ms: crate::downstream::unix_ms(),
+        content_type: "application/json".into(),
+        body: format!(r#"{{"id":"{event_id}","detail":{{"n":1}}}}"#)
+            .into_bytes()
+            .into(),
+        headers: vec![],
+        traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+        tracestate: String::new(),
+        gateway_instance: "test".into(),
+    }
+}
+
+fn producer(bootstrap: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("allow.auto.create.topics", "false")
+        .set("linger.ms", "1")
+        .create()
+        .expect("producer")
+}
+
+/// Produces envelopes for `ids` to `topic`, keyed by id like the gateway.
+pub async fn produce_events(bootstrap: &str, topic: &str, ids: &[String]) {
+    let producer = producer(bootstrap);
+    let mut pending = Vec::new();
+    for id in ids {
+        let payload = envelope(id, "genesys").encode_to_vec();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: h::EVENT_ID,
+                value: Some(id.as_str()),
+            })
+            .insert(Header {
+                key: h::SOURCE,
+                value: Some("genesys"),
+            });
+        let record = FutureRecord::to(topic)
+            .key(id.as_str())
+            .payload(&payload)
+            .headers(headers);
+        pending.push(producer.send_result(record).expect("queue"));
+    }
+    for delivery in pending {
+        delivery.await.expect("delivered").expect("acked");
+    }
+}
+
+/// Produces raw bytes (not an envelope) with `key`.
+pub async fn produce_raw(bootstrap: &str, topic: &str, key: &str, value: &[u8]) {
+    let producer = producer(bootstrap);
+    producer
+        .send(
+            FutureRecord::to(topic).key(key).payload(value),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("acked");
+}
+
+/// Committed offsets of `group` on `topic`, by partition.
+pub fn committed(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> HashMap<i32, i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition(topic, p);
+    }
+    let committed = consumer
+        .committed_offsets(list, Duration::from_secs(10))
+        .expect("committed offsets");
+    committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Ids `prefix-0` .. `prefix-(n-1)`.
+pub fn ids(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+/// A running `consumer run` process.
+pub struct ConsumerProcess {
+    pub metrics_addr: SocketAddr,
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl ConsumerProcess {
+    /// Starts a consumer of `group` on `main` delivering to `downstream`,
+    /// and waits until it holds `expect_partitions` partitions.
+    pub async fn start(
+        bootstrap: &str,
+        main: &str,
+        group: &str,
+        downstream: &str,
+        env: &[(&str, &str)],
+    ) -> ConsumerProcess {
+        let port = free_port();
+        let metrics_addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let log = log_dir().join(format!("consumer-{port}.log"));
+        let mut command = Command::new(workspace_binary("consumer"));
+        command
+            .arg("run")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("KAFKA_BROKERS", bootstrap)
+            .env("SWITCHBOARD_TOPIC", main)
+            .env("CONSUMER_GROUP", group)
+            .env("DOWNSTREAM_URL", downstream)
+            .env("RETRY_STAGES", TEST_STAGES)
+            .env("CONSUMER_METRICS_LISTEN", metrics_addr.to_string())
+            // tansu: the first JoinGroup takes 3-20 s unless the session
+            // timeout is short (shared BROKER.md); Kafka needs no such setting.
+            .env("KAFKA_SESSION_TIMEOUT_MS", "6000")
+            .env("KAFKA_HEARTBEAT_INTERVAL_MS", "500")
+            .env("RUST_LOG", "info,switchboard_consumer=debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"));
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = spawn_tied(command);
+        let mut consumer = ConsumerProcess {
+            metrics_addr,
+            child,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = HttpClient::new();
+        loop {
+            if let Ok(Some(status)) = consumer.child.try_wait() {
+                panic!("consumer exited with {status}: {}", consumer.log_text());
+            }
+            if let Ok(reply) = client.get(&consumer.url("/readyz")).await {
+                if reply.status == StatusCode::OK {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "consumer did not become ready: {}",
+                consumer.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        consumer
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.metrics_addr)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the process holds `count` partitions.
+    pub async fn wait_assigned(&self, count: usize) {
+        let wanted = format!("switchboard_consumer_assigned_partitions {count}");
+        let client = HttpClient::new();
+        let url = self.url("/metrics");
+        eventually(&wanted, Duration::from_secs(30), || async {
+            let reply = client.get(&url).await.ok()?;
+            String::from_utf8_lossy(&reply.body)
+                .lines()
+                .any(|line| line == wanted)
+                .then_some(())
+        })
+        .await;
+    }
+
+    /// The sum of every sample of `name` whose labels contain all of `labels`.
+    pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+        let reply = HttpClient::new()
+            .get(&self.url("/metrics"))
+            .await
+            .expect("metrics");
+        String::from_utf8_lossy(&reply.body)
+            .lines()
+            .filter(|line| {
+                line.starts_with(name)
+                    && line[name.len()..].starts_with(['{', ' '])
+                    && labels.iter().all(|l| line.contains(l))
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Sends `signal` to the process.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: sending a signal to our own child process.
+        unsafe {
+            libc::kill(self.child.id() as i32, signal);
+        }
+    }
+
+    /// Waits (blocking) for the process to exit.
+    pub fn wait_for_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "consumer did not exit: {}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ConsumerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
