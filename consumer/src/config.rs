@@ -255,12 +255,6 @@ impl ConsumerConfig {
                 parse_url(&format!("downstream.sources.{source}"), text)?,
             );
         }
-        if default_url.is_none() && source_urls.is_empty() {
-            return Err(ConfigError::Missing(format!(
-                "no downstream: set {} (or downstream.url / downstream.sources in the config file)",
-                env::DOWNSTREAM_URL
-            )));
-        }
         let http = HttpSettings {
             default_url,
             source_urls,
@@ -342,6 +336,32 @@ impl ConsumerConfig {
             consumer_kafka,
             producer_kafka,
         })
+    }
+}
+
+impl ConsumerConfig {
+    /// Checks what only `consumer run` needs: somewhere to deliver to.
+    pub fn require_downstream(&self) -> Result<(), ConfigError> {
+        if self.http.default_url.is_none() && self.http.source_urls.is_empty() {
+            return Err(ConfigError::Missing(format!(
+                "no downstream: set {} (or downstream.url / downstream.sources in the config file)",
+                env::DOWNSTREAM_URL
+            )));
+        }
+        Ok(())
+    }
+
+    /// Switches to another consumer group (its topics and `group.id`).
+    pub fn set_group(&mut self, group: &str) -> Result<(), switchboard_proto::TopicNameError> {
+        let topics = GroupTopics::new(self.ladder.topics().main(), group)?;
+        self.ladder = Ladder::new(topics, self.ladder.retries().to_vec());
+        self.consumer_kafka.insert("group.id".into(), group.into());
+        Ok(())
+    }
+
+    /// The dedupe window (also the delivered-marker topic's retention floor).
+    pub fn dedupe_window(&self) -> Duration {
+        self.worker.dedupe_window
     }
 }
 
@@ -433,7 +453,8 @@ mod tests {
 
     #[test]
     fn a_consumer_without_a_downstream_refuses_to_start() {
-        let error = ConsumerConfig::load(None, &vars(&[])).expect_err("no downstream");
+        let config = ConsumerConfig::load(None, &vars(&[])).expect("operators need no downstream");
+        let error = config.require_downstream().expect_err("no downstream");
         assert!(error.to_string().contains("DOWNSTREAM_URL"), "{error}");
         let error = ConsumerConfig::load(None, &vars(&[("DOWNSTREAM_URL", "crm.internal")]))
             .expect_err("not absolute");

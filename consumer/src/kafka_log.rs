@@ -44,7 +44,11 @@ pub fn route_log(level: RDKafkaLogLevel, fac: &str, message: &str) {
 /// Logs a client error (connection failures at debug).
 pub fn route_error(error: KafkaError, reason: &str) {
     match error.rdkafka_error_code() {
-        Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure) => {
+        Some(
+            RDKafkaErrorCode::AllBrokersDown
+            | RDKafkaErrorCode::BrokerTransportFailure
+            | RDKafkaErrorCode::PartitionEOF,
+        ) => {
             debug!(target: "librdkafka", %error, reason, "broker connection failed")
         }
         _ => warn!(target: "librdkafka", %error, reason, "client error"),

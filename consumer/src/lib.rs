@@ -17,6 +17,7 @@
 //! - [`health`]: `/metrics`, `/livez`, `/readyz`.
 //! - [`metrics`]: metric names, descriptions and recording helpers.
 //! - [`kafka_log`]: librdkafka logs into `tracing`.
+//! - [`ops`]: operator commands: `topics ensure`, `offsets reset`, `dlt list|redrive`.
 //! - [`run`]: wires it all together and runs to a clean stop.
 //! - [`shutdown`]: one future for SIGTERM and SIGINT.
 #![forbid(unsafe_code)]
@@ -30,6 +31,7 @@ pub mod hop;
 pub mod kafka_log;
 pub mod marker;
 pub mod metrics;
+pub mod ops;
 pub mod process;
 pub mod run;
 pub mod shutdown;

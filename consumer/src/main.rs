@@ -8,14 +8,19 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use switchboard_consumer::config::ConsumerConfig;
+use switchboard_consumer::ops::cli::{self, DltCommand, OffsetsCommand, TopicsCommand};
 
-/// Exit code for an unusable configuration.
+/// Exit code of `run`/`check` for an unusable configuration.
 const EXIT_CONFIG: u8 = 64;
 
 /// Switchboard consumer: delivers events from Kafka to downstream services,
 /// with retry topics, a dead-letter topic and dedupe by event id.
 #[derive(Parser)]
-#[command(version)]
+#[command(
+    version,
+    after_help = "Operator commands exit 0 when done, 1 when refused or failed, 2 on bad usage.\n\
+                  Every one that changes something is a dry run unless --execute is given."
+)]
 struct Args {
     /// TOML configuration file (optional: the environment alone is enough).
     #[arg(long, global = true, env = "CONSUMER_CONFIG")]
@@ -30,21 +35,44 @@ enum Command {
     Run,
     /// Validate the configuration and exit.
     Check,
+    /// Topic set-up.
+    #[command(subcommand)]
+    Topics(TopicsCommand),
+    /// Replay by resetting a group's committed offsets.
+    #[command(subcommand)]
+    Offsets(OffsetsCommand),
+    /// Inspect and re-drive the dead-letter topic.
+    #[command(subcommand)]
+    Dlt(DltCommand),
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging();
     let vars: BTreeMap<String, String> = std::env::vars().collect();
-    let config = match ConsumerConfig::load(args.config.as_deref(), &vars) {
+    let is_worker = matches!(args.command, Command::Run | Command::Check);
+    let config = ConsumerConfig::load(args.config.as_deref(), &vars).and_then(|config| {
+        if is_worker {
+            config.require_downstream()?;
+        }
+        Ok(config)
+    });
+    let config = match config {
         Ok(config) => config,
         Err(error) => {
-            tracing::error!(%error, "configuration refused");
             eprintln!("consumer: {error}");
-            return ExitCode::from(EXIT_CONFIG);
+            let code = if is_worker {
+                EXIT_CONFIG
+            } else {
+                cli::EXIT_USAGE
+            };
+            return ExitCode::from(code);
         }
     };
     match args.command {
+        Command::Topics(command) => block_on(cli::topics(&config, command)),
+        Command::Offsets(command) => cli::offsets(&config, command),
+        Command::Dlt(command) => block_on(cli::dlt(&config, command)),
         Command::Check => {
             println!(
                 "configuration ok: group {} reads {:?}",
@@ -54,6 +82,20 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Run => run(config),
+    }
+}
+
+/// Runs an operator command on a small runtime.
+fn block_on(command: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(command),
+        Err(error) => {
+            eprintln!("consumer: cannot start the runtime: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -109,6 +109,11 @@ impl Ladder {
         &self.topics
     }
 
+    /// The retry stages in order.
+    pub fn retries(&self) -> &[RetryStage] {
+        &self.retries
+    }
+
     /// Every topic the group consumes: main first, then the retry stages.
     pub fn consumed_topics(&self) -> &[String] {
         &self.stage_topics

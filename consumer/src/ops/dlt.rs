@@ -1,0 +1,408 @@
+//! `consumer dlt list` and `consumer dlt redrive`: read a group's dead-letter
+//! topic with filters, print the decoded records, and republish a selection.
+//!
+//! A re-drive goes to the group's first retry stage by default, so it never
+//! competes with live traffic on the main topic. It keeps the key, value and
+//! partition, resets the attempts, stamps `sb-redriven-at`, and makes the
+//! record due at once. Running it twice delivers nothing twice: the consumer's
+//! dedupe by event id suppresses copies of events already delivered.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use prost::Message as _;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::Serialize;
+use switchboard_proto::{headers as h, Envelope};
+
+use crate::kafka_log::LogContext;
+use crate::marker::unix_ms;
+use crate::ops::{client_config, OpsError};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which dead-letter records to select. Times are when the record was
+/// dead-lettered (its timestamp), unix ms.
+#[derive(Debug, Clone, Default)]
+pub struct DltFilter {
+    /// At or after.
+    pub since_ms: Option<i64>,
+    /// Before.
+    pub until_ms: Option<i64>,
+    /// Exactly this source.
+    pub source: Option<String>,
+    /// The reason code or the error chain contains this text.
+    pub reason_contains: Option<String>,
+    /// At most this many (oldest first, per partition order).
+    pub limit: Option<usize>,
+}
+
+/// One dead-letter record, decoded.
+#[derive(Debug, Clone, Serialize)]
+pub struct DltEntry {
+    /// Partition.
+    pub partition: i32,
+    /// Offset in the dead-letter topic.
+    pub offset: i64,
+    /// When it was dead-lettered, unix ms.
+    pub dead_lettered_at_ms: i64,
+    /// Event id (from the envelope, else the key).
+    pub event_id: String,
+    /// Source, empty when the value is not an envelope.
+    pub source: String,
+    /// When the gateway received it, unix ms (0 when unknown).
+    pub received_at_ms: i64,
+    /// Attempts made.
+    pub attempts: u32,
+    /// `poison`, `rejected` or `exhausted`.
+    pub reason: String,
+    /// The error chain, newest first.
+    pub last_error: String,
+    /// Main-topic offset it came from, when known.
+    pub original_offset: Option<i64>,
+    #[serde(skip)]
+    key: Option<Vec<u8>>,
+    #[serde(skip)]
+    value: Vec<u8>,
+    #[serde(skip)]
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+impl DltEntry {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+}
+
+/// Whether `entry` passes `filter` (the limit is applied by the reader).
+pub fn matches(entry: &DltEntry, filter: &DltFilter) -> bool {
+    filter
+        .since_ms
+        .is_none_or(|since| entry.dead_lettered_at_ms >= since)
+        && filter
+            .until_ms
+            .is_none_or(|until| entry.dead_lettered_at_ms < until)
+        && filter.source.as_ref().is_none_or(|s| &entry.source == s)
+        && filter.reason_contains.as_ref().is_none_or(|needle| {
+            entry.reason.contains(needle.as_str()) || entry.last_error.contains(needle.as_str())
+        })
+}
+
+fn decode(message: &rdkafka::message::BorrowedMessage<'_>) -> DltEntry {
+    let headers: Vec<(String, Vec<u8>)> = message
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|hd| (hd.key.to_owned(), hd.value.unwrap_or_default().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let text = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
+    let value = message.payload().unwrap_or_default().to_vec();
+    let envelope = Envelope::decode(value.as_slice()).ok();
+    let key = message.key().map(<[u8]>::to_vec);
+    DltEntry {
+        partition: message.partition(),
+        offset: message.offset(),
+        dead_lettered_at_ms: message.timestamp().to_millis().unwrap_or(0),
+        event_id: envelope
+            .as_ref()
+            .map(|e| e.event_id.clone())
+            .or_else(|| {
+                key.as_ref()
+                    .map(|k| String::from_utf8_lossy(k).into_owned())
+            })
+            .unwrap_or_default(),
+        source: envelope
+            .as_ref()
+            .map(|e| e.source.clone())
+            .unwrap_or_default(),
+        received_at_ms: envelope.as_ref().map_or(0, |e| e.received_at_unix_ms),
+        attempts: text(h::ATTEMPT).and_then(|a| a.parse().ok()).unwrap_or(0),
+        reason: text(h::DLT_REASON).unwrap_or_default(),
+        last_error: text(h::LAST_ERROR).unwrap_or_default(),
+        original_offset: text(h::ORIGINAL_OFFSET).and_then(|o| o.parse().ok()),
+        key,
+        value,
+        headers,
+    }
+}
+
+/// Reads `topic` (from `since` when given, else the beginning) to its end and
+/// returns the records `filter` selects.
+pub fn read(
+    kafka: &BTreeMap<String, String>,
+    topic: &str,
+    filter: &DltFilter,
+) -> Result<Vec<DltEntry>, OpsError> {
+    let mut config = client_config(kafka);
+    config
+        .set("group.id", "switchboard-dlt-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true");
+    let consumer: BaseConsumer<LogContext> = config.create_with_context(LogContext)?;
+    let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        return Err(OpsError::Failed(format!("topic {topic} does not exist")));
+    }
+    let mut start = TopicPartitionList::new();
+    for p in &partitions {
+        let offset = filter.since_ms.map_or(Offset::Beginning, Offset::Offset);
+        start.add_partition_offset(topic, *p, offset)?;
+    }
+    if filter.since_ms.is_some() {
+        start = consumer.offsets_for_times(start, TIMEOUT)?;
+    }
+    consumer.assign(&start)?;
+    let mut open: Vec<i32> = partitions;
+    let mut selected = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !open.is_empty() {
+        if Instant::now() > deadline {
+            return Err(OpsError::Failed(format!(
+                "reading {topic} did not reach its end within 2 minutes"
+            )));
+        }
+        match consumer.poll(Duration::from_millis(200)) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(p))) => open.retain(|o| *o != p),
+            Some(Err(error)) => return Err(error.into()),
+            Some(Ok(message)) => {
+                let entry = decode(&message);
+                if matches(&entry, filter) {
+                    selected.push(entry);
+                }
+            }
+        }
+    }
+    selected.sort_by_key(|e| (e.dead_lettered_at_ms, e.partition, e.offset));
+    if let Some(limit) = filter.limit {
+        selected.truncate(limit);
+    }
+    Ok(selected)
+}
+
+/// Renders entries as a table.
+pub fn render(entries: &[DltEntry]) -> String {
+    let time = |ms: i64| {
+        if ms <= 0 {
+            return "-".to_owned();
+        }
+        let at = std::time::UNIX_EPOCH + Duration::from_millis(ms as u64);
+        humantime::format_rfc3339_seconds(at).to_string()
+    };
+    let mut rows = vec![vec![
+        "PART/OFFSET".to_owned(),
+        "EVENT ID".into(),
+        "SOURCE".into(),
+        "RECEIVED".into(),
+        "DEAD-LETTERED".into(),
+        "ATTEMPTS".into(),
+        "REASON".into(),
+        "LAST ERROR".into(),
+    ]];
+    for e in entries {
+        let error: String = e.last_error.chars().take(80).collect();
+        rows.push(vec![
+            format!("{}/{}", e.partition, e.offset),
+            e.event_id.clone(),
+            e.source.clone(),
+            time(e.received_at_ms),
+            time(e.dead_lettered_at_ms),
+            e.attempts.to_string(),
+            e.reason.clone(),
+            error,
+        ]);
+    }
+    crate::ops::table(&rows)
+}
+
+/// The headers of a re-driven record: the gateway's headers and the origin
+/// kept, attempts reset, due at once, and the re-drive stamped.
+pub fn redrive_headers(entry: &DltEntry, now_ms: i64) -> OwnedHeaders {
+    let keep = [
+        h::ORIGINAL_TOPIC,
+        h::ORIGINAL_PARTITION,
+        h::ORIGINAL_OFFSET,
+        h::ORIGINAL_TIMESTAMP,
+        h::CONSUMER_GROUP,
+        h::FIRST_FAILURE_AT,
+        h::LAST_ERROR,
+    ];
+    let mut headers = OwnedHeaders::new_with_capacity(entry.headers.len() + 2);
+    for (key, value) in &entry.headers {
+        if !h::HOP_HEADERS.contains(&key.as_str()) || keep.contains(&key.as_str()) {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value),
+            });
+        }
+    }
+    let now = now_ms.to_string();
+    headers
+        .insert(Header {
+            key: h::REDRIVEN_AT,
+            value: Some(&now),
+        })
+        .insert(Header {
+            key: h::DUE_AT,
+            value: Some(&now),
+        })
+}
+
+/// Republishes `entries` to `topic` at most `rate` per second, on their own
+/// partition numbers; `progress` is told after each record.
+pub async fn redrive(
+    kafka: &BTreeMap<String, String>,
+    entries: &[DltEntry],
+    topic: &str,
+    rate: u32,
+    progress: impl Fn(usize),
+) -> Result<usize, OpsError> {
+    let mut config = client_config(kafka);
+    for key in [
+        "enable.auto.commit",
+        "enable.auto.offset.store",
+        "auto.offset.reset",
+        "partition.assignment.strategy",
+        "session.timeout.ms",
+        "heartbeat.interval.ms",
+    ] {
+        config.remove(key);
+    }
+    config
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("allow.auto.create.topics", "false");
+    let producer: FutureProducer<LogContext> = config.create_with_context(LogContext)?;
+    let period = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+    let mut ticks = tokio::time::interval(period);
+    let mut sent = 0;
+    for entry in entries {
+        ticks.tick().await;
+        if entry.header(h::DLT_REASON).is_none() {
+            return Err(OpsError::Failed(format!(
+                "record {}/{} has no {} header; is this a dead-letter topic?",
+                entry.partition,
+                entry.offset,
+                h::DLT_REASON
+            )));
+        }
+        let mut record = FutureRecord::to(topic)
+            .partition(entry.partition)
+            .payload(&entry.value)
+            .headers(redrive_headers(entry, unix_ms()));
+        if let Some(key) = &entry.key {
+            record = record.key(key);
+        }
+        producer
+            .send(record, TIMEOUT)
+            .await
+            .map_err(|(error, _)| OpsError::Kafka(error))?;
+        sent += 1;
+        progress(sent);
+    }
+    producer.flush(TIMEOUT)?;
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(at: i64, source: &str, reason: &str, error: &str) -> DltEntry {
+        DltEntry {
+            partition: 0,
+            offset: 0,
+            dead_lettered_at_ms: at,
+            event_id: "e".into(),
+            source: source.into(),
+            received_at_ms: 0,
+            attempts: 3,
+            reason: reason.into(),
+            last_error: error.into(),
+            original_offset: None,
+            key: None,
+            value: vec![],
+            headers: vec![
+                (h::EVENT_ID.into(), b"e".to_vec()),
+                (h::ATTEMPT.into(), b"3".to_vec()),
+                (h::DLT_REASON.into(), reason.as_bytes().to_vec()),
+                (h::LAST_ERROR.into(), error.as_bytes().to_vec()),
+                (h::ORIGINAL_OFFSET.into(), b"7".to_vec()),
+            ],
+        }
+    }
+
+    #[test]
+    fn filters_select_exactly() {
+        let e = entry(
+            1_000,
+            "genesys",
+            "exhausted",
+            "retry-10m attempt 3: HTTP 500",
+        );
+        assert!(matches(&e, &DltFilter::default()));
+        let f = |since, until| DltFilter {
+            since_ms: since,
+            until_ms: until,
+            ..DltFilter::default()
+        };
+        assert!(matches(&e, &f(Some(1_000), None)), "since is inclusive");
+        assert!(!matches(&e, &f(Some(1_001), None)));
+        assert!(!matches(&e, &f(None, Some(1_000))), "until is exclusive");
+        assert!(matches(&e, &f(None, Some(1_001))));
+        let by_source = |s: &str| DltFilter {
+            source: Some(s.into()),
+            ..DltFilter::default()
+        };
+        assert!(matches(&e, &by_source("genesys")));
+        assert!(!matches(&e, &by_source("stripe")));
+        let by_reason = |r: &str| DltFilter {
+            reason_contains: Some(r.into()),
+            ..DltFilter::default()
+        };
+        assert!(matches(&e, &by_reason("exhausted")));
+        assert!(
+            matches(&e, &by_reason("HTTP 500")),
+            "the error chain counts"
+        );
+        assert!(!matches(&e, &by_reason("poison")));
+    }
+
+    #[test]
+    fn a_redrive_resets_attempts_and_keeps_the_origin() {
+        let e = entry(1_000, "genesys", "exhausted", "boom");
+        let headers = redrive_headers(&e, 5_000);
+        let value = |name: &str| {
+            headers
+                .iter()
+                .find(|hd| hd.key == name)
+                .map(|hd| String::from_utf8_lossy(hd.value.unwrap_or_default()).into_owned())
+        };
+        assert_eq!(value(h::ATTEMPT), None, "attempts reset");
+        assert_eq!(value(h::DLT_REASON), None);
+        assert_eq!(value(h::EVENT_ID).as_deref(), Some("e"));
+        assert_eq!(value(h::ORIGINAL_OFFSET).as_deref(), Some("7"));
+        assert_eq!(value(h::REDRIVEN_AT).as_deref(), Some("5000"));
+        assert_eq!(value(h::DUE_AT).as_deref(), Some("5000"));
+    }
+}

@@ -1,0 +1,114 @@
+//! Operator commands beside the worker: topic set-up, replay by resetting a
+//! group's committed offsets, dead-letter inspection and re-drive. Every
+//! command that changes something is a dry run unless `--execute` is given.
+//!
+//! - [`setup`]: `consumer topics ensure`.
+//! - [`reset`]: `consumer offsets reset`, modelled on `kafka-consumer-groups --reset-offsets`.
+//! - [`dlt`]: `consumer dlt list` and `consumer dlt redrive`.
+//! - [`cli`]: their arguments, help text and exit codes.
+
+pub mod cli;
+pub mod dlt;
+pub mod reset;
+pub mod setup;
+
+use std::collections::BTreeMap;
+
+use rdkafka::error::KafkaError;
+use rdkafka::ClientConfig;
+
+/// Why an operator command did not do what was asked. Exit code 1.
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    /// Refused on purpose (active group, mismatched topics); the message says what to do.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// Something failed on the way.
+    #[error("{0}")]
+    Failed(String),
+    /// The broker or client failed.
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+}
+
+/// Client settings for an operator tool: the connection and security settings
+/// of `kafka`, without the worker's group membership.
+pub fn client_config(kafka: &BTreeMap<String, String>) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    for (key, value) in kafka {
+        if key.starts_with("group.") || key == "statistics.interval.ms" {
+            continue;
+        }
+        config.set(key, value);
+    }
+    config
+}
+
+/// Renders rows as an aligned plain-text table (first row is the header).
+pub fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 < row.len() {
+                line.push_str(&format!("{cell:<width$}  ", width = widths[c]));
+            } else {
+                line.push_str(cell);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Parses a point in time: RFC 3339 (`2026-11-23T09:05:00Z`) or a duration
+/// ago (`30m`, `2h`), as unix milliseconds relative to `now_ms`.
+pub fn parse_time(text: &str, now_ms: i64) -> Result<i64, String> {
+    if let Ok(at) = humantime::parse_rfc3339_weak(text.trim()) {
+        return at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .map_err(|_| format!("{text:?} is before 1970"));
+    }
+    match humantime::parse_duration(text.trim()) {
+        Ok(ago) => Ok(now_ms - ago.as_millis() as i64),
+        Err(_) => Err(format!(
+            "{text:?} is neither an RFC 3339 time (2026-11-23T09:05:00Z) nor a duration (30m)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_or_a_duration_ago() {
+        assert_eq!(parse_time("2026-11-23T09:05:00Z", 0), Ok(1_795_424_700_000));
+        assert_eq!(parse_time("30m", 10_000_000), Ok(10_000_000 - 1_800_000));
+        assert!(parse_time("yesterday", 0).is_err());
+    }
+
+    #[test]
+    fn tables_align_columns() {
+        let rows = vec![
+            vec!["A".to_owned(), "LONG HEADER".into(), "X".into()],
+            vec!["wide cell".to_owned(), "b".into(), "y".into()],
+        ];
+        assert_eq!(
+            table(&rows),
+            "A          LONG HEADER  X\nwide cell  b            y\n"
+        );
+    }
+}

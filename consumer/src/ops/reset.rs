@@ -1,0 +1,278 @@
+//! `consumer offsets reset`: moves a group's committed offsets on one topic
+//! (main or a retry stage), the way `kafka-consumer-groups --reset-offsets`
+//! does, and more safely: a dry run unless `--execute`, a table of what would
+//! change, and a refusal while the group has active members.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::kafka_log::LogContext;
+use crate::ops::{client_config, OpsError};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where to move the offsets (exactly one, as in Kafka's tool).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetTo {
+    /// The first offset at or after this time (unix ms); the end when none.
+    Time(i64),
+    /// The log start.
+    Earliest,
+    /// The log end.
+    Latest,
+    /// This offset, clamped to the log.
+    Offset(i64),
+    /// The committed offset moved by this many records, clamped to the log.
+    ShiftBy(i64),
+}
+
+/// One partition's reset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionReset {
+    /// Partition.
+    pub partition: i32,
+    /// Committed offset now, if any.
+    pub current: Option<i64>,
+    /// Offset after the reset.
+    pub new: i64,
+    /// Log end (high watermark).
+    pub end: i64,
+}
+
+/// Computes the new offset of one partition whose log spans `[start, end)`;
+/// `at_time` is the broker's answer for [`ResetTo::Time`].
+pub fn new_offset(
+    to: ResetTo,
+    current: Option<i64>,
+    start: i64,
+    end: i64,
+    at_time: Option<i64>,
+) -> Result<i64, String> {
+    let clamp = |o: i64| o.clamp(start, end);
+    Ok(match to {
+        ResetTo::Earliest => start,
+        ResetTo::Latest => end,
+        ResetTo::Offset(o) => clamp(o),
+        ResetTo::Time(_) => clamp(at_time.unwrap_or(end)),
+        ResetTo::ShiftBy(n) => match current {
+            Some(c) => clamp(c.saturating_add(n)),
+            None => {
+                return Err(
+                    "no committed offset to shift from; use --to-offset or --to-datetime".into(),
+                )
+            }
+        },
+    })
+}
+
+/// Kafka's rule: offsets may be reset only while the group is `Empty` or
+/// `Dead` (or unknown to the broker) and has no members.
+pub fn group_is_active(state: &str, members: usize) -> bool {
+    members > 0 || !matches!(state, "" | "Empty" | "Dead" | "Unknown")
+}
+
+/// Refuses when `group` has active members (DescribeGroups, as Kafka's tool).
+pub fn refuse_if_active(consumer: &BaseConsumer<LogContext>, group: &str) -> Result<(), OpsError> {
+    let groups = consumer.fetch_group_list(Some(group), TIMEOUT)?;
+    for info in groups.groups().iter().filter(|g| g.name() == group) {
+        if group_is_active(info.state(), info.members().len()) {
+            return Err(OpsError::Refused(format!(
+                "consumer group {group} is active (state {}, {} members). Stop its consumers first \
+                 (SIGTERM the `consumer run` processes, or `kubectl scale deployment/<consumer> --replicas=0`), \
+                 wait until the group is Empty, then run this again",
+                info.state(),
+                info.members().len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Plans the reset of `group` on `topic` (all partitions, or `only`).
+pub fn plan(
+    kafka: &BTreeMap<String, String>,
+    group: &str,
+    topic: &str,
+    to: ResetTo,
+    only: Option<&[i32]>,
+) -> Result<(BaseConsumer<LogContext>, Vec<PartitionReset>), OpsError> {
+    let mut config = client_config(kafka);
+    config
+        .set("group.id", group)
+        .set("enable.auto.commit", "false");
+    let consumer: BaseConsumer<LogContext> = config.create_with_context(LogContext)?;
+    let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
+    let mut partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        return Err(OpsError::Failed(format!("topic {topic} does not exist")));
+    }
+    if let Some(only) = only {
+        if let Some(missing) = only.iter().find(|p| !partitions.contains(p)) {
+            return Err(OpsError::Failed(format!(
+                "topic {topic} has no partition {missing}"
+            )));
+        }
+        partitions.retain(|p| only.contains(p));
+    }
+    partitions.sort_unstable();
+
+    let mut list = TopicPartitionList::new();
+    for p in &partitions {
+        list.add_partition(topic, *p);
+    }
+    let committed = consumer.committed_offsets(list, TIMEOUT)?;
+    let at_time = match to {
+        ResetTo::Time(ms) => {
+            let mut query = TopicPartitionList::new();
+            for p in &partitions {
+                query.add_partition_offset(topic, *p, Offset::Offset(ms))?;
+            }
+            Some(consumer.offsets_for_times(query, TIMEOUT)?)
+        }
+        _ => None,
+    };
+    let mut resets = Vec::new();
+    for partition in partitions {
+        let (start, end) = consumer.fetch_watermarks(topic, partition, TIMEOUT)?;
+        let current = committed
+            .find_partition(topic, partition)
+            .and_then(|e| match e.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            });
+        let found = at_time
+            .as_ref()
+            .and_then(|list| list.find_partition(topic, partition))
+            .and_then(|e| match e.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            });
+        let new = new_offset(to, current, start, end, found)
+            .map_err(|why| OpsError::Failed(format!("partition {partition}: {why}")))?;
+        resets.push(PartitionReset {
+            partition,
+            current,
+            new,
+            end,
+        });
+    }
+    Ok((consumer, resets))
+}
+
+/// Commits the planned offsets for the group.
+pub fn execute(
+    consumer: &BaseConsumer<LogContext>,
+    topic: &str,
+    resets: &[PartitionReset],
+) -> Result<(), OpsError> {
+    let mut list = TopicPartitionList::new();
+    for reset in resets {
+        list.add_partition_offset(topic, reset.partition, Offset::Offset(reset.new))?;
+    }
+    consumer.commit(&list, CommitMode::Sync)?;
+    Ok(())
+}
+
+/// Renders the plan: partition, current, new, and the lag before and after.
+pub fn render(resets: &[PartitionReset]) -> String {
+    let mut rows = vec![vec![
+        "PARTITION".to_owned(),
+        "CURRENT".into(),
+        "NEW".into(),
+        "LAG NOW".into(),
+        "LAG AFTER".into(),
+        "CHANGE".into(),
+    ]];
+    for r in resets {
+        let lag_now = r.current.map(|c| r.end - c);
+        let lag_after = r.end - r.new;
+        let change = lag_after - lag_now.unwrap_or(r.end);
+        rows.push(vec![
+            r.partition.to_string(),
+            r.current.map_or("-".into(), |c| c.to_string()),
+            r.new.to_string(),
+            lag_now.map_or("-".into(), |l| l.to_string()),
+            lag_after.to_string(),
+            format!("{change:+}"),
+        ]);
+    }
+    crate::ops::table(&rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_target_is_computed_and_clamped_to_the_log() {
+        let current = Some(50);
+        assert_eq!(
+            new_offset(ResetTo::Earliest, current, 10, 100, None),
+            Ok(10)
+        );
+        assert_eq!(new_offset(ResetTo::Latest, current, 10, 100, None), Ok(100));
+        assert_eq!(
+            new_offset(ResetTo::Offset(5), current, 10, 100, None),
+            Ok(10)
+        );
+        assert_eq!(
+            new_offset(ResetTo::Offset(70), current, 10, 100, None),
+            Ok(70)
+        );
+        assert_eq!(
+            new_offset(ResetTo::ShiftBy(-20), current, 10, 100, None),
+            Ok(30)
+        );
+        assert_eq!(
+            new_offset(ResetTo::ShiftBy(-90), current, 10, 100, None),
+            Ok(10)
+        );
+        assert_eq!(
+            new_offset(ResetTo::ShiftBy(500), current, 10, 100, None),
+            Ok(100)
+        );
+        assert_eq!(
+            new_offset(ResetTo::Time(0), current, 10, 100, Some(42)),
+            Ok(42)
+        );
+        assert_eq!(
+            new_offset(ResetTo::Time(0), current, 10, 100, None),
+            Ok(100),
+            "nothing at or after the time: the end"
+        );
+        assert!(new_offset(ResetTo::ShiftBy(1), None, 10, 100, None).is_err());
+    }
+
+    #[test]
+    fn only_empty_or_dead_groups_without_members_may_be_reset() {
+        assert!(!group_is_active("Empty", 0));
+        assert!(!group_is_active("Dead", 0));
+        assert!(!group_is_active("", 0), "unknown to the broker");
+        assert!(group_is_active("Stable", 2));
+        assert!(group_is_active("PreparingRebalance", 0));
+        assert!(group_is_active("CompletingRebalance", 0));
+        assert!(group_is_active("Empty", 1));
+    }
+
+    #[test]
+    fn the_table_shows_the_lag_change() {
+        let text = render(&[PartitionReset {
+            partition: 0,
+            current: Some(90),
+            new: 40,
+            end: 100,
+        }]);
+        assert!(
+            text.lines().nth(1).is_some_and(|l| l.ends_with("+50")),
+            "{text}"
+        );
+    }
+}
