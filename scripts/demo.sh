@@ -38,10 +38,8 @@ echo "== broker: tansu on $BROKERS (memory engine, logs in $LOGS/broker.log)"
   --listener-url "tcp://$BROKERS" --advertised-listener-url "tcp://$BROKERS" >"$LOGS/broker.log" 2>&1 &
 pids+=($!)
 wait_for "the broker" bash -c "exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT"
-for topic in "$TOPIC" "$TOPIC.$GROUP.retry-1m" "$TOPIC.$GROUP.retry-10m" "$TOPIC.$GROUP.dlt" "$TOPIC.$GROUP.delivered"; do
-  "$TANSU" topic create --broker "tcp://$BROKERS" --partitions 3 "$topic" >/dev/null
-  echo "   topic $topic created with 3 partitions"
-done
+echo "== topics: consumer topics ensure (main topic + the group's retry, DLT and dedupe topics)"
+KAFKA_BROKERS=$BROKERS SWITCHBOARD_TOPIC=$TOPIC target/debug/consumer topics ensure --group "$GROUP" --partitions 3 | sed 's/^/   /'
 
 echo "== gateway on $BASE (logs in $LOGS/gateway.log)"
 KAFKA_BROKERS=$BROKERS GATEWAY_LISTEN=127.0.0.1:$HTTP_PORT SWITCHBOARD_TOPIC=$TOPIC \
@@ -104,8 +102,9 @@ echo "== consumer metrics (excerpt of http://127.0.0.1:$CONSUMER_PORT/metrics)"
 curl -s "http://127.0.0.1:$CONSUMER_PORT/metrics" |
   grep -E '^switchboard_consumer_(events_handled_total|dead_lettered_total|dedupe_hits_total|retries_scheduled_total)' | sed 's/^/   /'
 
-echo "== the dead-letter topic $TOPIC.$GROUP.dlt"
-target/debug/examples/peek "$BROKERS" "$TOPIC.$GROUP.dlt" | sed 's/^/   /'
+echo "== the dead-letter topic: consumer dlt list --group $GROUP"
+KAFKA_BROKERS=$BROKERS SWITCHBOARD_TOPIC=$TOPIC target/debug/consumer dlt list --group "$GROUP" | sed 's/^/   /'
+echo "   (after a fix: consumer dlt redrive --group $GROUP --execute; replay: consumer offsets reset --help)"
 
 echo "== stopping the consumer with SIGTERM (finishes in-flight work, commits, leaves the group)"
 kill -TERM "$consumer"
@@ -119,4 +118,4 @@ echo "== stopping the gateway with SIGTERM (drains in-flight requests, flushes t
 kill -TERM "$gateway"
 status=0; wait "$gateway" || status=$?
 echo "   gateway exited with status $status"
-echo "== done. Not built yet: operations commands (replay, DLT re-drive), dashboards and deployment files; see README."
+echo "== done. Not built yet: Grafana dashboards, alert rules and deployment files; see README."

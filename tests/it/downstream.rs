@@ -116,6 +116,10 @@ impl Downstream {
             .insert(event_id.to_owned(), answers.iter().copied().collect());
     }
 
+    pub fn set_default_status(&self, status: u16) {
+        self.behaviour.lock().expect("lock").default_status = status;
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.behaviour.lock().expect("lock").seen.clone()
     }

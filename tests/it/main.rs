@@ -6,4 +6,5 @@ mod downstream;
 mod gateway;
 mod gateway_outage;
 mod harness;
+mod ops;
 mod pipeline;

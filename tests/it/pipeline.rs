@@ -91,6 +91,28 @@ pub async fn produce_events(bootstrap: &str, topic: &str, ids: &[String]) {
     }
 }
 
+/// Runs `consumer <args>` (an operator command) with `env`; returns the exit
+/// code and stdout, and echoes stderr into the test log.
+pub fn consumer_command(bootstrap: &str, env: &[(&str, &str)], args: &[&str]) -> (i32, String) {
+    let output = Command::new(workspace_binary("consumer"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KAFKA_BROKERS", bootstrap)
+        .env("RETRY_STAGES", TEST_STAGES)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run consumer");
+    eprintln!(
+        "consumer {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
 /// Produces raw bytes (not an envelope) with `key`.
 pub async fn produce_raw(bootstrap: &str, topic: &str, key: &str, value: &[u8]) {
     let producer = producer(bootstrap);
