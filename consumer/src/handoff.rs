@@ -86,6 +86,40 @@ impl HandoffProducer {
         result
     }
 
+    /// Queues `record` without waiting for the acknowledgement: failures are
+    /// logged and counted, and a flush at shutdown waits for the rest. For
+    /// records nothing waits on (delivered markers).
+    pub fn send_detached(&self, record: Handoff<'_>) {
+        let producer = self.current();
+        let mut kafka_record = FutureRecord::to(record.topic)
+            .partition(record.partition)
+            .payload(record.payload)
+            .headers(record.headers);
+        if let Some(key) = record.key {
+            kafka_record = kafka_record.key(key);
+        }
+        let topic = record.topic.to_owned();
+        match producer.send_result(kafka_record) {
+            Ok(delivery) => {
+                tokio::spawn(async move {
+                    match delivery.await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err((error, _))) => {
+                            crate::metrics::handoff_failed();
+                            warn!(topic, %error, "record not acknowledged");
+                        }
+                        Err(_canceled) => crate::metrics::handoff_failed(),
+                    }
+                });
+            }
+            Err((error, _)) => {
+                crate::metrics::handoff_failed();
+                warn!(topic, %error, "record not queued");
+                self.replace_if_broken(&producer, &error);
+            }
+        }
+    }
+
     /// Waits (blocking) until queued records are delivered or `timeout` passes.
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
         self.current().flush(timeout)

@@ -98,7 +98,7 @@ pub async fn run_job<H: Handler>(pipeline: &Pipeline<H>, job: Job) -> Finished {
     match pipeline.handler.handle(&event, attempt).await {
         Outcome::Delivered => {
             let at_ms = unix_ms();
-            record_delivery(pipeline, &job.record, &event, attempt).await;
+            record_delivery(pipeline, &job.record, &event, attempt);
             metrics::delivered(source, stage_name, at_ms - event.received_at_unix_ms);
             Finished::Delivered { at_ms }
         }
@@ -203,41 +203,26 @@ async fn hand_on<H>(
     }
 }
 
-/// Writes the delivered marker that dedupe reads back. Bounded: the event is
-/// delivered either way; without its marker, only a later duplicate could slip.
-async fn record_delivery<H>(
-    pipeline: &Pipeline<H>,
-    record: &Incoming,
-    event: &Envelope,
-    attempt: u32,
-) {
+/// Writes the delivered marker that dedupe reads back, without waiting: the
+/// event is delivered either way (its offset may be committed), and this
+/// process already remembers the id. A marker lost to a crash in the next
+/// milliseconds can only let a later duplicate through.
+fn record_delivery<H>(pipeline: &Pipeline<H>, record: &Incoming, event: &Envelope, attempt: u32) {
     let topic = pipeline.ladder.topics().delivered();
     let value = Marker {
         stage: pipeline.ladder.name(record.stage).to_owned(),
         attempt,
     }
     .to_bytes();
-    for _ in 0..3 {
-        let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
-            key: h::EVENT_ID,
-            value: Some(event.event_id.as_bytes()),
-        });
-        let marker = Handoff {
-            topic: &topic,
-            partition: record.partition,
-            key: Some(event.event_id.as_bytes()),
-            payload: &value,
-            headers,
-        };
-        match pipeline.producer.send(marker).await {
-            Ok(()) => return,
-            Err(error) => {
-                metrics::handoff_failed();
-                warn!(event_id = event.event_id, %error, "could not write the delivered marker")
-            }
-        }
-        if pipeline.stopping.load(Ordering::Relaxed) {
-            return;
-        }
-    }
+    let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
+        key: h::EVENT_ID,
+        value: Some(event.event_id.as_bytes()),
+    });
+    pipeline.producer.send_detached(Handoff {
+        topic: &topic,
+        partition: record.partition,
+        key: Some(event.event_id.as_bytes()),
+        payload: &value,
+        headers,
+    });
 }

@@ -4,11 +4,13 @@
 //! - Each assigned partition (of the main topic and of every retry stage) has
 //!   a small buffer of records read but not started, up to `concurrency`
 //!   records in flight, and a [`Watermark`] that decides what to commit.
+//! - Each partition has its own librdkafka queue; the loop takes records from
+//!   it only while the partition's buffer has room, and wakes when a task
+//!   finishes or records arrive.
 //! - A retry record is started no earlier than its due time. While the head
-//!   of a retry partition is not due, or its buffer is full, the partition is
-//!   *paused*; the loop keeps polling every other partition and wakes at the
-//!   due time. Nothing sleeps in the loop, so `max.poll.interval.ms` is never
-//!   at risk.
+//!   of a retry partition is not due, the partition is *paused*; the loop
+//!   keeps serving every other partition and wakes at the due time. Nothing
+//!   sleeps in the loop, so `max.poll.interval.ms` is never at risk.
 //! - On revocation the revoked partitions stop, their in-flight work gets a
 //!   bounded time to finish, and their watermarks are committed before the
 //!   partitions go. On assignment every new partition starts unpaused (pause
@@ -26,6 +28,7 @@ use std::time::{Duration, Instant};
 use prost::Message as _;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::base_consumer::PartitionQueue;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
@@ -59,6 +62,12 @@ pub struct WorkerSettings {
     pub dedupe_window: Duration,
     /// Bound on reading the marker log at assignment.
     pub marker_load_timeout: Duration,
+}
+
+/// What wakes the loop: a finished task, or records arriving on a partition queue.
+enum LoopEvent {
+    Done(Completion),
+    Wake,
 }
 
 /// What a finished task reports to the loop.
@@ -96,8 +105,8 @@ struct State<H: Handler> {
     delivered: HashMap<i32, DeliveredSet>,
     claims: HashMap<i32, Claims<Parked>>,
     released: Vec<Parked>,
-    completions: Receiver<Completion>,
-    completion_tx: Sender<Completion>,
+    completions: Receiver<LoopEvent>,
+    completion_tx: Sender<LoopEvent>,
     loader: MarkerLoader,
     next_epoch: u64,
     stopping: bool,
@@ -197,6 +206,30 @@ impl<H: Handler> Worker<H> {
         })
     }
 
+    /// Gives every assigned partition its own queue, and drops the queues of
+    /// partitions no longer assigned (or assigned anew).
+    fn sync_queues(
+        &self,
+        queues: &mut HashMap<PartitionKey, (u64, PartitionQueue<WorkerContext<H>>)>,
+    ) {
+        let state = lock(&self.state);
+        queues
+            .retain(|key, (epoch, _)| state.partitions.get(key).is_some_and(|p| p.epoch == *epoch));
+        for (key, partition) in &state.partitions {
+            if queues.contains_key(key) {
+                continue;
+            }
+            let topic = state.pipeline.ladder.topic(key.0);
+            if let Some(mut queue) = self.consumer.split_partition_queue(topic, key.1) {
+                let wake = state.completion_tx.clone();
+                queue.set_nonempty_callback(move || {
+                    let _ = wake.send(LoopEvent::Wake);
+                });
+                queues.insert(*key, (partition.epoch, queue));
+            }
+        }
+    }
+
     /// The consumer, for metadata probes from other threads.
     pub fn client(&self) -> Arc<BaseConsumer<WorkerContext<H>>> {
         self.consumer.clone()
@@ -204,31 +237,43 @@ impl<H: Handler> Worker<H> {
 
     /// Runs the poll loop on the calling thread until `stop` is set, then
     /// drains, commits and leaves the group.
+    ///
+    /// Each assigned partition gets its own queue (librdkafka keeps
+    /// prefetching into it, bounded by `queued.max.messages.kbytes`); the loop
+    /// takes records from a queue only while that partition's buffer has
+    /// room. Capacity is therefore never managed by pausing, which would
+    /// throw the prefetched records away and fetch them again.
     pub fn run(self, stop: &AtomicBool, health: &Health) {
         let consumer = &*self.consumer;
+        let mut queues: HashMap<PartitionKey, (u64, PartitionQueue<WorkerContext<H>>)> =
+            HashMap::new();
         loop {
             health.beat();
-            let wait = {
-                let mut state = lock(&self.state);
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                state.step(consumer)
-            };
-            // Poll outside the lock: rebalance callbacks take it themselves.
-            let mut polled = consumer.poll(wait);
-            let mut batch = 0;
-            while let Some(result) = polled {
-                match result {
-                    Ok(message) => lock(&self.state).accept(&message),
-                    Err(error) => warn!(%error, "consumer error"),
-                }
-                batch += 1;
-                if batch >= 500 {
-                    break;
-                }
-                polled = consumer.poll(Duration::ZERO);
+            if stop.load(Ordering::Relaxed) {
+                break;
             }
+            // Serves callbacks (rebalances run here) and takes any record
+            // fetched before its partition got its own queue.
+            for _ in 0..500 {
+                match consumer.poll(Duration::ZERO) {
+                    None => break,
+                    Some(Ok(message)) => lock(&self.state).accept(&message),
+                    Some(Err(error)) => warn!(%error, "consumer error"),
+                }
+            }
+            self.sync_queues(&mut queues);
+            let mut state = lock(&self.state);
+            for (key, (_, queue)) in &queues {
+                for _ in 0..state.room(key) {
+                    match queue.poll(Duration::ZERO) {
+                        None => break,
+                        Some(Ok(message)) => state.accept(&message),
+                        Some(Err(error)) => warn!(%error, "consumer error"),
+                    }
+                }
+            }
+            let wait = state.step(consumer);
+            state.wait(wait);
         }
         lock(&self.state).stop(consumer);
         consumer.unsubscribe();
@@ -247,8 +292,10 @@ impl<H: Handler> State<H> {
     /// One turn of the loop: finished work, new work, pauses, commits and
     /// upkeep. Returns how long the next poll may wait.
     fn step(&mut self, consumer: &BaseConsumer<WorkerContext<H>>) -> Duration {
-        while let Ok(done) = self.completions.try_recv() {
-            self.complete(done);
+        while let Ok(event) = self.completions.try_recv() {
+            if let LoopEvent::Done(done) = event {
+                self.complete(done);
+            }
         }
         self.dispatch(consumer);
         if self.last_commit.elapsed() >= self.settings.commit_interval {
@@ -259,17 +306,31 @@ impl<H: Handler> State<H> {
             self.upkeep();
             self.last_upkeep = Instant::now();
         }
-        let in_flight = self.in_flight();
-        metrics::in_flight(in_flight);
-        if in_flight > 0 {
-            // Completions arrive on a channel the poll cannot wait on: poll
-            // briefly so a freed slot is refilled within a millisecond.
-            return Duration::from_millis(1);
-        }
+        metrics::in_flight(self.in_flight());
+        // Rebalance callbacks are served at least this often.
         let idle = Duration::from_millis(100);
         match self.next_due {
             Some(due) => due.saturating_duration_since(Instant::now()).min(idle),
             None => idle,
+        }
+    }
+
+    /// Blocks until a task finishes, records arrive, or `wait` passes.
+    fn wait(&mut self, wait: Duration) {
+        match self.completions.recv_timeout(wait) {
+            Ok(LoopEvent::Done(done)) => self.complete(done),
+            Ok(LoopEvent::Wake) | Err(_) => {}
+        }
+    }
+
+    /// How many records `key`'s buffer may still take.
+    fn room(&self, key: &PartitionKey) -> usize {
+        match self.partitions.get(key) {
+            Some(p) if !self.stopping && !p.paused => {
+                let high = (self.settings.concurrency * 2).max(64);
+                high.saturating_sub(p.buffer.len())
+            }
+            _ => 0,
         }
     }
 
@@ -305,7 +366,6 @@ impl<H: Handler> State<H> {
         let now_ms = unix_ms();
         let now = Instant::now();
         let concurrency = self.settings.concurrency;
-        let buffer_cap = concurrency.max(16) * 2;
         self.next_due = None;
         let mut to_pause = TopicPartitionList::new();
         let mut to_resume = TopicPartitionList::new();
@@ -343,7 +403,9 @@ impl<H: Handler> State<H> {
             let Some(partition) = self.partitions.get_mut(&key) else {
                 continue;
             };
-            let should_pause = self.stopping || head_waits || partition.buffer.len() >= buffer_cap;
+            // Paused only while its head waits for its due time (or when
+            // stopping); capacity is managed by not taking from its queue.
+            let should_pause = self.stopping || head_waits;
             if should_pause != partition.paused {
                 let list = if should_pause {
                     &mut to_pause
@@ -429,13 +491,13 @@ impl<H: Handler> State<H> {
         let done = self.completion_tx.clone();
         let task = self.runtime.spawn(async move {
             let finished = run_job(&pipeline, Job { record, event }).await;
-            let _ = done.send(Completion {
+            let _ = done.send(LoopEvent::Done(Completion {
                 key,
                 epoch,
                 offset,
                 id,
                 finished,
-            });
+            }));
         });
         if let Some(partition) = self.partitions.get_mut(&key) {
             partition
@@ -557,7 +619,8 @@ impl<H: Handler> State<H> {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.completions.recv_timeout(left) {
-                Ok(done) => self.complete(done),
+                Ok(LoopEvent::Done(done)) => self.complete(done),
+                Ok(LoopEvent::Wake) => {}
                 Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
                     let mut aborted = 0;
                     for (key, partition) in self.partitions.iter_mut() {
