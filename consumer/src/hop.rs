@@ -35,6 +35,8 @@ pub struct HopState {
     pub last_error: Option<String>,
     /// Main-topic coordinates, when this record is a hop.
     pub origin: Option<Origin>,
+    /// When the record was re-driven from the dead-letter topic, if it was.
+    pub redriven_at_ms: Option<i64>,
 }
 
 /// One record read from a stage's topic, owned so a task can outlive the poll.
@@ -82,6 +84,7 @@ impl Incoming {
                     h::ORIGINAL_PARTITION => origin.partition = number,
                     h::ORIGINAL_OFFSET => origin.offset = number,
                     h::ORIGINAL_TIMESTAMP => origin.timestamp_ms = number,
+                    h::REDRIVEN_AT => hop.redriven_at_ms = number,
                     key if h::HOP_HEADERS.contains(&key) => {}
                     key => carried.push((key.to_owned(), value.to_vec())),
                 }
@@ -268,6 +271,7 @@ mod tests {
                 offset: 41,
                 timestamp_ms: 50,
             }),
+            redriven_at_ms: None,
         });
         let failure = HopFailure {
             failed_stage: "retry-1m",

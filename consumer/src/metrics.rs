@@ -26,7 +26,9 @@ pub const RETRY_LATENESS: &str = "switchboard_consumer_retry_lateness_seconds";
 pub const DELIVERY_DURATION: &str = "switchboard_consumer_delivery_duration_seconds";
 /// Gateway receipt to successful delivery, by `source`.
 pub const END_TO_END: &str = "switchboard_consumer_end_to_end_seconds";
-/// Events being worked on right now.
+/// Records republished from the dead-letter topic and handled again, by `stage`.
+pub const REDRIVEN: &str = "switchboard_consumer_redriven_events_total";
+/// Events being worked on right now, by `source`.
 pub const IN_FLIGHT: &str = "switchboard_consumer_events_in_flight";
 /// Records not yet committed by the group, by `stage` and `partition`.
 pub const LAG: &str = "switchboard_consumer_lag_records";
@@ -91,7 +93,11 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
         Unit::Seconds,
         "Time from gateway receipt to successful delivery, by source."
     );
-    describe_gauge!(IN_FLIGHT, "Events being worked on right now.");
+    describe_gauge!(IN_FLIGHT, "Events being worked on right now, by source.");
+    describe_counter!(
+        REDRIVEN,
+        "Records re-driven from the dead-letter topic and handled again, by stage."
+    );
     describe_gauge!(
         LAG,
         "Records after the committed offset, by stage and partition."
@@ -170,9 +176,20 @@ pub fn delivery_finished(elapsed: Duration, outcome: &'static str) {
     histogram!(DELIVERY_DURATION, "outcome" => outcome).record(elapsed.as_secs_f64());
 }
 
-/// Sets the in-flight gauge.
-pub fn in_flight(count: usize) {
-    gauge!(IN_FLIGHT).set(count as f64);
+/// Sets the in-flight gauge of `source`.
+pub fn in_flight(source: &'static str, count: i64) {
+    gauge!(IN_FLIGHT, "source" => source).set(count.max(0) as f64);
+}
+
+/// Counts a re-driven record handled in `stage`.
+pub fn redriven(stage: &'static str) {
+    counter!(REDRIVEN, "stage" => stage).increment(1);
+}
+
+/// Creates the per-stage series at zero, so dashboards and alerts see them
+/// before the first event.
+pub fn init_stage(stage: &'static str) {
+    counter!(REDRIVEN, "stage" => stage).increment(0);
 }
 
 /// Sets the lag of one partition.

@@ -79,6 +79,9 @@ pub struct Job {
 pub async fn run_job<H: Handler>(pipeline: &Pipeline<H>, job: Job) -> Finished {
     let stage = job.record.stage;
     let stage_name = pipeline.ladder.static_name(stage);
+    if job.record.hop.redriven_at_ms.is_some() {
+        metrics::redriven(stage_name);
+    }
     let event = match job.event {
         Ok(event) => event,
         Err(why) => {

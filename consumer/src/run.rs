@@ -31,6 +31,9 @@ pub async fn run(
     metrics: PrometheusHandle,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    for stage in 0..config.ladder.len() {
+        crate::metrics::init_stage(config.ladder.static_name(stage));
+    }
     let producer = HandoffProducer::new(&config.producer_kafka)
         .context("cannot create the hand-off producer")?;
     let pipeline = Arc::new(Pipeline {

@@ -87,10 +87,17 @@ struct Parked {
     event: Envelope,
 }
 
+/// A task working on one record.
+struct Running {
+    task: AbortHandle,
+    id: Option<IdHash>,
+    source: &'static str,
+}
+
 struct PartitionState {
     epoch: u64,
     buffer: VecDeque<Incoming>,
-    in_flight: HashMap<i64, (AbortHandle, Option<IdHash>)>,
+    in_flight: HashMap<i64, Running>,
     mark: Watermark,
     paused: bool,
 }
@@ -105,6 +112,7 @@ struct State<H: Handler> {
     delivered: HashMap<i32, DeliveredSet>,
     claims: HashMap<i32, Claims<Parked>>,
     released: Vec<Parked>,
+    in_flight_by_source: HashMap<&'static str, i64>,
     completions: Receiver<LoopEvent>,
     completion_tx: Sender<LoopEvent>,
     loader: MarkerLoader,
@@ -181,6 +189,7 @@ impl<H: Handler> Worker<H> {
             delivered: HashMap::new(),
             claims: HashMap::new(),
             released: Vec::new(),
+            in_flight_by_source: HashMap::new(),
             completions,
             completion_tx,
             loader,
@@ -299,6 +308,9 @@ impl<H: Handler> State<H> {
         }
         self.dispatch(consumer);
         if self.last_commit.elapsed() >= self.settings.commit_interval {
+            for (source, count) in &self.in_flight_by_source {
+                metrics::in_flight(source, *count);
+            }
             self.commit(consumer, CommitMode::Async, |_| true);
             self.last_commit = Instant::now();
         }
@@ -306,7 +318,6 @@ impl<H: Handler> State<H> {
             self.upkeep();
             self.last_upkeep = Instant::now();
         }
-        metrics::in_flight(self.in_flight());
         // Rebalance callbacks are served at least this often.
         let idle = Duration::from_millis(100);
         match self.next_due {
@@ -487,6 +498,10 @@ impl<H: Handler> State<H> {
         event: Result<Envelope, String>,
     ) {
         let offset = record.offset;
+        let source = match &event {
+            Ok(envelope) => metrics::source_label(&envelope.source),
+            Err(_) => metrics::UNKNOWN,
+        };
         let pipeline = self.pipeline.clone();
         let done = self.completion_tx.clone();
         let task = self.runtime.spawn(async move {
@@ -500,9 +515,13 @@ impl<H: Handler> State<H> {
             }));
         });
         if let Some(partition) = self.partitions.get_mut(&key) {
-            partition
-                .in_flight
-                .insert(offset, (task.abort_handle(), id));
+            let running = Running {
+                task: task.abort_handle(),
+                id,
+                source,
+            };
+            partition.in_flight.insert(offset, running);
+            *self.in_flight_by_source.entry(source).or_insert(0) += 1;
         }
     }
 
@@ -525,7 +544,11 @@ impl<H: Handler> State<H> {
         else {
             return;
         };
-        partition.in_flight.remove(&done.offset);
+        if let Some(running) = partition.in_flight.remove(&done.offset) {
+            if let Some(count) = self.in_flight_by_source.get_mut(running.source) {
+                *count -= 1;
+            }
+        }
         if done.finished != Finished::Abandoned {
             partition.mark.done(done.offset);
         }
@@ -627,10 +650,15 @@ impl<H: Handler> State<H> {
                         if !include(key) {
                             continue;
                         }
-                        for (_, (task, id)) in partition.in_flight.drain() {
-                            task.abort();
+                        for (_, running) in partition.in_flight.drain() {
+                            running.task.abort();
                             aborted += 1;
-                            if let (Some(id), Some(claims)) = (id, self.claims.get_mut(&key.1)) {
+                            if let Some(count) = self.in_flight_by_source.get_mut(running.source) {
+                                *count -= 1;
+                            }
+                            if let (Some(id), Some(claims)) =
+                                (running.id, self.claims.get_mut(&key.1))
+                            {
                                 self.released.extend(claims.release(id));
                             }
                         }
@@ -776,6 +804,8 @@ impl<H: Handler> State<H> {
             );
         }
         self.commit(consumer, CommitMode::Sync, |_| true);
-        metrics::in_flight(0);
+        for (source, count) in &self.in_flight_by_source {
+            metrics::in_flight(source, *count);
+        }
     }
 }

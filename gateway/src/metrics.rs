@@ -67,6 +67,18 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
     Ok(handle)
 }
 
+/// Creates the series of `source` at zero, so dashboards and alerts see them
+/// before the first event (and an alert on 503s can be evaluated at all).
+pub fn init_source(source: &'static str) {
+    for status in ["202", "429", "503"] {
+        counter!(REQUESTS, "source" => source, "status" => status).increment(0);
+    }
+    counter!(ACCEPTED, "source" => source).increment(0);
+    for kind in ["deadline", "queue_full", "broker"] {
+        counter!(PRODUCE_ERRORS, "source" => source, "kind" => kind).increment(0);
+    }
+}
+
 /// Records one answered webhook request.
 pub fn request_answered(source: &'static str, status: http::StatusCode, elapsed: Duration) {
     let status = status_label(status);

@@ -25,6 +25,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     for source in config.sources.values() {
+        crate::metrics::init_source(source.name);
         if source.verifier.is_none() {
             warn!(
                 source = source.name,

@@ -6,5 +6,6 @@ mod downstream;
 mod gateway;
 mod gateway_outage;
 mod harness;
+mod observability;
 mod ops;
 mod pipeline;

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the observability and deployment tests need beside the broker:
+# Prometheus and promtool (Debian's package) and kubernetes-validate (PyPI,
+# validates manifests offline). Skips what is already there.
+set -euo pipefail
+
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  echo "installing prometheus (Debian package)..." >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
+if ! command -v kubernetes-validate >/dev/null; then
+  echo "installing kubernetes-validate (PyPI)..." >&2
+  python3 -m pip install -q --disable-pip-version-check kubernetes-validate==1.37.0 >&2 ||
+    python3 -m pip install -q --disable-pip-version-check kubernetes-validate >&2
+  hash -r
+fi

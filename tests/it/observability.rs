@@ -1,0 +1,274 @@
+//! The dashboards and alert rules in `deploy/`, proven against a real
+//! Prometheus scraping a live gateway and consumer while events flow, some
+//! of them failing: every panel query returns data, every alert expression
+//! parses and every metric it names exists.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use http::StatusCode;
+
+use crate::downstream::{Answer, Downstream};
+use crate::harness::{
+    eventually, free_port, log_dir, shared_broker, spawn_tied, unique_topic, Gateway, HttpClient,
+};
+use crate::pipeline::{create_group_topics, ConsumerProcess};
+
+fn deploy(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("deploy")
+        .join(path)
+}
+
+fn promtool(args: &[&str]) -> (bool, String) {
+    let output = Command::new("promtool")
+        .args(args)
+        .output()
+        .expect("promtool (scripts/install-test-tools.sh installs it)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Every PromQL expression of a dashboard, with Grafana's variables filled in.
+fn panel_queries(dashboard: &serde_json::Value) -> Vec<(String, String)> {
+    let mut queries = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        let title = panel["title"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(
+            panel["datasource"]["uid"], "${datasource}",
+            "panel {title} must use the $datasource variable"
+        );
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            let filled = expr
+                .replace("$__rate_interval", "1m")
+                .replace("$__range", "10m")
+                .replace("$source", ".*");
+            assert!(!filled.contains('$'), "unknown variable in {title}: {expr}");
+            queries.push((title.clone(), filled));
+        }
+    }
+    queries
+}
+
+#[tokio::test]
+async fn dashboards_and_alerts_work_against_a_real_prometheus() {
+    // Static checks of the shipped files.
+    let rules = deploy("prometheus/rules/switchboard.yml");
+    let (ok, out) = promtool(&["check", "rules", rules.to_str().expect("path")]);
+    assert!(ok, "promtool check rules: {out}");
+    let (ok, out) = promtool(&[
+        "check",
+        "config",
+        deploy("prometheus/prometheus.yml").to_str().expect("path"),
+    ]);
+    assert!(ok, "promtool check config: {out}");
+
+    // A live pipeline with failures: a gateway, a consumer, a downstream.
+    let bootstrap = shared_broker().bootstrap();
+    let main = unique_topic("observe");
+    let group = format!("{main}-group");
+    create_group_topics(&bootstrap, &main, &group, 2).await;
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    let gateway = Gateway::start(&bootstrap, &main, None, &[]).await;
+    gateway.wait_ready().await;
+    let consumer = ConsumerProcess::start(&bootstrap, &main, &group, &downstream.url(), &[]).await;
+
+    // Prometheus scraping both every second, with the shipped rules.
+    let prometheus_port = free_port();
+    let dir = log_dir().join(format!("prometheus-{prometheus_port}"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
+             rule_files: [{rules:?}]\n\
+             scrape_configs:\n\
+             - job_name: switchboard-gateway\n  static_configs: [{{targets: [\"{}\"]}}]\n\
+             - job_name: switchboard-consumer\n  static_configs: [{{targets: [\"{}\"]}}]\n",
+            gateway.addr, consumer.metrics_addr
+        ),
+    )
+    .expect("write config");
+    let (ok, out) = promtool(&["check", "config", config.to_str().expect("path")]);
+    assert!(ok, "promtool check config (live): {out}");
+    let mut command = Command::new("prometheus");
+    command
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("prometheus.log")).expect("log"));
+    let _prometheus = KillOnDrop(spawn_tied(command));
+    let api = format!("http://127.0.0.1:{prometheus_port}/api/v1");
+    let client = HttpClient::new();
+
+    // Traffic: plain events, one the sender repeats, failures that retry and
+    // succeed, failures that end in the DLT.
+    for i in 0..40 {
+        let id = format!("obs-{i}");
+        match i % 8 {
+            1 => downstream.script(&id, &[Answer::status(503)]),
+            2 => downstream.script(&id, &[Answer::status(400)]),
+            3 => downstream.script(&id, &[Answer::status(500); 3]),
+            _ => {}
+        }
+        let body = format!(r#"{{"id":"{id}","detail-type":"test","detail":{{}}}}"#);
+        let copies = if i % 8 == 4 { 2 } else { 1 };
+        for _ in 0..copies {
+            let reply = client
+                .post_json(&gateway.url("/webhooks/genesys"), body.clone(), &[])
+                .await
+                .expect("post");
+            assert_eq!(reply.status, StatusCode::ACCEPTED);
+        }
+    }
+    eventually(
+        "dead letters and retries happened",
+        Duration::from_secs(30),
+        || async {
+            let dead = consumer
+                .metric("switchboard_consumer_dead_lettered_total", &[])
+                .await;
+            let retried_ok = consumer
+                .metric(
+                    "switchboard_consumer_events_handled_total",
+                    &["outcome=\"delivered\"", "stage=\"retry-1m\""],
+                )
+                .await;
+            (dead >= 10.0 && retried_ok >= 5.0).then_some(())
+        },
+    )
+    .await;
+
+    let query = |expr: String| {
+        let client = &client;
+        let url = format!("{api}/query?query={}", encode(&expr));
+        async move {
+            let reply = client.get(&url).await.ok()?;
+            let body: serde_json::Value = serde_json::from_slice(&reply.body).ok()?;
+            Some((reply.status, body))
+        }
+    };
+    // Wait until Prometheus has the consumer's lag (librdkafka statistics
+    // arrive every 5 s) and several scrapes of everything.
+    eventually(
+        "prometheus scraped the lag",
+        Duration::from_secs(60),
+        || async {
+            let (_, body) =
+                query("switchboard_consumer_lag_records{stage!=\"main\"}".into()).await?;
+            let scrapes = query("count_over_time(up[1m])".into()).await?;
+            let enough = scrapes.1["data"]["result"].as_array().is_some_and(|r| {
+                r.len() == 2
+                    && r.iter().all(|s| {
+                        s["value"][1]
+                            .as_str()
+                            .and_then(|v| v.parse::<f64>().ok())
+                            .unwrap_or(0.0)
+                            >= 5.0
+                    })
+            });
+            (body["data"]["result"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+                && enough)
+                .then_some(())
+        },
+    )
+    .await;
+
+    // (2) Every panel of every dashboard returns data.
+    for name in ["pipeline-overview.json", "retries-dlt.json"] {
+        let text = std::fs::read_to_string(deploy(&format!("grafana/dashboards/{name}")))
+            .expect("dashboard");
+        let dashboard: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let variables: BTreeSet<&str> = dashboard["templating"]["list"]
+            .as_array()
+            .expect("templating")
+            .iter()
+            .filter_map(|v| v["name"].as_str())
+            .collect();
+        assert!(
+            variables.contains("datasource") && variables.contains("source"),
+            "{name}"
+        );
+        for (title, expr) in panel_queries(&dashboard) {
+            let (status, body) = query(expr.clone()).await.expect("prometheus answers");
+            assert_eq!(status, StatusCode::OK, "{name} / {title}: {expr}: {body}");
+            let result = body["data"]["result"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            assert!(!result.is_empty(), "{name} / {title} shows nothing: {expr}");
+        }
+    }
+
+    // (3) Every alert expression parses, and every metric it names exists.
+    let text = std::fs::read_to_string(&rules).expect("rules");
+    let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
+    let mut alerts = 0;
+    for group in parsed["groups"].as_sequence().expect("groups") {
+        for rule in group["rules"].as_sequence().expect("rules") {
+            let name = rule["alert"].as_str().expect("alert name");
+            let expr = rule["expr"].as_str().expect("expr");
+            assert!(
+                rule["annotations"]["summary"].is_string(),
+                "{name} has a summary"
+            );
+            assert!(
+                rule["annotations"]["runbook"].is_string(),
+                "{name} has a runbook line"
+            );
+            let (status, body) = query(expr.to_owned()).await.expect("prometheus answers");
+            assert_eq!(status, StatusCode::OK, "{name} does not parse: {body}");
+            let metrics: BTreeSet<&str> = expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| w.starts_with("switchboard_"))
+                .collect();
+            assert!(!metrics.is_empty(), "{name} names no metric");
+            for metric in metrics {
+                let url = format!("{api}/series?match[]={}", encode(metric));
+                let reply = client.get(&url).await.expect("series");
+                let body: serde_json::Value = serde_json::from_slice(&reply.body).expect("json");
+                assert!(
+                    body["data"].as_array().is_some_and(|d| !d.is_empty()),
+                    "alert {name} uses {metric}, which no component exports"
+                );
+            }
+            alerts += 1;
+        }
+    }
+    assert!(alerts >= 6);
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
