@@ -7,7 +7,8 @@ Answers every POST 200, except:
   - ids starting with "demo-broken": always 500, so they climb the whole retry
     ladder and land in the dead-letter topic;
   - ids starting with "demo-rejected": 422, a permanent refusal: DLT at once.
-Prints one line per request. Usage: demo-downstream.py PORT
+Prints one line per request. Usage: demo-downstream.py PORT [HOST]
+(HOST defaults to 127.0.0.1; docker-compose passes 0.0.0.0).
 """
 import sys
 import threading
@@ -46,4 +47,5 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+    host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
+    ThreadingHTTPServer((host, int(sys.argv[1])), Handler).serve_forever()

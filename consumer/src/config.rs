@@ -36,6 +36,23 @@ pub mod env {
     pub const CONFIG: &str = "CONSUMER_CONFIG";
     /// Dedupe window (`24h`).
     pub const DEDUPE_WINDOW: &str = "CONSUMER_DEDUPE_WINDOW";
+    /// Every variable above, plus `KAFKA_*` pass-through, `LOG_FORMAT` and
+    /// `RUST_LOG`: the whole environment contract (deployment files are
+    /// checked against it).
+    pub const ALL: &[&str] = &[
+        KAFKA_BROKERS,
+        TOPIC,
+        GROUP,
+        DOWNSTREAM_URL,
+        DOWNSTREAM_TIMEOUT,
+        RETRY_STAGES,
+        CONCURRENCY,
+        METRICS_LISTEN,
+        CONFIG,
+        DEDUPE_WINDOW,
+        "LOG_FORMAT",
+        "RUST_LOG",
+    ];
 }
 
 /// Why the configuration cannot be used. The process exits with code 64.

@@ -30,6 +30,20 @@ pub mod env {
     pub const MAX_BODY_BYTES: &str = "GATEWAY_MAX_BODY_BYTES";
     /// Name of this gateway process, written into every envelope.
     pub const INSTANCE_ID: &str = "GATEWAY_INSTANCE_ID";
+    /// Every variable above, plus `KAFKA_*` pass-through, `LOG_FORMAT` and
+    /// `RUST_LOG`: the whole environment contract (deployment files are
+    /// checked against it).
+    pub const ALL: &[&str] = &[
+        KAFKA_BROKERS,
+        LISTEN,
+        TOPIC,
+        CONFIG,
+        DEADLINE_MS,
+        MAX_BODY_BYTES,
+        INSTANCE_ID,
+        "LOG_FORMAT",
+        "RUST_LOG",
+    ];
 }
 
 /// The built-in source that exists when no source is configured.

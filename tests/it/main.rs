@@ -2,6 +2,7 @@
 //! processes over TCP. `scripts/test.sh` installs the broker when missing.
 
 mod consumer;
+mod deployment;
 mod downstream;
 mod gateway;
 mod gateway_outage;
