@@ -33,6 +33,19 @@ pub struct Handoff<'a> {
     pub headers: OwnedHeaders,
 }
 
+impl<'a> Handoff<'a> {
+    fn into_future_record(self) -> FutureRecord<'a, [u8], [u8]> {
+        let record = FutureRecord::to(self.topic)
+            .partition(self.partition)
+            .payload(self.payload)
+            .headers(self.headers);
+        match self.key {
+            Some(key) => record.key(key),
+            None => record,
+        }
+    }
+}
+
 /// A replaceable idempotent producer.
 pub struct HandoffProducer {
     settings: ClientConfig,
@@ -65,13 +78,7 @@ impl HandoffProducer {
     /// Produces `record` and waits for the broker's acknowledgement.
     pub async fn send(&self, record: Handoff<'_>) -> Result<(), KafkaError> {
         let producer = self.current();
-        let mut kafka_record = FutureRecord::to(record.topic)
-            .partition(record.partition)
-            .payload(record.payload)
-            .headers(record.headers);
-        if let Some(key) = record.key {
-            kafka_record = kafka_record.key(key);
-        }
+        let kafka_record = record.into_future_record();
         let result = match producer.send_result(kafka_record) {
             Ok(delivery) => match delivery.await {
                 Ok(Ok(_)) => Ok(()),
@@ -91,14 +98,8 @@ impl HandoffProducer {
     /// records nothing waits on (delivered markers).
     pub fn send_detached(&self, record: Handoff<'_>) {
         let producer = self.current();
-        let mut kafka_record = FutureRecord::to(record.topic)
-            .partition(record.partition)
-            .payload(record.payload)
-            .headers(record.headers);
-        if let Some(key) = record.key {
-            kafka_record = kafka_record.key(key);
-        }
         let topic = record.topic.to_owned();
+        let kafka_record = record.into_future_record();
         match producer.send_result(kafka_record) {
             Ok(delivery) => {
                 tokio::spawn(async move {

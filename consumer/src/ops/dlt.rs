@@ -153,16 +153,7 @@ pub fn read(
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true");
     let consumer: BaseConsumer<LogContext> = config.create_with_context(LogContext)?;
-    let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    if partitions.is_empty() {
-        return Err(OpsError::Failed(format!("topic {topic} does not exist")));
-    }
+    let partitions = crate::ops::partitions_of(&consumer, topic, TIMEOUT)?;
     let mut start = TopicPartitionList::new();
     for p in &partitions {
         let offset = filter.since_ms.map_or(Offset::Beginning, Offset::Offset);

@@ -44,6 +44,27 @@ pub fn client_config(kafka: &BTreeMap<String, String>) -> ClientConfig {
     config
 }
 
+/// The partitions of `topic`, or a clear error when it does not exist.
+pub fn partitions_of<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &rdkafka::consumer::BaseConsumer<C>,
+    topic: &str,
+    timeout: std::time::Duration,
+) -> Result<Vec<i32>, OpsError> {
+    use rdkafka::consumer::Consumer as _;
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    let mut partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        return Err(OpsError::Failed(format!("topic {topic} does not exist")));
+    }
+    partitions.sort_unstable();
+    Ok(partitions)
+}
+
 /// Renders rows as an aligned plain-text table (first row is the header).
 pub fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);

@@ -104,16 +104,7 @@ pub fn plan(
         .set("group.id", group)
         .set("enable.auto.commit", "false");
     let consumer: BaseConsumer<LogContext> = config.create_with_context(LogContext)?;
-    let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
-    let mut partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    if partitions.is_empty() {
-        return Err(OpsError::Failed(format!("topic {topic} does not exist")));
-    }
+    let mut partitions = crate::ops::partitions_of(&consumer, topic, TIMEOUT)?;
     if let Some(only) = only {
         if let Some(missing) = only.iter().find(|p| !partitions.contains(p)) {
             return Err(OpsError::Failed(format!(
@@ -122,7 +113,6 @@ pub fn plan(
         }
         partitions.retain(|p| only.contains(p));
     }
-    partitions.sort_unstable();
 
     let mut list = TopicPartitionList::new();
     for p in &partitions {
