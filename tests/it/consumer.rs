@@ -306,6 +306,13 @@ async fn retry_records_are_handled_not_before_due_and_at_most_a_second_late() {
         )
         .await;
     assert_eq!(count, events.len() as f64, "lateness is exported per stage");
+    let within_100ms = consumer
+        .metric(
+            "switchboard_consumer_retry_lateness_seconds_bucket",
+            &["stage=\"retry-1m\"", "le=\"0.1\""],
+        )
+        .await;
+    eprintln!("retry lateness: {within_100ms} of {count} handled within 100 ms of due");
 }
 
 #[tokio::test]
