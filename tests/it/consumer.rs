@@ -8,9 +8,11 @@ use prost::Message as _;
 use switchboard_proto::{headers as h, Envelope, GroupTopics};
 
 use crate::downstream::{Answer, Downstream};
+use crate::harness::create_topic;
 use crate::harness::{eventually, read_topic, shared_broker, unique_topic, Record};
 use crate::pipeline::{
-    committed, create_group_topics, envelope, ids, produce_events, produce_raw, ConsumerProcess,
+    committed, consumer_command_full, create_group_topics, envelope, ids, produce_events,
+    produce_raw, ConsumerProcess,
 };
 
 struct Setup {
@@ -479,4 +481,32 @@ async fn a_rebalance_while_retry_partitions_are_paused_leaves_nothing_stuck() {
     wait_delivered(&downstream, &events, Duration::from_secs(30)).await;
     assert!(downstream.successes().values().all(|&n| n == 1));
     assert!(setup.read(&setup.topics.dlt()).is_empty());
+}
+
+#[tokio::test]
+async fn a_group_topic_with_another_partition_count_refuses_to_start() {
+    let bootstrap = shared_broker().bootstrap();
+    let main = unique_topic("mismatch");
+    let group = format!("{main}-group");
+    let topics = GroupTopics::new(&main, &group).expect("names");
+    create_topic(&bootstrap, &main, 3).await;
+    create_topic(&bootstrap, &topics.retry("retry-1m"), 3).await;
+    create_topic(&bootstrap, &topics.retry("retry-10m"), 3).await;
+    create_topic(&bootstrap, &topics.dlt(), 1).await;
+    create_topic(&bootstrap, &topics.delivered(), 3).await;
+    let (code, _, stderr) = consumer_command_full(
+        &bootstrap,
+        &[
+            ("SWITCHBOARD_TOPIC", main.as_str()),
+            ("CONSUMER_GROUP", group.as_str()),
+            ("DOWNSTREAM_URL", "http://127.0.0.1:9/"),
+            ("CONSUMER_METRICS_LISTEN", "127.0.0.1:0"),
+        ],
+        &["run"],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&topics.dlt()) && stderr.contains("3 partitions"),
+        "the message names the topic and the count: {stderr}"
+    );
 }

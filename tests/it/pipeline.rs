@@ -94,6 +94,16 @@ pub async fn produce_events(bootstrap: &str, topic: &str, ids: &[String]) {
 /// Runs `consumer <args>` (an operator command) with `env`; returns the exit
 /// code and stdout, and echoes stderr into the test log.
 pub fn consumer_command(bootstrap: &str, env: &[(&str, &str)], args: &[&str]) -> (i32, String) {
+    let (code, stdout, _) = consumer_command_full(bootstrap, env, args);
+    (code, stdout)
+}
+
+/// Like [`consumer_command`], also returning stderr.
+pub fn consumer_command_full(
+    bootstrap: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (i32, String, String) {
     let output = Command::new(workspace_binary("consumer"))
         .args(args)
         .env_clear()
@@ -110,6 +120,7 @@ pub fn consumer_command(bootstrap: &str, env: &[(&str, &str)], args: &[&str]) ->
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
 
