@@ -145,31 +145,11 @@ impl<T> Claims<T> {
         self.held.remove(&id).unwrap_or_default()
     }
 
-    /// Keeps only the waiters `keep` selects (after a revocation); returns the rest.
-    pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) -> Vec<T> {
-        let mut dropped = Vec::new();
+    /// Keeps only the waiters `keep` selects (after a revocation).
+    pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
         for waiting in self.held.values_mut() {
-            let mut kept = Vec::new();
-            for waiter in waiting.drain(..) {
-                if keep(&waiter) {
-                    kept.push(waiter);
-                } else {
-                    dropped.push(waiter);
-                }
-            }
-            *waiting = kept;
+            waiting.retain(&mut keep);
         }
-        dropped
-    }
-
-    /// Forgets every claim.
-    pub fn clear(&mut self) -> Vec<T> {
-        self.held.drain().flat_map(|(_, w)| w).collect()
-    }
-
-    /// Ids claimed.
-    pub fn len(&self) -> usize {
-        self.held.len()
     }
 
     /// Whether nothing is claimed.

@@ -126,14 +126,6 @@ impl HandoffProducer {
         self.current().flush(timeout)
     }
 
-    /// Whether the producer currently holds a fatal error.
-    pub fn fatal_error(&self) -> Option<String> {
-        self.current()
-            .client()
-            .fatal_error()
-            .map(|(code, reason)| format!("{code:?}: {reason}"))
-    }
-
     fn replace_if_broken(&self, producer: &Arc<Inner>, error: &KafkaError) {
         if let Some((code, reason)) = producer.client().fatal_error() {
             self.replace(producer, &format!("fatal {code:?}: {reason}"));

@@ -11,21 +11,21 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::dedupe::{id_hash, DeliveredSet};
 use crate::kafka_log::LogContext;
 
 /// The value of a marker record: what an operator reading the topic wants to know.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Marker {
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Marker<'a> {
     /// Stage the event was delivered from.
-    pub stage: String,
+    pub stage: &'a str,
     /// Attempt that succeeded (1 for the first).
     pub attempt: u32,
 }
 
-impl Marker {
+impl Marker<'_> {
     /// The record value.
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()

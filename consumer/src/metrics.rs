@@ -3,7 +3,7 @@
 //! (the first [`MAX_SOURCES`] seen; later ones are `other`), configured stage
 //! names, fixed outcomes and reasons, partition numbers. Never an event id.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
 use metrics::{
@@ -118,26 +118,36 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
     Ok(handle)
 }
 
-/// The label for `source`: interned, bounded by [`MAX_SOURCES`].
+/// The label for `source`: interned, bounded by [`MAX_SOURCES`]. Called per
+/// event, so a known source costs a shared read lock and a short scan.
 pub fn source_label(source: &str) -> &'static str {
-    static SEEN: OnceLock<Mutex<Vec<&'static str>>> = OnceLock::new();
-    let seen = SEEN.get_or_init(Default::default);
-    let mut seen = match seen.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    };
-    if let Some(found) = seen.iter().find(|s| **s == source) {
-        return found;
-    }
+    static SEEN: OnceLock<RwLock<Vec<&'static str>>> = OnceLock::new();
     if source.is_empty() {
         return UNKNOWN;
     }
-    if seen.len() >= MAX_SOURCES {
+    let seen = SEEN.get_or_init(Default::default);
+    {
+        let known = match seen.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(found) = known.iter().find(|s| **s == source) {
+            return found;
+        }
+    }
+    let mut known = match seen.write() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some(found) = known.iter().find(|s| **s == source) {
+        return found;
+    }
+    if known.len() >= MAX_SOURCES {
         return "other";
     }
     // Interned once per distinct source for the process lifetime (bounded above).
     let leaked: &'static str = Box::leak(source.to_owned().into_boxed_str());
-    seen.push(leaked);
+    known.push(leaked);
     leaked
 }
 

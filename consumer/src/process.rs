@@ -145,11 +145,11 @@ async fn dead_letter<H>(
     reason: DltReason,
     error: &str,
 ) -> Finished {
-    let topic = pipeline.ladder.topics().dlt();
+    let topic = pipeline.ladder.dlt_topic();
     let destination = Destination::DeadLetter {
         reason: reason.code(),
     };
-    if hand_on(pipeline, record, &topic, destination, error, unix_ms()).await {
+    if hand_on(pipeline, record, topic, destination, error, unix_ms()).await {
         metrics::dead_lettered(
             source,
             pipeline.ladder.static_name(record.stage),
@@ -211,9 +211,8 @@ async fn hand_on<H>(
 /// process already remembers the id. A marker lost to a crash in the next
 /// milliseconds can only let a later duplicate through.
 fn record_delivery<H>(pipeline: &Pipeline<H>, record: &Incoming, event: &Envelope, attempt: u32) {
-    let topic = pipeline.ladder.topics().delivered();
     let value = Marker {
-        stage: pipeline.ladder.name(record.stage).to_owned(),
+        stage: pipeline.ladder.name(record.stage),
         attempt,
     }
     .to_bytes();
@@ -222,7 +221,7 @@ fn record_delivery<H>(pipeline: &Pipeline<H>, record: &Incoming, event: &Envelop
         value: Some(event.event_id.as_bytes()),
     });
     pipeline.producer.send_detached(Handoff {
-        topic: &topic,
+        topic: pipeline.ladder.delivered_topic(),
         partition: record.partition,
         key: Some(event.event_id.as_bytes()),
         payload: &value,

@@ -29,6 +29,9 @@ pub struct Ladder {
     topics: GroupTopics,
     retries: Vec<RetryStage>,
     stage_topics: Vec<String>,
+    labels: Vec<&'static str>,
+    dlt: String,
+    delivered: String,
 }
 
 /// A `RETRY_STAGES` value that cannot be used.
@@ -97,11 +100,26 @@ impl Ladder {
     pub fn new(topics: GroupTopics, retries: Vec<RetryStage>) -> Self {
         let mut stage_topics = vec![topics.main().to_owned()];
         stage_topics.extend(retries.iter().map(|r| topics.retry(&r.name)));
+        let mut labels = vec![MAIN_STAGE];
+        labels.extend(retries.iter().map(|r| intern(&r.name)));
         Self {
+            dlt: topics.dlt(),
+            delivered: topics.delivered(),
             topics,
             retries,
             stage_topics,
+            labels,
         }
+    }
+
+    /// The group's dead-letter topic (named once, not per record).
+    pub fn dlt_topic(&self) -> &str {
+        &self.dlt
+    }
+
+    /// The group's delivered-marker topic (named once, not per record).
+    pub fn delivered_topic(&self) -> &str {
+        &self.delivered
     }
 
     /// Topic names of the group.
@@ -161,25 +179,28 @@ impl Ladder {
         (stage + 1 < self.len()).then_some(stage + 1)
     }
 
-    /// The stage label interned for metrics (bounded: one per configured stage).
+    /// The stage label for metrics (bounded: one per configured stage).
     pub fn static_name(&self, stage: StageIndex) -> &'static str {
-        // Stage names are configuration, fixed for the process lifetime; leaking
-        // each once gives metric labels without an allocation per event.
-        static NAMES: std::sync::OnceLock<std::sync::Mutex<Vec<&'static str>>> =
-            std::sync::OnceLock::new();
-        let names = NAMES.get_or_init(Default::default);
-        let name = self.name(stage);
-        let mut names = match names.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if let Some(found) = names.iter().find(|n| **n == name) {
-            return found;
-        }
-        let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
-        names.push(leaked);
-        leaked
+        self.labels[stage]
     }
+}
+
+/// Interns a stage name once for the process lifetime, so metric labels need
+/// no allocation per event. Stage names are configuration: a handful.
+fn intern(name: &str) -> &'static str {
+    static NAMES: std::sync::OnceLock<std::sync::Mutex<Vec<&'static str>>> =
+        std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(Default::default);
+    let mut names = match names.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some(found) = names.iter().find(|n| **n == name) {
+        return found;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.push(leaked);
+    leaked
 }
 
 #[cfg(test)]

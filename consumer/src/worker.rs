@@ -117,7 +117,6 @@ struct State<H: Handler> {
     completion_tx: Sender<LoopEvent>,
     loader: MarkerLoader,
     next_epoch: u64,
-    stopping: bool,
     last_commit: Instant,
     last_upkeep: Instant,
     next_due: Option<Instant>,
@@ -178,7 +177,7 @@ impl<H: Handler> Worker<H> {
         settings: WorkerSettings,
         runtime: tokio::runtime::Handle,
     ) -> Result<Self, KafkaError> {
-        let loader = MarkerLoader::new(kafka, &pipeline.ladder.topics().delivered())?;
+        let loader = MarkerLoader::new(kafka, pipeline.ladder.delivered_topic())?;
         let (completion_tx, completions) = std::sync::mpsc::channel();
         let topics: Vec<String> = pipeline.ladder.consumed_topics().to_vec();
         let state = Arc::new(Mutex::new(State {
@@ -194,7 +193,6 @@ impl<H: Handler> Worker<H> {
             completion_tx,
             loader,
             next_epoch: 0,
-            stopping: false,
             last_commit: Instant::now(),
             last_upkeep: Instant::now(),
             next_due: None,
@@ -337,7 +335,7 @@ impl<H: Handler> State<H> {
     /// How many records `key`'s buffer may still take.
     fn room(&self, key: &PartitionKey) -> usize {
         match self.partitions.get(key) {
-            Some(p) if !self.stopping && !p.paused => {
+            Some(p) if !p.paused => {
                 let high = (self.settings.concurrency * 2).max(64);
                 high.saturating_sub(p.buffer.len())
             }
@@ -384,7 +382,7 @@ impl<H: Handler> State<H> {
         for key in keys {
             let mut head_waits = false;
             while let Some(partition) = self.partitions.get_mut(&key) {
-                if self.stopping || partition.in_flight.len() >= concurrency {
+                if partition.in_flight.len() >= concurrency {
                     break;
                 }
                 let Some(head) = partition.buffer.front() else {
@@ -414,9 +412,9 @@ impl<H: Handler> State<H> {
             let Some(partition) = self.partitions.get_mut(&key) else {
                 continue;
             };
-            // Paused only while its head waits for its due time (or when
-            // stopping); capacity is managed by not taking from its queue.
-            let should_pause = self.stopping || head_waits;
+            // Paused only while its head waits for its due time; capacity is
+            // managed by not taking from its queue.
+            let should_pause = head_waits;
             if should_pause != partition.paused {
                 let list = if should_pause {
                     &mut to_pause
@@ -784,7 +782,6 @@ impl<H: Handler> State<H> {
     /// Stops taking work, lets in-flight work finish within the drain
     /// timeout, and commits.
     fn stop(&mut self, consumer: &BaseConsumer<WorkerContext<H>>) {
-        self.stopping = true;
         self.pipeline.stopping.store(true, Ordering::Relaxed);
         let mut all = TopicPartitionList::new();
         for (key, partition) in self.partitions.iter_mut() {

@@ -349,7 +349,7 @@ pub async fn dlt(config: &ConsumerConfig, command: DltCommand) -> ExitCode {
             if !std::io::stderr().is_terminal() {
                 bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
             }
-            let result = dlt::redrive(&config.consumer_kafka, &entries, &target, args.rate, |n| {
+            let result = dlt::redrive(&config.producer_kafka, &entries, &target, args.rate, |n| {
                 bar.set_position(n as u64)
             })
             .await;

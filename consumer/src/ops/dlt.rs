@@ -260,30 +260,17 @@ pub fn redrive_headers(entry: &DltEntry, now_ms: i64) -> OwnedHeaders {
 }
 
 /// Republishes `entries` to `topic` at most `rate` per second, on their own
-/// partition numbers; `progress` is told after each record.
+/// partition numbers; `progress` is told after each record. `producer_kafka`
+/// are the consumer's hand-off producer settings (idempotent, `acks=all`).
 pub async fn redrive(
-    kafka: &BTreeMap<String, String>,
+    producer_kafka: &BTreeMap<String, String>,
     entries: &[DltEntry],
     topic: &str,
     rate: u32,
     progress: impl Fn(usize),
 ) -> Result<usize, OpsError> {
-    let mut config = client_config(kafka);
-    for key in [
-        "enable.auto.commit",
-        "enable.auto.offset.store",
-        "auto.offset.reset",
-        "partition.assignment.strategy",
-        "session.timeout.ms",
-        "heartbeat.interval.ms",
-    ] {
-        config.remove(key);
-    }
-    config
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("allow.auto.create.topics", "false");
-    let producer: FutureProducer<LogContext> = config.create_with_context(LogContext)?;
+    let producer: FutureProducer<LogContext> =
+        client_config(producer_kafka).create_with_context(LogContext)?;
     let period = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
     let mut ticks = tokio::time::interval(period);
     let mut sent = 0;
