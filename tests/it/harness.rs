@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -330,6 +330,71 @@ fn binary_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// Waits until `url` answers 200, failing at once (with the log) if `child`
+/// exits first.
+pub async fn wait_until_ok(child: &mut Child, url: &str, what: &str, log: &Path) {
+    let client = HttpClient::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited with {status}: {}", read_log(log));
+        }
+        if let Ok(reply) = client.get(url).await {
+            if reply.status == StatusCode::OK {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not answer {url}: {}",
+            read_log(log)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the Prometheus text at `url` contains exactly the line `line`.
+pub async fn wait_metric_line(url: &str, line: &str, within: Duration) {
+    let client = HttpClient::new();
+    eventually(line, within, || async {
+        let reply = client.get(url).await.ok()?;
+        String::from_utf8_lossy(&reply.body)
+            .lines()
+            .any(|l| l == line)
+            .then_some(())
+    })
+    .await;
+}
+
+/// Sends `signal` to `child`.
+pub fn send_signal(child: &Child, signal: i32) {
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+}
+
+/// Waits (blocking) for `child` to exit within `within`.
+pub fn wait_exit(child: &mut Child, within: Duration, what: &str, log: &Path) -> ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not exit: {}",
+            read_log(log)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// What a child process logged so far.
+pub fn read_log(log: &Path) -> String {
+    std::fs::read_to_string(log).unwrap_or_default()
+}
+
 /// The path of a workspace binary, built once per test run so that a plain
 /// `cargo test` always runs the current code.
 pub fn workspace_binary(name: &str) -> PathBuf {
@@ -389,24 +454,8 @@ impl Gateway {
         }
         let child = spawn_tied(command);
         let mut gateway = Gateway { addr, child, log };
-        let client = HttpClient::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(Some(status)) = gateway.child.try_wait() {
-                panic!("gateway exited with {status}: {}", gateway.log_text());
-            }
-            if let Ok(reply) = client.get(&gateway.url("/livez")).await {
-                if reply.status == StatusCode::OK {
-                    break;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "gateway did not start: {}",
-                gateway.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let livez = gateway.url("/livez");
+        wait_until_ok(&mut gateway.child, &livez, "gateway", &gateway.log).await;
         gateway
     }
 
@@ -430,45 +479,28 @@ impl Gateway {
 
     /// What the gateway logged so far.
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        read_log(&self.log)
     }
 
     /// Waits until the gateway reports exactly `count` webhook requests in flight.
     pub async fn wait_in_flight(&self, count: u32) {
-        let client = HttpClient::new();
-        let url = self.url("/metrics");
         let wanted = format!("switchboard_gateway_requests_in_flight {count}");
-        eventually(&wanted, Duration::from_secs(5), || async {
-            let reply = client.get(&url).await.ok()?;
-            String::from_utf8_lossy(&reply.body)
-                .lines()
-                .any(|line| line == wanted)
-                .then_some(())
-        })
-        .await;
+        wait_metric_line(&self.url("/metrics"), &wanted, Duration::from_secs(5)).await;
     }
 
     /// Sends SIGTERM.
     pub fn send_sigterm(&self) {
-        // SAFETY: sending a signal to our own child process.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
+        send_signal(&self.child, libc::SIGTERM);
     }
 
     /// Waits (blocking) for the process to exit and returns its status.
     pub fn wait_for_exit(&mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "gateway did not exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_exit(
+            &mut self.child,
+            Duration::from_secs(20),
+            "gateway",
+            &self.log,
+        )
     }
 }
 

@@ -92,22 +92,16 @@ async fn offsets_reset_by_datetime_and_by_duration_replays_from_exactly_there() 
     first.wait_for_exit(Duration::from_secs(20));
     drop(first);
 
+    // `consumer offsets reset --group <group> --topic <topic> <target...>`.
+    let reset = |topic: &str, target: &[&str]| {
+        let mut args = vec!["offsets", "reset", "--group", &group, "--topic", topic];
+        args.extend_from_slice(target);
+        consumer_command(&bootstrap, &env, &args)
+    };
+
     // A dry run prints the plan and changes nothing.
     let since_middle = rfc3339(middle_from);
-    let (code, out) = consumer_command(
-        &bootstrap,
-        &env,
-        &[
-            "offsets",
-            "reset",
-            "--group",
-            &group,
-            "--topic",
-            "main",
-            "--to-datetime",
-            &since_middle,
-        ],
-    );
+    let (code, out) = reset("main", &["--to-datetime", &since_middle]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("dry run"), "{out}");
     let row = out
@@ -126,42 +120,14 @@ async fn offsets_reset_by_datetime_and_by_duration_replays_from_exactly_there() 
     );
 
     // Executed: the group restarts at the first middle record.
-    let (code, out) = consumer_command(
-        &bootstrap,
-        &env,
-        &[
-            "offsets",
-            "reset",
-            "--group",
-            &group,
-            "--topic",
-            &main,
-            "--to-datetime",
-            &since_middle,
-            "--execute",
-        ],
-    );
+    let (code, out) = reset(&main, &["--to-datetime", &since_middle, "--execute"]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(committed(&bootstrap, &group, &main, 1)[&0], 10);
 
     // By duration: from "how long ago the late batch started" plus a margin
     // shorter than the gap to the middle batch.
     let ago = unix_ms() - late_from + 500;
-    let (code, out) = consumer_command(
-        &bootstrap,
-        &env,
-        &[
-            "offsets",
-            "reset",
-            "--group",
-            &group,
-            "--topic",
-            &main,
-            "--by-duration",
-            &format!("{ago}ms"),
-            "--execute",
-        ],
-    );
+    let (code, out) = reset(&main, &["--by-duration", &format!("{ago}ms"), "--execute"]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(committed(&bootstrap, &group, &main, 1)[&0], 20);
 

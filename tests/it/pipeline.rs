@@ -5,9 +5,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use http::StatusCode;
 use prost::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -16,7 +15,8 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use switchboard_proto::{headers as h, Envelope, GroupTopics, IdOrigin};
 
 use crate::harness::{
-    create_topic, eventually, free_port, log_dir, spawn_tied, workspace_binary, HttpClient,
+    create_topic, free_port, log_dir, read_log, send_signal, spawn_tied, wait_exit,
+    wait_metric_line, wait_until_ok, workspace_binary, HttpClient,
 };
 
 /// Short retry stages for tests: the ladder is the same, only the delays shrink.
@@ -213,24 +213,8 @@ impl ConsumerProcess {
             child,
             log,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let client = HttpClient::new();
-        loop {
-            if let Ok(Some(status)) = consumer.child.try_wait() {
-                panic!("consumer exited with {status}: {}", consumer.log_text());
-            }
-            if let Ok(reply) = client.get(&consumer.url("/readyz")).await {
-                if reply.status == StatusCode::OK {
-                    break;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "consumer did not become ready: {}",
-                consumer.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let readyz = consumer.url("/readyz");
+        wait_until_ok(&mut consumer.child, &readyz, "consumer", &consumer.log).await;
         consumer
     }
 
@@ -239,22 +223,13 @@ impl ConsumerProcess {
     }
 
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        read_log(&self.log)
     }
 
     /// Waits until the process holds `count` partitions.
     pub async fn wait_assigned(&self, count: usize) {
         let wanted = format!("switchboard_consumer_assigned_partitions {count}");
-        let client = HttpClient::new();
-        let url = self.url("/metrics");
-        eventually(&wanted, Duration::from_secs(30), || async {
-            let reply = client.get(&url).await.ok()?;
-            String::from_utf8_lossy(&reply.body)
-                .lines()
-                .any(|line| line == wanted)
-                .then_some(())
-        })
-        .await;
+        wait_metric_line(&self.url("/metrics"), &wanted, Duration::from_secs(30)).await;
     }
 
     /// The sum of every sample of `name` whose labels contain all of `labels`.
@@ -276,26 +251,12 @@ impl ConsumerProcess {
 
     /// Sends `signal` to the process.
     pub fn signal(&self, signal: i32) {
-        // SAFETY: sending a signal to our own child process.
-        unsafe {
-            libc::kill(self.child.id() as i32, signal);
-        }
+        send_signal(&self.child, signal);
     }
 
     /// Waits (blocking) for the process to exit.
     pub fn wait_for_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "consumer did not exit: {}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_exit(&mut self.child, within, "consumer", &self.log)
     }
 }
 
