@@ -1,0 +1,228 @@
+//! The admin surface every component serves: `/metrics` (Prometheus text),
+//! `/livez` and `/readyz`, plus the loops that keep them true: the readiness
+//! probe and the Prometheus histogram upkeep.
+//!
+//! - Live: the process's main loop turned recently (when it reports beats at
+//!   all); a stuck loop is restarted by the orchestrator.
+//! - Ready: the last readiness probe succeeded and the process is not
+//!   stopping.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::time::{millis, unix_ms};
+
+/// Path of the Prometheus scrape endpoint.
+pub const METRICS_PATH: &str = "/metrics";
+/// Path of the liveness probe.
+pub const LIVEZ_PATH: &str = "/livez";
+/// Path of the readiness probe.
+pub const READYZ_PATH: &str = "/readyz";
+
+/// Health shared by the process's loops and the admin endpoints.
+#[derive(Debug)]
+pub struct Health {
+    ready: AtomicBool,
+    stopping: AtomicBool,
+    beat_ms: AtomicI64,
+    liveness_limit: Option<Duration>,
+}
+
+impl Health {
+    /// Health of a process that is live as long as it runs.
+    pub fn always_live() -> Self {
+        Self::with_liveness(None)
+    }
+
+    /// Health of a process whose main loop must call [`Health::beat`] at least
+    /// every `limit`, or it is reported not live.
+    pub fn beating_within(limit: Duration) -> Self {
+        Self::with_liveness(Some(limit))
+    }
+
+    fn with_liveness(liveness_limit: Option<Duration>) -> Self {
+        Self {
+            ready: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            beat_ms: AtomicI64::new(unix_ms()),
+            liveness_limit,
+        }
+    }
+
+    /// Records a turn of the main loop.
+    pub fn beat(&self) {
+        self.beat_ms.store(unix_ms(), Ordering::Relaxed);
+    }
+
+    /// Sets what the readiness probe found.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// Marks the process as stopping: not ready from now on.
+    pub fn set_stopping(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the process is stopping.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// Ready: the probe succeeded and the process is not stopping.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed) && !self.is_stopping()
+    }
+
+    /// Live: the main loop beat within its limit (always, without a limit).
+    pub fn is_live(&self) -> bool {
+        self.liveness_limit.is_none_or(|limit| {
+            unix_ms().saturating_sub(self.beat_ms.load(Ordering::Relaxed)) <= millis(limit)
+        })
+    }
+}
+
+/// The answer to an admin path, or `None` for any other path.
+pub fn respond(
+    path: &str,
+    health: &Health,
+    metrics: &PrometheusHandle,
+) -> Option<Response<Full<Bytes>>> {
+    let (status, content_type, body) = match path {
+        METRICS_PATH => (
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            metrics.render(),
+        ),
+        LIVEZ_PATH if health.is_live() => (StatusCode::OK, "text/plain", "live\n".into()),
+        LIVEZ_PATH => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "main loop stalled\n".into(),
+        ),
+        READYZ_PATH if health.is_ready() => (StatusCode::OK, "text/plain", "ready\n".into()),
+        READYZ_PATH => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "not ready: broker unreachable, a topic missing, or stopping\n".into(),
+        ),
+        _ => return None,
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Some(response)
+}
+
+/// Serves the admin endpoints on `listener` until the task is aborted; other
+/// paths get 404.
+pub async fn serve(listener: TcpListener, health: Arc<Health>, metrics: PrometheusHandle) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                warn!(%error, "admin listener accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let health = health.clone();
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+                let response = respond(request.uri().path(), &health, &metrics)
+                    .unwrap_or_else(not_found);
+                async move { Ok::<_, Infallible>(response) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn not_found() -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(b"not found\n")));
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
+}
+
+/// Runs `probe` (a blocking check, run on a blocking thread) every
+/// `interval`, publishes the result in `health` and in the `gauge` metric
+/// (1 ready, 0 not), and logs each change once with the reason.
+pub async fn watch_readiness<P>(
+    health: Arc<Health>,
+    gauge: &'static str,
+    interval: Duration,
+    probe: P,
+) where
+    P: Fn() -> Result<(), String> + Send + Sync + 'static,
+{
+    let probe = Arc::new(probe);
+    let mut was_ready = None;
+    loop {
+        let check = probe.clone();
+        let outcome = tokio::task::spawn_blocking(move || check())
+            .await
+            .unwrap_or_else(|error| Err(format!("readiness probe panicked: {error}")));
+        let ready = outcome.is_ok();
+        health.set_ready(ready);
+        metrics::gauge!(gauge).set(if ready { 1.0 } else { 0.0 });
+        if was_ready != Some(ready) {
+            match &outcome {
+                Ok(()) => info!("broker reachable; ready"),
+                Err(why) => warn!(%why, "not ready"),
+            }
+            was_ready = Some(ready);
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// Prometheus histograms need periodic upkeep; runs until aborted.
+pub async fn metrics_upkeep(handle: PrometheusHandle) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        handle.run_upkeep();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_needs_a_good_probe_and_no_stop() {
+        let health = Health::always_live();
+        assert!(!health.is_ready(), "not ready before the first probe");
+        health.set_ready(true);
+        assert!(health.is_ready());
+        health.set_stopping();
+        assert!(!health.is_ready(), "a stopping process leaves the service");
+        assert!(health.is_live());
+    }
+
+    #[test]
+    fn a_loop_that_stops_beating_is_not_live() {
+        let health = Health::beating_within(Duration::ZERO);
+        health.beat_ms.store(unix_ms() - 10, Ordering::Relaxed);
+        assert!(!health.is_live());
+        let health = Health::beating_within(Duration::from_secs(60));
+        health.beat();
+        assert!(health.is_live());
+    }
+}

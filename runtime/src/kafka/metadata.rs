@@ -1,0 +1,62 @@
+//! Topic metadata questions every component asks: do these topics exist, and
+//! with how many partitions? All calls block: run them on a blocking thread.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::client::{Client, ClientContext};
+use rdkafka::error::KafkaError;
+
+/// Partition counts of those `topics` that exist. One metadata request per
+/// topic, so a large cluster's other topics are never listed.
+pub fn partition_counts<C: ClientContext>(
+    client: &Client<C>,
+    topics: &[String],
+    timeout: Duration,
+) -> Result<BTreeMap<String, usize>, KafkaError> {
+    let mut counts = BTreeMap::new();
+    for topic in topics {
+        if let Some(partitions) = partitions(client, topic, timeout)? {
+            counts.insert(topic.clone(), partitions.len());
+        }
+    }
+    Ok(counts)
+}
+
+/// The partition ids of `topic`, sorted, or `None` when it does not exist.
+pub fn partitions<C: ClientContext>(
+    client: &Client<C>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<Vec<i32>>, KafkaError> {
+    let metadata = client.fetch_metadata(Some(topic), timeout)?;
+    let mut ids: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    ids.sort_unstable();
+    Ok((!ids.is_empty()).then_some(ids))
+}
+
+/// Ok when the broker answers and every one of `topics` exists; otherwise
+/// why not, in words (for readiness logs).
+pub fn require_topics<C: ClientContext>(
+    client: &Client<C>,
+    topics: &[String],
+    timeout: Duration,
+) -> Result<(), String> {
+    let counts = partition_counts(client, topics, timeout)
+        .map_err(|e| format!("metadata request failed: {e}"))?;
+    let missing: Vec<&str> = topics
+        .iter()
+        .filter(|t| !counts.contains_key(*t))
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("topics {missing:?} do not exist"))
+    }
+}

@@ -1,0 +1,18 @@
+//! Kafka plumbing shared by every binary.
+//!
+//! - [`settings`]: librdkafka settings: defaults, the `[kafka]` file table, `KAFKA_*` variables.
+//! - [`log`]: librdkafka's logs and client errors routed into `tracing`.
+//! - [`metadata`]: partition counts and topic checks.
+//! - [`rebuild`]: when a producer must be replaced (pure decisions, unit-tested).
+//! - [`producer`]: the replaceable idempotent producer every component writes with.
+
+pub mod log;
+pub mod metadata;
+pub mod producer;
+pub mod rebuild;
+pub mod settings;
+
+pub use log::KafkaLog;
+pub use producer::{Delivered, ReplaceableProducer};
+pub use rebuild::RebuildPolicy;
+pub use settings::KafkaSettings;

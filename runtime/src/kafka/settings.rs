@@ -1,0 +1,197 @@
+//! librdkafka settings as every binary takes them: built-in defaults, then
+//! the config file's `[kafka]` table, then the environment, where
+//! `KAFKA_BROKERS` sets `bootstrap.servers` and every other `KAFKA_*`
+//! variable is passed through (`KAFKA_SASL_USERNAME=u` sets `sasl.username`).
+//! Values that hold credentials never appear in `Debug` output.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rdkafka::ClientConfig;
+use serde::{Deserialize, Deserializer};
+
+/// Comma-separated bootstrap brokers.
+pub const KAFKA_BROKERS: &str = "KAFKA_BROKERS";
+/// Prefix of librdkafka pass-through settings.
+pub const KAFKA_PREFIX: &str = "KAFKA_";
+
+/// Parts of a setting name whose value is a credential.
+const SECRET_MARKERS: &[&str] = &["password", "secret", "oauthbearer.config", "key.pem", "ssl.key"];
+
+/// A set of librdkafka settings.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct KafkaSettings(BTreeMap<String, String>);
+
+impl KafkaSettings {
+    /// Settings from `(name, value)` pairs.
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
+    }
+
+    /// Sets `name` to `value`, replacing what was there.
+    pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.0.insert(name.into(), value.into());
+    }
+
+    /// The value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// Removes `name`.
+    pub fn remove(&mut self, name: &str) {
+        self.0.remove(name);
+    }
+
+    /// Every setting, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Applies `other` on top (its values win).
+    pub fn merge(&mut self, other: &KafkaSettings) {
+        for (name, value) in other.iter() {
+            self.set(name, value);
+        }
+    }
+
+    /// Applies the `KAFKA_*` variables of `vars` on top. An empty
+    /// `KAFKA_BROKERS` is ignored.
+    pub fn apply_env(&mut self, vars: &BTreeMap<String, String>) {
+        for (name, value) in vars {
+            if let Some(rest) = name.strip_prefix(KAFKA_PREFIX) {
+                if name != KAFKA_BROKERS && !rest.is_empty() {
+                    self.set(rest.to_ascii_lowercase().replace('_', "."), value.clone());
+                }
+            }
+        }
+        if let Some(brokers) = vars.get(KAFKA_BROKERS).filter(|v| !v.is_empty()) {
+            self.set("bootstrap.servers", brokers.clone());
+        }
+    }
+
+    /// The settings whose names `keep` accepts.
+    pub fn filtered(&self, keep: impl Fn(&str) -> bool) -> KafkaSettings {
+        Self(
+            self.0
+                .iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+
+    /// A librdkafka client configuration with every setting.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        for (name, value) in &self.0 {
+            config.set(name, value);
+        }
+        config
+    }
+
+    /// Whether `acks` is `all` (or `-1`): what a record answered as durable needs.
+    pub fn acks_all(&self) -> bool {
+        matches!(self.get("acks"), Some("all" | "-1"))
+    }
+}
+
+/// Whether a setting's value is a credential to keep out of logs.
+pub fn is_secret(name: &str) -> bool {
+    SECRET_MARKERS.iter().any(|marker| name.contains(marker))
+}
+
+impl fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
+                let shown = if is_secret(k) { "<redacted>" } else { v.as_str() };
+                (k, shown)
+            }))
+            .finish()
+    }
+}
+
+/// A value in the file's `[kafka]` table: text, number or boolean, all
+/// passed to librdkafka as text.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Text(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl<'de> Deserialize<'de> for KafkaSettings {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let table = BTreeMap::<String, Scalar>::deserialize(deserializer)?;
+        Ok(Self(
+            table
+                .into_iter()
+                .map(|(name, value)| {
+                    let text = match value {
+                        Scalar::Text(text) => text,
+                        Scalar::Integer(n) => n.to_string(),
+                        Scalar::Float(x) => x.to_string(),
+                        Scalar::Bool(b) => b.to_string(),
+                    };
+                    (name, text)
+                })
+                .collect(),
+        ))
+    }
+}
+
+impl serde::Serialize for KafkaSettings {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brokers_and_pass_through_settings_are_applied() {
+        let mut settings = KafkaSettings::from_pairs([("linger.ms", "1")]);
+        let vars = BTreeMap::from([
+            ("KAFKA_BROKERS".to_owned(), "b1:9092".to_owned()),
+            ("KAFKA_SASL_USERNAME".to_owned(), "user".to_owned()),
+            ("KAFKA_LINGER_MS".to_owned(), "2".to_owned()),
+            ("PATH".to_owned(), "/bin".to_owned()),
+        ]);
+        settings.apply_env(&vars);
+        assert_eq!(settings.get("bootstrap.servers"), Some("b1:9092"));
+        assert_eq!(settings.get("sasl.username"), Some("user"));
+        assert_eq!(settings.get("linger.ms"), Some("2"));
+        assert_eq!(settings.iter().count(), 3);
+    }
+
+    #[test]
+    fn credentials_never_show_in_debug_output() {
+        let settings =
+            KafkaSettings::from_pairs([("sasl.password", "hunter2"), ("sasl.username", "u")]);
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("\"u\""), "{shown}");
+    }
+
+    #[test]
+    fn file_values_of_any_scalar_type_become_text() {
+        let settings: KafkaSettings =
+            serde_json::from_str(r#"{"linger.ms": 5, "enable.idempotence": true, "acks": "all"}"#)
+                .expect("parses");
+        assert_eq!(settings.get("linger.ms"), Some("5"));
+        assert_eq!(settings.get("enable.idempotence"), Some("true"));
+        assert!(settings.acks_all());
+    }
+}

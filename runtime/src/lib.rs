@@ -1,0 +1,22 @@
+//! Process and Kafka plumbing shared by Switchboard's binaries. Nothing here
+//! knows what a webhook or a retry stage is: the wire contract is `proto`'s,
+//! the product is the gateway's and the consumer's.
+//!
+//! # Layout
+//! - [`exit`]: the process entry: exit codes in one place, a tokio runtime, errors printed once.
+//! - [`logging`]: `tracing` set-up (`LOG_FORMAT=json`, `RUST_LOG`).
+//! - [`shutdown`]: one future for SIGTERM and SIGINT.
+//! - [`config`]: defaults → TOML file → environment layering (figment), errors that name their source.
+//! - [`admin`]: `/metrics`, `/livez`, `/readyz`, the readiness loop and metrics upkeep.
+//! - [`time`]: wall-clock milliseconds.
+//! - [`kafka`]: `KAFKA_*` settings, librdkafka logs, metadata helpers, and the
+//!   replaceable producer with its rebuild policy.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod config;
+pub mod exit;
+pub mod kafka;
+pub mod logging;
+pub mod shutdown;
+pub mod time;
