@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +16,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use metrics_exporter_prometheus::PrometheusHandle;
+use switchboard_runtime::admin::{self, Health};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
@@ -38,10 +38,9 @@ pub struct App {
     pub settings: IngestSettings,
     /// The Kafka producer.
     pub producer: EventProducer,
-    /// Set by the readiness probe.
-    pub ready: AtomicBool,
-    /// Set when shutdown starts; new webhooks get 503.
-    pub stopping: AtomicBool,
+    /// Readiness (set by the probe) and stopping (set when shutdown starts:
+    /// new webhooks get 503).
+    pub health: Arc<Health>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
     /// Connection limits and timeouts.
@@ -101,7 +100,7 @@ pub async fn serve(
     }
 
     drop(listener);
-    app.stopping.store(true, Ordering::SeqCst);
+    app.health.set_stopping();
     info!("stopped accepting; finishing in-flight requests");
     tokio::select! {
         _ = graceful.shutdown() => info!("all connections closed"),
@@ -121,27 +120,9 @@ async fn route(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
         };
     }
     let method = request.method().clone();
-    let reply = match path {
-        "/livez" => get_only(&method, || text(StatusCode::OK, "text/plain", "ok".into())),
-        "/readyz" => get_only(&method, || {
-            if app.ready.load(Ordering::Relaxed) && !app.stopping.load(Ordering::Relaxed) {
-                text(StatusCode::OK, "text/plain", "ready".into())
-            } else {
-                text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "text/plain",
-                    "not ready: broker unreachable or topic missing".into(),
-                )
-            }
-        }),
-        "/metrics" => get_only(&method, || {
-            text(
-                StatusCode::OK,
-                "text/plain; version=0.0.4",
-                app.metrics.render(),
-            )
-        }),
-        _ => Err(Rejection::NotFound {
+    let reply = match admin::respond(path, &app.health, &app.metrics) {
+        Some(answer) => get_only(&method, || answer),
+        None => Err(Rejection::NotFound {
             path: path.to_owned(),
         }),
     };
@@ -160,15 +141,6 @@ fn get_only(
             allow: "GET",
         })
     }
-}
-
-fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
 }
 
 /// Serves `POST /webhooks/{source}`; `source` is the configured source, or
@@ -204,7 +176,7 @@ async fn accept(
             allow: "POST",
         });
     }
-    if app.stopping.load(Ordering::Relaxed) {
+    if app.health.is_stopping() {
         return Err(Rejection::ShuttingDown {
             retry_after: app.settings.retry_after_secs,
         });

@@ -2,16 +2,18 @@
 //! in a protobuf envelope and answers `202` only once Kafka acknowledged it.
 //!
 //! # Layout
-//! - [`config`]: defaults, TOML file, environment overrides; fail-closed auth.
-//! - [`source`]: a configured source and event-id extraction.
-//! - [`signature`]: API key, Basic, HMAC, Standard Webhooks, GitHub, Stripe.
+//! - [`config`]: settings, their defaults and variables, validation; fail-closed auth.
+//! - [`source`]: a configured source, its settings, and event-id extraction.
+//! - [`signature`]: API key, Basic, HMAC, Standard Webhooks, GitHub, Stripe; `auth` tables into verifiers.
 //! - [`ingest`]: one request from checked body to acknowledged record.
-//! - [`producer`]: the idempotent producer, deadline, fatal-error recovery.
+//! - [`producer`]: one event as one keyed record, acknowledged within the deadline.
 //! - [`problem`]: every rejection and its status + problem+json (the status table).
 //! - [`http`]: accept loop, routing, body limits, timeouts, graceful shutdown.
 //! - [`metrics`]: metric names, descriptions and recording helpers.
 //! - [`run`]: wires it all together and runs to a clean stop.
-//! - [`shutdown`]: one future for SIGTERM and SIGINT.
+//!
+//! Process plumbing (logging, shutdown, exit codes, configuration layering,
+//! admin endpoints, the replaceable producer) is `switchboard-runtime`'s.
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -21,6 +23,5 @@ pub mod metrics;
 pub mod problem;
 pub mod producer;
 pub mod run;
-pub mod shutdown;
 pub mod signature;
 pub mod source;

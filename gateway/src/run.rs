@@ -1,11 +1,11 @@
 //! Wires a configured gateway together and runs it to a clean stop: producer,
 //! readiness probe, HTTP server, and on shutdown a bounded producer flush.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
+use switchboard_runtime::admin::{self, Health};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
@@ -35,9 +35,10 @@ pub async fn run(
     }
     let topics = config.topics();
     // A producer with records pending and no ack for this long, while the
-    // broker answers, is replaced (see EventProducer::probe).
+    // broker answers, is replaced (see the runtime's rebuild policy).
     let stall_after = (config.deadline * 2).max(Duration::from_secs(5));
     let producer = EventProducer::new(&config.kafka, stall_after)?;
+    let health = Arc::new(Health::always_live());
     let app = Arc::new(App {
         sources: config
             .sources
@@ -50,14 +51,20 @@ pub async fn run(
             instance_id: config.instance_id.clone(),
         },
         producer,
-        ready: AtomicBool::new(false),
-        stopping: AtomicBool::new(false),
+        health: health.clone(),
         metrics,
         limits: config.http.clone(),
     });
 
-    let probe = tokio::spawn(probe_readiness(app.clone(), topics, config.deadline));
-    let upkeep = tokio::spawn(metrics_upkeep(app.metrics.clone()));
+    let probe_app = app.clone();
+    let timeout = config.deadline;
+    let probe = tokio::spawn(admin::watch_readiness(
+        health,
+        crate::metrics::BROKER_READY,
+        PROBE_INTERVAL,
+        move || probe_app.producer.probe(&topics, timeout),
+    ));
+    let upkeep = tokio::spawn(admin::metrics_upkeep(app.metrics.clone()));
     info!(listen = %listener.local_addr()?, sources = ?config.sources.keys().collect::<Vec<_>>(), "gateway listening");
 
     serve(listener, app.clone(), shutdown, config.shutdown_grace).await;
@@ -73,35 +80,4 @@ pub async fn run(
         }
     }
     Ok(())
-}
-
-async fn probe_readiness(app: Arc<App>, topics: Vec<String>, timeout: Duration) {
-    let mut was_ready = None;
-    loop {
-        let probe_app = app.clone();
-        let probe_topics = topics.clone();
-        let outcome =
-            tokio::task::spawn_blocking(move || probe_app.producer.probe(&probe_topics, timeout))
-                .await
-                .unwrap_or_else(|e| Err(e.to_string()));
-        let ready = outcome.is_ok();
-        app.ready.store(ready, Ordering::Relaxed);
-        crate::metrics::broker_ready(ready);
-        if was_ready != Some(ready) {
-            match &outcome {
-                Ok(()) => info!("broker reachable; ready"),
-                Err(why) => warn!(%why, "not ready"),
-            }
-            was_ready = Some(ready);
-        }
-        tokio::time::sleep(PROBE_INTERVAL).await;
-    }
-}
-
-/// Histograms in the Prometheus exporter need periodic upkeep.
-async fn metrics_upkeep(handle: PrometheusHandle) {
-    loop {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        handle.run_upkeep();
-    }
 }

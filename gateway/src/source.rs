@@ -6,7 +6,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use switchboard_proto::IdOrigin;
 
-use crate::signature::Verifier;
+use std::collections::BTreeMap;
+
+use crate::signature::{AuthConfig, Verifier};
 
 /// Longest event id accepted; ids are Kafka keys and header values.
 pub const MAX_EVENT_ID_LEN: usize = 256;
@@ -21,10 +23,12 @@ pub enum IdLocator {
 }
 
 /// What to do when no locator yields an id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum IdFallback {
     /// Use the hex SHA-256 of the raw body, so a sender's retry of the same
     /// payload gets the same key.
+    #[default]
     BodySha256,
     /// Refuse the request with `400`.
     Reject,
@@ -62,6 +66,98 @@ pub struct Source {
     pub verifier: Verifier,
     /// Request headers copied into the envelope.
     pub forward_headers: Vec<http::HeaderName>,
+}
+
+/// A `[sources.NAME]` table as written, before validation.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourceSettings {
+    /// Target topic (default: the gateway's `topic`).
+    topic: Option<String>,
+    /// Where the id is looked for: JSON pointers (`/id`) or `header:Name`.
+    event_id: Option<Vec<String>>,
+    /// What happens when no locator matches.
+    id_fallback: IdFallback,
+    /// Largest accepted body (default: the gateway's `max_body_bytes`).
+    max_body_bytes: Option<usize>,
+    /// Headers copied into the envelope (default `user-agent`).
+    forward_headers: Option<Vec<String>>,
+    /// Authentication.
+    auth: AuthConfig,
+}
+
+/// Headers that carry credentials: never copied into an envelope.
+const NEVER_FORWARDED: &[&str] = &["authorization", "proxy-authorization", "cookie"];
+
+fn parse_locator(spec: &str) -> Result<IdLocator, String> {
+    if let Some(header) = spec.strip_prefix("header:") {
+        let name = http::HeaderName::from_bytes(header.trim().as_bytes())
+            .map_err(|_| format!("event_id entry {spec:?} names an invalid header"))?;
+        Ok(IdLocator::Header(name))
+    } else if spec.starts_with('/') {
+        Ok(IdLocator::Pointer(spec.to_owned()))
+    } else {
+        Err(format!(
+            "event_id entry {spec:?} is neither a JSON pointer (\"/id\") nor a header (\"header:X-Event-Id\")"
+        ))
+    }
+}
+
+impl Source {
+    /// Validates the settings of source `name`; `default_topic` and
+    /// `default_max_body` are the gateway's, `vars` holds named secrets.
+    pub fn from_settings(
+        name: &str,
+        settings: SourceSettings,
+        default_topic: &str,
+        default_max_body: usize,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<Source, String> {
+        switchboard_proto::topics::validate_name("source name", name).map_err(|e| e.to_string())?;
+        let topic = settings.topic.unwrap_or_else(|| default_topic.to_owned());
+        switchboard_proto::topics::validate_name("topic", &topic).map_err(|e| e.to_string())?;
+        let id_locators = settings
+            .event_id
+            .unwrap_or_else(|| vec!["/id".to_owned()])
+            .iter()
+            .map(|spec| parse_locator(spec))
+            .collect::<Result<Vec<_>, _>>()?;
+        let verifier = settings.auth.into_verifier(vars)?;
+
+        let mut credential_headers: Vec<&str> = NEVER_FORWARDED.to_vec();
+        if let Verifier::ApiKey { header, .. } | Verifier::Basic { header, .. } = &verifier {
+            credential_headers.push(header);
+        }
+        let mut forward: Vec<String> = settings
+            .forward_headers
+            .unwrap_or_else(|| vec!["user-agent".to_owned()]);
+        forward.extend(verifier.signature_headers().iter().map(|h| (*h).to_owned()));
+        forward.extend(id_locators.iter().filter_map(|l| match l {
+            IdLocator::Header(h) => Some(h.as_str().to_owned()),
+            IdLocator::Pointer(_) => None,
+        }));
+        let mut forward_headers = Vec::new();
+        for header in forward {
+            let parsed = http::HeaderName::from_bytes(header.as_bytes())
+                .map_err(|_| format!("invalid header name {header:?}"))?;
+            let is_credential = credential_headers
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(parsed.as_str()));
+            if !is_credential && !forward_headers.contains(&parsed) {
+                forward_headers.push(parsed);
+            }
+        }
+
+        Ok(Source {
+            name: Box::leak(name.to_owned().into_boxed_str()),
+            topic,
+            id_locators,
+            id_fallback: settings.id_fallback,
+            max_body_bytes: settings.max_body_bytes.unwrap_or(default_max_body),
+            verifier,
+            forward_headers,
+        })
+    }
 }
 
 /// The event id and how it was found.

@@ -144,8 +144,8 @@ pub async fn serve(listener: TcpListener, health: Arc<Health>, metrics: Promethe
         let metrics = metrics.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<hyper::body::Incoming>| {
-                let response = respond(request.uri().path(), &health, &metrics)
-                    .unwrap_or_else(not_found);
+                let response =
+                    respond(request.uri().path(), &health, &metrics).unwrap_or_else(not_found);
                 async move { Ok::<_, Infallible>(response) }
             });
             let _ = http1::Builder::new()

@@ -271,7 +271,10 @@ mod tests {
         let text = "name = \"file\"\nwait = \"1s\"\n[limits]\ncount = 2\n";
         let sample: Sample =
             load_str(text, ENV, &vars(&[("S_NAME", "123"), ("S_COUNT", "7")])).expect("valid");
-        assert_eq!(sample.name, "123", "text stays text even when it looks like a number");
+        assert_eq!(
+            sample.name, "123",
+            "text stays text even when it looks like a number"
+        );
         assert_eq!(sample.wait, Some(Duration::from_secs(1)));
         assert_eq!(sample.limits.count, 7);
         let empty: Sample = load_str("", ENV, &vars(&[])).expect("defaults");
@@ -280,11 +283,13 @@ mod tests {
 
     #[test]
     fn errors_name_the_variable_or_the_file_key() {
-        let error = load_str::<Sample>("", ENV, &vars(&[("S_WAIT", "2000")])).expect_err("bare number");
+        let error =
+            load_str::<Sample>("", ENV, &vars(&[("S_WAIT", "2000")])).expect_err("bare number");
         let text = error.to_string();
         assert!(text.contains("S_WAIT"), "{text}");
         assert!(text.contains("500ms"), "a hint with examples: {text}");
-        let error = load_str::<Sample>("[limits]\ncount = \"many\"\n", ENV, &vars(&[])).expect_err("text count");
+        let error = load_str::<Sample>("[limits]\ncount = \"many\"\n", ENV, &vars(&[]))
+            .expect_err("text count");
         assert!(error.to_string().contains("limits.count"), "{error}");
         let error = load_str::<Sample>("nmae = \"x\"\n", ENV, &vars(&[])).expect_err("typo");
         assert!(error.to_string().contains("nmae"), "{error}");

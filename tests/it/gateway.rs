@@ -130,8 +130,8 @@ async fn each_genesys_fixture_is_accepted_and_lands_keyed_by_its_event_id() {
 
 const STRICT_CONFIG: &str = r#"
 [http]
-header_read_timeout_ms = 500
-request_timeout_ms = 1000
+header_read_timeout = "500ms"
+request_timeout = "1s"
 
 [sources.strict]
 event_id = ["header:X-Event-Id", "/id"]

@@ -19,7 +19,7 @@ async fn broker_outage_answers_503_fast_and_recovers_without_a_gateway_restart()
         &broker.bootstrap(),
         &topic,
         None,
-        &[("GATEWAY_DEADLINE_MS", "1000")],
+        &[("GATEWAY_DEADLINE", "1s")],
     )
     .await;
     gateway.wait_ready().await;
@@ -108,7 +108,7 @@ async fn a_full_producer_queue_answers_429_with_retry_after_at_once() {
         &topic,
         None,
         &[
-            ("GATEWAY_DEADLINE_MS", "3000"),
+            ("GATEWAY_DEADLINE", "3s"),
             ("KAFKA_QUEUE_BUFFERING_MAX_MESSAGES", "1"),
         ],
     )
@@ -155,7 +155,7 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_zero() {
         &broker.bootstrap(),
         &topic,
         None,
-        &[("GATEWAY_DEADLINE_MS", "5000")],
+        &[("GATEWAY_DEADLINE", "5s")],
     )
     .await;
     gateway.wait_ready().await;

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::message::ToBytes;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
 use tracing::{error, info, warn};
 
@@ -169,9 +169,15 @@ impl ReplaceableProducer {
         let producer = self.current();
         if let Some((code, reason)) = producer.client().fatal_error() {
             self.replace(&producer, &format!("fatal {code:?}: {reason}"));
-            return Err(format!("{} producer had a fatal error: {reason}", self.name));
+            return Err(format!(
+                "{} producer had a fatal error: {reason}",
+                self.name
+            ));
         }
-        if self.stall.is_stalled(producer.in_flight_count().max(0) as usize) {
+        if self
+            .stall
+            .is_stalled(producer.in_flight_count().max(0) as usize)
+        {
             self.replace(
                 &producer,
                 "records pending without acknowledgement while the broker answers",
@@ -227,7 +233,9 @@ impl ReplaceableProducer {
                 metrics::counter!(self.rebuilds_metric).increment(1);
                 retire(self.name, old, self.policy.retire_within);
             }
-            Err(error) => error!(producer = self.name, %error, "could not build a replacement producer"),
+            Err(error) => {
+                error!(producer = self.name, %error, "could not build a replacement producer")
+            }
         }
     }
 }

@@ -142,12 +142,18 @@ mod tests {
         let watch = StallWatch::new(Duration::from_secs(5));
         watch.acked_at(10_000);
         assert!(!watch.is_stalled_at(3, 14_000));
-        assert!(!watch.is_stalled_at(3, 15_000), "exactly the limit is not yet a stall");
+        assert!(
+            !watch.is_stalled_at(3, 15_000),
+            "exactly the limit is not yet a stall"
+        );
         assert!(watch.is_stalled_at(3, 15_001));
         watch.acked_at(15_002);
         assert!(!watch.is_stalled_at(3, 16_000), "an ack is progress");
         watch.reset_at(100_000);
-        assert!(!watch.is_stalled_at(3, 104_000), "a fresh producer starts a new clock");
+        assert!(
+            !watch.is_stalled_at(3, 104_000),
+            "a fresh producer starts a new clock"
+        );
     }
 
     #[test]

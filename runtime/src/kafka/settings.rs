@@ -16,7 +16,13 @@ pub const KAFKA_BROKERS: &str = "KAFKA_BROKERS";
 pub const KAFKA_PREFIX: &str = "KAFKA_";
 
 /// Parts of a setting name whose value is a credential.
-const SECRET_MARKERS: &[&str] = &["password", "secret", "oauthbearer.config", "key.pem", "ssl.key"];
+const SECRET_MARKERS: &[&str] = &[
+    "password",
+    "secret",
+    "oauthbearer.config",
+    "key.pem",
+    "ssl.key",
+];
 
 /// A set of librdkafka settings.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -112,7 +118,11 @@ impl fmt::Debug for KafkaSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map()
             .entries(self.0.iter().map(|(k, v)| {
-                let shown = if is_secret(k) { "<redacted>" } else { v.as_str() };
+                let shown = if is_secret(k) {
+                    "<redacted>"
+                } else {
+                    v.as_str()
+                };
                 (k, shown)
             }))
             .finish()

@@ -1,0 +1,282 @@
+//! Gateway configuration. Loading (defaults → TOML file → environment) is
+//! the runtime crate's; this module declares the settings with their
+//! defaults and environment variables, then validates them into a
+//! [`GatewayConfig`]. Authentication that is misconfigured refuses to start:
+//! a source is never silently unverified.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use switchboard_runtime::config::{self as layering, ConfigError};
+use switchboard_runtime::kafka::KafkaSettings;
+
+use crate::source::{Source, SourceSettings};
+
+/// Environment variables the gateway reads.
+pub mod env {
+    use switchboard_runtime::config::EnvVar;
+    pub use switchboard_runtime::kafka::settings::{KAFKA_BROKERS, KAFKA_PREFIX};
+    use switchboard_runtime::logging::{LOG_FORMAT, RUST_LOG};
+
+    /// Listen address.
+    pub const LISTEN: &str = "GATEWAY_LISTEN";
+    /// Default target topic.
+    pub const TOPIC: &str = "SWITCHBOARD_TOPIC";
+    /// Path of the TOML configuration file.
+    pub const CONFIG: &str = "GATEWAY_CONFIG";
+    /// Broker-ack deadline (`2s`).
+    pub const DEADLINE: &str = "GATEWAY_DEADLINE";
+    /// `Retry-After` on 429/503 (`1s`, whole seconds on the wire).
+    pub const RETRY_AFTER: &str = "GATEWAY_RETRY_AFTER";
+    /// Default largest body, bytes.
+    pub const MAX_BODY_BYTES: &str = "GATEWAY_MAX_BODY_BYTES";
+    /// Name of this gateway process, written into every envelope.
+    pub const INSTANCE_ID: &str = "GATEWAY_INSTANCE_ID";
+    /// Drain time on shutdown (`10s`).
+    pub const SHUTDOWN_GRACE: &str = "GATEWAY_SHUTDOWN_GRACE";
+    /// Connections served at once.
+    pub const MAX_CONNECTIONS: &str = "GATEWAY_HTTP_MAX_CONNECTIONS";
+    /// Time allowed for a request head (`5s`).
+    pub const HEADER_READ_TIMEOUT: &str = "GATEWAY_HTTP_HEADER_READ_TIMEOUT";
+    /// Time allowed for a whole request (`10s`).
+    pub const REQUEST_TIMEOUT: &str = "GATEWAY_HTTP_REQUEST_TIMEOUT";
+
+    /// Each variable and the configuration key it sets.
+    pub const VARIABLES: &[EnvVar] = &[
+        EnvVar::text(LISTEN, "listen"),
+        EnvVar::text(TOPIC, "topic"),
+        EnvVar::text(DEADLINE, "deadline"),
+        EnvVar::text(RETRY_AFTER, "retry_after"),
+        EnvVar::scalar(MAX_BODY_BYTES, "max_body_bytes"),
+        EnvVar::text(INSTANCE_ID, "instance_id"),
+        EnvVar::text(SHUTDOWN_GRACE, "shutdown_grace"),
+        EnvVar::scalar(MAX_CONNECTIONS, "http.max_connections"),
+        EnvVar::text(HEADER_READ_TIMEOUT, "http.header_read_timeout"),
+        EnvVar::text(REQUEST_TIMEOUT, "http.request_timeout"),
+    ];
+
+    /// Variables that were renamed, with what to set instead.
+    pub const RENAMED: &[(&str, &str)] = &[("GATEWAY_DEADLINE_MS", "GATEWAY_DEADLINE=2s")];
+
+    /// Every variable above, plus `KAFKA_*` pass-through, `LOG_FORMAT` and
+    /// `RUST_LOG`: the whole environment contract (deployment files are
+    /// checked against it).
+    pub const ALL: &[&str] = &[
+        KAFKA_BROKERS,
+        CONFIG,
+        LISTEN,
+        TOPIC,
+        DEADLINE,
+        RETRY_AFTER,
+        MAX_BODY_BYTES,
+        INSTANCE_ID,
+        SHUTDOWN_GRACE,
+        MAX_CONNECTIONS,
+        HEADER_READ_TIMEOUT,
+        REQUEST_TIMEOUT,
+        LOG_FORMAT,
+        RUST_LOG,
+    ];
+}
+
+/// The built-in source that exists when no source is configured.
+pub const DEFAULT_SOURCE: &str = "genesys";
+
+/// Connection hygiene of the HTTP server (`[http]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpLimits {
+    /// Connections served at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// A client must send its request head within this time.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// A whole request (head and body) must arrive within this time.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 4096,
+            header_read_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The settings as written (file and environment), before validation.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewaySettings {
+    listen: SocketAddr,
+    topic: String,
+    #[serde(with = "humantime_serde")]
+    deadline: Duration,
+    #[serde(with = "humantime_serde")]
+    retry_after: Duration,
+    max_body_bytes: usize,
+    instance_id: Option<String>,
+    #[serde(with = "humantime_serde")]
+    shutdown_grace: Duration,
+    http: HttpLimits,
+    kafka: KafkaSettings,
+    sources: BTreeMap<String, SourceSettings>,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8080)),
+            topic: switchboard_proto::DEFAULT_MAIN_TOPIC.to_owned(),
+            deadline: Duration::from_secs(2),
+            retry_after: Duration::from_secs(1),
+            max_body_bytes: 1024 * 1024,
+            instance_id: None,
+            shutdown_grace: Duration::from_secs(10),
+            http: HttpLimits::default(),
+            kafka: KafkaSettings::default(),
+            sources: BTreeMap::new(),
+        }
+    }
+}
+
+/// The validated configuration the gateway runs with.
+#[derive(Clone)]
+pub struct GatewayConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// How long a request waits for the broker's ack before `503`.
+    pub deadline: Duration,
+    /// `Retry-After` seconds on `503` and `429`.
+    pub retry_after_secs: u64,
+    /// Written into every envelope.
+    pub instance_id: String,
+    /// How long shutdown waits for in-flight requests, then again for the producer's flush.
+    pub shutdown_grace: Duration,
+    /// Connection hygiene.
+    pub http: HttpLimits,
+    /// librdkafka producer settings.
+    pub kafka: KafkaSettings,
+    /// Configured sources by name.
+    pub sources: BTreeMap<String, Source>,
+}
+
+impl std::fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayConfig")
+            .field("listen", &self.listen)
+            .field("deadline", &self.deadline)
+            .field("instance_id", &self.instance_id)
+            .field("kafka", &self.kafka)
+            .field("sources", &self.sources.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Producer settings chosen for low latency with full durability. `linger.ms`
+/// is kept low because a request waits for its batch: at 64 connections a
+/// 5 ms linger alone would cap a gateway near 10k requests/s.
+fn default_kafka_settings(instance_id: &str) -> KafkaSettings {
+    KafkaSettings::from_pairs([
+        ("bootstrap.servers", "localhost:9092".to_owned()),
+        ("client.id", format!("switchboard-gateway-{instance_id}")),
+        ("enable.idempotence", "true".into()),
+        ("acks", "all".into()),
+        // Topics are created by set-up with the partition count the consumer
+        // group expects; a producer must never create one with broker defaults.
+        ("allow.auto.create.topics", "false".into()),
+        ("linger.ms", "1".into()),
+        ("message.timeout.ms", "30000".into()),
+        ("queue.buffering.max.kbytes", "262144".into()),
+        ("socket.nagle.disable", "true".into()),
+    ])
+}
+
+impl GatewayConfig {
+    /// Reads the file (when given) and the environment `vars`, then validates.
+    pub fn load(path: Option<&Path>, vars: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        layering::refuse_renamed(vars, env::RENAMED)?;
+        Self::validate(layering::load(path, env::VARIABLES, vars)?, vars)
+    }
+
+    /// Like [`GatewayConfig::load`] with TOML text instead of a file.
+    pub fn from_toml(text: &str, vars: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        layering::refuse_renamed(vars, env::RENAMED)?;
+        Self::validate(layering::load_str(text, env::VARIABLES, vars)?, vars)
+    }
+
+    /// Turns loaded settings into the configuration the gateway runs with.
+    fn validate(
+        settings: GatewaySettings,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        if settings.deadline.is_zero() {
+            return Err(ConfigError::invalid(env::DEADLINE, "must be longer than 0"));
+        }
+        let instance_id = settings
+            .instance_id
+            .filter(|id| !id.is_empty())
+            .or_else(|| vars.get("HOSTNAME").filter(|h| !h.is_empty()).cloned())
+            .unwrap_or_else(|| format!("gateway-{}", std::process::id()));
+
+        let mut kafka = default_kafka_settings(&instance_id);
+        kafka.merge(&settings.kafka);
+        kafka.apply_env(vars);
+        if !kafka.acks_all() {
+            return Err(ConfigError::invalid(
+                "kafka acks",
+                format!(
+                    "{:?} would let the gateway answer 202 for an event that is not durable; only acks=all is allowed",
+                    kafka.get("acks").unwrap_or("(unset)")
+                ),
+            ));
+        }
+
+        let mut source_settings = settings.sources;
+        if source_settings.is_empty() {
+            source_settings.insert(DEFAULT_SOURCE.to_owned(), SourceSettings::default());
+        }
+        let mut sources = BTreeMap::new();
+        for (name, source) in source_settings {
+            let resolved = Source::from_settings(
+                &name,
+                source,
+                &settings.topic,
+                settings.max_body_bytes,
+                vars,
+            )
+            .map_err(|why| ConfigError::invalid(format!("source {name}"), why))?;
+            sources.insert(name, resolved);
+        }
+
+        Ok(GatewayConfig {
+            listen: settings.listen,
+            deadline: settings.deadline,
+            retry_after_secs: settings.retry_after.as_secs_f64().ceil().max(1.0) as u64,
+            instance_id,
+            shutdown_grace: settings.shutdown_grace,
+            http: HttpLimits {
+                max_connections: settings.http.max_connections.max(1),
+                ..settings.http
+            },
+            kafka,
+            sources,
+        })
+    }
+
+    /// Every topic some source produces to.
+    pub fn topics(&self) -> Vec<String> {
+        let mut topics: Vec<String> = self.sources.values().map(|s| s.topic.clone()).collect();
+        topics.sort();
+        topics.dedup();
+        topics
+    }
+}
+
+#[cfg(test)]
+mod tests;

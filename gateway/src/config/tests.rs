@@ -1,0 +1,172 @@
+//! Unit tests of loading and validating the gateway configuration.
+
+use super::*;
+use crate::source::{IdFallback, IdLocator};
+
+fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[test]
+fn no_config_gives_the_genesys_source_keyed_by_id() {
+    let config = GatewayConfig::from_toml("", &vars(&[])).expect("valid");
+    let genesys = &config.sources[DEFAULT_SOURCE];
+    assert_eq!(genesys.topic, "webhooks");
+    assert_eq!(genesys.id_locators, vec![IdLocator::Pointer("/id".into())]);
+    assert_eq!(genesys.id_fallback, IdFallback::BodySha256);
+    assert!(genesys.verifier.is_none());
+    assert_eq!(config.deadline, Duration::from_secs(2));
+    assert_eq!(genesys.max_body_bytes, 1024 * 1024);
+    assert_eq!(config.kafka.get("acks"), Some("all"));
+    assert_eq!(config.kafka.get("enable.idempotence"), Some("true"));
+}
+
+#[test]
+fn environment_overrides_file_and_passes_kafka_settings_through() {
+    let toml = r#"
+        listen = "127.0.0.1:1"
+        topic = "from-file"
+        [kafka]
+        "linger.ms" = 2
+    "#;
+    let config = GatewayConfig::from_toml(
+        toml,
+        &vars(&[
+            ("GATEWAY_LISTEN", "127.0.0.1:9999"),
+            ("SWITCHBOARD_TOPIC", "from-env"),
+            ("KAFKA_BROKERS", "b1:9092,b2:9092"),
+            ("KAFKA_SASL_USERNAME", "user"),
+            ("GATEWAY_DEADLINE", "750ms"),
+        ]),
+    )
+    .expect("valid");
+    assert_eq!(config.listen, "127.0.0.1:9999".parse().expect("addr"));
+    assert_eq!(config.sources[DEFAULT_SOURCE].topic, "from-env");
+    assert_eq!(
+        config.kafka.get("bootstrap.servers"),
+        Some("b1:9092,b2:9092")
+    );
+    assert_eq!(config.kafka.get("sasl.username"), Some("user"));
+    assert_eq!(config.kafka.get("linger.ms"), Some("2"));
+    assert_eq!(config.kafka.get("brokers"), None);
+    assert_eq!(config.deadline, Duration::from_millis(750));
+}
+
+#[test]
+fn misconfigured_auth_refuses_to_start() {
+    let missing_env = r#"
+        [sources.om.auth]
+        scheme = "hmac-sha256"
+        header = "X-Hub-Signature-256"
+        encoding = "base64"
+        secrets_env = ["OM_SECRET"]
+    "#;
+    let err = GatewayConfig::from_toml(missing_env, &vars(&[])).expect_err("refused");
+    assert!(err.to_string().contains("OM_SECRET"), "{err}");
+    let ok = GatewayConfig::from_toml(missing_env, &vars(&[("OM_SECRET", "s")])).expect("valid");
+    assert!(!ok.sources["om"].verifier.is_none());
+    assert!(ok.sources["om"]
+        .forward_headers
+        .iter()
+        .any(|h| h == "x-hub-signature-256"));
+
+    let no_secret = "[sources.gh.auth]\nscheme = \"github\"\n";
+    assert!(GatewayConfig::from_toml(no_secret, &vars(&[])).is_err());
+    let unknown_scheme = "[sources.x.auth]\nscheme = \"magic\"\n";
+    assert!(GatewayConfig::from_toml(unknown_scheme, &vars(&[])).is_err());
+    let bad_basic = "[sources.x.auth]\nscheme = \"basic\"\nsecrets = [\"nocolon\"]\n";
+    assert!(GatewayConfig::from_toml(bad_basic, &vars(&[])).is_err());
+    let weak_acks = "[kafka]\nacks = \"1\"\n";
+    assert!(GatewayConfig::from_toml(weak_acks, &vars(&[])).is_err());
+}
+
+#[test]
+fn credentials_are_never_forwarded() {
+    let toml = r#"
+        [sources.eb]
+        forward_headers = ["authorization", "x-api-key", "user-agent"]
+        [sources.eb.auth]
+        scheme = "api-key"
+        header = "X-Api-Key"
+        secrets = ["k"]
+    "#;
+    let config = GatewayConfig::from_toml(toml, &vars(&[])).expect("valid");
+    let forwarded: Vec<&str> = config.sources["eb"]
+        .forward_headers
+        .iter()
+        .map(|h| h.as_str())
+        .collect();
+    assert_eq!(forwarded, vec!["user-agent"]);
+    assert!(
+        !config.sources.contains_key(DEFAULT_SOURCE),
+        "configured sources replace the default"
+    );
+}
+
+#[test]
+fn shipped_example_config_is_valid() {
+    let text = include_str!("../../../deploy/config/gateway.example.toml");
+    let config = GatewayConfig::from_toml(
+        text,
+        &vars(&[("GENESYS_OM_SECRET", "s"), ("EVENTBRIDGE_BASIC", "eb:pw")]),
+    )
+    .expect("example config is valid");
+    assert!(config.sources.contains_key("genesys"));
+    assert!(config.sources.contains_key("genesys-open-messaging"));
+}
+
+#[test]
+fn durations_are_written_one_way_and_errors_name_the_variable() {
+    let error = GatewayConfig::from_toml("", &vars(&[("GATEWAY_DEADLINE", "2000")]))
+        .expect_err("a bare number is not a duration");
+    let text = error.to_string();
+    assert!(text.contains("GATEWAY_DEADLINE"), "{text}");
+    assert!(
+        text.contains("2s"),
+        "the hint shows how to write it: {text}"
+    );
+    let error = GatewayConfig::from_toml("", &vars(&[("GATEWAY_DEADLINE_MS", "2000")]))
+        .expect_err("renamed");
+    assert!(error.to_string().contains("GATEWAY_DEADLINE=2s"), "{error}");
+    let error = GatewayConfig::from_toml("deadline = 5\n", &vars(&[])).expect_err("number in file");
+    assert!(error.to_string().contains("deadline"), "{error}");
+    let config = GatewayConfig::from_toml(
+        "retry_after = \"1500ms\"\n[http]\nrequest_timeout = \"3s\"\n",
+        &vars(&[("GATEWAY_HTTP_MAX_CONNECTIONS", "12")]),
+    )
+    .expect("valid");
+    assert_eq!(
+        config.retry_after_secs, 2,
+        "Retry-After rounds up to whole seconds"
+    );
+    assert_eq!(config.http.request_timeout, Duration::from_secs(3));
+    assert_eq!(config.http.max_connections, 12);
+}
+
+#[test]
+fn every_variable_is_in_the_published_contract() {
+    for var in env::VARIABLES {
+        assert!(
+            env::ALL.contains(&var.name),
+            "{} missing from env::ALL",
+            var.name
+        );
+    }
+}
+
+#[test]
+fn debug_output_hides_credentials() {
+    let config = GatewayConfig::from_toml(
+        "[kafka]\n\"sasl.password\" = \"hunter2\"\n[sources.x.auth]\nscheme = \"api-key\"\nheader = \"X-Key\"\nsecrets = [\"topsecret\"]\n",
+        &vars(&[]),
+    )
+    .expect("valid");
+    let shown = format!("{config:?}");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("topsecret"),
+        "{shown}"
+    );
+}
