@@ -1,23 +1,17 @@
-//! The producer that hands records on: to a retry stage, to the dead-letter
-//! topic, and delivered markers to the dedupe log. Idempotent with `acks=all`;
-//! a send resolves only on the broker's acknowledgement, because the source
-//! offset is committed on that acknowledgement. A producer whose idempotence
-//! state broke (fatal error, fenced or unknown producer id, or records timing
-//! out while the broker lost its state) is replaced by a fresh one.
+//! Records the consumer hands on: to a retry stage, to the dead-letter topic,
+//! and delivered markers to the dedupe log. They are written with the
+//! runtime's [`ReplaceableProducer`] (idempotent, `acks=all`, replaced when
+//! its state breaks, flushed when retired); a hand-off counts only on the
+//! broker's acknowledgement, because the source offset is committed on it.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedHeaders;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::ClientConfig;
-use tracing::{error, info, warn};
-
-use crate::kafka_log::LogContext;
-
-type Inner = FutureProducer<LogContext>;
+use rdkafka::producer::FutureRecord;
+use switchboard_runtime::kafka::{KafkaSettings, RebuildPolicy, ReplaceableProducer};
+use tracing::warn;
 
 /// One record to hand on.
 pub struct Handoff<'a> {
@@ -34,7 +28,8 @@ pub struct Handoff<'a> {
 }
 
 impl<'a> Handoff<'a> {
-    fn into_future_record(self) -> FutureRecord<'a, [u8], [u8]> {
+    /// The record as librdkafka takes it.
+    pub fn into_record(self) -> FutureRecord<'a, [u8], [u8]> {
         let record = FutureRecord::to(self.topic)
             .partition(self.partition)
             .payload(self.payload)
@@ -46,147 +41,48 @@ impl<'a> Handoff<'a> {
     }
 }
 
-/// A replaceable idempotent producer.
-pub struct HandoffProducer {
-    settings: ClientConfig,
-    current: RwLock<Arc<Inner>>,
-    rebuild: Mutex<()>,
+/// Pending hand-offs with no acknowledgement for this long, while the
+/// broker answers, mean the producer is stuck.
+const STALL_AFTER: Duration = Duration::from_secs(30);
+
+/// Builds the hand-off producer from `settings`.
+pub fn producer(settings: &KafkaSettings) -> Result<Arc<ReplaceableProducer>, KafkaError> {
+    let message_timeout = settings
+        .get("message.timeout.ms")
+        .and_then(|ms| ms.parse().ok())
+        .map_or(Duration::from_secs(30), Duration::from_millis);
+    let policy = RebuildPolicy::for_message_timeout(STALL_AFTER, message_timeout);
+    ReplaceableProducer::new(
+        "hand-off",
+        settings,
+        policy,
+        crate::metrics::PRODUCER_REBUILDS,
+    )
+    .map(Arc::new)
 }
 
-impl HandoffProducer {
-    /// Builds a producer from librdkafka `settings`.
-    pub fn new(settings: &BTreeMap<String, String>) -> Result<Self, KafkaError> {
-        let mut config = ClientConfig::new();
-        for (key, value) in settings {
-            config.set(key, value);
-        }
-        let producer: Inner = config.create_with_context(LogContext)?;
-        Ok(Self {
-            settings: config,
-            current: RwLock::new(Arc::new(producer)),
-            rebuild: Mutex::new(()),
-        })
-    }
-
-    fn current(&self) -> Arc<Inner> {
-        match self.current.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// Produces `record` and waits for the broker's acknowledgement.
-    pub async fn send(&self, record: Handoff<'_>) -> Result<(), KafkaError> {
-        let producer = self.current();
-        let kafka_record = record.into_future_record();
-        let result = match producer.send_result(kafka_record) {
-            Ok(delivery) => match delivery.await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err((error, _))) => Err(error),
-                Err(_canceled) => Err(KafkaError::Canceled),
-            },
-            Err((error, _)) => Err(error),
-        };
-        if let Err(error) = &result {
-            self.replace_if_broken(&producer, error);
-        }
-        result
-    }
-
-    /// Queues `record` without waiting for the acknowledgement: failures are
-    /// logged and counted, and a flush at shutdown waits for the rest. For
-    /// records nothing waits on (delivered markers).
-    pub fn send_detached(&self, record: Handoff<'_>) {
-        let producer = self.current();
-        let topic = record.topic.to_owned();
-        let kafka_record = record.into_future_record();
-        match producer.send_result(kafka_record) {
-            Ok(delivery) => {
-                tokio::spawn(async move {
-                    match delivery.await {
-                        Ok(Ok(_)) => {}
-                        Ok(Err((error, _))) => {
-                            crate::metrics::handoff_failed();
-                            warn!(topic, %error, "record not acknowledged");
-                        }
-                        Err(_canceled) => crate::metrics::handoff_failed(),
-                    }
-                });
-            }
-            Err((error, _)) => {
-                crate::metrics::handoff_failed();
-                warn!(topic, %error, "record not queued");
-                self.replace_if_broken(&producer, &error);
-            }
-        }
-    }
-
-    /// Waits (blocking) until queued records are delivered or `timeout` passes.
-    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
-        self.current().flush(timeout)
-    }
-
-    fn replace_if_broken(&self, producer: &Arc<Inner>, error: &KafkaError) {
-        if let Some((code, reason)) = producer.client().fatal_error() {
-            self.replace(producer, &format!("fatal {code:?}: {reason}"));
-            return;
-        }
-        if let Some(code) = error.rdkafka_error_code() {
-            // Records timing out are replaced too: after a broker lost its
-            // producer-id state librdkafka retries for ever without a fatal
-            // error, and every record times out.
-            if matches!(
-                code,
-                RDKafkaErrorCode::ProducerFenced
-                    | RDKafkaErrorCode::InvalidProducerEpoch
-                    | RDKafkaErrorCode::UnknownProducerId
-                    | RDKafkaErrorCode::OutOfOrderSequenceNumber
-                    | RDKafkaErrorCode::MessageTimedOut
-            ) {
-                self.replace(producer, &format!("{code:?}"));
-            }
-        }
-    }
-
-    fn replace(&self, broken: &Arc<Inner>, why: &str) {
-        let Ok(_guard) = self.rebuild.lock() else {
-            return;
-        };
-        if !Arc::ptr_eq(broken, &self.current()) {
-            return;
-        }
-        match self.settings.create_with_context::<_, Inner>(LogContext) {
-            Ok(fresh) => {
-                let old = match self.current.write() {
-                    Ok(mut guard) => std::mem::replace(&mut *guard, Arc::new(fresh)),
-                    Err(poisoned) => {
-                        std::mem::replace(&mut *poisoned.into_inner(), Arc::new(fresh))
-                    }
-                };
-                warn!(reason = why, "hand-off producer replaced");
-                crate::metrics::producer_rebuilt();
-                retire(old);
-            }
-            Err(error) => error!(%error, "could not build a replacement producer"),
-        }
-    }
+/// Produces `handoff` and waits for the broker's acknowledgement.
+pub async fn send(producer: &ReplaceableProducer, handoff: Handoff<'_>) -> Result<(), KafkaError> {
+    producer.send(handoff.into_record()).await.map(|_| ())
 }
 
-/// Drops a replaced producer on its own thread: its Drop flushes and blocks.
-fn retire(old: Arc<Inner>) {
-    let spawned = std::thread::Builder::new()
-        .name("retire-producer".into())
-        .spawn(move || {
-            for _ in 0..600 {
-                if Arc::strong_count(&old) == 1 {
-                    break;
+/// Queues `handoff` without waiting: a failure is logged and counted. For
+/// records nothing waits on (delivered markers); a flush at shutdown waits
+/// for the rest.
+pub fn send_detached(producer: &Arc<ReplaceableProducer>, handoff: Handoff<'_>) {
+    let topic = handoff.topic.to_owned();
+    match producer.send_detached(handoff.into_record()) {
+        Ok(acknowledged) => {
+            tokio::spawn(async move {
+                if let Err(error) = acknowledged.await {
+                    crate::metrics::handoff_failed();
+                    warn!(topic, %error, "record not acknowledged");
                 }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            drop(old);
-            info!("replaced producer closed");
-        });
-    if let Err(error) = spawned {
-        error!(%error, "could not start a thread to close the replaced producer");
+            });
+        }
+        Err(error) => {
+            crate::metrics::handoff_failed();
+            warn!(topic, %error, "record not queued");
+        }
     }
 }

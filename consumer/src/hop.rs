@@ -5,39 +5,10 @@
 
 use bytes::Bytes;
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
-use switchboard_proto::headers as h;
+use switchboard_proto::hop::is_hop_header;
+pub use switchboard_proto::hop::{HopState, Origin};
 
 use crate::stage::StageIndex;
-
-/// Where a record first entered the pipeline (its main-topic coordinates).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    /// Main topic.
-    pub topic: String,
-    /// Partition on the main topic.
-    pub partition: i32,
-    /// Offset on the main topic.
-    pub offset: i64,
-    /// Record timestamp on the main topic, unix milliseconds.
-    pub timestamp_ms: i64,
-}
-
-/// What earlier hops wrote into the record's headers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HopState {
-    /// Delivery attempts already made (0 on the main topic).
-    pub attempts: u32,
-    /// Not to be handled before this, unix milliseconds.
-    pub due_at_ms: Option<i64>,
-    /// When the first attempt failed.
-    pub first_failure_at_ms: Option<i64>,
-    /// The error chain so far, newest first.
-    pub last_error: Option<String>,
-    /// Main-topic coordinates, when this record is a hop.
-    pub origin: Option<Origin>,
-    /// When the record was re-driven from the dead-letter topic, if it was.
-    pub redriven_at_ms: Option<i64>,
-}
 
 /// One record read from a stage's topic, owned so a task can outlive the poll.
 #[derive(Debug, Clone)]
@@ -67,30 +38,18 @@ impl Incoming {
     pub fn from_message(message: &BorrowedMessage<'_>, stage: StageIndex) -> Self {
         let mut carried = Vec::new();
         let mut hop = HopState::default();
-        let mut origin = OriginParts::default();
         if let Some(headers) = message.headers() {
-            for header in headers.iter() {
-                let value = header.value.unwrap_or_default();
-                let text = std::str::from_utf8(value).ok();
-                let number = text.and_then(|t| t.trim().parse::<i64>().ok());
-                match header.key {
-                    h::ATTEMPT => {
-                        hop.attempts = number.and_then(|n| u32::try_from(n).ok()).unwrap_or(0)
-                    }
-                    h::DUE_AT => hop.due_at_ms = number,
-                    h::FIRST_FAILURE_AT => hop.first_failure_at_ms = number,
-                    h::LAST_ERROR => hop.last_error = text.map(str::to_owned),
-                    h::ORIGINAL_TOPIC => origin.topic = text.map(str::to_owned),
-                    h::ORIGINAL_PARTITION => origin.partition = number,
-                    h::ORIGINAL_OFFSET => origin.offset = number,
-                    h::ORIGINAL_TIMESTAMP => origin.timestamp_ms = number,
-                    h::REDRIVEN_AT => hop.redriven_at_ms = number,
-                    key if h::HOP_HEADERS.contains(&key) => {}
-                    key => carried.push((key.to_owned(), value.to_vec())),
-                }
-            }
+            let all = || {
+                headers
+                    .iter()
+                    .map(|hd| (hd.key, hd.value.unwrap_or_default()))
+            };
+            hop = HopState::decode(all());
+            carried = all()
+                .filter(|(key, _)| !is_hop_header(key))
+                .map(|(key, value)| (key.to_owned(), value.to_vec()))
+                .collect();
         }
-        hop.origin = origin.complete();
         Self {
             stage,
             topic: message.topic().to_owned(),
@@ -116,25 +75,6 @@ impl Incoming {
             partition: self.partition,
             offset: self.offset,
             timestamp_ms: self.timestamp_ms,
-        })
-    }
-}
-
-#[derive(Default)]
-struct OriginParts {
-    topic: Option<String>,
-    partition: Option<i64>,
-    offset: Option<i64>,
-    timestamp_ms: Option<i64>,
-}
-
-impl OriginParts {
-    fn complete(self) -> Option<Origin> {
-        Some(Origin {
-            topic: self.topic?,
-            partition: i32::try_from(self.partition?).ok()?,
-            offset: self.offset?,
-            timestamp_ms: self.timestamp_ms.unwrap_or(0),
         })
     }
 }
@@ -174,67 +114,53 @@ pub fn hop_headers(
     failure: &HopFailure<'_>,
     destination: Destination,
 ) -> OwnedHeaders {
-    let attempts = incoming.attempt().to_string();
-    let first_failure = incoming
-        .hop
-        .first_failure_at_ms
-        .unwrap_or(failure.now_ms)
-        .to_string();
+    let attempt = incoming.attempt();
     let chain = match &incoming.hop.last_error {
         Some(previous) if !previous.is_empty() => format!(
-            "{} attempt {}: {}; {}",
-            failure.failed_stage,
-            incoming.attempt(),
-            failure.error,
-            previous
+            "{} attempt {attempt}: {}; {previous}",
+            failure.failed_stage, failure.error
         ),
         _ => format!(
-            "{} attempt {}: {}",
-            failure.failed_stage,
-            incoming.attempt(),
-            failure.error
+            "{} attempt {attempt}: {}",
+            failure.failed_stage, failure.error
         ),
     };
-    let origin = incoming.origin();
-    let mut headers = OwnedHeaders::new_with_capacity(incoming.carried.len() + 10);
+    let (due_at_ms, dlt_reason) = match destination {
+        Destination::Retry { due_at_ms, .. } => (Some(due_at_ms), None),
+        Destination::DeadLetter { reason } => (None, Some(reason.to_owned())),
+    };
+    let next = HopState {
+        attempts: attempt,
+        due_at_ms,
+        first_failure_at_ms: Some(incoming.hop.first_failure_at_ms.unwrap_or(failure.now_ms)),
+        last_error: Some(chain),
+        dlt_reason,
+        failed_stage: Some(failure.failed_stage.to_owned()),
+        origin: Some(incoming.origin()),
+        group: Some(failure.group.to_owned()),
+        redriven_at_ms: None,
+    };
+    let encoded = next.encode();
+    let mut headers = OwnedHeaders::new_with_capacity(incoming.carried.len() + encoded.len());
     for (key, value) in &incoming.carried {
         headers = headers.insert(Header {
             key,
             value: Some(value),
         });
     }
-    let text = |headers: OwnedHeaders, key: &str, value: &str| {
-        headers.insert(Header {
+    for (key, value) in &encoded {
+        headers = headers.insert(Header {
             key,
             value: Some(value.as_bytes()),
-        })
-    };
-    headers = text(headers, h::ATTEMPT, &attempts);
-    headers = text(headers, h::FIRST_FAILURE_AT, &first_failure);
-    headers = text(headers, h::LAST_ERROR, h::cap_last_error(&chain));
-    headers = text(headers, h::FAILED_STAGE, failure.failed_stage);
-    headers = text(headers, h::ORIGINAL_TOPIC, &origin.topic);
-    headers = text(
-        headers,
-        h::ORIGINAL_PARTITION,
-        &origin.partition.to_string(),
-    );
-    headers = text(headers, h::ORIGINAL_OFFSET, &origin.offset.to_string());
-    headers = text(
-        headers,
-        h::ORIGINAL_TIMESTAMP,
-        &origin.timestamp_ms.to_string(),
-    );
-    headers = text(headers, h::CONSUMER_GROUP, failure.group);
-    match destination {
-        Destination::Retry { due_at_ms, .. } => text(headers, h::DUE_AT, &due_at_ms.to_string()),
-        Destination::DeadLetter { reason } => text(headers, h::DLT_REASON, reason),
+        });
     }
+    headers
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchboard_proto::headers as h;
 
     fn incoming(hop: HopState) -> Incoming {
         Incoming {
@@ -271,7 +197,7 @@ mod tests {
                 offset: 41,
                 timestamp_ms: 50,
             }),
-            redriven_at_ms: None,
+            ..HopState::default()
         });
         let failure = HopFailure {
             failed_stage: "retry-1m",

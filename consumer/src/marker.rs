@@ -4,17 +4,17 @@
 //! Reading: on assignment, the markers of the last window (or, for a partition
 //! this process held before, the ones written since it last looked).
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
 use crate::dedupe::{id_hash, DeliveredSet};
-use crate::kafka_log::LogContext;
+use switchboard_runtime::kafka::{KafkaLog, KafkaSettings};
+use switchboard_runtime::time::{millis, unix_ms};
 
 /// The value of a marker record: what an operator reading the topic wants to know.
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -34,22 +34,17 @@ impl Marker<'_> {
 
 /// Reads marker partitions with a group-less consumer (assign, never commit).
 pub struct MarkerLoader {
-    consumer: BaseConsumer<LogContext>,
+    consumer: BaseConsumer<KafkaLog>,
     topic: String,
 }
 
 impl MarkerLoader {
     /// A loader for `topic` using the connection `settings` (security, brokers).
-    pub fn new(settings: &BTreeMap<String, String>, topic: &str) -> Result<Self, KafkaError> {
-        let mut config = ClientConfig::new();
-        for (key, value) in settings {
-            config.set(key, value);
-        }
+    pub fn new(settings: &KafkaSettings, topic: &str) -> Result<Self, KafkaError> {
+        let mut config = settings.client_config();
         // librdkafka's assign() needs a group id; this one never subscribes
         // and never commits, so it never joins or disturbs a group.
-        let group = settings
-            .get("group.id")
-            .map_or("switchboard", String::as_str);
+        let group = settings.get("group.id").unwrap_or("switchboard");
         config
             .set("group.id", format!("{group}.marker-reader"))
             .set("enable.auto.commit", "false")
@@ -59,7 +54,7 @@ impl MarkerLoader {
             config.remove(key);
         }
         Ok(Self {
-            consumer: config.create_with_context(LogContext)?,
+            consumer: config.create_with_context(KafkaLog)?,
             topic: topic.to_owned(),
         })
     }
@@ -77,7 +72,7 @@ impl MarkerLoader {
         }
         let deadline = Instant::now() + timeout;
         let now_ms = unix_ms();
-        let from_ms = now_ms.saturating_sub(window.as_millis().min(i64::MAX as u128) as i64);
+        let from_ms = now_ms.saturating_sub(millis(window));
 
         let mut by_time = TopicPartitionList::new();
         for (partition, set) in sets.iter() {
@@ -149,12 +144,4 @@ impl MarkerLoader {
         self.consumer.unassign()?;
         Ok(read)
     }
-}
-
-/// Now, unix milliseconds.
-pub fn unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

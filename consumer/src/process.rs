@@ -4,18 +4,21 @@
 //! process is stopping and the work was abandoned, uncommitted).
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::message::{Header, OwnedHeaders};
 use switchboard_proto::{headers as h, Envelope};
+use switchboard_runtime::kafka::ReplaceableProducer;
 use tracing::{debug, warn};
 
 use crate::deliver::{Handler, Outcome};
-use crate::handoff::{Handoff, HandoffProducer};
+use crate::handoff::{self, Handoff};
 use crate::hop::{hop_headers, Destination, HopFailure, Incoming};
-use crate::marker::{unix_ms, Marker};
+use crate::marker::Marker;
 use crate::metrics;
 use crate::stage::Ladder;
+use switchboard_runtime::time::unix_ms;
 
 /// Why a record was dead-lettered (a bounded set, used as a metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +47,7 @@ pub struct Pipeline<H> {
     /// Does the work.
     pub handler: H,
     /// Hands records on.
-    pub producer: HandoffProducer,
+    pub producer: Arc<ReplaceableProducer>,
     /// Stages and topic names.
     pub ladder: Ladder,
     /// Set when the process is stopping: hand-offs stop retrying.
@@ -188,7 +191,7 @@ async fn hand_on<H>(
             payload: &record.payload,
             headers: hop_headers(record, &failure, destination),
         };
-        match pipeline.producer.send(handoff).await {
+        match handoff::send(&pipeline.producer, handoff).await {
             Ok(()) => return true,
             Err(error) => {
                 metrics::handoff_failed();
@@ -220,11 +223,14 @@ fn record_delivery<H>(pipeline: &Pipeline<H>, record: &Incoming, event: &Envelop
         key: h::EVENT_ID,
         value: Some(event.event_id.as_bytes()),
     });
-    pipeline.producer.send_detached(Handoff {
-        topic: pipeline.ladder.delivered_topic(),
-        partition: record.partition,
-        key: Some(event.event_id.as_bytes()),
-        payload: &value,
-        headers,
-    });
+    handoff::send_detached(
+        &pipeline.producer,
+        Handoff {
+            topic: pipeline.ladder.delivered_topic(),
+            partition: record.partition,
+            key: Some(event.event_id.as_bytes()),
+            payload: &value,
+            headers,
+        },
+    );
 }

@@ -1,6 +1,6 @@
 //! Wires a configured consumer together and runs it to a clean stop: topic
 //! check, hand-off producer, HTTP handler, group member on its own thread,
-//! health endpoints, readiness probe.
+//! admin endpoints, readiness probe.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -8,33 +8,35 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use metrics_exporter_prometheus::PrometheusHandle;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer as _;
+use switchboard_runtime::admin::{self, Health};
+use switchboard_runtime::kafka::metadata::{partition_counts, require_topics};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use crate::config::ConsumerConfig;
 use crate::deliver::HttpDelivery;
-use crate::handoff::HandoffProducer;
-use crate::health::Health;
 use crate::process::Pipeline;
-use crate::topics::{check_group_topics, group_topics, partition_counts};
-use crate::worker::{Worker, WorkerContext};
+use crate::topics::{check_group_topics, group_topics};
+use crate::worker::Worker;
 
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
+/// A poll loop silent for longer than this is reported not live.
+pub const LIVENESS_LIMIT: Duration = Duration::from_secs(60);
 
-/// Runs the consumer until `shutdown` resolves; `metrics_listener` serves the
-/// health endpoints.
+/// Runs the consumer until `shutdown` resolves; `admin_listener` serves the
+/// admin endpoints.
 pub async fn run(
     config: ConsumerConfig,
-    metrics_listener: TcpListener,
+    admin_listener: TcpListener,
     metrics: PrometheusHandle,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     for stage in 0..config.ladder.len() {
         crate::metrics::init_stage(config.ladder.static_name(stage));
     }
-    let producer = HandoffProducer::new(&config.producer_kafka)
+    let producer = crate::handoff::producer(&config.producer_kafka)
         .context("cannot create the hand-off producer")?;
     let pipeline = Arc::new(Pipeline {
         handler: HttpDelivery::new(config.http.clone()),
@@ -54,29 +56,31 @@ pub async fn run(
     let client = worker.client();
     let topics = group_topics(&config.ladder);
     let ladder = config.ladder.clone();
-    let probe_topics = topics.clone();
-    let probe_client = client.clone();
+    let (check_client, check_topics) = (client.clone(), topics.clone());
     tokio::task::spawn_blocking(move || {
-        let counts = partition_counts(probe_client.client(), &probe_topics, METADATA_TIMEOUT)
+        let counts = partition_counts(check_client.client(), &check_topics, METADATA_TIMEOUT)
             .context("cannot read topic metadata from the broker")?;
         check_group_topics(&ladder, &counts).map_err(anyhow::Error::from)
     })
     .await??;
 
-    let health = Arc::new(Health::default());
-    health.beat();
-    let server = tokio::spawn(crate::health::serve(
-        metrics_listener,
+    let health = Arc::new(Health::beating_within(LIVENESS_LIMIT));
+    let server = tokio::spawn(admin::serve(
+        admin_listener,
         health.clone(),
         metrics.clone(),
     ));
-    let probe = tokio::spawn(probe_readiness(client, topics, health.clone()));
-    let upkeep = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            metrics.run_upkeep();
-        }
-    });
+    let probe_pipeline = pipeline.clone();
+    let probe = tokio::spawn(admin::watch_readiness(
+        health.clone(),
+        crate::metrics::BROKER_READY,
+        PROBE_INTERVAL,
+        move || {
+            require_topics(client.client(), &topics, METADATA_TIMEOUT)?;
+            probe_pipeline.producer.check()
+        },
+    ));
+    let upkeep = tokio::spawn(admin::metrics_upkeep(metrics));
 
     info!(
         group = config.ladder.topics().group(),
@@ -94,6 +98,7 @@ pub async fn run(
 
     shutdown.await;
     info!("stopping");
+    health.set_stopping();
     stop.store(true, Ordering::Relaxed);
     let joined = tokio::task::spawn_blocking(move || poll_loop.join()).await?;
     if joined.is_err() {
@@ -110,34 +115,4 @@ pub async fn run(
     }
     info!("bye");
     Ok(())
-}
-
-async fn probe_readiness(
-    client: Arc<BaseConsumer<WorkerContext<HttpDelivery>>>,
-    topics: Vec<String>,
-    health: Arc<Health>,
-) {
-    let mut was_ready = None;
-    loop {
-        let probe_client = client.clone();
-        let probe_topics = topics.clone();
-        let ready = tokio::task::spawn_blocking(move || {
-            partition_counts(probe_client.client(), &probe_topics, METADATA_TIMEOUT)
-                .map(|counts| counts.len() == probe_topics.len())
-                .unwrap_or(false)
-        })
-        .await
-        .unwrap_or(false);
-        health.ready.store(ready, Ordering::Relaxed);
-        crate::metrics::broker_ready(ready);
-        if was_ready != Some(ready) {
-            if ready {
-                info!("broker reachable; ready");
-            } else {
-                warn!("broker unreachable or a group topic is missing; not ready");
-            }
-            was_ready = Some(ready);
-        }
-        tokio::time::sleep(PROBE_INTERVAL).await;
-    }
 }

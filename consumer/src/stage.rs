@@ -173,6 +173,23 @@ impl Ladder {
         }
     }
 
+    /// When a record read from `stage` may be handled, unix ms: `None` on the
+    /// main stage (at once); on a retry stage its `sb-due-at` header, or,
+    /// without one, its timestamp plus the stage's delay.
+    pub fn due_at(
+        &self,
+        stage: StageIndex,
+        record_timestamp_ms: i64,
+        due_header_ms: Option<i64>,
+    ) -> Option<i64> {
+        if stage == 0 {
+            return None;
+        }
+        Some(due_header_ms.unwrap_or_else(|| {
+            record_timestamp_ms.saturating_add(switchboard_runtime::time::millis(self.delay(stage)))
+        }))
+    }
+
     /// Where a retryable failure in `stage` goes: the next retry stage, or
     /// `None` when the ladder is exhausted (the dead-letter topic).
     pub fn next(&self, stage: StageIndex) -> Option<StageIndex> {
@@ -259,6 +276,24 @@ mod tests {
         assert_eq!(ladder.name(0), "main");
         assert_eq!(ladder.static_name(2), "retry-10m");
         assert_eq!(ladder.delay(2), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn retry_records_are_due_by_header_or_by_timestamp_plus_delay() {
+        let ladder = ladder("retry-1m=1s,retry-10m=2s");
+        assert_eq!(
+            ladder.due_at(0, 5_000, Some(9_000)),
+            None,
+            "main is never held"
+        );
+        assert_eq!(ladder.due_at(1, 5_000, Some(9_000)), Some(9_000));
+        assert_eq!(ladder.due_at(1, 5_000, None), Some(6_000));
+        assert_eq!(ladder.due_at(2, 5_000, None), Some(7_000));
+        assert_eq!(
+            ladder.due_at(2, i64::MAX, None),
+            Some(i64::MAX),
+            "no overflow"
+        );
     }
 
     #[test]

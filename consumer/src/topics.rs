@@ -4,9 +4,6 @@
 //! dedupe state and ordering of the ladder stay per partition.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
-
-use rdkafka::client::{Client, ClientContext};
 
 use crate::stage::Ladder;
 
@@ -77,22 +74,6 @@ pub fn check_group_topics(
         });
     }
     Ok(())
-}
-
-/// Partition counts of the `topics` that exist (blocking metadata request).
-pub fn partition_counts<C: ClientContext>(
-    client: &Client<C>,
-    topics: &[String],
-    timeout: Duration,
-) -> Result<BTreeMap<String, usize>, rdkafka::error::KafkaError> {
-    let metadata = client.fetch_metadata(None, timeout)?;
-    Ok(metadata
-        .topics()
-        .iter()
-        .filter(|t| topics.iter().any(|name| name == t.name()))
-        .filter(|t| t.error().is_none() && !t.partitions().is_empty())
-        .map(|t| (t.name().to_owned(), t.partitions().len()))
-        .collect())
 }
 
 #[cfg(test)]

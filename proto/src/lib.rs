@@ -10,12 +10,12 @@
 //! - [`headers`]: names of the Kafka record headers.
 //! - [`topics`]: the main topic and a consumer group's retry, dead-letter and
 //!   delivered-marker topics.
-//! - [`kafka_env`]: the `KAFKA_*` environment contract both binaries share.
+//! - [`hop`]: the hop headers' codec (retry and dead-letter state), pure.
 #![forbid(unsafe_code)]
 
 pub mod envelope;
 pub mod headers;
-pub mod kafka_env;
+pub mod hop;
 pub mod topics;
 
 pub use envelope::{Envelope, Header, IdOrigin, SCHEMA_VERSION};

@@ -1,23 +1,25 @@
-//! The operator subcommands' arguments, help text and exit codes:
-//! 0 ok, 1 refused or failed, 2 bad usage.
+//! The operator subcommands' arguments and help text. Exit codes are the
+//! runtime's ([`switchboard_runtime::exit`]): 0 ok, 1 refused or failed, 64
+//! bad usage.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use switchboard_runtime::exit;
 
 use crate::config::ConsumerConfig;
-use crate::marker::unix_ms;
 use crate::ops::dlt::{self, DltFilter};
 use crate::ops::reset::{self, ResetTo};
 use crate::ops::setup::{self, EnsureOptions, EnsureStatus};
 use crate::ops::{parse_time, OpsError};
+use switchboard_runtime::time::unix_ms;
 
 /// Exit code: refused or failed.
-pub const EXIT_REFUSED: u8 = 1;
+pub const EXIT_REFUSED: u8 = exit::FAILED;
 /// Exit code: bad usage.
-pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_USAGE: u8 = exit::USAGE;
 
 /// `consumer topics …`
 #[derive(Subcommand)]

@@ -7,21 +7,21 @@
 //! record due at once. Running it twice delivers nothing twice: the consumer's
 //! dedupe by event id suppresses copies of events already delivered.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
+use switchboard_proto::hop::{is_hop_header, HopState};
 use switchboard_proto::{headers as h, Envelope};
 
-use crate::kafka_log::LogContext;
-use crate::marker::unix_ms;
 use crate::ops::{client_config, OpsError};
+use switchboard_runtime::kafka::{KafkaLog, KafkaSettings};
+use switchboard_runtime::time::unix_ms;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -104,12 +104,7 @@ fn decode(message: &rdkafka::message::BorrowedMessage<'_>) -> DltEntry {
                 .collect()
         })
         .unwrap_or_default();
-    let text = |name: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-    };
+    let hop = HopState::decode(headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())));
     let value = message.payload().unwrap_or_default().to_vec();
     let envelope = Envelope::decode(value.as_slice()).ok();
     let key = message.key().map(<[u8]>::to_vec);
@@ -130,10 +125,10 @@ fn decode(message: &rdkafka::message::BorrowedMessage<'_>) -> DltEntry {
             .map(|e| e.source.clone())
             .unwrap_or_default(),
         received_at_ms: envelope.as_ref().map_or(0, |e| e.received_at_unix_ms),
-        attempts: text(h::ATTEMPT).and_then(|a| a.parse().ok()).unwrap_or(0),
-        reason: text(h::DLT_REASON).unwrap_or_default(),
-        last_error: text(h::LAST_ERROR).unwrap_or_default(),
-        original_offset: text(h::ORIGINAL_OFFSET).and_then(|o| o.parse().ok()),
+        attempts: hop.attempts,
+        reason: hop.dlt_reason.clone().unwrap_or_default(),
+        last_error: hop.last_error.clone().unwrap_or_default(),
+        original_offset: hop.origin.as_ref().map(|o| o.offset),
         key,
         value,
         headers,
@@ -143,7 +138,7 @@ fn decode(message: &rdkafka::message::BorrowedMessage<'_>) -> DltEntry {
 /// Reads `topic` (from `since` when given, else the beginning) to its end and
 /// returns the records `filter` selects.
 pub fn read(
-    kafka: &BTreeMap<String, String>,
+    kafka: &KafkaSettings,
     topic: &str,
     filter: &DltFilter,
 ) -> Result<Vec<DltEntry>, OpsError> {
@@ -152,7 +147,7 @@ pub fn read(
         .set("group.id", "switchboard-dlt-reader")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true");
-    let consumer: BaseConsumer<LogContext> = config.create_with_context(LogContext)?;
+    let consumer: BaseConsumer<KafkaLog> = config.create_with_context(KafkaLog)?;
     let partitions = crate::ops::partitions_of(&consumer, topic, TIMEOUT)?;
     let mut start = TopicPartitionList::new();
     for p in &partitions {
@@ -229,48 +224,49 @@ pub fn render(entries: &[DltEntry]) -> String {
 /// The headers of a re-driven record: the gateway's headers and the origin
 /// kept, attempts reset, due at once, and the re-drive stamped.
 pub fn redrive_headers(entry: &DltEntry, now_ms: i64) -> OwnedHeaders {
-    let keep = [
-        h::ORIGINAL_TOPIC,
-        h::ORIGINAL_PARTITION,
-        h::ORIGINAL_OFFSET,
-        h::ORIGINAL_TIMESTAMP,
-        h::CONSUMER_GROUP,
-        h::FIRST_FAILURE_AT,
-        h::LAST_ERROR,
-    ];
+    let all = || {
+        entry
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+    };
+    let hop = HopState::decode(all());
+    let redriven = HopState {
+        due_at_ms: Some(now_ms),
+        redriven_at_ms: Some(now_ms),
+        first_failure_at_ms: hop.first_failure_at_ms,
+        last_error: hop.last_error,
+        origin: hop.origin,
+        group: hop.group,
+        ..HopState::default()
+    };
     let mut headers = OwnedHeaders::new_with_capacity(entry.headers.len() + 2);
-    for (key, value) in &entry.headers {
-        if !h::HOP_HEADERS.contains(&key.as_str()) || keep.contains(&key.as_str()) {
-            headers = headers.insert(Header {
-                key,
-                value: Some(value),
-            });
-        }
+    for (key, value) in all().filter(|(key, _)| !is_hop_header(key)) {
+        headers = headers.insert(Header {
+            key,
+            value: Some(value),
+        });
     }
-    let now = now_ms.to_string();
+    for (key, value) in &redriven.encode() {
+        headers = headers.insert(Header {
+            key,
+            value: Some(value.as_bytes()),
+        });
+    }
     headers
-        .insert(Header {
-            key: h::REDRIVEN_AT,
-            value: Some(&now),
-        })
-        .insert(Header {
-            key: h::DUE_AT,
-            value: Some(&now),
-        })
 }
 
 /// Republishes `entries` to `topic` at most `rate` per second, on their own
 /// partition numbers; `progress` is told after each record. `producer_kafka`
 /// are the consumer's hand-off producer settings (idempotent, `acks=all`).
 pub async fn redrive(
-    producer_kafka: &BTreeMap<String, String>,
+    producer_kafka: &KafkaSettings,
     entries: &[DltEntry],
     topic: &str,
     rate: u32,
     progress: impl Fn(usize),
 ) -> Result<usize, OpsError> {
-    let producer: FutureProducer<LogContext> =
-        client_config(producer_kafka).create_with_context(LogContext)?;
+    let producer = crate::handoff::producer(producer_kafka)?;
     let period = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
     let mut ticks = tokio::time::interval(period);
     let mut sent = 0;
@@ -291,10 +287,13 @@ pub async fn redrive(
         if let Some(key) = &entry.key {
             record = record.key(key);
         }
-        producer
-            .send(record, TIMEOUT)
+        tokio::time::timeout(TIMEOUT, producer.send(record))
             .await
-            .map_err(|(error, _)| OpsError::Kafka(error))?;
+            .map_err(|_| {
+                OpsError::Failed(format!(
+                    "no acknowledgement from the broker within {TIMEOUT:?}"
+                ))
+            })??;
         sent += 1;
         progress(sent);
     }
@@ -325,6 +324,9 @@ mod tests {
                 (h::ATTEMPT.into(), b"3".to_vec()),
                 (h::DLT_REASON.into(), reason.as_bytes().to_vec()),
                 (h::LAST_ERROR.into(), error.as_bytes().to_vec()),
+                // A dead-letter hop writes the whole origin.
+                (h::ORIGINAL_TOPIC.into(), b"webhooks".to_vec()),
+                (h::ORIGINAL_PARTITION.into(), b"0".to_vec()),
                 (h::ORIGINAL_OFFSET.into(), b"7".to_vec()),
             ],
         }

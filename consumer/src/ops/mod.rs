@@ -12,10 +12,10 @@ pub mod dlt;
 pub mod reset;
 pub mod setup;
 
-use std::collections::BTreeMap;
-
 use rdkafka::error::KafkaError;
 use rdkafka::ClientConfig;
+use switchboard_runtime::kafka::metadata::partitions;
+use switchboard_runtime::kafka::KafkaSettings;
 
 /// Why an operator command did not do what was asked. Exit code 1.
 #[derive(Debug, thiserror::Error)]
@@ -33,15 +33,10 @@ pub enum OpsError {
 
 /// Client settings for an operator tool: the connection and security settings
 /// of `kafka`, without the worker's group membership.
-pub fn client_config(kafka: &BTreeMap<String, String>) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    for (key, value) in kafka {
-        if key.starts_with("group.") || key == "statistics.interval.ms" {
-            continue;
-        }
-        config.set(key, value);
-    }
-    config
+pub fn client_config(kafka: &KafkaSettings) -> ClientConfig {
+    kafka
+        .filtered(|key| !key.starts_with("group.") && key != "statistics.interval.ms")
+        .client_config()
 }
 
 /// The partitions of `topic`, or a clear error when it does not exist.
@@ -51,18 +46,8 @@ pub fn partitions_of<C: rdkafka::consumer::ConsumerContext>(
     timeout: std::time::Duration,
 ) -> Result<Vec<i32>, OpsError> {
     use rdkafka::consumer::Consumer as _;
-    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
-    let mut partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    if partitions.is_empty() {
-        return Err(OpsError::Failed(format!("topic {topic} does not exist")));
-    }
-    partitions.sort_unstable();
-    Ok(partitions)
+    partitions(consumer.client(), topic, timeout)?
+        .ok_or_else(|| OpsError::Failed(format!("topic {topic} does not exist")))
 }
 
 /// Renders rows as an aligned plain-text table (first row is the header).

@@ -3,14 +3,13 @@
 //! does, and more safely: a dry run unless `--execute`, a table of what would
 //! change, and a refusal while the group has active members.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::kafka_log::LogContext;
 use crate::ops::{client_config, OpsError};
+use switchboard_runtime::kafka::{KafkaLog, KafkaSettings};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -75,7 +74,7 @@ pub fn group_is_active(state: &str, members: usize) -> bool {
 }
 
 /// Refuses when `group` has active members (DescribeGroups, as Kafka's tool).
-pub fn refuse_if_active(consumer: &BaseConsumer<LogContext>, group: &str) -> Result<(), OpsError> {
+pub fn refuse_if_active(consumer: &BaseConsumer<KafkaLog>, group: &str) -> Result<(), OpsError> {
     let groups = consumer.fetch_group_list(Some(group), TIMEOUT)?;
     for info in groups.groups().iter().filter(|g| g.name() == group) {
         if group_is_active(info.state(), info.members().len()) {
@@ -93,17 +92,17 @@ pub fn refuse_if_active(consumer: &BaseConsumer<LogContext>, group: &str) -> Res
 
 /// Plans the reset of `group` on `topic` (all partitions, or `only`).
 pub fn plan(
-    kafka: &BTreeMap<String, String>,
+    kafka: &KafkaSettings,
     group: &str,
     topic: &str,
     to: ResetTo,
     only: Option<&[i32]>,
-) -> Result<(BaseConsumer<LogContext>, Vec<PartitionReset>), OpsError> {
+) -> Result<(BaseConsumer<KafkaLog>, Vec<PartitionReset>), OpsError> {
     let mut config = client_config(kafka);
     config
         .set("group.id", group)
         .set("enable.auto.commit", "false");
-    let consumer: BaseConsumer<LogContext> = config.create_with_context(LogContext)?;
+    let consumer: BaseConsumer<KafkaLog> = config.create_with_context(KafkaLog)?;
     let mut partitions = crate::ops::partitions_of(&consumer, topic, TIMEOUT)?;
     if let Some(only) = only {
         if let Some(missing) = only.iter().find(|p| !partitions.contains(p)) {
@@ -159,7 +158,7 @@ pub fn plan(
 
 /// Commits the planned offsets for the group.
 pub fn execute(
-    consumer: &BaseConsumer<LogContext>,
+    consumer: &BaseConsumer<KafkaLog>,
     topic: &str,
     resets: &[PartitionReset],
 ) -> Result<(), OpsError> {

@@ -4,7 +4,6 @@
 //! reported, never changed; a topic with another partition count is reported
 //! as a mismatch and the command fails instead of "fixing" it.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -13,7 +12,8 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use crate::ops::{client_config, OpsError};
 use crate::stage::Ladder;
-use crate::topics::partition_counts;
+use switchboard_runtime::kafka::metadata::partition_counts;
+use switchboard_runtime::kafka::KafkaSettings;
 
 /// What `topics ensure` is asked for.
 #[derive(Debug, Clone)]
@@ -93,7 +93,7 @@ pub fn plan(ladder: &Ladder, options: &EnsureOptions, dedupe_window: Duration) -
 
 /// Creates what is missing; returns each topic with its partitions and status.
 pub async fn ensure(
-    kafka: &BTreeMap<String, String>,
+    kafka: &KafkaSettings,
     specs: &[TopicSpec],
     options: &EnsureOptions,
 ) -> Result<Vec<(TopicSpec, usize, EnsureStatus)>, OpsError> {

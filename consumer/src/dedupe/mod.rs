@@ -26,6 +26,10 @@
 //!   (milliseconds) can deliver that event once more; downstreams get
 //!   `X-Event-Id` to cover that gap themselves.
 
+mod gate;
+
+pub use gate::{Admission, DedupeGate};
+
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 

@@ -1,0 +1,93 @@
+//! The consumer's two librdkafka clients: the group consumer (and the
+//! marker reader) and the hand-off producer. One `[kafka]` table and one set
+//! of `KAFKA_*` variables feed both; each setting goes to the client that
+//! understands it, and what the at-least-once design rests on cannot be
+//! switched off.
+
+use switchboard_runtime::kafka::KafkaSettings;
+
+/// Settings that only a consumer understands; not given to the producer.
+const CONSUMER_ONLY: &[&str] = &[
+    "group.",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "max.poll.interval.ms",
+    "auto.offset.reset",
+    "enable.auto.",
+    "auto.commit.",
+    "partition.assignment.strategy",
+    "fetch.",
+    "isolation.level",
+    "queued.",
+    "enable.partition.eof",
+    "check.crcs",
+];
+
+/// Settings that only a producer understands; not given to the consumers.
+const PRODUCER_ONLY: &[&str] = &[
+    "acks",
+    "linger.ms",
+    "enable.idempotence",
+    "queue.buffering.",
+    "message.timeout.ms",
+    "delivery.timeout.ms",
+    "compression.",
+    "batch.",
+    "retries",
+    "retry.backoff.ms",
+    "transactional.id",
+    "request.timeout.ms",
+];
+
+fn matches_any(key: &str, prefixes: &[&str]) -> bool {
+    prefixes
+        .iter()
+        .any(|p| key == *p || (p.ends_with('.') && key.starts_with(p)))
+}
+
+/// The group consumer's settings: defaults, then `given` (minus
+/// producer-only settings), then the fixed at-least-once settings.
+pub fn consumer_settings(group: &str, client_id: &str, given: &KafkaSettings) -> KafkaSettings {
+    let mut settings = KafkaSettings::from_pairs([
+        ("bootstrap.servers", "localhost:9092".to_owned()),
+        ("client.id", format!("switchboard-consumer-{client_id}")),
+        ("auto.offset.reset", "earliest".into()),
+        // Topics are created by `consumer topics ensure`, never by a client.
+        ("allow.auto.create.topics", "false".into()),
+        // Range co-partitions the stages: partition p of every stage topic
+        // goes to one member, which holds the dedupe state of p.
+        ("partition.assignment.strategy", "range".into()),
+        // Lag per partition comes from librdkafka's statistics.
+        ("statistics.interval.ms", "5000".into()),
+        ("socket.nagle.disable", "true".into()),
+    ]);
+    settings.merge(&given.filtered(|key| !matches_any(key, PRODUCER_ONLY)));
+    for (key, value) in [
+        ("group.id", group),
+        ("enable.auto.commit", "false"),
+        ("enable.auto.offset.store", "false"),
+    ] {
+        settings.set(key, value);
+    }
+    settings
+}
+
+/// The hand-off producer's settings: defaults, then `given` (minus
+/// consumer-only settings).
+pub fn producer_settings(client_id: &str, given: &KafkaSettings) -> KafkaSettings {
+    let mut settings = KafkaSettings::from_pairs([
+        ("bootstrap.servers", "localhost:9092".to_owned()),
+        (
+            "client.id",
+            format!("switchboard-consumer-handoff-{client_id}"),
+        ),
+        ("enable.idempotence", "true".into()),
+        ("acks", "all".into()),
+        ("allow.auto.create.topics", "false".into()),
+        ("linger.ms", "2".into()),
+        ("message.timeout.ms", "30000".into()),
+        ("socket.nagle.disable", "true".into()),
+    ]);
+    settings.merge(&given.filtered(|key| !matches_any(key, CONSUMER_ONLY)));
+    settings
+}

@@ -1,0 +1,291 @@
+//! Consumer configuration. Loading (defaults → TOML file `CONSUMER_CONFIG` →
+//! environment) is the runtime crate's; this module declares the settings
+//! with their defaults and environment variables, then validates them into
+//! a [`ConsumerConfig`].
+
+mod kafka;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use http::Uri;
+use serde::Deserialize;
+use switchboard_proto::GroupTopics;
+use switchboard_runtime::config::{self as layering, ConfigError};
+use switchboard_runtime::kafka::KafkaSettings;
+
+use crate::deliver::HttpSettings;
+use crate::stage::{default_retry_stages, parse_retry_stages, Ladder};
+use crate::worker::WorkerSettings;
+
+/// Environment variables the consumer reads.
+pub mod env {
+    use switchboard_runtime::config::EnvVar;
+    pub use switchboard_runtime::kafka::settings::{KAFKA_BROKERS, KAFKA_PREFIX};
+    use switchboard_runtime::logging::{LOG_FORMAT, RUST_LOG};
+
+    /// Main topic.
+    pub const TOPIC: &str = "SWITCHBOARD_TOPIC";
+    /// Consumer group (also part of the retry and dead-letter topic names).
+    pub const GROUP: &str = "CONSUMER_GROUP";
+    /// Downstream URL for sources without their own.
+    pub const DOWNSTREAM_URL: &str = "DOWNSTREAM_URL";
+    /// Per-request downstream timeout (`5s`, `1500ms`).
+    pub const DOWNSTREAM_TIMEOUT: &str = "DOWNSTREAM_TIMEOUT";
+    /// Longest one event honours a downstream's `Retry-After` (`5m`).
+    pub const DOWNSTREAM_MAX_HOLD: &str = "DOWNSTREAM_MAX_HOLD";
+    /// Retry stages and delays, `retry-1m=60s,retry-10m=10m`.
+    pub const RETRY_STAGES: &str = "RETRY_STAGES";
+    /// Records in flight per partition.
+    pub const CONCURRENCY: &str = "CONSUMER_CONCURRENCY";
+    /// Address of `/metrics`, `/livez`, `/readyz`.
+    pub const METRICS_LISTEN: &str = "CONSUMER_METRICS_LISTEN";
+    /// Path of the TOML configuration file.
+    pub const CONFIG: &str = "CONSUMER_CONFIG";
+    /// Dedupe window (`24h`).
+    pub const DEDUPE_WINDOW: &str = "CONSUMER_DEDUPE_WINDOW";
+    /// How often finished work is committed (`500ms`).
+    pub const COMMIT_INTERVAL: &str = "CONSUMER_COMMIT_INTERVAL";
+    /// How long a stop or a revocation waits for in-flight work (`10s`).
+    pub const SHUTDOWN_GRACE: &str = "CONSUMER_SHUTDOWN_GRACE";
+
+    /// Each variable and the configuration key it sets.
+    pub const VARIABLES: &[EnvVar] = &[
+        EnvVar::text(TOPIC, "topic"),
+        EnvVar::text(GROUP, "group"),
+        EnvVar::text(DOWNSTREAM_URL, "downstream.url"),
+        EnvVar::text(DOWNSTREAM_TIMEOUT, "downstream.timeout"),
+        EnvVar::text(DOWNSTREAM_MAX_HOLD, "downstream.max_hold"),
+        EnvVar::text(RETRY_STAGES, "retry_stages"),
+        EnvVar::scalar(CONCURRENCY, "concurrency"),
+        EnvVar::text(METRICS_LISTEN, "metrics_listen"),
+        EnvVar::text(DEDUPE_WINDOW, "dedupe_window"),
+        EnvVar::text(COMMIT_INTERVAL, "commit_interval"),
+        EnvVar::text(SHUTDOWN_GRACE, "shutdown_grace"),
+    ];
+
+    /// Every variable above, plus `KAFKA_*` pass-through, `LOG_FORMAT` and
+    /// `RUST_LOG`: the whole environment contract (deployment files are
+    /// checked against it).
+    pub const ALL: &[&str] = &[
+        KAFKA_BROKERS,
+        CONFIG,
+        TOPIC,
+        GROUP,
+        DOWNSTREAM_URL,
+        DOWNSTREAM_TIMEOUT,
+        DOWNSTREAM_MAX_HOLD,
+        RETRY_STAGES,
+        CONCURRENCY,
+        METRICS_LISTEN,
+        DEDUPE_WINDOW,
+        COMMIT_INTERVAL,
+        SHUTDOWN_GRACE,
+        LOG_FORMAT,
+        RUST_LOG,
+    ];
+}
+
+/// The consumer group when none is configured.
+pub const DEFAULT_GROUP: &str = "switchboard";
+
+/// `[downstream]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct DownstreamSettings {
+    url: Option<String>,
+    #[serde(with = "humantime_serde")]
+    timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    max_hold: Duration,
+    sources: BTreeMap<String, String>,
+}
+
+impl Default for DownstreamSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            timeout: Duration::from_secs(5),
+            max_hold: Duration::from_secs(300),
+            sources: BTreeMap::new(),
+        }
+    }
+}
+
+/// The settings as written (file and environment), before validation.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ConsumerSettings {
+    topic: String,
+    group: String,
+    concurrency: usize,
+    metrics_listen: SocketAddr,
+    retry_stages: Option<String>,
+    #[serde(with = "humantime_serde")]
+    dedupe_window: Duration,
+    #[serde(with = "humantime_serde")]
+    commit_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    shutdown_grace: Option<Duration>,
+    downstream: DownstreamSettings,
+    kafka: KafkaSettings,
+}
+
+impl Default for ConsumerSettings {
+    fn default() -> Self {
+        Self {
+            topic: switchboard_proto::DEFAULT_MAIN_TOPIC.to_owned(),
+            group: DEFAULT_GROUP.to_owned(),
+            concurrency: 32,
+            metrics_listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 9091)),
+            retry_stages: None,
+            dedupe_window: Duration::from_secs(24 * 3600),
+            commit_interval: Duration::from_millis(500),
+            shutdown_grace: None,
+            downstream: DownstreamSettings::default(),
+            kafka: KafkaSettings::default(),
+        }
+    }
+}
+
+/// The validated configuration the consumer runs with.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// Topics and retry stages.
+    pub ladder: Ladder,
+    /// Address of the metrics and health endpoints.
+    pub metrics_listen: SocketAddr,
+    /// Downstream delivery.
+    pub http: HttpSettings,
+    /// Poll-loop tuning.
+    pub worker: WorkerSettings,
+    /// librdkafka settings of the group consumer (and the marker reader).
+    pub consumer_kafka: KafkaSettings,
+    /// librdkafka settings of the hand-off producer.
+    pub producer_kafka: KafkaSettings,
+}
+
+fn parse_url(setting: &str, text: &str) -> Result<Uri, ConfigError> {
+    let uri: Uri = text
+        .parse()
+        .map_err(|e| ConfigError::invalid(setting, format!("{text:?}: {e}")))?;
+    match (uri.scheme_str(), uri.authority()) {
+        (Some("http" | "https"), Some(_)) => Ok(uri),
+        _ => Err(ConfigError::invalid(
+            setting,
+            format!("{text:?} must be an absolute http:// or https:// URL"),
+        )),
+    }
+}
+
+impl ConsumerConfig {
+    /// Reads the file (when given) and the environment `vars`, then validates.
+    pub fn load(path: Option<&Path>, vars: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        Self::validate(layering::load(path, env::VARIABLES, vars)?, vars)
+    }
+
+    /// Like [`ConsumerConfig::load`] with TOML text instead of a file.
+    pub fn from_toml(text: &str, vars: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        Self::validate(layering::load_str(text, env::VARIABLES, vars)?, vars)
+    }
+
+    fn validate(
+        settings: ConsumerSettings,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let topics = GroupTopics::new(&settings.topic, &settings.group).map_err(|e| {
+            ConfigError::invalid(format!("{}/{}", env::TOPIC, env::GROUP), e.to_string())
+        })?;
+        let retries = match &settings.retry_stages {
+            Some(spec) => parse_retry_stages(spec)
+                .map_err(|e| ConfigError::invalid(env::RETRY_STAGES, e.to_string()))?,
+            None => default_retry_stages(),
+        };
+        let ladder = Ladder::new(topics, retries);
+        if settings.concurrency == 0 {
+            return Err(ConfigError::invalid(env::CONCURRENCY, "must be at least 1"));
+        }
+
+        let default_url = match &settings.downstream.url {
+            Some(text) => Some(parse_url(env::DOWNSTREAM_URL, text)?),
+            None => None,
+        };
+        let mut source_urls = BTreeMap::new();
+        for (source, text) in &settings.downstream.sources {
+            let setting = format!("downstream.sources.{source}");
+            source_urls.insert(source.clone(), parse_url(&setting, text)?);
+        }
+        let http = HttpSettings {
+            default_url,
+            source_urls,
+            timeout: settings.downstream.timeout,
+            max_hold: settings.downstream.max_hold,
+        };
+        let worker = WorkerSettings {
+            concurrency: settings.concurrency,
+            commit_interval: settings.commit_interval,
+            drain_timeout: settings
+                .shutdown_grace
+                .unwrap_or(http.timeout + Duration::from_secs(5)),
+            dedupe_window: settings.dedupe_window,
+            marker_load_timeout: Duration::from_secs(60),
+        };
+
+        let mut given = settings.kafka;
+        given.apply_env(vars);
+        let client_id = vars
+            .get("HOSTNAME")
+            .filter(|h| !h.is_empty())
+            .cloned()
+            .unwrap_or_else(|| format!("pid-{}", std::process::id()));
+        let consumer_kafka = kafka::consumer_settings(&settings.group, &client_id, &given);
+        let producer_kafka = kafka::producer_settings(&client_id, &given);
+        if !producer_kafka.acks_all() {
+            return Err(ConfigError::invalid(
+                "kafka acks",
+                format!(
+                    "{:?}: a retry or dead-letter record must be durable before its source offset is committed; only acks=all is allowed",
+                    producer_kafka.get("acks").unwrap_or("(unset)")
+                ),
+            ));
+        }
+
+        Ok(Self {
+            ladder,
+            metrics_listen: settings.metrics_listen,
+            http,
+            worker,
+            consumer_kafka,
+            producer_kafka,
+        })
+    }
+
+    /// Checks what only `consumer run` needs: somewhere to deliver to.
+    pub fn require_downstream(&self) -> Result<(), ConfigError> {
+        if self.http.default_url.is_none() && self.http.source_urls.is_empty() {
+            return Err(ConfigError::invalid(
+                env::DOWNSTREAM_URL,
+                "no downstream: set it (or downstream.url / downstream.sources in the config file)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Switches to another consumer group (its topics and `group.id`).
+    pub fn set_group(&mut self, group: &str) -> Result<(), switchboard_proto::TopicNameError> {
+        let topics = GroupTopics::new(self.ladder.topics().main(), group)?;
+        self.ladder = Ladder::new(topics, self.ladder.retries().to_vec());
+        self.consumer_kafka.set("group.id", group);
+        Ok(())
+    }
+
+    /// The dedupe window (also the delivered-marker topic's retention floor).
+    pub fn dedupe_window(&self) -> Duration {
+        self.worker.dedupe_window
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,129 @@
+//! Unit tests of loading and validating the consumer configuration.
+
+use super::*;
+
+fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn the_environment_alone_configures_a_consumer() {
+    let config = ConsumerConfig::load(
+        None,
+        &vars(&[
+            ("KAFKA_BROKERS", "b1:9092"),
+            ("CONSUMER_GROUP", "crm"),
+            ("DOWNSTREAM_URL", "http://crm.internal/hook"),
+            ("RETRY_STAGES", "retry-1m=1s,retry-10m=2s"),
+            ("CONSUMER_CONCURRENCY", "8"),
+            ("KAFKA_SESSION_TIMEOUT_MS", "6000"),
+            ("KAFKA_LINGER_MS", "0"),
+        ]),
+    )
+    .expect("valid");
+    assert_eq!(
+        config.ladder.consumed_topics(),
+        [
+            "webhooks",
+            "webhooks.crm.retry-1m",
+            "webhooks.crm.retry-10m"
+        ]
+    );
+    assert_eq!(config.ladder.delay(2), Duration::from_secs(2));
+    assert_eq!(config.worker.concurrency, 8);
+    assert_eq!(
+        config.consumer_kafka.get("bootstrap.servers"),
+        Some("b1:9092")
+    );
+    assert_eq!(config.consumer_kafka.get("group.id"), Some("crm"));
+    assert_eq!(
+        config.consumer_kafka.get("session.timeout.ms"),
+        Some("6000")
+    );
+    assert!(config.producer_kafka.get("session.timeout.ms").is_none());
+    assert_eq!(config.producer_kafka.get("linger.ms"), Some("0"));
+    assert!(config.consumer_kafka.get("linger.ms").is_none());
+    assert_eq!(
+        config.consumer_kafka.get("enable.auto.commit"),
+        Some("false")
+    );
+    assert_eq!(config.http.timeout, Duration::from_secs(5));
+    assert_eq!(config.metrics_listen.port(), 9091);
+}
+
+#[test]
+fn a_consumer_without_a_downstream_refuses_to_start() {
+    let config = ConsumerConfig::load(None, &vars(&[])).expect("operators need no downstream");
+    let error = config.require_downstream().expect_err("no downstream");
+    assert!(error.to_string().contains("DOWNSTREAM_URL"), "{error}");
+    let error = ConsumerConfig::load(None, &vars(&[("DOWNSTREAM_URL", "crm.internal")]))
+        .expect_err("not absolute");
+    assert!(error.to_string().contains("absolute"), "{error}");
+}
+
+#[test]
+fn auto_commit_and_weak_acks_cannot_be_switched_on() {
+    let config = ConsumerConfig::load(
+        None,
+        &vars(&[
+            ("DOWNSTREAM_URL", "http://x/"),
+            ("KAFKA_ENABLE_AUTO_COMMIT", "true"),
+        ]),
+    )
+    .expect("valid");
+    assert_eq!(
+        config.consumer_kafka.get("enable.auto.commit"),
+        Some("false")
+    );
+    let error = ConsumerConfig::load(
+        None,
+        &vars(&[("DOWNSTREAM_URL", "http://x/"), ("KAFKA_ACKS", "1")]),
+    )
+    .expect_err("acks=1");
+    assert!(error.to_string().contains("acks=all"), "{error}");
+}
+
+#[test]
+fn shipped_example_config_is_valid() {
+    let text = include_str!("../../../deploy/config/consumer.example.toml");
+    let config = ConsumerConfig::from_toml(text, &BTreeMap::new()).expect("valid");
+    assert!(config.http.source_urls.contains_key("genesys"));
+    assert_eq!(config.ladder.len(), 3);
+}
+
+#[test]
+fn every_variable_is_in_the_published_contract() {
+    for var in env::VARIABLES {
+        assert!(
+            env::ALL.contains(&var.name),
+            "{} missing from env::ALL",
+            var.name
+        );
+    }
+}
+
+#[test]
+fn durations_are_written_one_way_and_errors_name_the_variable() {
+    let error = ConsumerConfig::load(None, &vars(&[("CONSUMER_COMMIT_INTERVAL", "500")]))
+        .expect_err("a bare number is not a duration");
+    assert!(
+        error.to_string().contains("CONSUMER_COMMIT_INTERVAL"),
+        "{error}"
+    );
+    let error = ConsumerConfig::from_toml("[downstream]\nmax_hold = 300\n", &vars(&[]))
+        .expect_err("a number in the file");
+    assert!(error.to_string().contains("max_hold"), "{error}");
+    let config = ConsumerConfig::load(
+        None,
+        &vars(&[
+            ("DOWNSTREAM_MAX_HOLD", "1m"),
+            ("CONSUMER_SHUTDOWN_GRACE", "3s"),
+        ]),
+    )
+    .expect("valid");
+    assert_eq!(config.http.max_hold, Duration::from_secs(60));
+    assert_eq!(config.worker.drain_timeout, Duration::from_secs(3));
+}

@@ -1,0 +1,212 @@
+//! The dedupe gate every record passes before it is started: a copy of an
+//! event already delivered in the window is a duplicate; a copy of one being
+//! delivered right now waits behind it; anything else starts and holds its
+//! id's claim until it finishes. One gate serves every partition number the
+//! worker holds (stage topics are co-partitioned, so one event id lives on
+//! one partition number in every stage).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::error::KafkaError;
+use tracing::info;
+
+use super::{Claim, Claims, DeliveredSet, IdHash};
+use crate::marker::MarkerLoader;
+
+/// What the gate says about one copy of an event.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admission<T> {
+    /// Delivered within the window already: do not deliver it again.
+    Duplicate(T),
+    /// Go ahead: this copy holds the id's claim until [`DedupeGate::finished`].
+    Start(T),
+    /// Another copy holds the id; this one waits and comes back from
+    /// [`DedupeGate::take_released`] when that copy finishes.
+    Parked,
+}
+
+/// Delivered sets and claims per partition number, with the copies waiting.
+#[derive(Debug)]
+pub struct DedupeGate<T> {
+    window: Duration,
+    delivered: HashMap<i32, DeliveredSet>,
+    claims: HashMap<i32, Claims<T>>,
+    released: Vec<T>,
+}
+
+impl<T> DedupeGate<T> {
+    /// An empty gate remembering deliveries for `window`.
+    pub fn new(window: Duration) -> Self {
+        Self {
+            window,
+            delivered: HashMap::new(),
+            claims: HashMap::new(),
+            released: Vec::new(),
+        }
+    }
+
+    fn set(&mut self, partition: i32) -> &mut DeliveredSet {
+        let window = self.window;
+        self.delivered
+            .entry(partition)
+            .or_insert_with(|| DeliveredSet::new(window))
+    }
+
+    /// Decides about `copy` of event `id` on `partition` at `now_ms`.
+    pub fn admit(&mut self, partition: i32, id: IdHash, now_ms: i64, copy: T) -> Admission<T> {
+        if self.set(partition).contains(id, now_ms) {
+            return Admission::Duplicate(copy);
+        }
+        match self
+            .claims
+            .entry(partition)
+            .or_default()
+            .claim_or_park(id, copy)
+        {
+            Claim::Claimed(copy) => Admission::Start(copy),
+            Claim::Parked => Admission::Parked,
+        }
+    }
+
+    /// The copy holding `id`'s claim finished: delivered at `delivered_at_ms`,
+    /// or not delivered (handed on, abandoned) when `None`. The copies that
+    /// waited for it are released.
+    pub fn finished(&mut self, partition: i32, id: IdHash, delivered_at_ms: Option<i64>) {
+        if let Some(at_ms) = delivered_at_ms {
+            self.set(partition).insert(id, at_ms);
+        }
+        if let Some(claims) = self.claims.get_mut(&partition) {
+            self.released.extend(claims.release(id));
+        }
+    }
+
+    /// The copies released since the last call, to be admitted again.
+    pub fn take_released(&mut self) -> Vec<T> {
+        std::mem::take(&mut self.released)
+    }
+
+    /// Forgets waiting copies that `keep` rejects (after a revocation).
+    pub fn drop_waiters(&mut self, keep: impl Fn(&T) -> bool) {
+        for claims in self.claims.values_mut() {
+            claims.retain(&keep);
+        }
+        self.released.retain(&keep);
+    }
+
+    /// Forgets ids delivered before the window.
+    pub fn expire(&mut self, now_ms: i64) {
+        for set in self.delivered.values_mut() {
+            set.expire(now_ms);
+        }
+    }
+
+    /// Keeps the delivered sets of the partition numbers in `held` (creating
+    /// missing ones) and forgets the others.
+    pub fn hold(&mut self, held: &[i32]) {
+        self.delivered.retain(|p, _| held.contains(p));
+        for number in held {
+            self.set(*number);
+        }
+    }
+
+    /// Loads or catches up the markers of every partition number held.
+    pub fn load_markers(
+        &mut self,
+        loader: &MarkerLoader,
+        timeout: Duration,
+    ) -> Result<usize, KafkaError> {
+        let started = Instant::now();
+        let held = self.delivered.len();
+        let mut sets: Vec<(i32, &mut DeliveredSet)> = self
+            .delivered
+            .iter_mut()
+            .map(|(p, set)| (*p, set))
+            .collect();
+        let read = loader.load(&mut sets, self.window, timeout)?;
+        info!(partitions = held, markers = read, took = ?started.elapsed(), "dedupe markers loaded");
+        Ok(read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dedupe::id_hash;
+
+    fn gate() -> DedupeGate<&'static str> {
+        DedupeGate::new(Duration::from_secs(60))
+    }
+
+    #[test]
+    fn a_delivered_id_is_a_duplicate_within_the_window_only() {
+        let mut gate = gate();
+        let id = id_hash("evt-1");
+        assert_eq!(gate.admit(0, id, 1_000, "first"), Admission::Start("first"));
+        gate.finished(0, id, Some(1_000));
+        assert_eq!(
+            gate.admit(0, id, 2_000, "again"),
+            Admission::Duplicate("again")
+        );
+        assert_eq!(
+            gate.admit(0, id, 62_000, "late"),
+            Admission::Start("late"),
+            "past the window it is delivered again"
+        );
+    }
+
+    #[test]
+    fn a_copy_waits_for_the_one_in_flight_and_is_released_when_it_ends() {
+        let mut gate = gate();
+        let id = id_hash("evt-1");
+        assert_eq!(gate.admit(0, id, 0, "a"), Admission::Start("a"));
+        assert_eq!(gate.admit(0, id, 0, "b"), Admission::Parked);
+        assert!(gate.take_released().is_empty());
+        // The first copy was handed to a retry stage: not delivered.
+        gate.finished(0, id, None);
+        let released = gate.take_released();
+        assert_eq!(released, vec!["b"]);
+        assert_eq!(
+            gate.admit(0, id, 0, "b"),
+            Admission::Start("b"),
+            "the copy is tried"
+        );
+        gate.finished(0, id, Some(5));
+        assert_eq!(gate.admit(0, id, 10, "c"), Admission::Duplicate("c"));
+    }
+
+    #[test]
+    fn partition_numbers_are_independent() {
+        let mut gate = gate();
+        let id = id_hash("evt-1");
+        assert_eq!(gate.admit(0, id, 0, "p0"), Admission::Start("p0"));
+        assert_eq!(gate.admit(1, id, 0, "p1"), Admission::Start("p1"));
+    }
+
+    #[test]
+    fn revoked_waiters_are_dropped_and_unheld_partitions_forgotten() {
+        let mut gate = gate();
+        let id = id_hash("evt-1");
+        assert_eq!(gate.admit(0, id, 0, "keep"), Admission::Start("keep"));
+        assert_eq!(gate.admit(0, id, 0, "revoked"), Admission::Parked);
+        gate.drop_waiters(|copy| *copy != "revoked");
+        gate.finished(0, id, Some(1));
+        assert!(gate.take_released().is_empty());
+        gate.hold(&[1]);
+        assert_eq!(
+            gate.admit(0, id, 2, "x"),
+            Admission::Start("x"),
+            "partition 0 forgotten"
+        );
+    }
+
+    #[test]
+    fn expiry_forgets_old_deliveries() {
+        let mut gate = gate();
+        let id = id_hash("evt-1");
+        assert_eq!(gate.admit(0, id, 0, "a"), Admission::Start("a"));
+        gate.finished(0, id, Some(0));
+        gate.expire(120_000);
+        assert_eq!(gate.admit(0, id, 0, "b"), Admission::Start("b"));
+    }
+}

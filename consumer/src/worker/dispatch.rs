@@ -1,0 +1,272 @@
+//! One turn of the poll loop: records into their partition's buffer,
+//! through the dedupe gate into tasks, and finished tasks back into the
+//! watermarks; retry partitions whose head is not due are paused.
+
+use std::time::{Duration, Instant};
+
+use prost::Message as _;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::TopicPartitionList;
+use switchboard_proto::Envelope;
+use switchboard_runtime::time::unix_ms;
+use tracing::{debug, warn};
+
+use super::partition::Running;
+use super::{Completion, LoopEvent, Parked, PartitionKey, State, WorkerContext};
+use crate::dedupe::{id_hash, Admission, IdHash};
+use crate::deliver::Handler;
+use crate::hop::Incoming;
+use crate::metrics;
+use crate::process::{run_job, Finished, Job};
+
+impl<H: Handler> State<H> {
+    /// One turn of the loop: finished work, new work, pauses, commits and
+    /// upkeep. Returns how long the next poll may wait.
+    pub(super) fn step(&mut self, consumer: &BaseConsumer<WorkerContext<H>>) -> Duration {
+        while let Ok(event) = self.completions.try_recv() {
+            if let LoopEvent::Done(done) = event {
+                self.complete(done);
+            }
+        }
+        self.dispatch(consumer);
+        if self.last_commit.elapsed() >= self.settings.commit_interval {
+            for (source, count) in &self.in_flight_by_source {
+                metrics::in_flight(source, *count);
+            }
+            self.commit(consumer, CommitMode::Async, |_| true);
+            self.last_commit = Instant::now();
+        }
+        if self.last_upkeep.elapsed() >= Duration::from_secs(5) {
+            self.gate.expire(unix_ms());
+            self.last_upkeep = Instant::now();
+        }
+        // Rebalance callbacks are served at least this often.
+        let idle = Duration::from_millis(100);
+        match self.next_due {
+            Some(due) => due.saturating_duration_since(Instant::now()).min(idle),
+            None => idle,
+        }
+    }
+
+    /// Blocks until a task finishes, records arrive, or `wait` passes.
+    pub(super) fn wait(&mut self, wait: Duration) {
+        match self.completions.recv_timeout(wait) {
+            Ok(LoopEvent::Done(done)) => self.complete(done),
+            Ok(LoopEvent::Wake) | Err(_) => {}
+        }
+    }
+
+    /// How many records `key`'s buffer may still take.
+    pub(super) fn room(&self, key: &PartitionKey) -> usize {
+        match self.partitions.get(key) {
+            Some(p) if !p.paused => {
+                let high = (self.settings.concurrency * 2).max(64);
+                high.saturating_sub(p.buffer.len())
+            }
+            _ => 0,
+        }
+    }
+
+    /// Records in flight on every partition.
+    pub(super) fn in_flight(&self) -> usize {
+        self.partitions.values().map(|p| p.in_flight.len()).sum()
+    }
+
+    /// Takes a polled record into its partition's buffer.
+    pub(super) fn accept(&mut self, message: &rdkafka::message::BorrowedMessage<'_>) {
+        use rdkafka::message::Message;
+        let Some(stage) = self.pipeline.ladder.stage_of_topic(message.topic()) else {
+            return;
+        };
+        let key = PartitionKey {
+            stage,
+            partition: message.partition(),
+        };
+        let Some(partition) = self.partitions.get_mut(&key) else {
+            debug!(
+                topic = message.topic(),
+                partition = message.partition(),
+                "record for a partition not assigned here; ignored"
+            );
+            return;
+        };
+        partition.mark.received(message.offset());
+        partition
+            .buffer
+            .push_back(Incoming::from_message(message, stage));
+    }
+
+    /// Starts every record that may start, and pauses or resumes partitions.
+    fn dispatch(&mut self, consumer: &BaseConsumer<WorkerContext<H>>) {
+        for parked in self.gate.take_released() {
+            self.start_or_park(parked.key, parked.epoch, parked.record, Ok(parked.event));
+        }
+        let now_ms = unix_ms();
+        let now = Instant::now();
+        let concurrency = self.settings.concurrency;
+        self.next_due = None;
+        let mut to_pause = TopicPartitionList::new();
+        let mut to_resume = TopicPartitionList::new();
+        let keys: Vec<PartitionKey> = self.partitions.keys().copied().collect();
+        for key in keys {
+            let mut head_waits = false;
+            while let Some(partition) = self.partitions.get_mut(&key) {
+                if partition.in_flight.len() >= concurrency {
+                    break;
+                }
+                let Some(head) = partition.buffer.front() else {
+                    break;
+                };
+                let ladder = &self.pipeline.ladder;
+                if let Some(due_ms) =
+                    ladder.due_at(key.stage, head.timestamp_ms, head.hop.due_at_ms)
+                {
+                    if due_ms > now_ms {
+                        let wait = Duration::from_millis(due_ms.abs_diff(now_ms));
+                        self.next_due =
+                            Some(self.next_due.map_or(now + wait, |d| d.min(now + wait)));
+                        head_waits = true;
+                        break;
+                    }
+                    let late = Duration::from_millis(now_ms.abs_diff(due_ms));
+                    metrics::retry_lateness(ladder.static_name(key.stage), late);
+                }
+                let Some(record) = partition.buffer.pop_front() else {
+                    break;
+                };
+                let epoch = partition.epoch;
+                let event = Envelope::decode(record.payload.clone()).map_err(|e| e.to_string());
+                self.start_or_park(key, epoch, record, event);
+            }
+            let Some(partition) = self.partitions.get_mut(&key) else {
+                continue;
+            };
+            // Paused only while its head waits for its due time; capacity is
+            // managed by not taking from its queue.
+            if head_waits != partition.paused {
+                let list = if head_waits {
+                    &mut to_pause
+                } else {
+                    &mut to_resume
+                };
+                list.add_partition(self.pipeline.ladder.topic(key.stage), key.partition);
+                partition.paused = head_waits;
+            }
+        }
+        if to_pause.count() > 0 {
+            if let Err(error) = consumer.pause(&to_pause) {
+                warn!(%error, "could not pause partitions");
+            }
+        }
+        if to_resume.count() > 0 {
+            if let Err(error) = consumer.resume(&to_resume) {
+                warn!(%error, "could not resume partitions");
+            }
+        }
+    }
+
+    /// Suppresses a duplicate, parks a copy behind one in flight, or starts a task.
+    fn start_or_park(
+        &mut self,
+        key: PartitionKey,
+        epoch: u64,
+        record: Incoming,
+        event: Result<Envelope, String>,
+    ) {
+        if self.partitions.get(&key).is_none_or(|p| p.epoch != epoch) {
+            return;
+        }
+        let event = match event {
+            Ok(event) => event,
+            Err(why) => return self.spawn(key, epoch, None, record, Err(why)),
+        };
+        let id = id_hash(&event.event_id);
+        let copy = Parked {
+            key,
+            epoch,
+            record,
+            event,
+        };
+        match self.gate.admit(key.partition, id, unix_ms(), copy) {
+            Admission::Start(Parked { record, event, .. }) => {
+                self.spawn(key, epoch, Some(id), record, Ok(event))
+            }
+            Admission::Parked => {}
+            Admission::Duplicate(Parked { record, event, .. }) => {
+                let stage_name = self.pipeline.ladder.static_name(key.stage);
+                metrics::duplicate(metrics::source_label(&event.source), stage_name);
+                debug!(
+                    event_id = event.event_id,
+                    stage = stage_name,
+                    "already delivered; suppressed"
+                );
+                if let Some(partition) = self.partitions.get_mut(&key) {
+                    partition.mark.done(record.offset);
+                }
+            }
+        }
+    }
+
+    fn spawn(
+        &mut self,
+        key: PartitionKey,
+        epoch: u64,
+        id: Option<IdHash>,
+        record: Incoming,
+        event: Result<Envelope, String>,
+    ) {
+        let offset = record.offset;
+        let source = match &event {
+            Ok(envelope) => metrics::source_label(&envelope.source),
+            Err(_) => metrics::UNKNOWN,
+        };
+        let pipeline = self.pipeline.clone();
+        let done = self.completion_tx.clone();
+        let task = self.runtime.spawn(async move {
+            let finished = run_job(&pipeline, Job { record, event }).await;
+            let _ = done.send(LoopEvent::Done(Completion {
+                key,
+                epoch,
+                offset,
+                id,
+                finished,
+            }));
+        });
+        if let Some(partition) = self.partitions.get_mut(&key) {
+            let running = Running {
+                task: task.abort_handle(),
+                id,
+                source,
+            };
+            partition.in_flight.insert(offset, running);
+            *self.in_flight_by_source.entry(source).or_insert(0) += 1;
+        }
+    }
+
+    /// Takes a finished task's report: its claim ends, and its offset is done
+    /// unless the work was abandoned.
+    pub(super) fn complete(&mut self, done: Completion) {
+        if let Some(id) = done.id {
+            let delivered_at = match done.finished {
+                Finished::Delivered { at_ms } => Some(at_ms),
+                _ => None,
+            };
+            self.gate.finished(done.key.partition, id, delivered_at);
+        }
+        let Some(partition) = self
+            .partitions
+            .get_mut(&done.key)
+            .filter(|p| p.epoch == done.epoch)
+        else {
+            return;
+        };
+        if let Some(running) = partition.in_flight.remove(&done.offset) {
+            if let Some(count) = self.in_flight_by_source.get_mut(running.source) {
+                *count -= 1;
+            }
+        }
+        if done.finished != Finished::Abandoned {
+            partition.mark.done(done.offset);
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The consumer-group member: one poll loop on its own thread, the work on the
+//! tokio runtime.
+//!
+//! - Each assigned partition (of the main topic and of every retry stage) has
+//!   a small buffer of records read but not started, up to `concurrency`
+//!   records in flight, and a [`Watermark`] that decides what to commit.
+//! - Each partition has its own librdkafka queue; the loop takes records from
+//!   it only while the partition's buffer has room, and wakes when a task
+//!   finishes or records arrive.
+//! - A retry record is started no earlier than its due time
+//!   ([`crate::stage::Ladder::due_at`]). While the head of a retry partition
+//!   is not due, the partition is *paused*; the loop keeps serving every other
+//!   partition and wakes at the due time. Nothing sleeps in the loop, so
+//!   `max.poll.interval.ms` is never at risk.
+//! - Every record passes the [`DedupeGate`] before it starts.
+//! - On revocation the revoked partitions stop, their in-flight work gets a
+//!   bounded time to finish, and their watermarks are committed before the
+//!   partitions go. On assignment every new partition starts unpaused (pause
+//!   state is re-applied from the buffer, never inherited) and its dedupe
+//!   markers are loaded before its first record is handled.
+//! - On stop: pause everything, let in-flight work finish within the grace
+//!   period, commit, leave the group.
+//!
+//! # Layout
+//! - this file: settings, the loop's state and the poll loop itself;
+//! - [`partition`]: one assigned partition and its key;
+//! - `dispatch`: records into buffers, through the gate, into tasks, and back;
+//! - `commit`: watermark commits and lag;
+//! - `rebalance`: assignment, revocation, draining and stopping.
+
+mod commit;
+mod dispatch;
+pub mod partition;
+mod rebalance;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::base_consumer::PartitionQueue;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use switchboard_proto::Envelope;
+use switchboard_runtime::admin::Health;
+use switchboard_runtime::kafka::KafkaSettings;
+use tracing::{info, warn};
+
+use crate::dedupe::{DedupeGate, IdHash};
+use crate::deliver::Handler;
+use crate::hop::Incoming;
+use crate::marker::MarkerLoader;
+use crate::process::{Finished, Pipeline};
+#[cfg(doc)]
+use crate::watermark::Watermark;
+pub use partition::PartitionKey;
+use partition::PartitionState;
+pub use rebalance::WorkerContext;
+
+/// Tuning of the loop.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Records in flight per partition.
+    pub concurrency: usize,
+    /// How often watermarks are committed.
+    pub commit_interval: Duration,
+    /// How long revoked or stopping partitions wait for in-flight work.
+    pub drain_timeout: Duration,
+    /// Dedupe window.
+    pub dedupe_window: Duration,
+    /// Bound on reading the marker log at assignment.
+    pub marker_load_timeout: Duration,
+}
+
+/// What wakes the loop: a finished task, or records arriving on a partition queue.
+enum LoopEvent {
+    Done(Completion),
+    Wake,
+}
+
+/// What a finished task reports to the loop.
+struct Completion {
+    key: PartitionKey,
+    epoch: u64,
+    offset: i64,
+    id: Option<IdHash>,
+    finished: Finished,
+}
+
+/// A copy waiting for another copy of the same event id to finish.
+struct Parked {
+    key: PartitionKey,
+    epoch: u64,
+    record: Incoming,
+    event: Envelope,
+}
+
+/// The loop's state. The rebalance callbacks run inside `poll` on the loop's
+/// thread and lock it too, so it is behind a mutex that is never contended.
+struct State<H: Handler> {
+    pipeline: Arc<Pipeline<H>>,
+    runtime: tokio::runtime::Handle,
+    settings: WorkerSettings,
+    partitions: HashMap<PartitionKey, PartitionState>,
+    gate: DedupeGate<Parked>,
+    in_flight_by_source: HashMap<&'static str, i64>,
+    completions: Receiver<LoopEvent>,
+    completion_tx: Sender<LoopEvent>,
+    loader: MarkerLoader,
+    next_epoch: u64,
+    last_commit: Instant,
+    last_upkeep: Instant,
+    next_due: Option<Instant>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+type Queues<H> = HashMap<PartitionKey, (u64, PartitionQueue<WorkerContext<H>>)>;
+
+/// A group member ready to run.
+pub struct Worker<H: Handler> {
+    consumer: Arc<BaseConsumer<WorkerContext<H>>>,
+    state: Arc<Mutex<State<H>>>,
+}
+
+impl<H: Handler> Worker<H> {
+    /// Creates the group consumer with `kafka` settings and subscribes it to
+    /// every stage of `pipeline.ladder`.
+    pub fn new(
+        kafka: &KafkaSettings,
+        pipeline: Arc<Pipeline<H>>,
+        settings: WorkerSettings,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<Self, KafkaError> {
+        let loader = MarkerLoader::new(kafka, pipeline.ladder.delivered_topic())?;
+        let (completion_tx, completions) = std::sync::mpsc::channel();
+        let topics: Vec<String> = pipeline.ladder.consumed_topics().to_vec();
+        let state = Arc::new(Mutex::new(State {
+            pipeline,
+            runtime,
+            gate: DedupeGate::new(settings.dedupe_window),
+            settings,
+            partitions: HashMap::new(),
+            in_flight_by_source: HashMap::new(),
+            completions,
+            completion_tx,
+            loader,
+            next_epoch: 0,
+            last_commit: Instant::now(),
+            last_upkeep: Instant::now(),
+            next_due: None,
+        }));
+        let consumer: BaseConsumer<WorkerContext<H>> = kafka
+            .client_config()
+            .create_with_context(WorkerContext::new(state.clone()))?;
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&names)?;
+        Ok(Self {
+            consumer: Arc::new(consumer),
+            state,
+        })
+    }
+
+    /// Gives every assigned partition its own queue, and drops the queues of
+    /// partitions no longer assigned (or assigned anew).
+    fn sync_queues(&self, queues: &mut Queues<H>) {
+        let state = lock(&self.state);
+        queues
+            .retain(|key, (epoch, _)| state.partitions.get(key).is_some_and(|p| p.epoch == *epoch));
+        for (key, partition) in &state.partitions {
+            if queues.contains_key(key) {
+                continue;
+            }
+            let topic = state.pipeline.ladder.topic(key.stage);
+            if let Some(mut queue) = self.consumer.split_partition_queue(topic, key.partition) {
+                let wake = state.completion_tx.clone();
+                queue.set_nonempty_callback(move || {
+                    let _ = wake.send(LoopEvent::Wake);
+                });
+                queues.insert(*key, (partition.epoch, queue));
+            }
+        }
+    }
+
+    /// The consumer, for metadata probes from other threads.
+    pub fn client(&self) -> Arc<BaseConsumer<WorkerContext<H>>> {
+        self.consumer.clone()
+    }
+
+    /// Runs the poll loop on the calling thread until `stop` is set, then
+    /// drains, commits and leaves the group.
+    ///
+    /// Each assigned partition gets its own queue (librdkafka keeps
+    /// prefetching into it, bounded by `queued.max.messages.kbytes`); the loop
+    /// takes records from a queue only while that partition's buffer has
+    /// room. Capacity is therefore never managed by pausing, which would
+    /// throw the prefetched records away and fetch them again.
+    pub fn run(self, stop: &AtomicBool, health: &Health) {
+        let consumer = &*self.consumer;
+        let mut queues: Queues<H> = HashMap::new();
+        loop {
+            health.beat();
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            // Serves callbacks (rebalances run here) and takes any record
+            // fetched before its partition got its own queue.
+            for _ in 0..500 {
+                match consumer.poll(Duration::ZERO) {
+                    None => break,
+                    Some(Ok(message)) => lock(&self.state).accept(&message),
+                    Some(Err(error)) => warn!(%error, "consumer error"),
+                }
+            }
+            self.sync_queues(&mut queues);
+            let mut state = lock(&self.state);
+            for (key, (_, queue)) in &queues {
+                for _ in 0..state.room(key) {
+                    match queue.poll(Duration::ZERO) {
+                        None => break,
+                        Some(Ok(message)) => state.accept(&message),
+                        Some(Err(error)) => warn!(%error, "consumer error"),
+                    }
+                }
+            }
+            let wait = state.step(consumer);
+            state.wait(wait);
+        }
+        lock(&self.state).stop(consumer);
+        consumer.unsubscribe();
+        if let Err(error) = consumer.close_queue() {
+            warn!(%error, "could not start leaving the group");
+        }
+        let leave_by = Instant::now() + Duration::from_secs(10);
+        while !consumer.closed() && Instant::now() < leave_by {
+            let _ = consumer.poll(Duration::from_millis(100));
+        }
+        info!("left the consumer group");
+    }
+}

@@ -1,0 +1,56 @@
+//! One assigned partition of one stage's topic, as the poll loop holds it.
+
+use std::collections::{HashMap, VecDeque};
+
+use tokio::task::AbortHandle;
+
+use crate::dedupe::IdHash;
+use crate::hop::Incoming;
+use crate::stage::StageIndex;
+use crate::watermark::Watermark;
+
+/// A partition of one stage's topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PartitionKey {
+    /// The stage whose topic it is (0 is the main topic).
+    pub stage: StageIndex,
+    /// The partition number (the same number in every stage for one event id).
+    pub partition: i32,
+}
+
+/// A task working on one record.
+pub struct Running {
+    /// Aborts the task when its partition goes.
+    pub task: AbortHandle,
+    /// The event id it holds the dedupe claim of, if it decoded.
+    pub id: Option<IdHash>,
+    /// Its source, for the in-flight gauge.
+    pub source: &'static str,
+}
+
+/// The loop's state of one assigned partition.
+pub struct PartitionState {
+    /// Which assignment this is: work from an older one is ignored.
+    pub epoch: u64,
+    /// Records read but not started, in offset order.
+    pub buffer: VecDeque<Incoming>,
+    /// Tasks running, by offset.
+    pub in_flight: HashMap<i64, Running>,
+    /// What may be committed.
+    pub mark: Watermark,
+    /// Paused because its head is not due yet.
+    pub paused: bool,
+}
+
+impl PartitionState {
+    /// A freshly assigned partition of assignment `epoch`.
+    pub fn new(epoch: u64) -> Self {
+        Self {
+            epoch,
+            buffer: VecDeque::new(),
+            in_flight: HashMap::new(),
+            mark: Watermark::default(),
+            paused: false,
+        }
+    }
+}
