@@ -129,8 +129,11 @@ pub fn respond(
 }
 
 /// Serves the admin endpoints on `listener` until the task is aborted; other
-/// paths get 404.
+/// paths get 404. Logs the address it serves (useful with port 0).
 pub async fn serve(listener: TcpListener, health: Arc<Health>, metrics: PrometheusHandle) {
+    if let Ok(addr) = listener.local_addr() {
+        info!(listen = %addr, "admin endpoints listening");
+    }
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(accepted) => accepted,

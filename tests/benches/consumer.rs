@@ -6,17 +6,18 @@
 //!
 //! `cargo bench -p switchboard-tests --bench consumer` (BENCH_EVENTS, BENCH_PARTITIONS to change).
 
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../it/downstream.rs"]
 mod downstream;
-#[allow(dead_code)]
-#[path = "../it/harness.rs"]
+#[allow(dead_code, unused_imports)]
+#[path = "../it/harness/mod.rs"]
 mod harness;
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../it/pipeline.rs"]
 mod pipeline;
 
 use std::time::{Duration, Instant};
+use switchboard_consumer::metrics;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -61,7 +62,7 @@ fn ceiling(bootstrap: &str, topic: &str, partitions: i32, count: usize) -> f64 {
 async fn main() {
     let events = env_number("BENCH_EVENTS", 30_000);
     let partitions = env_number("BENCH_PARTITIONS", 3) as i32;
-    let broker = Broker::start();
+    let broker = Broker::start().await;
     let bootstrap = broker.bootstrap();
     let main = "bench-consumer";
     let group = "bench";
@@ -90,10 +91,10 @@ async fn main() {
     let delivered_rps = events as f64 / ((last - first).max(1) as f64 / 1000.0);
     let duplicates: usize = downstream.successes().values().map(|n| n - 1).sum();
     let exchange = consumer
-        .metric("switchboard_consumer_delivery_duration_seconds_sum", &[])
+        .metric(&format!("{}_sum", metrics::DELIVERY_DURATION), &[])
         .await
         / consumer
-            .metric("switchboard_consumer_delivery_duration_seconds_count", &[])
+            .metric(&format!("{}_count", metrics::DELIVERY_DURATION), &[])
             .await;
     drop(consumer);
     println!(

@@ -6,8 +6,8 @@
 //!
 //! `cargo bench -p switchboard-tests --bench gateway` (BENCH_SECS, BENCH_CONNECTIONS to change).
 
-#[allow(dead_code)]
-#[path = "../it/harness.rs"]
+#[allow(dead_code, unused_imports)]
+#[path = "../it/harness/mod.rs"]
 mod harness;
 
 use std::convert::Infallible;
@@ -185,7 +185,7 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         let ceiling_addr = start_ceiling_server();
-        let broker = Broker::start();
+        let broker = Broker::start().await;
         create_topic(&broker.bootstrap(), "bench", 3).await;
         // KAFKA_* settings in the bench's environment reach the gateway, to try producer tuning.
         let kafka: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("KAFKA_")).collect();

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use switchboard_consumer::metrics;
 
 use prost::Message as _;
 use switchboard_proto::{headers as h, Envelope, GroupTopics};
@@ -23,7 +24,7 @@ struct Setup {
 }
 
 async fn setup(name: &str, partitions: i32) -> Setup {
-    let bootstrap = shared_broker().bootstrap();
+    let bootstrap = shared_broker().await.bootstrap();
     let main = unique_topic(name);
     let group = format!("{main}-group");
     create_group_topics(&bootstrap, &main, &group, partitions).await;
@@ -48,8 +49,8 @@ impl Setup {
         .await
     }
 
-    fn read(&self, topic: &str) -> Vec<Record> {
-        read_topic(&self.bootstrap, topic)
+    async fn read(&self, topic: &str) -> Vec<Record> {
+        read_topic(&self.bootstrap, topic).await
     }
 }
 
@@ -68,7 +69,7 @@ async fn wait_records(setup: &Setup, topic: &str, count: usize) -> Vec<Record> {
         &format!("{count} records on {topic}"),
         Duration::from_secs(30),
         || async {
-            let records = setup.read(topic);
+            let records = setup.read(topic).await;
             (records.len() >= count).then_some(records)
         },
     )
@@ -99,7 +100,7 @@ async fn events_are_delivered_once_with_their_body_and_headers() {
         assert_eq!(request.body, envelope(id, "genesys").body, "body unchanged");
     }
     // Offsets are committed up to the end of every partition.
-    let main_records = setup.read(&setup.main);
+    let main_records = setup.read(&setup.main).await;
     let mut ends: HashMap<i32, i64> = HashMap::new();
     for record in &main_records {
         let end = ends.entry(record.partition).or_insert(0);
@@ -118,11 +119,11 @@ async fn events_are_delivered_once_with_their_body_and_headers() {
             .expect("marker for a produced event");
         assert_eq!(marker.partition, original.partition);
     }
-    assert!(setup.read(&setup.topics.dlt()).is_empty());
+    assert!(setup.read(&setup.topics.dlt()).await.is_empty());
     assert_eq!(
         consumer
             .metric(
-                "switchboard_consumer_events_handled_total",
+                metrics::HANDLED,
                 &["outcome=\"delivered\"", "stage=\"main\""]
             )
             .await,
@@ -163,12 +164,12 @@ async fn a_downstream_failing_twice_delivers_once_from_retry_10m() {
     );
     assert_eq!(downstream.successes()["flaky-1"], 1);
 
-    let first_hop = setup.read(&setup.topics.retry("retry-1m"));
+    let first_hop = setup.read(&setup.topics.retry("retry-1m")).await;
     assert_eq!(first_hop.len(), 1);
     assert_eq!(first_hop[0].key, "flaky-1");
     assert_eq!(first_hop[0].headers[h::ATTEMPT], "1");
     assert_eq!(first_hop[0].headers[h::FAILED_STAGE], "main");
-    let second_hop = setup.read(&setup.topics.retry("retry-10m"));
+    let second_hop = setup.read(&setup.topics.retry("retry-10m")).await;
     assert_eq!(second_hop.len(), 1);
     assert_eq!(second_hop[0].headers[h::ATTEMPT], "2");
     assert_eq!(second_hop[0].headers[h::FAILED_STAGE], "retry-1m");
@@ -216,10 +217,7 @@ async fn an_event_that_always_fails_lands_in_the_dlt_with_its_error_chain() {
     assert_eq!(downstream.seen().len(), 3, "one request per stage");
     eventually("DLT counted", Duration::from_secs(5), || async {
         let counted = consumer
-            .metric(
-                "switchboard_consumer_dead_lettered_total",
-                &["reason=\"exhausted\""],
-            )
+            .metric(metrics::DEAD_LETTERED, &["reason=\"exhausted\""])
             .await;
         (counted == 1.0).then_some(())
     })
@@ -238,7 +236,7 @@ async fn a_400_from_the_downstream_goes_to_the_dlt_at_once() {
     assert_eq!(dead[0].headers[h::DLT_REASON], "rejected");
     assert_eq!(dead[0].headers[h::ATTEMPT], "1");
     assert!(dead[0].headers[h::LAST_ERROR].contains("HTTP 400"));
-    assert!(setup.read(&setup.topics.retry("retry-1m")).is_empty());
+    assert!(setup.read(&setup.topics.retry("retry-1m")).await.is_empty());
     assert_eq!(downstream.seen().len(), 1);
 }
 
@@ -288,7 +286,7 @@ async fn retry_records_are_handled_not_before_due_and_at_most_a_second_late() {
     let consumer = setup.consumer(&downstream, &[]).await;
 
     wait_delivered(&downstream, &events, Duration::from_secs(30)).await;
-    let hops = setup.read(&setup.topics.retry("retry-1m"));
+    let hops = setup.read(&setup.topics.retry("retry-1m")).await;
     assert_eq!(hops.len(), events.len());
     let seen = downstream.seen();
     for hop in hops {
@@ -303,14 +301,14 @@ async fn retry_records_are_handled_not_before_due_and_at_most_a_second_late() {
     }
     let count = consumer
         .metric(
-            "switchboard_consumer_retry_lateness_seconds_count",
+            &format!("{}_count", metrics::RETRY_LATENESS),
             &["stage=\"retry-1m\""],
         )
         .await;
     assert_eq!(count, events.len() as f64, "lateness is exported per stage");
     let within_100ms = consumer
         .metric(
-            "switchboard_consumer_retry_lateness_seconds_bucket",
+            &format!("{}_bucket", metrics::RETRY_LATENESS),
             &["stage=\"retry-1m\"", "le=\"0.1\""],
         )
         .await;
@@ -364,7 +362,7 @@ async fn backpressure_holds_deliveries_without_using_attempts() {
         seen[1].at_ms - seen[0].at_ms >= 1_000,
         "Retry-After honoured"
     );
-    assert!(setup.read(&setup.topics.retry("retry-1m")).is_empty());
+    assert!(setup.read(&setup.topics.retry("retry-1m")).await.is_empty());
 }
 
 #[tokio::test]
@@ -375,7 +373,7 @@ async fn a_duplicate_id_across_a_consumer_restart_is_delivered_once() {
     let mut first = setup.consumer(&downstream, &[]).await;
     wait_delivered(&downstream, &["dup-1".to_owned()], Duration::from_secs(30)).await;
     first.signal(libc::SIGTERM);
-    assert!(first.wait_for_exit(Duration::from_secs(20)).success());
+    assert!(first.wait_for_exit(Duration::from_secs(20)).await.success());
     drop(first);
 
     // The sender retried: the same id again, then a fresh event as a marker of progress.
@@ -398,9 +396,7 @@ async fn a_duplicate_id_across_a_consumer_restart_is_delivered_once() {
         "delivered once across the restart"
     );
     eventually("dedupe hit counted", Duration::from_secs(5), || async {
-        let hits = second
-            .metric("switchboard_consumer_dedupe_hits_total", &[])
-            .await;
+        let hits = second.metric(metrics::DEDUPE_HITS, &[]).await;
         (hits == 1.0).then_some(())
     })
     .await;
@@ -480,12 +476,12 @@ async fn a_rebalance_while_retry_partitions_are_paused_leaves_nothing_stuck() {
     second.wait_assigned(3).await;
     wait_delivered(&downstream, &events, Duration::from_secs(30)).await;
     assert!(downstream.successes().values().all(|&n| n == 1));
-    assert!(setup.read(&setup.topics.dlt()).is_empty());
+    assert!(setup.read(&setup.topics.dlt()).await.is_empty());
 }
 
 #[tokio::test]
 async fn a_group_topic_with_another_partition_count_refuses_to_start() {
-    let bootstrap = shared_broker().bootstrap();
+    let bootstrap = shared_broker().await.bootstrap();
     let main = unique_topic("mismatch");
     let group = format!("{main}-group");
     let topics = GroupTopics::new(&main, &group).expect("names");
@@ -503,7 +499,8 @@ async fn a_group_topic_with_another_partition_count_refuses_to_start() {
             ("CONSUMER_METRICS_LISTEN", "127.0.0.1:0"),
         ],
         &["run"],
-    );
+    )
+    .await;
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains(&topics.dlt()) && stderr.contains("3 partitions"),

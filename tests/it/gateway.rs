@@ -2,9 +2,9 @@
 //! envelope that decodes to the original bytes; bad input gets its status.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -33,7 +33,7 @@ async fn gateway_on_new_topic(
     config: Option<&str>,
     env: &[(&str, &str)],
 ) -> (String, Gateway) {
-    let broker = shared_broker();
+    let broker = shared_broker().await;
     let topic = unique_topic(prefix);
     create_topic(&broker.bootstrap(), &topic, 3).await;
     let gateway = Gateway::start(&broker.bootstrap(), &topic, config, env).await;
@@ -94,7 +94,7 @@ async fn each_genesys_fixture_is_accepted_and_lands_keyed_by_its_event_id() {
         expected.insert(id, (body, origin, at));
     }
 
-    let records = read_topic(&shared_broker().bootstrap(), &topic);
+    let records = read_topic(&shared_broker().await.bootstrap(), &topic).await;
     assert_eq!(
         records.len(),
         expected.len(),
@@ -234,7 +234,7 @@ async fn bad_inputs_get_their_status_and_problem_json_and_nothing_is_produced() 
         .await
         .expect("request");
     assert_eq!(reply.status, StatusCode::ACCEPTED);
-    let records = read_topic(&shared_broker().bootstrap(), &topic);
+    let records = read_topic(&shared_broker().await.bootstrap(), &topic).await;
     let keys: Vec<&str> = records.iter().map(|r| r.key.as_str()).collect();
     assert_eq!(keys, vec!["from-header"]);
     let envelope = Envelope::decode(records[0].value.as_slice()).expect("envelope");
@@ -360,7 +360,7 @@ async fn signed_sources_accept_good_signatures_and_reject_bad_ones() {
         .expect("request");
     assert_problem(&reply, StatusCode::UNAUTHORIZED, "unauthorized");
 
-    let records = read_topic(&shared_broker().bootstrap(), &topic);
+    let records = read_topic(&shared_broker().await.bootstrap(), &topic).await;
     assert_eq!(
         records.len(),
         5,
@@ -383,13 +383,13 @@ async fn a_body_over_the_limit_is_refused_while_streaming() {
     let mut stream = raw_request(
         gateway.addr,
         b"POST /webhooks/strict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
-    );
+    ).await;
     for _ in 0..3 {
-        stream.write_all(b"400\r\n").expect("chunk size");
-        stream.write_all(&[b' '; 0x400]).expect("chunk");
-        stream.write_all(b"\r\n").expect("chunk end");
+        stream.write_all(b"400\r\n").await.expect("chunk size");
+        stream.write_all(&[b' '; 0x400]).await.expect("chunk");
+        stream.write_all(b"\r\n").await.expect("chunk end");
     }
-    let head = read_head(&mut stream);
+    let head = read_head(&mut stream).await;
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");
 }
 
@@ -402,9 +402,10 @@ async fn a_client_that_trickles_its_request_is_cut_off() {
     let mut stream = raw_request(
         gateway.addr,
         b"POST /webhooks/strict HTTP/1.1\r\nHost: x\r\n",
-    );
+    )
+    .await;
     let mut buf = Vec::new();
-    let _ = stream.read_to_end(&mut buf);
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
     let waited = started.elapsed();
     assert!(
         waited < Duration::from_secs(3),
@@ -416,8 +417,8 @@ async fn a_client_that_trickles_its_request_is_cut_off() {
     let mut stream = raw_request(
         gateway.addr,
         b"POST /webhooks/strict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"id\":",
-    );
-    let head = read_head(&mut stream);
+    ).await;
+    let head = read_head(&mut stream).await;
     assert!(head.starts_with("HTTP/1.1 408"), "{head}");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
@@ -457,7 +458,7 @@ async fn every_id_answered_202_in_a_concurrent_burst_is_in_the_topic() {
         "every request of a burst on a healthy broker is accepted; others: {other:?}"
     );
 
-    let records = read_topic(&shared_broker().bootstrap(), &topic);
+    let records = read_topic(&shared_broker().await.bootstrap(), &topic).await;
     let landed: BTreeSet<String> = records.iter().map(|r| r.key.clone()).collect();
     assert_eq!(
         records.len(),

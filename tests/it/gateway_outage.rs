@@ -11,7 +11,7 @@ use crate::harness::{
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_outage_answers_503_fast_and_recovers_without_a_gateway_restart() {
-    let mut broker = Broker::start();
+    let mut broker = Broker::start().await;
     let topic = unique_topic("outage");
     create_topic(&broker.bootstrap(), &topic, 1).await;
     let deadline_ms = 1000;
@@ -62,7 +62,7 @@ async fn broker_outage_answers_503_fast_and_recovers_without_a_gateway_restart()
     // tansu's memory engine forgets topics and producer ids on restart: the
     // topic is created again, and the gateway must replace its producer
     // (fatal UNKNOWN_PRODUCER_ID) by itself.
-    broker.restart();
+    broker.restart().await;
     create_topic(&broker.bootstrap(), &topic, 1).await;
     let mut attempt = 0;
     eventually(
@@ -88,7 +88,7 @@ async fn broker_outage_answers_503_fast_and_recovers_without_a_gateway_restart()
         },
     )
     .await;
-    let records = read_topic(&broker.bootstrap(), &topic);
+    let records = read_topic(&broker.bootstrap(), &topic).await;
     assert!(
         records.iter().any(|r| r.key.starts_with("after-")),
         "the accepted event is in the recreated topic: {:?}",
@@ -99,7 +99,7 @@ async fn broker_outage_answers_503_fast_and_recovers_without_a_gateway_restart()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_producer_queue_answers_429_with_retry_after_at_once() {
-    let broker = Broker::start();
+    let broker = Broker::start().await;
     let topic = unique_topic("queuefull");
     create_topic(&broker.bootstrap(), &topic, 1).await;
     // A one-record producer queue, so a frozen broker fills it with one event.
@@ -140,6 +140,7 @@ async fn a_full_producer_queue_answers_429_with_retry_after_at_once() {
     let first = first.await.expect("task").expect("request");
     assert_eq!(first.status, StatusCode::ACCEPTED);
     let keys: Vec<String> = read_topic(&broker.bootstrap(), &topic)
+        .await
         .into_iter()
         .map(|r| r.key)
         .collect();
@@ -148,7 +149,7 @@ async fn a_full_producer_queue_answers_429_with_retry_after_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_an_in_flight_request_finish_then_exits_zero() {
-    let broker = Broker::start();
+    let broker = Broker::start().await;
     let topic = unique_topic("term");
     create_topic(&broker.bootstrap(), &topic, 1).await;
     let mut gateway = Gateway::start(
@@ -196,15 +197,14 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_zero() {
         "{}",
         String::from_utf8_lossy(&reply.body)
     );
-    let (status, gateway) = tokio::task::spawn_blocking(move || (gateway.wait_for_exit(), gateway))
-        .await
-        .expect("join");
+    let status = gateway.wait_for_exit().await;
     assert!(
         status.success(),
         "exit status {status:?}: {}",
         gateway.log_text()
     );
     let keys: Vec<String> = read_topic(&broker.bootstrap(), &topic)
+        .await
         .into_iter()
         .map(|r| r.key)
         .collect();

@@ -12,7 +12,8 @@ use http::StatusCode;
 
 use crate::downstream::{Answer, Downstream};
 use crate::harness::{
-    eventually, free_port, log_dir, shared_broker, spawn_tied, unique_topic, Gateway, HttpClient,
+    eventually, log_dir, probably_free_port, shared_broker, spawn_tied, unique_topic, Gateway,
+    HttpClient,
 };
 use crate::pipeline::{create_group_topics, ConsumerProcess};
 
@@ -83,7 +84,7 @@ async fn dashboards_and_alerts_work_against_a_real_prometheus() {
     assert!(ok, "promtool check config: {out}");
 
     // A live pipeline with failures: a gateway, a consumer, a downstream.
-    let bootstrap = shared_broker().bootstrap();
+    let bootstrap = shared_broker().await.bootstrap();
     let main = unique_topic("observe");
     let group = format!("{main}-group");
     create_group_topics(&bootstrap, &main, &group, 2).await;
@@ -93,7 +94,7 @@ async fn dashboards_and_alerts_work_against_a_real_prometheus() {
     let consumer = ConsumerProcess::start(&bootstrap, &main, &group, &downstream.url(), &[]).await;
 
     // Prometheus scraping both every second, with the shipped rules.
-    let prometheus_port = free_port();
+    let prometheus_port = probably_free_port();
     let dir = log_dir().join(format!("prometheus-{prometheus_port}"));
     std::fs::create_dir_all(&dir).expect("dir");
     let config = dir.join("prometheus.yml");

@@ -3,6 +3,9 @@
 
 use std::collections::HashSet;
 use std::time::Duration;
+use switchboard_consumer::metrics;
+use switchboard_proto::GroupTopics;
+use switchboard_runtime::exit;
 
 use crate::downstream::{unix_ms, Downstream};
 use crate::harness::{eventually, read_topic, shared_broker, unique_topic};
@@ -56,7 +59,7 @@ fn suppressed_ids(log: &str) -> HashSet<String> {
 
 #[tokio::test]
 async fn offsets_reset_by_datetime_and_by_duration_replays_from_exactly_there() {
-    let bootstrap = shared_broker().bootstrap();
+    let bootstrap = shared_broker().await.bootstrap();
     let main = unique_topic("replay");
     let group = format!("{main}-group");
     create_group_topics(&bootstrap, &main, &group, 1).await;
@@ -89,19 +92,19 @@ async fn offsets_reset_by_datetime_and_by_duration_replays_from_exactly_there() 
     })
     .await;
     first.signal(libc::SIGTERM);
-    first.wait_for_exit(Duration::from_secs(20));
+    first.wait_for_exit(Duration::from_secs(20)).await;
     drop(first);
 
     // `consumer offsets reset --group <group> --topic <topic> <target...>`.
-    let reset = |topic: &str, target: &[&str]| {
+    let reset = async |topic: &str, target: &[&str]| {
         let mut args = vec!["offsets", "reset", "--group", &group, "--topic", topic];
         args.extend_from_slice(target);
-        consumer_command(&bootstrap, &env, &args)
+        consumer_command(&bootstrap, &env, &args).await
     };
 
     // A dry run prints the plan and changes nothing.
     let since_middle = rfc3339(middle_from);
-    let (code, out) = reset("main", &["--to-datetime", &since_middle]);
+    let (code, out) = reset("main", &["--to-datetime", &since_middle]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("dry run"), "{out}");
     let row = out
@@ -120,14 +123,14 @@ async fn offsets_reset_by_datetime_and_by_duration_replays_from_exactly_there() 
     );
 
     // Executed: the group restarts at the first middle record.
-    let (code, out) = reset(&main, &["--to-datetime", &since_middle, "--execute"]);
+    let (code, out) = reset(&main, &["--to-datetime", &since_middle, "--execute"]).await;
     assert_eq!(code, 0, "{out}");
     assert_eq!(committed(&bootstrap, &group, &main, 1)[&0], 10);
 
     // By duration: from "how long ago the late batch started" plus a margin
     // shorter than the gap to the middle batch.
     let ago = unix_ms() - late_from + 500;
-    let (code, out) = reset(&main, &["--by-duration", &format!("{ago}ms"), "--execute"]);
+    let (code, out) = reset(&main, &["--by-duration", &format!("{ago}ms"), "--execute"]).await;
     assert_eq!(code, 0, "{out}");
     assert_eq!(committed(&bootstrap, &group, &main, 1)[&0], 20);
 
@@ -138,9 +141,7 @@ async fn offsets_reset_by_datetime_and_by_duration_replays_from_exactly_there() 
         "the late batch re-read",
         Duration::from_secs(30),
         || async {
-            let hits = second
-                .metric("switchboard_consumer_dedupe_hits_total", &[])
-                .await;
+            let hits = second.metric(metrics::DEDUPE_HITS, &[]).await;
             (hits >= 10.0).then_some(())
         },
     )
@@ -156,7 +157,7 @@ async fn offsets_reset_by_datetime_and_by_duration_replays_from_exactly_there() 
 
 #[tokio::test]
 async fn dlt_list_filters_exactly_and_redrive_delivers_each_event_once() {
-    let bootstrap = shared_broker().bootstrap();
+    let bootstrap = shared_broker().await.bootstrap();
     let main = unique_topic("dltops");
     let group = format!("{main}-group");
     create_group_topics(&bootstrap, &main, &group, 2).await;
@@ -170,43 +171,51 @@ async fn dlt_list_filters_exactly_and_redrive_delivers_each_event_once() {
     produce_events(&bootstrap, &main, &refused).await;
     produce_raw(&bootstrap, &main, "junk-1", b"not an envelope").await;
     let _consumer = ConsumerProcess::start(&bootstrap, &main, &group, &downstream.url(), &[]).await;
-    let dlt_topic = format!("{main}.{group}.dlt");
+    let dlt_topic = GroupTopics::new(&main, &group).expect("names").dlt();
     eventually("7 dead letters", Duration::from_secs(30), || async {
-        (read_topic(&bootstrap, &dlt_topic).len() == 7).then_some(())
+        (read_topic(&bootstrap, &dlt_topic).await.len() == 7).then_some(())
     })
     .await;
 
-    let list = |extra: &[&str]| {
+    let list = async |extra: &[&str]| {
         let mut args = vec!["dlt", "list", "--json"];
         args.extend_from_slice(extra);
-        let (code, out) = consumer_command(&bootstrap, &env, &args);
+        let (code, out) = consumer_command(&bootstrap, &env, &args).await;
         assert_eq!(code, 0, "{out}");
         out.lines()
             .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json line"))
             .collect::<Vec<_>>()
     };
-    assert_eq!(list(&[]).len(), 7);
-    let poison = list(&["--reason-contains", "poison"]);
+    assert_eq!(list(&[]).await.len(), 7);
+    let poison = list(&["--reason-contains", "poison"]).await;
     assert_eq!(poison.len(), 1);
     assert_eq!(poison[0]["event_id"], "junk-1");
-    let genesys = list(&["--source", "genesys"]);
+    let genesys = list(&["--source", "genesys"]).await;
     assert_eq!(genesys.len(), 6);
     assert!(genesys
         .iter()
         .all(|e| e["reason"] == "rejected" && e["attempts"] == 1));
-    assert_eq!(list(&["--reason-contains", "HTTP 400"]).len(), 6);
-    assert_eq!(list(&["--limit", "2"]).len(), 2);
-    assert_eq!(list(&["--source", "stripe"]).len(), 0);
-    assert_eq!(list(&["--since", &rfc3339(unix_ms() + 60_000)]).len(), 0);
-    assert_eq!(list(&["--until", &rfc3339(unix_ms() + 60_000)]).len(), 7);
+    assert_eq!(list(&["--reason-contains", "HTTP 400"]).await.len(), 6);
+    assert_eq!(list(&["--limit", "2"]).await.len(), 2);
+    assert_eq!(list(&["--source", "stripe"]).await.len(), 0);
+    assert_eq!(
+        list(&["--since", &rfc3339(unix_ms() + 60_000)]).await.len(),
+        0
+    );
+    assert_eq!(
+        list(&["--until", &rfc3339(unix_ms() + 60_000)]).await.len(),
+        7
+    );
 
     // A dry-run re-drive publishes nothing.
-    let retry_topic = format!("{main}.{group}.retry-1m");
+    let retry_topic = GroupTopics::new(&main, &group)
+        .expect("names")
+        .retry(switchboard_proto::topics::RETRY_1M);
     let (code, out) =
-        consumer_command(&bootstrap, &env, &["dlt", "redrive", "--source", "genesys"]);
+        consumer_command(&bootstrap, &env, &["dlt", "redrive", "--source", "genesys"]).await;
     assert_eq!(code, 0);
     assert!(out.contains("dry run: 6 records"), "{out}");
-    assert!(read_topic(&bootstrap, &retry_topic).is_empty());
+    assert!(read_topic(&bootstrap, &retry_topic).await.is_empty());
 
     // The downstream is fixed: re-drive the refused events.
     downstream.set_default_status(200);
@@ -222,7 +231,8 @@ async fn dlt_list_filters_exactly_and_redrive_delivers_each_event_once() {
             "50",
             "--execute",
         ],
-    );
+    )
+    .await;
     assert_eq!(code, 0, "{out}");
     eventually(
         "re-driven events delivered",
@@ -236,7 +246,7 @@ async fn dlt_list_filters_exactly_and_redrive_delivers_each_event_once() {
         },
     )
     .await;
-    let hops = read_topic(&bootstrap, &retry_topic);
+    let hops = read_topic(&bootstrap, &retry_topic).await;
     assert_eq!(hops.len(), 6, "re-driven to the first retry stage");
     assert!(
         hops.iter()
@@ -249,17 +259,15 @@ async fn dlt_list_filters_exactly_and_redrive_delivers_each_event_once() {
         &bootstrap,
         &env,
         &["dlt", "redrive", "--source", "genesys", "--execute"],
-    );
+    )
+    .await;
     assert_eq!(code, 0);
     eventually(
         "second re-drive handled",
         Duration::from_secs(30),
         || async {
             let hits = _consumer
-                .metric(
-                    "switchboard_consumer_dedupe_hits_total",
-                    &["stage=\"retry-1m\""],
-                )
+                .metric(metrics::DEDUPE_HITS, &["stage=\"retry-1m\""])
                 .await;
             (hits == 6.0).then_some(())
         },
@@ -268,11 +276,11 @@ async fn dlt_list_filters_exactly_and_redrive_delivers_each_event_once() {
     assert!(refused.iter().all(|id| downstream.successes()[id] == 1));
 }
 
-#[test]
-fn bad_usage_exits_2_and_a_missing_topic_exits_1() {
-    let bootstrap = shared_broker().bootstrap();
-    let (code, _) = consumer_command(&bootstrap, &[], &["offsets", "reset", "--group", "g"]);
-    assert_eq!(code, 2, "no target given");
+#[tokio::test]
+async fn bad_usage_exits_64_and_a_missing_topic_exits_1() {
+    let bootstrap = shared_broker().await.bootstrap();
+    let (code, _) = consumer_command(&bootstrap, &[], &["offsets", "reset", "--group", "g"]).await;
+    assert_eq!(code, i32::from(exit::USAGE), "no target given");
     let (code, _) = consumer_command(
         &bootstrap,
         &[],
@@ -286,8 +294,9 @@ fn bad_usage_exits_2_and_a_missing_topic_exits_1() {
             "--to-earliest",
             "--to-latest",
         ],
-    );
-    assert_eq!(code, 2, "two targets given");
+    )
+    .await;
+    assert_eq!(code, i32::from(exit::USAGE), "two targets given");
     let (code, _) = consumer_command(
         &bootstrap,
         &[],
@@ -300,6 +309,7 @@ fn bad_usage_exits_2_and_a_missing_topic_exits_1() {
             &unique_topic("absent"),
             "--to-earliest",
         ],
-    );
-    assert_eq!(code, 1, "a topic that does not exist");
+    )
+    .await;
+    assert_eq!(code, i32::from(exit::FAILED), "a topic that does not exist");
 }

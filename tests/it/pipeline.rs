@@ -14,9 +14,10 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use switchboard_proto::{headers as h, Envelope, GroupTopics, IdOrigin};
 
+use crate::harness::process::unique_log;
 use crate::harness::{
-    create_topic, free_port, log_dir, read_log, send_signal, spawn_tied, wait_exit,
-    wait_metric_line, wait_until_ok, workspace_binary, HttpClient,
+    create_topic, listening_addr, read_log, send_signal, spawn_tied, wait_exit, wait_metric_line,
+    wait_until_ok, workspace_binary, HttpClient, LOOPBACK_ANY_PORT,
 };
 
 /// Short retry stages for tests: the ladder is the same, only the delays shrink.
@@ -93,25 +94,33 @@ pub async fn produce_events(bootstrap: &str, topic: &str, ids: &[String]) {
 
 /// Runs `consumer <args>` (an operator command) with `env`; returns the exit
 /// code and stdout, and echoes stderr into the test log.
-pub fn consumer_command(bootstrap: &str, env: &[(&str, &str)], args: &[&str]) -> (i32, String) {
-    let (code, stdout, _) = consumer_command_full(bootstrap, env, args);
+pub async fn consumer_command(
+    bootstrap: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (i32, String) {
+    let (code, stdout, _) = consumer_command_full(bootstrap, env, args).await;
     (code, stdout)
 }
 
-/// Like [`consumer_command`], also returning stderr.
-pub fn consumer_command_full(
+/// Like [`consumer_command`], also returning stderr. The command runs on a
+/// blocking thread, so servers on the test's runtime keep answering.
+pub async fn consumer_command_full(
     bootstrap: &str,
     env: &[(&str, &str)],
     args: &[&str],
 ) -> (i32, String, String) {
-    let output = Command::new(workspace_binary("consumer"))
+    let mut command = Command::new(workspace_binary("consumer"));
+    command
         .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("KAFKA_BROKERS", bootstrap)
         .env("RETRY_STAGES", TEST_STAGES)
-        .envs(env.iter().copied())
-        .output()
+        .envs(env.iter().copied());
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("command thread")
         .expect("run consumer");
     eprintln!(
         "consumer {args:?}: {}",
@@ -183,9 +192,7 @@ impl ConsumerProcess {
         downstream: &str,
         env: &[(&str, &str)],
     ) -> ConsumerProcess {
-        let port = free_port();
-        let metrics_addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        let log = log_dir().join(format!("consumer-{port}.log"));
+        let log = unique_log("consumer");
         let mut command = Command::new(workspace_binary("consumer"));
         command
             .arg("run")
@@ -196,7 +203,7 @@ impl ConsumerProcess {
             .env("CONSUMER_GROUP", group)
             .env("DOWNSTREAM_URL", downstream)
             .env("RETRY_STAGES", TEST_STAGES)
-            .env("CONSUMER_METRICS_LISTEN", metrics_addr.to_string())
+            .env("CONSUMER_METRICS_LISTEN", LOOPBACK_ANY_PORT)
             // tansu: the first JoinGroup takes 3-20 s unless the session
             // timeout is short (shared BROKER.md); Kafka needs no such setting.
             .env("KAFKA_SESSION_TIMEOUT_MS", "6000")
@@ -207,7 +214,8 @@ impl ConsumerProcess {
         for (k, v) in env {
             command.env(k, v);
         }
-        let child = spawn_tied(command);
+        let mut child = spawn_tied(command);
+        let metrics_addr = listening_addr(&mut child, &log, "admin endpoints listening").await;
         let mut consumer = ConsumerProcess {
             metrics_addr,
             child,
@@ -228,7 +236,7 @@ impl ConsumerProcess {
 
     /// Waits until the process holds `count` partitions.
     pub async fn wait_assigned(&self, count: usize) {
-        let wanted = format!("switchboard_consumer_assigned_partitions {count}");
+        let wanted = format!("{} {count}", switchboard_consumer::metrics::ASSIGNED);
         wait_metric_line(&self.url("/metrics"), &wanted, Duration::from_secs(30)).await;
     }
 
@@ -254,9 +262,9 @@ impl ConsumerProcess {
         send_signal(&self.child, signal);
     }
 
-    /// Waits (blocking) for the process to exit.
-    pub fn wait_for_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        wait_exit(&mut self.child, within, "consumer", &self.log)
+    /// Waits for the process to exit.
+    pub async fn wait_for_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        wait_exit(&mut self.child, within, "consumer", &self.log).await
     }
 }
 

@@ -1,0 +1,111 @@
+//! A running gateway process, started on a port of its own choosing.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use http::StatusCode;
+
+use super::http::HttpClient;
+use super::process::{
+    listening_addr, read_log, send_signal, spawn_tied, unique_log, workspace_binary,
+    LOOPBACK_ANY_PORT,
+};
+use super::wait::{eventually, wait_exit, wait_metric_line, wait_until_ok};
+
+/// A running gateway process.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Gateway {
+    /// Starts `gateway` against `bootstrap` with an optional TOML config and
+    /// extra environment, and waits until `/livez` answers.
+    pub async fn start(
+        bootstrap: &str,
+        topic: &str,
+        config: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Gateway {
+        let log = unique_log("gateway");
+        let mut command = Command::new(workspace_binary("gateway"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("KAFKA_BROKERS", bootstrap)
+            .env("GATEWAY_LISTEN", LOOPBACK_ANY_PORT)
+            .env("SWITCHBOARD_TOPIC", topic)
+            .env("RUST_LOG", "info,rdkafka=info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"));
+        if let Some(config) = config {
+            let path = log.with_extension("toml");
+            std::fs::write(&path, config).expect("write config");
+            command.env("GATEWAY_CONFIG", &path);
+        }
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = spawn_tied(command);
+        let addr = listening_addr(&mut child, &log, "gateway listening").await;
+        let mut gateway = Gateway { addr, child, log };
+        let livez = gateway.url("/livez");
+        wait_until_ok(&mut gateway.child, &livez, "gateway", &gateway.log).await;
+        gateway
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&self) {
+        let client = HttpClient::new();
+        let url = self.url("/readyz");
+        eventually("gateway ready", Duration::from_secs(20), || async {
+            match client.get(&url).await {
+                Ok(reply) if reply.status == StatusCode::OK => Some(()),
+                _ => None,
+            }
+        })
+        .await;
+    }
+
+    /// `http://addr{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// What the gateway logged so far.
+    pub fn log_text(&self) -> String {
+        read_log(&self.log)
+    }
+
+    /// Waits until the gateway reports exactly `count` webhook requests in flight.
+    pub async fn wait_in_flight(&self, count: u32) {
+        let wanted = format!("{} {count}", switchboard_gateway::metrics::IN_FLIGHT);
+        wait_metric_line(&self.url("/metrics"), &wanted, Duration::from_secs(5)).await;
+    }
+
+    /// Sends SIGTERM.
+    pub fn send_sigterm(&self) {
+        send_signal(&self.child, libc::SIGTERM);
+    }
+
+    /// Waits for the process to exit and returns its status.
+    pub async fn wait_for_exit(&mut self) -> std::process::ExitStatus {
+        wait_exit(
+            &mut self.child,
+            Duration::from_secs(20),
+            "gateway",
+            &self.log,
+        )
+        .await
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

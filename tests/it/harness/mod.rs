@@ -1,0 +1,45 @@
+//! The test harness, by concern. Everything is real: a tansu broker on
+//! loopback, the workspace's own binaries as child processes, HTTP over TCP.
+//!
+//! - [`broker`]: the broker (shared, or private for outage tests), topics, reading them back.
+//! - [`process`]: children that die with the tests, their logs and the
+//!   addresses they report after binding port 0.
+//! - [`gateway`]: a running gateway process.
+//! - [`http`]: an HTTP client, replies, problem+json checks, raw TCP requests.
+//! - [`wait`]: waiting for a condition with a deadline (never a fixed sleep as the assertion).
+
+pub mod broker;
+pub mod gateway;
+pub mod http;
+pub mod process;
+pub mod wait;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub use broker::{create_topic, read_topic, shared_broker, Broker, Record};
+pub use gateway::Gateway;
+pub use http::{assert_problem, raw_request, read_head, HttpClient};
+pub use process::{
+    listening_addr, log_dir, probably_free_port, read_log, send_signal, spawn_tied,
+    workspace_binary, LOOPBACK_ANY_PORT,
+};
+pub use wait::{eventually, wait_exit, wait_metric_line, wait_until_ok};
+
+/// A topic name no other test uses.
+pub fn unique_topic(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "it-{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Reads a fixture shipped in `tests/fixtures/`.
+pub fn fixture(path: &str) -> Vec<u8> {
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(path);
+    std::fs::read(&full).unwrap_or_else(|e| panic!("fixture {}: {e}", full.display()))
+}

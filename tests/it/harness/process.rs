@@ -1,0 +1,152 @@
+//! Child processes: the workspace's binaries, built once per run; children
+//! tied to the test process so none outlives it; their logs; and the
+//! address a child reports after binding port 0 (no port is picked by the
+//! harness and then re-bound by the child, so no two tests race for one).
+
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::{mpsc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The listen address to give a child: loopback, any free port.
+pub const LOOPBACK_ANY_PORT: &str = "127.0.0.1:0";
+
+/// A port that was free a moment ago, for third-party servers that must be
+/// told their port (tansu advertises it; Prometheus takes it as a flag). Our
+/// own binaries bind [`LOOPBACK_ANY_PORT`] instead. A lost race shows as a
+/// server that exits at start; the broker then tries another port.
+pub fn probably_free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// Spawns `command` so that it dies with the thread that spawned it. Callers
+/// that must outlive a test spawn from [`keeper`]'s long-lived thread.
+pub fn spawn_tied(mut command: Command) -> Child {
+    // SAFETY: prctl is async-signal-safe; it only asks the kernel to signal the
+    // child when its parent thread exits, so no process outlives the test run.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"))
+}
+
+type SpawnRequest = (Command, mpsc::Sender<Child>);
+
+/// A thread that lives as long as the test process and spawns long-lived
+/// children (PDEATHSIG fires when the spawning *thread* exits).
+fn keeper() -> &'static Mutex<mpsc::Sender<SpawnRequest>> {
+    static KEEPER: OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
+    KEEPER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnRequest>();
+        std::thread::spawn(move || {
+            for (command, reply) in rx {
+                let _ = reply.send(spawn_tied(command));
+            }
+            loop {
+                std::thread::park();
+            }
+        });
+        Mutex::new(tx)
+    })
+}
+
+/// Spawns a child that lives as long as the test process (the shared broker).
+pub fn spawn_long_lived(command: Command) -> Child {
+    let (tx, rx) = mpsc::channel();
+    keeper()
+        .lock()
+        .expect("keeper")
+        .send((command, tx))
+        .expect("keeper thread alive");
+    rx.recv().expect("keeper spawned the child")
+}
+
+/// Where the children's logs go (`target/debug/it-logs`).
+pub fn log_dir() -> PathBuf {
+    let dir = binary_dir().join("it-logs");
+    std::fs::create_dir_all(&dir).expect("create log dir");
+    dir
+}
+
+/// A log file name no other child uses.
+pub fn unique_log(prefix: &str) -> PathBuf {
+    log_dir().join(format!("{}.log", super::unique_topic(prefix)))
+}
+
+/// Where cargo put this workspace's binaries (`target/debug`).
+fn binary_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .to_path_buf()
+}
+
+/// What a child process logged so far.
+pub fn read_log(log: &Path) -> String {
+    std::fs::read_to_string(log).unwrap_or_default()
+}
+
+/// Sends `signal` to `child`.
+pub fn send_signal(child: &Child, signal: i32) {
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+}
+
+/// The path of a workspace binary, built once per test run so that a plain
+/// `cargo test` always runs the current code.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut command = Command::new(cargo);
+        command.args(["build", "--workspace", "--bins"]);
+        if !cfg!(debug_assertions) {
+            // Benchmarks are built optimised; so must the processes they measure be.
+            command.arg("--release");
+        }
+        let status = command.status().expect("run cargo build");
+        assert!(status.success(), "cargo build --bins failed");
+    });
+    let path = binary_dir().join(name);
+    assert!(path.exists(), "{} is missing", path.display());
+    path
+}
+
+/// The address `child` bound, read from its log line that contains
+/// `message` and a `listen=ADDR` field (children are started on
+/// [`LOOPBACK_ANY_PORT`]). Fails with the log if the child exits first.
+pub async fn listening_addr(child: &mut Child, log: &Path, message: &str) -> SocketAddr {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = read_log(log);
+        let found = text
+            .lines()
+            .filter(|line| line.contains(message))
+            .find_map(|line| {
+                let rest = &line[line.find("listen=")? + "listen=".len()..];
+                rest.split_whitespace().next()?.parse::<SocketAddr>().ok()
+            });
+        if let Some(addr) = found {
+            return addr;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the child exited with {status} before listening: {text}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no \"{message}\" line with listen= in the log: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,82 @@
+//! Waiting for conditions with a deadline. Every wait polls without blocking
+//! the runtime (tokio timers, `try_wait`), and fails with what it waited for.
+
+use std::path::Path;
+use std::process::{Child, ExitStatus};
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+
+use super::http::HttpClient;
+use super::process::read_log;
+
+/// Waits for `check` to return `Some`, polling; panics with `what` at the deadline.
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until `url` answers 200, failing at once (with the log) if `child`
+/// exits first.
+pub async fn wait_until_ok(child: &mut Child, url: &str, what: &str, log: &Path) {
+    let client = HttpClient::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited with {status}: {}", read_log(log));
+        }
+        if let Ok(reply) = client.get(url).await {
+            if reply.status == StatusCode::OK {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not answer {url}: {}",
+            read_log(log)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the Prometheus text at `url` contains exactly the line `line`.
+pub async fn wait_metric_line(url: &str, line: &str, within: Duration) {
+    let client = HttpClient::new();
+    eventually(line, within, || async {
+        let reply = client.get(url).await.ok()?;
+        String::from_utf8_lossy(&reply.body)
+            .lines()
+            .any(|l| l == line)
+            .then_some(())
+    })
+    .await;
+}
+
+/// Waits for `child` to exit within `within`.
+pub async fn wait_exit(child: &mut Child, within: Duration, what: &str, log: &Path) -> ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not exit: {}",
+            read_log(log)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
