@@ -47,11 +47,7 @@ const STALL_AFTER: Duration = Duration::from_secs(30);
 
 /// Builds the hand-off producer from `settings`.
 pub fn producer(settings: &KafkaSettings) -> Result<Arc<ReplaceableProducer>, KafkaError> {
-    let message_timeout = settings
-        .get("message.timeout.ms")
-        .and_then(|ms| ms.parse().ok())
-        .map_or(Duration::from_secs(30), Duration::from_millis);
-    let policy = RebuildPolicy::for_message_timeout(STALL_AFTER, message_timeout);
+    let policy = RebuildPolicy::for_settings(STALL_AFTER, settings);
     ReplaceableProducer::new(
         "hand-off",
         settings,

@@ -3,7 +3,6 @@
 //! and the environment (see the README); exit codes are the runtime's
 //! ([`switchboard_runtime::exit`]).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -46,12 +45,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let args = match exit::parse_args::<Args>() {
-        Ok(args) => args,
+    let (args, vars) = match exit::begin::<Args>() {
+        Ok(begun) => begun,
         Err(code) => return code,
     };
-    switchboard_runtime::logging::init();
-    let vars: BTreeMap<String, String> = std::env::vars().collect();
     let is_worker = matches!(args.command, Command::Run | Command::Check);
     let config = ConsumerConfig::load(args.config.as_deref(), &vars).and_then(|config| {
         if is_worker {
@@ -75,18 +72,11 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Run => exit::run_async("consumer", async move {
-            let metrics = switchboard_consumer::metrics::install()?;
-            let listener = tokio::net::TcpListener::bind(config.metrics_listen)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.metrics_listen))?;
-            switchboard_consumer::run::run(
-                config,
-                listener,
-                metrics,
-                switchboard_runtime::shutdown::signal_received(),
-            )
-            .await
-        }),
+        Command::Run => exit::serve(
+            "consumer",
+            config.metrics_listen,
+            switchboard_consumer::metrics::install,
+            |started| switchboard_consumer::run::run(config, started),
+        ),
     }
 }

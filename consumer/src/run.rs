@@ -7,11 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use metrics_exporter_prometheus::PrometheusHandle;
 use rdkafka::consumer::Consumer as _;
 use switchboard_runtime::admin::{self, Health};
+use switchboard_runtime::exit::Started;
 use switchboard_runtime::kafka::metadata::{partition_counts, require_topics};
-use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use crate::config::ConsumerConfig;
@@ -25,14 +24,14 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 /// A poll loop silent for longer than this is reported not live.
 pub const LIVENESS_LIMIT: Duration = Duration::from_secs(60);
 
-/// Runs the consumer until `shutdown` resolves; `admin_listener` serves the
-/// admin endpoints.
-pub async fn run(
-    config: ConsumerConfig,
-    admin_listener: TcpListener,
-    metrics: PrometheusHandle,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
+/// Runs the consumer until the started shutdown resolves; the started
+/// listener serves the admin endpoints.
+pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()> {
+    let Started {
+        listener: admin_listener,
+        metrics,
+        shutdown,
+    } = started;
     for stage in 0..config.ladder.len() {
         crate::metrics::init_stage(config.ladder.static_name(stage));
     }

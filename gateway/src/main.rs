@@ -2,7 +2,6 @@
 //! `--config`/`GATEWAY_CONFIG` and the environment (see the README); exit
 //! codes are the runtime's ([`switchboard_runtime::exit`]).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,12 +22,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = match exit::parse_args::<Args>() {
-        Ok(args) => args,
+    let (args, vars) = match exit::begin::<Args>() {
+        Ok(begun) => begun,
         Err(code) => return code,
     };
-    switchboard_runtime::logging::init();
-    let vars: BTreeMap<String, String> = std::env::vars().collect();
     let config = match GatewayConfig::load(args.config.as_deref(), &vars) {
         Ok(config) => config,
         Err(error) => return exit::fail("gateway", exit::CONFIG, error),
@@ -40,17 +37,10 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    exit::run_async("gateway", async move {
-        let metrics = switchboard_gateway::metrics::install()?;
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-        switchboard_gateway::run::run(
-            config,
-            listener,
-            metrics,
-            switchboard_runtime::shutdown::signal_received(),
-        )
-        .await
-    })
+    exit::serve(
+        "gateway",
+        config.listen,
+        switchboard_gateway::metrics::install,
+        |started| switchboard_gateway::run::run(config, started),
+    )
 }

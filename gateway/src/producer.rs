@@ -67,11 +67,7 @@ impl EventProducer {
     /// long pending records may go unacknowledged, with the broker
     /// reachable, before the producer is replaced.
     pub fn new(settings: &KafkaSettings, stall_after: Duration) -> Result<Self, KafkaError> {
-        let message_timeout = settings
-            .get("message.timeout.ms")
-            .and_then(|ms| ms.parse().ok())
-            .map_or(Duration::from_secs(30), Duration::from_millis);
-        let policy = RebuildPolicy::for_message_timeout(stall_after, message_timeout);
+        let policy = RebuildPolicy::for_settings(stall_after, settings);
         let inner = ReplaceableProducer::new(
             "gateway",
             settings,

@@ -4,9 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use metrics_exporter_prometheus::PrometheusHandle;
 use switchboard_runtime::admin::{self, Health};
-use tokio::net::TcpListener;
+use switchboard_runtime::exit::Started;
 use tracing::{info, warn};
 
 use crate::config::GatewayConfig;
@@ -17,13 +16,13 @@ use crate::producer::EventProducer;
 /// How often readiness asks the broker about the target topics.
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Runs the gateway on `listener` until `shutdown` resolves.
-pub async fn run(
-    config: GatewayConfig,
-    listener: TcpListener,
-    metrics: PrometheusHandle,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
+/// Runs the gateway on the started listener until its shutdown resolves.
+pub async fn run(config: GatewayConfig, started: Started) -> anyhow::Result<()> {
+    let Started {
+        listener,
+        metrics,
+        shutdown,
+    } = started;
     for source in config.sources.values() {
         crate::metrics::init_source(source.name);
         if source.verifier.is_none() {

@@ -7,9 +7,14 @@
 //! | 64 | bad usage: unknown flag, missing or conflicting arguments (sysexits `EX_USAGE`) |
 //! | 78 | the configuration cannot be used (sysexits `EX_CONFIG`) |
 
+use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::process::ExitCode;
+
+use metrics_exporter_prometheus::{BuildError, PrometheusHandle};
+use tokio::net::TcpListener;
 
 /// Run-time failure, or an operator command that refused.
 pub const FAILED: u8 = 1;
@@ -18,17 +23,20 @@ pub const USAGE: u8 = 64;
 /// Unusable configuration (sysexits `EX_CONFIG`).
 pub const CONFIG: u8 = 78;
 
-/// Parses the command line with clap, mapping clap's usage errors to
-/// [`USAGE`] (help and version still exit 0).
-pub fn parse_args<A: clap::Parser>() -> Result<A, ExitCode> {
-    A::try_parse().map_err(|error| {
+/// The start of every binary: parses the command line with clap (usage
+/// errors exit [`USAGE`]; help and version exit 0), installs logging, and
+/// reads the environment.
+pub fn begin<A: clap::Parser>() -> Result<(A, BTreeMap<String, String>), ExitCode> {
+    let args = A::try_parse().map_err(|error| {
         let _ = error.print();
         if error.use_stderr() {
             ExitCode::from(USAGE)
         } else {
             ExitCode::SUCCESS
         }
-    })
+    })?;
+    crate::logging::init();
+    Ok((args, std::env::vars().collect()))
 }
 
 /// Prints `error` once, prefixed with the binary's name, and returns `code`.
@@ -54,6 +62,45 @@ where
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(binary, FAILED, format!("{error:#}")),
     }
+}
+
+/// What a server process is started with.
+pub struct Started {
+    /// Its listener, bound.
+    pub listener: TcpListener,
+    /// Renders its metrics.
+    pub metrics: PrometheusHandle,
+    /// Resolves when it is asked to stop.
+    pub shutdown: Shutdown,
+}
+
+/// The shutdown signal a server is given.
+pub type Shutdown = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs a server process: installs its metrics recorder, binds `listen`, and
+/// runs `serve` until it returns; its shutdown signal is SIGTERM or SIGINT.
+pub fn serve<S, F>(
+    binary: &str,
+    listen: SocketAddr,
+    install_metrics: fn() -> Result<PrometheusHandle, BuildError>,
+    serve: S,
+) -> ExitCode
+where
+    S: FnOnce(Started) -> F,
+    F: Future<Output = anyhow::Result<()>>,
+{
+    run_async(binary, async move {
+        let metrics = install_metrics()?;
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+        serve(Started {
+            listener,
+            metrics,
+            shutdown: Box::pin(crate::shutdown::signal_received()),
+        })
+        .await
+    })
 }
 
 /// Runs an operator command on a small single-threaded runtime.

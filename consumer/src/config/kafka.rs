@@ -48,19 +48,13 @@ fn matches_any(key: &str, prefixes: &[&str]) -> bool {
 /// The group consumer's settings: defaults, then `given` (minus
 /// producer-only settings), then the fixed at-least-once settings.
 pub fn consumer_settings(group: &str, client_id: &str, given: &KafkaSettings) -> KafkaSettings {
-    let mut settings = KafkaSettings::from_pairs([
-        ("bootstrap.servers", "localhost:9092".to_owned()),
-        ("client.id", format!("switchboard-consumer-{client_id}")),
-        ("auto.offset.reset", "earliest".into()),
-        // Topics are created by `consumer topics ensure`, never by a client.
-        ("allow.auto.create.topics", "false".into()),
-        // Range co-partitions the stages: partition p of every stage topic
-        // goes to one member, which holds the dedupe state of p.
-        ("partition.assignment.strategy", "range".into()),
-        // Lag per partition comes from librdkafka's statistics.
-        ("statistics.interval.ms", "5000".into()),
-        ("socket.nagle.disable", "true".into()),
-    ]);
+    let mut settings = KafkaSettings::client_defaults(&format!("switchboard-consumer-{client_id}"));
+    settings.set("auto.offset.reset", "earliest");
+    // Range co-partitions the stages: partition p of every stage topic goes
+    // to one member, which holds the dedupe state of p.
+    settings.set("partition.assignment.strategy", "range");
+    // Lag per partition comes from librdkafka's statistics.
+    settings.set("statistics.interval.ms", "5000");
     settings.merge(&given.filtered(|key| !matches_any(key, PRODUCER_ONLY)));
     for (key, value) in [
         ("group.id", group),
@@ -75,19 +69,8 @@ pub fn consumer_settings(group: &str, client_id: &str, given: &KafkaSettings) ->
 /// The hand-off producer's settings: defaults, then `given` (minus
 /// consumer-only settings).
 pub fn producer_settings(client_id: &str, given: &KafkaSettings) -> KafkaSettings {
-    let mut settings = KafkaSettings::from_pairs([
-        ("bootstrap.servers", "localhost:9092".to_owned()),
-        (
-            "client.id",
-            format!("switchboard-consumer-handoff-{client_id}"),
-        ),
-        ("enable.idempotence", "true".into()),
-        ("acks", "all".into()),
-        ("allow.auto.create.topics", "false".into()),
-        ("linger.ms", "2".into()),
-        ("message.timeout.ms", "30000".into()),
-        ("socket.nagle.disable", "true".into()),
-    ]);
+    let mut settings =
+        KafkaSettings::durable_producer(&format!("switchboard-consumer-handoff-{client_id}"), 2);
     settings.merge(&given.filtered(|key| !matches_any(key, CONSUMER_ONLY)));
     settings
 }

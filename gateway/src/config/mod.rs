@@ -182,19 +182,10 @@ impl std::fmt::Debug for GatewayConfig {
 /// is kept low because a request waits for its batch: at 64 connections a
 /// 5 ms linger alone would cap a gateway near 10k requests/s.
 fn default_kafka_settings(instance_id: &str) -> KafkaSettings {
-    KafkaSettings::from_pairs([
-        ("bootstrap.servers", "localhost:9092".to_owned()),
-        ("client.id", format!("switchboard-gateway-{instance_id}")),
-        ("enable.idempotence", "true".into()),
-        ("acks", "all".into()),
-        // Topics are created by set-up with the partition count the consumer
-        // group expects; a producer must never create one with broker defaults.
-        ("allow.auto.create.topics", "false".into()),
-        ("linger.ms", "1".into()),
-        ("message.timeout.ms", "30000".into()),
-        ("queue.buffering.max.kbytes", "262144".into()),
-        ("socket.nagle.disable", "true".into()),
-    ])
+    let mut settings =
+        KafkaSettings::durable_producer(&format!("switchboard-gateway-{instance_id}"), 1);
+    settings.set("queue.buffering.max.kbytes", "262144");
+    settings
 }
 
 impl GatewayConfig {

@@ -32,14 +32,20 @@ pub struct RebuildPolicy {
 }
 
 impl RebuildPolicy {
-    /// A policy for records that time out after `message_timeout` in the
-    /// client: a stall is two timeouts' worth of silence at most, and a
-    /// retired producer gets one timeout to deliver what it holds.
+    /// A policy that calls `stall_after` of silence a stall, for a producer
+    /// whose records time out in the client after `message_timeout`: a
+    /// retired producer gets that long to deliver what it holds, so every
+    /// record it held has its answer (delivered or failed) before it closes.
     pub fn for_message_timeout(stall_after: Duration, message_timeout: Duration) -> Self {
         Self {
             stall_after,
             retire_within: message_timeout + Duration::from_secs(1),
         }
+    }
+
+    /// [`RebuildPolicy::for_message_timeout`] with the producer `settings`' own timeout.
+    pub fn for_settings(stall_after: Duration, settings: &super::KafkaSettings) -> Self {
+        Self::for_message_timeout(stall_after, settings.message_timeout())
     }
 }
 

@@ -41,6 +41,43 @@ impl KafkaSettings {
         )
     }
 
+    /// What every Switchboard client starts from: a local broker, a client
+    /// id, Nagle off (requests wait on acks), and never creating a topic
+    /// (set-up creates them with the partition count the group expects).
+    pub fn client_defaults(client_id: &str) -> Self {
+        Self::from_pairs([
+            ("bootstrap.servers", "localhost:9092".to_owned()),
+            ("client.id", client_id.to_owned()),
+            ("allow.auto.create.topics", "false".into()),
+            ("socket.nagle.disable", "true".into()),
+        ])
+    }
+
+    /// [`KafkaSettings::client_defaults`] for a producer whose records must
+    /// be durable before anyone is told so: idempotent, `acks=all`, a record
+    /// fails in the client after 30 s, and `linger_ms` of batching.
+    pub fn durable_producer(client_id: &str, linger_ms: u32) -> Self {
+        let mut settings = Self::client_defaults(client_id);
+        settings.merge(&Self::from_pairs([
+            ("enable.idempotence", "true".to_owned()),
+            ("acks", "all".into()),
+            ("message.timeout.ms", "30000".into()),
+            ("linger.ms", linger_ms.to_string()),
+        ]));
+        settings
+    }
+
+    /// How long a record may wait in the client before it fails
+    /// (`message.timeout.ms`; librdkafka's default when unset is 300 s).
+    pub fn message_timeout(&self) -> std::time::Duration {
+        self.get("message.timeout.ms")
+            .and_then(|ms| ms.parse().ok())
+            .map_or(
+                std::time::Duration::from_secs(300),
+                std::time::Duration::from_millis,
+            )
+    }
+
     /// Sets `name` to `value`, replacing what was there.
     pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
         self.0.insert(name.into(), value.into());
