@@ -16,8 +16,8 @@ use switchboard_proto::{headers as h, Envelope, GroupTopics, IdOrigin};
 
 use crate::harness::process::unique_log;
 use crate::harness::{
-    create_topic, listening_addr, read_log, send_signal, spawn_tied, wait_exit, wait_metric_line,
-    wait_until_ok, workspace_binary, HttpClient, LOOPBACK_ANY_PORT,
+    create_topic, listening_addr, log_filter, read_log, send_signal, spawn_tied, wait_exit,
+    wait_metric_line, wait_until_ok, workspace_binary, HttpClient, LOOPBACK_ANY_PORT,
 };
 
 /// Short retry stages for tests: the ladder is the same, only the delays shrink.
@@ -208,12 +208,19 @@ impl ConsumerProcess {
             // timeout is short (shared BROKER.md); Kafka needs no such setting.
             .env("KAFKA_SESSION_TIMEOUT_MS", "6000")
             .env("KAFKA_HEARTBEAT_INTERVAL_MS", "500")
-            .env("RUST_LOG", "info,switchboard_consumer=debug")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"));
         for (k, v) in env {
             command.env(k, v);
         }
+        command.env(
+            "RUST_LOG",
+            log_filter(
+                env,
+                "info,switchboard_consumer=debug",
+                "switchboard_runtime::admin",
+            ),
+        );
         let mut child = spawn_tied(command);
         let metrics_addr = listening_addr(&mut child, &log, "admin endpoints listening").await;
         let mut consumer = ConsumerProcess {

@@ -9,7 +9,7 @@ use http::StatusCode;
 
 use super::http::HttpClient;
 use super::process::{
-    listening_addr, read_log, send_signal, spawn_tied, unique_log, workspace_binary,
+    listening_addr, log_filter, read_log, send_signal, spawn_tied, unique_log, workspace_binary,
     LOOPBACK_ANY_PORT,
 };
 use super::wait::{eventually, wait_exit, wait_metric_line, wait_until_ok};
@@ -38,7 +38,6 @@ impl Gateway {
             .env("KAFKA_BROKERS", bootstrap)
             .env("GATEWAY_LISTEN", LOOPBACK_ANY_PORT)
             .env("SWITCHBOARD_TOPIC", topic)
-            .env("RUST_LOG", "info,rdkafka=info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"));
         if let Some(config) = config {
@@ -49,6 +48,10 @@ impl Gateway {
         for (k, v) in env {
             command.env(k, v);
         }
+        command.env(
+            "RUST_LOG",
+            log_filter(env, "info,rdkafka=info", "switchboard_gateway::run"),
+        );
         let mut child = spawn_tied(command);
         let addr = listening_addr(&mut child, &log, "gateway listening").await;
         let mut gateway = Gateway { addr, child, log };

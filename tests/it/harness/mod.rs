@@ -21,7 +21,7 @@ pub use broker::{create_topic, read_topic, shared_broker, Broker, Record};
 pub use gateway::Gateway;
 pub use http::{assert_problem, raw_request, read_head, HttpClient};
 pub use process::{
-    listening_addr, log_dir, probably_free_port, read_log, send_signal, spawn_tied,
+    listening_addr, log_dir, log_filter, probably_free_port, read_log, send_signal, spawn_tied,
     workspace_binary, LOOPBACK_ANY_PORT,
 };
 pub use wait::{eventually, wait_exit, wait_metric_line, wait_until_ok};

@@ -123,6 +123,18 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     path
 }
 
+/// `RUST_LOG` for a child: `filter` (the caller's, if any, else `default`),
+/// always letting through the info line that reports the bound address
+/// (logged by `target`), which [`listening_addr`] reads.
+pub fn log_filter(env: &[(&str, &str)], default: &str, target: &str) -> String {
+    let filter = env
+        .iter()
+        .rev()
+        .find(|(k, _)| *k == "RUST_LOG")
+        .map_or(default, |(_, v)| *v);
+    format!("{filter},{target}=info")
+}
+
 /// The address `child` bound, read from its log line that contains
 /// `message` and a `listen=ADDR` field (children are started on
 /// [`LOOPBACK_ANY_PORT`]). Fails with the log if the child exits first.
