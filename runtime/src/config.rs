@@ -112,7 +112,7 @@ pub fn load<T: DeserializeOwned>(
             path: path.display().to_string(),
             source,
         })?;
-        figment = figment.merge(Toml::file_exact(path));
+        figment = figment.merge(Keyed(Toml::file_exact(path)));
     }
     extract(figment.merge(Environment::new(env, vars)))
 }
@@ -125,7 +125,7 @@ pub fn load_str<T: DeserializeOwned>(
 ) -> Result<T, ConfigError> {
     extract(
         Figment::new()
-            .merge(Toml::string(text))
+            .merge(Keyed(Toml::string(text)))
             .merge(Environment::new(env, vars)),
     )
 }
@@ -156,6 +156,22 @@ fn extract<T: DeserializeOwned>(figment: Figment) -> Result<T, ConfigError> {
             .collect();
         ConfigError::Parse(lines.join("; "))
     })
+}
+
+/// A file provider whose errors name the key as written (`http.request_timeout`),
+/// without figment's profile prefix.
+struct Keyed<P>(P);
+
+impl<P: Provider> Provider for Keyed<P> {
+    fn metadata(&self) -> Metadata {
+        self.0
+            .metadata()
+            .interpolater(|_profile, keys| keys.join("."))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        self.0.data()
+    }
 }
 
 /// The environment variables of one binary as a figment provider; errors
