@@ -138,7 +138,7 @@ pub fn hop_headers(
         failed_stage: Some(failure.failed_stage.to_owned()),
         origin: Some(incoming.origin()),
         group: Some(failure.group.to_owned()),
-        redriven_at_ms: None,
+        ..HopState::default()
     };
     let encoded = next.encode();
     let mut headers = OwnedHeaders::new_with_capacity(incoming.carried.len() + encoded.len());

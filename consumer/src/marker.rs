@@ -1,6 +1,7 @@
 //! The delivered-marker log that makes dedupe survive restarts and partition
 //! moves (design and bounds: [`crate::dedupe`]). Writing: one small record per
-//! delivered event, keyed by event id, on the event's partition number.
+//! delivered event, keyed by `source/event-id` ([`crate::dedupe::dedupe_key`]),
+//! on the event's partition number.
 //! Reading: on assignment, the markers of the last window (or, for a partition
 //! this process held before, the ones written since it last looked).
 

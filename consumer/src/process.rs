@@ -12,6 +12,7 @@ use switchboard_proto::{headers as h, Envelope};
 use switchboard_runtime::kafka::ReplaceableProducer;
 use tracing::{debug, warn};
 
+use crate::dedupe::dedupe_key;
 use crate::deliver::{Handler, Outcome};
 use crate::handoff::{self, Handoff};
 use crate::hop::{hop_headers, Destination, HopFailure, Incoming};
@@ -219,16 +220,22 @@ fn record_delivery<H>(pipeline: &Pipeline<H>, record: &Incoming, event: &Envelop
         attempt,
     }
     .to_bytes();
-    let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
-        key: h::EVENT_ID,
-        value: Some(event.event_id.as_bytes()),
-    });
+    let headers = OwnedHeaders::new_with_capacity(2)
+        .insert(Header {
+            key: h::EVENT_ID,
+            value: Some(event.event_id.as_bytes()),
+        })
+        .insert(Header {
+            key: h::SOURCE,
+            value: Some(event.source.as_bytes()),
+        });
+    let key = dedupe_key(&event.source, &event.event_id);
     handoff::send_detached(
         &pipeline.producer,
         Handoff {
             topic: pipeline.ladder.delivered_topic(),
             partition: record.partition,
-            key: Some(event.event_id.as_bytes()),
+            key: Some(key.as_bytes()),
             payload: &value,
             headers,
         },

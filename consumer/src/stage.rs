@@ -5,8 +5,10 @@
 
 use std::time::Duration;
 
+use switchboard_proto::hop::HopState;
 use switchboard_proto::topics::{validate_name, RETRY_10M, RETRY_1M};
 use switchboard_proto::GroupTopics;
+use switchboard_runtime::time::millis;
 
 /// Index of a stage: 0 is the main topic, 1.. are the retry stages in order.
 pub type StageIndex = usize;
@@ -21,6 +23,24 @@ pub struct RetryStage {
     pub name: String,
     /// How long a record waits in this stage before it is handled.
     pub delay: Duration,
+}
+
+/// When a retry record becomes due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Due {
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    /// Set when the record's own due time could not be used as written.
+    pub corrected: Option<DueCorrection>,
+}
+
+/// Why a record's due time was not used as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueCorrection {
+    /// Further ahead than the stage's delay allows: clamped to it.
+    Clamped,
+    /// Not a number: due at once.
+    Unreadable,
 }
 
 /// The stages a consumer group reads, and where a failure goes next.
@@ -173,21 +193,39 @@ impl Ladder {
         }
     }
 
-    /// When a record read from `stage` may be handled, unix ms: `None` on the
-    /// main stage (at once); on a retry stage its `sb-due-at` header, or,
-    /// without one, its timestamp plus the stage's delay.
+    /// When a record read from `stage` may be handled: `None` on the main
+    /// stage (at once). On a retry stage, its `sb-due-at` header, but never
+    /// later than its timestamp plus the stage's delay (a due time further
+    /// ahead is clamped); without the header, timestamp plus delay; with an
+    /// unreadable header, at once.
     pub fn due_at(
         &self,
         stage: StageIndex,
         record_timestamp_ms: i64,
-        due_header_ms: Option<i64>,
-    ) -> Option<i64> {
+        hop: &HopState,
+    ) -> Option<Due> {
         if stage == 0 {
             return None;
         }
-        Some(due_header_ms.unwrap_or_else(|| {
-            record_timestamp_ms.saturating_add(switchboard_runtime::time::millis(self.delay(stage)))
-        }))
+        let latest = record_timestamp_ms.saturating_add(millis(self.delay(stage)));
+        Some(match hop.due_at_ms {
+            _ if hop.due_at_unreadable => Due {
+                at_ms: record_timestamp_ms,
+                corrected: Some(DueCorrection::Unreadable),
+            },
+            Some(at_ms) if at_ms > latest => Due {
+                at_ms: latest,
+                corrected: Some(DueCorrection::Clamped),
+            },
+            Some(at_ms) => Due {
+                at_ms,
+                corrected: None,
+            },
+            None => Due {
+                at_ms: latest,
+                corrected: None,
+            },
+        })
     }
 
     /// Where a retryable failure in `stage` goes: the next retry stage, or
@@ -281,18 +319,50 @@ mod tests {
     #[test]
     fn retry_records_are_due_by_header_or_by_timestamp_plus_delay() {
         let ladder = ladder("retry-1m=1s,retry-10m=2s");
+        let header = |at: Option<i64>| HopState {
+            due_at_ms: at,
+            ..HopState::default()
+        };
+        let at = |stage, ts, hop: &HopState| ladder.due_at(stage, ts, hop).map(|d| d.at_ms);
         assert_eq!(
-            ladder.due_at(0, 5_000, Some(9_000)),
+            at(0, 5_000, &header(Some(5_500))),
             None,
             "main is never held"
         );
-        assert_eq!(ladder.due_at(1, 5_000, Some(9_000)), Some(9_000));
-        assert_eq!(ladder.due_at(1, 5_000, None), Some(6_000));
-        assert_eq!(ladder.due_at(2, 5_000, None), Some(7_000));
+        assert_eq!(at(1, 5_000, &header(Some(5_500))), Some(5_500));
+        assert_eq!(at(1, 5_000, &header(None)), Some(6_000));
+        assert_eq!(at(2, 5_000, &header(None)), Some(7_000));
         assert_eq!(
-            ladder.due_at(2, i64::MAX, None),
+            at(2, i64::MAX, &header(None)),
             Some(i64::MAX),
             "no overflow"
+        );
+    }
+
+    #[test]
+    fn a_due_time_beyond_the_stage_delay_is_clamped_and_an_unreadable_one_is_due_now() {
+        let ladder = ladder("retry-1m=1s,retry-10m=2s");
+        let far = HopState {
+            due_at_ms: Some(5_000 + 86_400_000),
+            ..HopState::default()
+        };
+        assert_eq!(
+            ladder.due_at(1, 5_000, &far),
+            Some(Due {
+                at_ms: 6_000,
+                corrected: Some(DueCorrection::Clamped)
+            })
+        );
+        let unreadable = HopState {
+            due_at_unreadable: true,
+            ..HopState::default()
+        };
+        assert_eq!(
+            ladder.due_at(1, 5_000, &unreadable),
+            Some(Due {
+                at_ms: 5_000,
+                corrected: Some(DueCorrection::Unreadable)
+            })
         );
     }
 

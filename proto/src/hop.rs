@@ -26,6 +26,8 @@ pub struct HopState {
     pub attempts: u32,
     /// Not to be handled before this, unix milliseconds.
     pub due_at_ms: Option<i64>,
+    /// The due-time header was there but unreadable (read, never written).
+    pub due_at_unreadable: bool,
     /// When the first attempt failed.
     pub first_failure_at_ms: Option<i64>,
     /// The error chain so far, newest first.
@@ -80,7 +82,10 @@ impl HopState {
                 h::ATTEMPT => {
                     hop.attempts = number.and_then(|n| u32::try_from(n).ok()).unwrap_or(0)
                 }
-                h::DUE_AT => hop.due_at_ms = number,
+                h::DUE_AT => {
+                    hop.due_at_ms = number;
+                    hop.due_at_unreadable = number.is_none();
+                }
                 h::FIRST_FAILURE_AT => hop.first_failure_at_ms = number,
                 h::LAST_ERROR => hop.last_error = owned(),
                 h::DLT_REASON => hop.dlt_reason = owned(),
@@ -144,6 +149,7 @@ mod tests {
         HopState {
             attempts: 2,
             due_at_ms: Some(11_000),
+            due_at_unreadable: false,
             first_failure_at_ms: Some(100),
             last_error: Some("retry-1m attempt 2: HTTP 503".into()),
             dlt_reason: Some("exhausted".into()),
@@ -180,6 +186,7 @@ mod tests {
         ]);
         assert_eq!(decoded.attempts, 0);
         assert_eq!(decoded.due_at_ms, None);
+        assert!(decoded.due_at_unreadable, "there, but not a number");
         assert_eq!(
             decoded.origin, None,
             "an origin needs topic, partition and offset"

@@ -13,7 +13,7 @@ use crate::harness::create_topic;
 use crate::harness::{eventually, read_topic, shared_broker, unique_topic, Record};
 use crate::pipeline::{
     committed, consumer_command_full, create_group_topics, envelope, ids, produce_events,
-    produce_raw, ConsumerProcess,
+    produce_events_from, produce_raw, ConsumerProcess,
 };
 
 struct Setup {
@@ -400,6 +400,66 @@ async fn a_duplicate_id_across_a_consumer_restart_is_delivered_once() {
         (hits == 1.0).then_some(())
     })
     .await;
+}
+
+#[tokio::test]
+async fn the_same_event_id_from_two_sources_is_delivered_twice() {
+    let setup = setup("two-sources", 1).await;
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    let shared = vec!["1".to_owned()];
+    produce_events_from(&setup.bootstrap, &setup.main, "a", &shared).await;
+    produce_events_from(&setup.bootstrap, &setup.main, "b", &shared).await;
+    // A true duplicate of source a, then a fresh event as a marker of progress.
+    produce_events_from(&setup.bootstrap, &setup.main, "a", &shared).await;
+    produce_events(&setup.bootstrap, &setup.main, &["fresh".to_owned()]).await;
+    let _consumer = setup.consumer(&downstream, &[]).await;
+    wait_delivered(&downstream, &["fresh".to_owned()], Duration::from_secs(30)).await;
+    eventually(
+        "id 1 delivered for both sources",
+        Duration::from_secs(10),
+        || async { (downstream.successes().get("1") == Some(&2)).then_some(()) },
+    )
+    .await;
+    let mut sources: Vec<String> = downstream
+        .seen()
+        .iter()
+        .filter(|request| request.event_id == "1")
+        .map(|request| request.source.clone())
+        .collect();
+    sources.sort();
+    assert_eq!(
+        sources,
+        ["a", "b"],
+        "one delivery per source, the duplicate of a dropped"
+    );
+}
+
+#[tokio::test]
+async fn delivered_markers_reach_the_broker_before_a_partition_is_handed_over() {
+    let setup = setup("handover", 2).await;
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    // A long linger keeps the first member's delivered markers in its
+    // producer for seconds; unless the hand-over flushes them, the next
+    // owner reads the marker log before they land and delivers again.
+    let first = setup
+        .consumer(&downstream, &[("KAFKA_LINGER_MS", "8000")])
+        .await;
+    let events = ids("handover", 20);
+    produce_events(&setup.bootstrap, &setup.main, &events).await;
+    wait_delivered(&downstream, &events, Duration::from_secs(30)).await;
+
+    let second = setup.consumer(&downstream, &[]).await;
+    // Each member now holds one partition number of each of the 3 stages.
+    first.wait_assigned(3).await;
+    second.wait_assigned(3).await;
+    // Every sender retries every event, then a fresh batch marks progress.
+    produce_events(&setup.bootstrap, &setup.main, &events).await;
+    let fresh = ids("handover-fresh", 10);
+    produce_events(&setup.bootstrap, &setup.main, &fresh).await;
+    wait_delivered(&downstream, &fresh, Duration::from_secs(30)).await;
+    let successes = downstream.successes();
+    let doubled: Vec<&String> = events.iter().filter(|id| successes[*id] != 1).collect();
+    assert!(doubled.is_empty(), "delivered more than once: {doubled:?}");
 }
 
 #[tokio::test]

@@ -66,12 +66,18 @@ fn producer(bootstrap: &str) -> FutureProducer {
         .expect("producer")
 }
 
-/// Produces envelopes for `ids` to `topic`, keyed by id like the gateway.
+/// Produces envelopes of source `genesys` for `ids` to `topic`, keyed by id
+/// like the gateway.
 pub async fn produce_events(bootstrap: &str, topic: &str, ids: &[String]) {
+    produce_events_from(bootstrap, topic, "genesys", ids).await;
+}
+
+/// Produces envelopes of `source` for `ids` to `topic`, keyed by id like the gateway.
+pub async fn produce_events_from(bootstrap: &str, topic: &str, source: &str, ids: &[String]) {
     let producer = producer(bootstrap);
     let mut pending = Vec::new();
     for id in ids {
-        let payload = envelope(id, "genesys").encode_to_vec();
+        let payload = envelope(id, source).encode_to_vec();
         let headers = OwnedHeaders::new()
             .insert(Header {
                 key: h::EVENT_ID,
@@ -79,7 +85,7 @@ pub async fn produce_events(bootstrap: &str, topic: &str, ids: &[String]) {
             })
             .insert(Header {
                 key: h::SOURCE,
-                value: Some("genesys"),
+                value: Some(source),
             });
         let record = FutureRecord::to(topic)
             .key(id.as_str())

@@ -4,6 +4,7 @@
 //! understands it, and what the at-least-once design rests on cannot be
 //! switched off.
 
+use switchboard_runtime::config::ConfigError;
 use switchboard_runtime::kafka::KafkaSettings;
 
 /// Settings that only a consumer understands; not given to the producer.
@@ -73,4 +74,25 @@ pub fn producer_settings(client_id: &str, given: &KafkaSettings) -> KafkaSetting
         KafkaSettings::durable_producer(&format!("switchboard-consumer-handoff-{client_id}"), 2);
     settings.merge(&given.filtered(|key| !matches_any(key, CONSUMER_ONLY)));
     settings
+}
+
+/// The assignor that keeps the group's topics co-partitioned.
+pub const CO_PARTITIONING_ASSIGNOR: &str = "range";
+
+/// Refuses an assignment strategy that does not co-partition the group's
+/// topics. Dedupe and hops rely on partition `p` of the main topic and of
+/// every stage belonging to one member (which holds `p`'s dedupe state);
+/// only the range assignor guarantees that for topics with equal partition
+/// counts and one subscription.
+pub fn require_co_partitioning(settings: &KafkaSettings) -> Result<(), ConfigError> {
+    match settings.get("partition.assignment.strategy") {
+        Some(CO_PARTITIONING_ASSIGNOR) => Ok(()),
+        other => Err(ConfigError::invalid(
+            "kafka partition.assignment.strategy",
+            format!(
+                "{:?} does not keep partition p of the main topic and of every retry stage on one member, which dedupe and the retry hops rely on; remove the setting (the default is \"{CO_PARTITIONING_ASSIGNOR}\")",
+                other.unwrap_or("(unset)")
+            ),
+        )),
+    }
 }

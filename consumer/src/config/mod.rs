@@ -242,6 +242,7 @@ impl ConsumerConfig {
             .unwrap_or_else(|| format!("pid-{}", std::process::id()));
         let consumer_kafka = kafka::consumer_settings(&settings.group, &client_id, &given);
         let producer_kafka = kafka::producer_settings(&client_id, &given);
+        kafka::require_co_partitioning(&consumer_kafka)?;
         if !producer_kafka.acks_all() {
             return Err(ConfigError::invalid(
                 "kafka acks",

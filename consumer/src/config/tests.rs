@@ -127,3 +127,24 @@ fn durations_are_written_one_way_and_errors_name_the_variable() {
     assert_eq!(config.http.max_hold, Duration::from_secs(60));
     assert_eq!(config.worker.drain_timeout, Duration::from_secs(3));
 }
+
+#[test]
+fn an_assignor_that_does_not_co_partition_is_refused() {
+    for strategy in ["cooperative-sticky", "roundrobin", "range,roundrobin"] {
+        let error = ConsumerConfig::load(
+            None,
+            &vars(&[("KAFKA_PARTITION_ASSIGNMENT_STRATEGY", strategy)]),
+        )
+        .expect_err(strategy);
+        assert!(error.to_string().contains("range"), "{error}");
+    }
+    let config = ConsumerConfig::load(
+        None,
+        &vars(&[("KAFKA_PARTITION_ASSIGNMENT_STRATEGY", "range")]),
+    )
+    .expect("range is the one that co-partitions");
+    assert_eq!(
+        config.consumer_kafka.get("partition.assignment.strategy"),
+        Some("range")
+    );
+}

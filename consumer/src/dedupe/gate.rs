@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rdkafka::error::KafkaError;
 use tracing::info;
 
-use super::{Claim, Claims, DeliveredSet, IdHash};
+use super::{Claim, Claims, DeliveredSet, IdHash, Owner};
 use crate::marker::MarkerLoader;
 
 /// What the gate says about one copy of an event.
@@ -19,7 +19,8 @@ use crate::marker::MarkerLoader;
 pub enum Admission<T> {
     /// Delivered within the window already: do not deliver it again.
     Duplicate(T),
-    /// Go ahead: this copy holds the id's claim until [`DedupeGate::finished`].
+    /// Go ahead: this copy holds the id's claim until [`DedupeGate::finished`]
+    /// with the same owner.
     Start(T),
     /// Another copy holds the id; this one waits and comes back from
     /// [`DedupeGate::take_released`] when that copy finishes.
@@ -53,8 +54,16 @@ impl<T> DedupeGate<T> {
             .or_insert_with(|| DeliveredSet::new(window))
     }
 
-    /// Decides about `copy` of event `id` on `partition` at `now_ms`.
-    pub fn admit(&mut self, partition: i32, id: IdHash, now_ms: i64, copy: T) -> Admission<T> {
+    /// Decides about `copy` of event `id` on `partition` at `now_ms`; a copy
+    /// that starts holds the claim for `owner` (its partition's assignment).
+    pub fn admit(
+        &mut self,
+        partition: i32,
+        id: IdHash,
+        owner: Owner,
+        now_ms: i64,
+        copy: T,
+    ) -> Admission<T> {
         if self.set(partition).contains(id, now_ms) {
             return Admission::Duplicate(copy);
         }
@@ -62,22 +71,30 @@ impl<T> DedupeGate<T> {
             .claims
             .entry(partition)
             .or_default()
-            .claim_or_park(id, copy)
+            .claim_or_park(id, owner, copy)
         {
             Claim::Claimed(copy) => Admission::Start(copy),
             Claim::Parked => Admission::Parked,
         }
     }
 
-    /// The copy holding `id`'s claim finished: delivered at `delivered_at_ms`,
-    /// or not delivered (handed on, abandoned) when `None`. The copies that
-    /// waited for it are released.
-    pub fn finished(&mut self, partition: i32, id: IdHash, delivered_at_ms: Option<i64>) {
+    /// A copy of `owner` finished: delivered at `delivered_at_ms`, or not
+    /// delivered (handed on, abandoned) when `None`. A delivery is always
+    /// remembered; the claim ends, and the copies that waited for it are
+    /// released, only if `owner` still holds it (a task of an older
+    /// assignment never releases a newer claim).
+    pub fn finished(
+        &mut self,
+        partition: i32,
+        id: IdHash,
+        owner: Owner,
+        delivered_at_ms: Option<i64>,
+    ) {
         if let Some(at_ms) = delivered_at_ms {
             self.set(partition).insert(id, at_ms);
         }
         if let Some(claims) = self.claims.get_mut(&partition) {
-            self.released.extend(claims.release(id));
+            self.released.extend(claims.release(id, owner));
         }
     }
 
@@ -142,14 +159,17 @@ mod tests {
     fn a_delivered_id_is_a_duplicate_within_the_window_only() {
         let mut gate = gate();
         let id = id_hash("evt-1");
-        assert_eq!(gate.admit(0, id, 1_000, "first"), Admission::Start("first"));
-        gate.finished(0, id, Some(1_000));
         assert_eq!(
-            gate.admit(0, id, 2_000, "again"),
+            gate.admit(0, id, 1, 1_000, "first"),
+            Admission::Start("first")
+        );
+        gate.finished(0, id, 1, Some(1_000));
+        assert_eq!(
+            gate.admit(0, id, 1, 2_000, "again"),
             Admission::Duplicate("again")
         );
         assert_eq!(
-            gate.admit(0, id, 62_000, "late"),
+            gate.admit(0, id, 1, 62_000, "late"),
             Admission::Start("late"),
             "past the window it is delivered again"
         );
@@ -159,42 +179,58 @@ mod tests {
     fn a_copy_waits_for_the_one_in_flight_and_is_released_when_it_ends() {
         let mut gate = gate();
         let id = id_hash("evt-1");
-        assert_eq!(gate.admit(0, id, 0, "a"), Admission::Start("a"));
-        assert_eq!(gate.admit(0, id, 0, "b"), Admission::Parked);
+        assert_eq!(gate.admit(0, id, 1, 0, "a"), Admission::Start("a"));
+        assert_eq!(gate.admit(0, id, 1, 0, "b"), Admission::Parked);
         assert!(gate.take_released().is_empty());
         // The first copy was handed to a retry stage: not delivered.
-        gate.finished(0, id, None);
+        gate.finished(0, id, 1, None);
         let released = gate.take_released();
         assert_eq!(released, vec!["b"]);
         assert_eq!(
-            gate.admit(0, id, 0, "b"),
+            gate.admit(0, id, 1, 0, "b"),
             Admission::Start("b"),
             "the copy is tried"
         );
-        gate.finished(0, id, Some(5));
-        assert_eq!(gate.admit(0, id, 10, "c"), Admission::Duplicate("c"));
+        gate.finished(0, id, 1, Some(5));
+        assert_eq!(gate.admit(0, id, 1, 10, "c"), Admission::Duplicate("c"));
+    }
+
+    #[test]
+    fn a_late_report_from_an_older_assignment_leaves_the_newer_claim() {
+        let mut gate = gate();
+        let id = id_hash("evt-1");
+        assert_eq!(gate.admit(0, id, 7, 0, "new"), Admission::Start("new"));
+        assert_eq!(gate.admit(0, id, 7, 0, "copy"), Admission::Parked);
+        gate.finished(0, id, 5, None);
+        assert!(
+            gate.take_released().is_empty(),
+            "assignment 5 holds nothing"
+        );
+        assert_eq!(gate.admit(0, id, 7, 0, "third"), Admission::Parked);
+        gate.finished(0, id, 7, None);
+        assert_eq!(gate.take_released(), vec!["copy", "third"]);
     }
 
     #[test]
     fn partition_numbers_are_independent() {
         let mut gate = gate();
         let id = id_hash("evt-1");
-        assert_eq!(gate.admit(0, id, 0, "p0"), Admission::Start("p0"));
-        assert_eq!(gate.admit(1, id, 0, "p1"), Admission::Start("p1"));
+        assert_eq!(gate.admit(0, id, 1, 0, "p0"), Admission::Start("p0"));
+        assert_eq!(gate.admit(1, id, 1, 0, "p1"), Admission::Start("p1"));
     }
 
     #[test]
     fn revoked_waiters_are_dropped_and_unheld_partitions_forgotten() {
         let mut gate = gate();
         let id = id_hash("evt-1");
-        assert_eq!(gate.admit(0, id, 0, "keep"), Admission::Start("keep"));
-        assert_eq!(gate.admit(0, id, 0, "revoked"), Admission::Parked);
+        assert_eq!(gate.admit(0, id, 1, 0, "keep"), Admission::Start("keep"));
+        assert_eq!(gate.admit(0, id, 1, 0, "revoked"), Admission::Parked);
         gate.drop_waiters(|copy| *copy != "revoked");
-        gate.finished(0, id, Some(1));
+        gate.finished(0, id, 1, Some(1));
         assert!(gate.take_released().is_empty());
         gate.hold(&[1]);
         assert_eq!(
-            gate.admit(0, id, 2, "x"),
+            gate.admit(0, id, 1, 2, "x"),
             Admission::Start("x"),
             "partition 0 forgotten"
         );
@@ -204,9 +240,9 @@ mod tests {
     fn expiry_forgets_old_deliveries() {
         let mut gate = gate();
         let id = id_hash("evt-1");
-        assert_eq!(gate.admit(0, id, 0, "a"), Admission::Start("a"));
-        gate.finished(0, id, Some(0));
+        assert_eq!(gate.admit(0, id, 1, 0, "a"), Admission::Start("a"));
+        gate.finished(0, id, 1, Some(0));
         gate.expire(120_000);
-        assert_eq!(gate.admit(0, id, 0, "b"), Admission::Start("b"));
+        assert_eq!(gate.admit(0, id, 1, 0, "b"), Admission::Start("b"));
     }
 }

@@ -1,9 +1,10 @@
-//! Duplicate suppression by event id, without an external store.
+//! Duplicate suppression by source and event id ([`dedupe_key`]), without an
+//! external store.
 //!
 //! # Design
 //! Every event a group delivers is recorded as a small marker record on the
-//! group's delivered-marker topic (`<main>.<group>.delivered`), keyed by event
-//! id, on the *same partition number* as the event (retry and dead-letter hops
+//! group's delivered-marker topic (`<main>.<group>.delivered`), keyed by
+//! `source/event-id`, on the *same partition number* as the event (retry and dead-letter hops
 //! keep the partition too, so one event id lives on one partition number in
 //! every topic). When a consumer is assigned partition `p`, it reads markers of
 //! partition `p` written during the last window (default 24 h) into a
@@ -38,9 +39,17 @@ use sha2::{Digest, Sha256};
 /// An event id as kept in memory: the first 128 bits of its SHA-256.
 pub type IdHash = u128;
 
-/// Hashes an event id for the dedupe sets.
-pub fn id_hash(event_id: &str) -> IdHash {
-    let digest = Sha256::digest(event_id.as_bytes());
+/// What dedupe tells apart: an event id *of one source*. Two sources may
+/// use the same ids (sources share the main topic by default), so the key
+/// is `source/event-id`; source names cannot contain `/`. It is also the
+/// delivered marker's record key, so compaction keeps one marker per key.
+pub fn dedupe_key(source: &str, event_id: &str) -> String {
+    format!("{source}/{event_id}")
+}
+
+/// Hashes a [`dedupe_key`] for the dedupe sets.
+pub fn id_hash(key: &str) -> IdHash {
+    let digest = Sha256::digest(key.as_bytes());
     let mut first = [0u8; 16];
     first.copy_from_slice(&digest[..16]);
     u128::from_be_bytes(first)
@@ -67,10 +76,22 @@ impl DeliveredSet {
         }
     }
 
-    /// Records that `id` was delivered at `at_ms` (unix milliseconds).
+    /// Records that `id` was delivered at `at_ms` (unix milliseconds). An id
+    /// already held keeps the later of its two times, and the expiry queue
+    /// learns the new time, so every id held is also queued for expiry
+    /// (queue entries whose time no longer matches are skipped by
+    /// [`DeliveredSet::expire`]).
     pub fn insert(&mut self, id: IdHash, at_ms: i64) {
-        if self.at.insert(id, at_ms).is_none() {
-            self.order.push_back((at_ms, id));
+        match self.at.get_mut(&id) {
+            Some(held) if *held >= at_ms => {}
+            Some(held) => {
+                *held = at_ms;
+                self.order.push_back((at_ms, id));
+            }
+            None => {
+                self.at.insert(id, at_ms);
+                self.order.push_back((at_ms, id));
+            }
         }
     }
 
@@ -114,10 +135,15 @@ pub enum Claim<T> {
     Parked,
 }
 
+/// Who holds a claim: the assignment (epoch) of the partition its copy came
+/// from. Epochs are never reused, so a task from an older assignment cannot
+/// release a claim taken since.
+pub type Owner = u64;
+
 /// Ids being delivered right now, with the copies that wait for them.
 #[derive(Debug)]
 pub struct Claims<T> {
-    held: HashMap<IdHash, Vec<T>>,
+    held: HashMap<IdHash, (Owner, Vec<T>)>,
 }
 
 impl<T> Default for Claims<T> {
@@ -129,29 +155,35 @@ impl<T> Default for Claims<T> {
 }
 
 impl<T> Claims<T> {
-    /// Claims `id` for delivery and hands `waiter` back; when `id` is already
+    /// Claims `id` for `owner` and hands `waiter` back; when `id` is already
     /// claimed, `waiter` is parked behind the claim instead.
-    pub fn claim_or_park(&mut self, id: IdHash, waiter: T) -> Claim<T> {
+    pub fn claim_or_park(&mut self, id: IdHash, owner: Owner, waiter: T) -> Claim<T> {
         match self.held.get_mut(&id) {
-            Some(waiting) => {
+            Some((_, waiting)) => {
                 waiting.push(waiter);
                 Claim::Parked
             }
             None => {
-                self.held.insert(id, Vec::new());
+                self.held.insert(id, (owner, Vec::new()));
                 Claim::Claimed(waiter)
             }
         }
     }
 
-    /// Ends the claim on `id`, returning the copies that waited for it.
-    pub fn release(&mut self, id: IdHash) -> Vec<T> {
-        self.held.remove(&id).unwrap_or_default()
+    /// Ends `owner`'s claim on `id`, returning the copies that waited for it.
+    /// A claim held by another owner is left alone.
+    pub fn release(&mut self, id: IdHash, owner: Owner) -> Vec<T> {
+        match self.held.get(&id) {
+            Some((holder, _)) if *holder == owner => {
+                self.held.remove(&id).map(|(_, w)| w).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// Keeps only the waiters `keep` selects (after a revocation).
     pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
-        for waiting in self.held.values_mut() {
+        for (_, waiting) in self.held.values_mut() {
             waiting.retain(&mut keep);
         }
     }
@@ -192,20 +224,62 @@ mod tests {
     }
 
     #[test]
+    fn an_id_delivered_again_still_expires() {
+        let mut set = DeliveredSet::new(Duration::from_secs(10));
+        let id = id_hash("evt-1");
+        set.insert(id, 0);
+        // Delivered again (or its marker read back after a rebalance).
+        set.insert(id, 5_000);
+        set.insert(id, 3_000);
+        set.expire(12_000);
+        assert!(set.contains(id, 12_000), "the later delivery still counts");
+        set.expire(16_000);
+        assert!(set.is_empty(), "nothing is held for ever");
+        assert!(set.order.is_empty());
+    }
+
+    #[test]
     fn a_second_copy_waits_behind_the_first() {
         let mut claims: Claims<&str> = Claims::default();
         let id = id_hash("evt-1");
-        assert_eq!(claims.claim_or_park(id, "copy-a"), Claim::Claimed("copy-a"));
-        assert_eq!(claims.claim_or_park(id, "copy-b"), Claim::Parked);
-        assert_eq!(claims.claim_or_park(id, "copy-c"), Claim::Parked);
-        assert_eq!(claims.release(id), vec!["copy-b", "copy-c"]);
+        assert_eq!(
+            claims.claim_or_park(id, 1, "copy-a"),
+            Claim::Claimed("copy-a")
+        );
+        assert_eq!(claims.claim_or_park(id, 1, "copy-b"), Claim::Parked);
+        assert_eq!(claims.claim_or_park(id, 2, "copy-c"), Claim::Parked);
+        assert_eq!(claims.release(id, 1), vec!["copy-b", "copy-c"]);
         assert!(claims.is_empty());
-        assert_eq!(claims.claim_or_park(id, "copy-d"), Claim::Claimed("copy-d"));
+        assert_eq!(
+            claims.claim_or_park(id, 3, "copy-d"),
+            Claim::Claimed("copy-d")
+        );
+    }
+
+    #[test]
+    fn an_older_owner_cannot_release_a_newer_claim() {
+        let mut claims: Claims<&str> = Claims::default();
+        let id = id_hash("evt-1");
+        assert_eq!(claims.claim_or_park(id, 7, "new"), Claim::Claimed("new"));
+        assert_eq!(claims.claim_or_park(id, 7, "waiting"), Claim::Parked);
+        // A task of assignment 5 (revoked, aborted) reports late.
+        assert!(claims.release(id, 5).is_empty());
+        assert!(!claims.is_empty(), "the newer claim still holds");
+        assert_eq!(claims.release(id, 7), vec!["waiting"]);
     }
 
     #[test]
     fn different_ids_hash_apart() {
         assert_ne!(id_hash("a"), id_hash("b"));
         assert_eq!(id_hash("a"), id_hash("a"));
+    }
+
+    #[test]
+    fn the_same_id_from_two_sources_is_two_events() {
+        assert_ne!(
+            id_hash(&dedupe_key("a", "1")),
+            id_hash(&dedupe_key("b", "1"))
+        );
+        assert_eq!(dedupe_key("genesys", "evt-1"), "genesys/evt-1");
     }
 }

@@ -1,5 +1,9 @@
 //! Commits: each partition's watermark (the offset below which everything is
-//! done or durably handed on), never a later one; and lag against it.
+//! done or durably handed on), never a later one; and lag against it. A
+//! commit counts only once the broker confirmed it (the commit callback for
+//! asynchronous commits, the returned result for synchronous ones); until
+//! then the watermark stays ahead of the last confirmed commit, so the next
+//! commit (on the timer, at revocation, at stop) sends it again.
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -36,15 +40,33 @@ impl<H: Handler> State<H> {
         if marks.is_empty() {
             return;
         }
-        match consumer.commit(&offsets, mode) {
-            Ok(()) => {
+        match (consumer.commit(&offsets, mode), mode) {
+            (Ok(()), CommitMode::Sync) => {
                 for (key, offset) in marks {
                     if let Some(partition) = self.partitions.get_mut(&key) {
                         partition.mark.committed(offset);
                     }
                 }
             }
-            Err(error) => warn!(%error, "offset commit failed; will retry"),
+            // Confirmed (or not) by the commit callback.
+            (Ok(()), CommitMode::Async) => {}
+            (Err(error), _) => warn!(%error, "offset commit failed; will retry"),
+        }
+    }
+
+    /// Records commits the broker confirmed.
+    pub(super) fn confirm_commits(&mut self, offsets: &[(String, i32, i64)]) {
+        for (topic, partition, offset) in offsets {
+            let Some(stage) = self.pipeline.ladder.stage_of_topic(topic) else {
+                continue;
+            };
+            let key = PartitionKey {
+                stage,
+                partition: *partition,
+            };
+            if let Some(state) = self.partitions.get_mut(&key) {
+                state.mark.committed(*offset);
+            }
         }
     }
 

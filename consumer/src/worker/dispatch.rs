@@ -2,6 +2,7 @@
 //! through the dedupe gate into tasks, and finished tasks back into the
 //! watermarks; retry partitions whose head is not due are paused.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
@@ -13,20 +14,33 @@ use tracing::{debug, warn};
 
 use super::partition::Running;
 use super::{Completion, LoopEvent, Parked, PartitionKey, State, WorkerContext};
-use crate::dedupe::{id_hash, Admission, IdHash};
+use crate::dedupe::{dedupe_key, id_hash, Admission, IdHash};
 use crate::deliver::Handler;
 use crate::hop::Incoming;
 use crate::metrics;
 use crate::process::{run_job, Finished, Job};
+use crate::stage::DueCorrection;
+
+/// Logs a corrected due time once per kind for the process lifetime: a
+/// producer writing bad due times would otherwise log once per record.
+fn warn_once(correction: DueCorrection) {
+    static CLAMPED: AtomicBool = AtomicBool::new(false);
+    static UNREADABLE: AtomicBool = AtomicBool::new(false);
+    let (flag, what) = match correction {
+        DueCorrection::Clamped => (&CLAMPED, "a retry record's sb-due-at is further ahead than its stage's delay; clamped to the delay (logged once)"),
+        DueCorrection::Unreadable => (&UNREADABLE, "a retry record's sb-due-at is not a number; handled at once (logged once)"),
+    };
+    if !flag.swap(true, Ordering::Relaxed) {
+        warn!("{what}");
+    }
+}
 
 impl<H: Handler> State<H> {
     /// One turn of the loop: finished work, new work, pauses, commits and
     /// upkeep. Returns how long the next poll may wait.
     pub(super) fn step(&mut self, consumer: &BaseConsumer<WorkerContext<H>>) -> Duration {
         while let Ok(event) = self.completions.try_recv() {
-            if let LoopEvent::Done(done) = event {
-                self.complete(done);
-            }
+            self.handle(event);
         }
         self.dispatch(consumer);
         if self.last_commit.elapsed() >= self.settings.commit_interval {
@@ -50,9 +64,17 @@ impl<H: Handler> State<H> {
 
     /// Blocks until a task finishes, records arrive, or `wait` passes.
     pub(super) fn wait(&mut self, wait: Duration) {
-        match self.completions.recv_timeout(wait) {
-            Ok(LoopEvent::Done(done)) => self.complete(done),
-            Ok(LoopEvent::Wake) | Err(_) => {}
+        if let Ok(event) = self.completions.recv_timeout(wait) {
+            self.handle(event);
+        }
+    }
+
+    /// Takes one event: a finished task, a confirmed commit, or a wake-up.
+    pub(super) fn handle(&mut self, event: LoopEvent) {
+        match event {
+            LoopEvent::Done(done) => self.complete(done),
+            LoopEvent::Committed(offsets) => self.confirm_commits(&offsets),
+            LoopEvent::Wake => {}
         }
     }
 
@@ -118,9 +140,11 @@ impl<H: Handler> State<H> {
                     break;
                 };
                 let ladder = &self.pipeline.ladder;
-                if let Some(due_ms) =
-                    ladder.due_at(key.stage, head.timestamp_ms, head.hop.due_at_ms)
-                {
+                if let Some(due) = ladder.due_at(key.stage, head.timestamp_ms, &head.hop) {
+                    if let Some(correction) = due.corrected {
+                        warn_once(correction);
+                    }
+                    let due_ms = due.at_ms;
                     if due_ms > now_ms {
                         let wait = Duration::from_millis(due_ms.abs_diff(now_ms));
                         self.next_due =
@@ -180,14 +204,14 @@ impl<H: Handler> State<H> {
             Ok(event) => event,
             Err(why) => return self.spawn(key, epoch, None, record, Err(why)),
         };
-        let id = id_hash(&event.event_id);
+        let id = id_hash(&dedupe_key(&event.source, &event.event_id));
         let copy = Parked {
             key,
             epoch,
             record,
             event,
         };
-        match self.gate.admit(key.partition, id, unix_ms(), copy) {
+        match self.gate.admit(key.partition, id, epoch, unix_ms(), copy) {
             Admission::Start(Parked { record, event, .. }) => {
                 self.spawn(key, epoch, Some(id), record, Ok(event))
             }
@@ -251,7 +275,10 @@ impl<H: Handler> State<H> {
                 Finished::Delivered { at_ms } => Some(at_ms),
                 _ => None,
             };
-            self.gate.finished(done.key.partition, id, delivered_at);
+            // The epoch is the claim's owner: a report from an older
+            // assignment records its delivery but releases no newer claim.
+            self.gate
+                .finished(done.key.partition, id, done.epoch, delivered_at);
         }
         let Some(partition) = self
             .partitions

@@ -73,11 +73,16 @@ pub struct WorkerSettings {
     pub marker_load_timeout: Duration,
 }
 
-/// What wakes the loop: a finished task, or records arriving on a partition queue.
+/// What wakes the loop: a finished task, a commit the broker confirmed, or
+/// records arriving on a partition queue.
 enum LoopEvent {
     Done(Completion),
+    Committed(Vec<CommittedOffset>),
     Wake,
 }
+
+/// An offset the broker confirmed as committed: topic, partition, offset.
+type CommittedOffset = (String, i32, i64);
 
 /// What a finished task reports to the loop.
 struct Completion {
@@ -149,16 +154,16 @@ impl<H: Handler> Worker<H> {
             partitions: HashMap::new(),
             in_flight_by_source: HashMap::new(),
             completions,
-            completion_tx,
+            completion_tx: completion_tx.clone(),
             loader,
             next_epoch: 0,
             last_commit: Instant::now(),
             last_upkeep: Instant::now(),
             next_due: None,
         }));
-        let consumer: BaseConsumer<WorkerContext<H>> = kafka
-            .client_config()
-            .create_with_context(WorkerContext::new(state.clone()))?;
+        let context = WorkerContext::new(state.clone(), completion_tx.clone());
+        let consumer: BaseConsumer<WorkerContext<H>> =
+            kafka.client_config().create_with_context(context)?;
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&names)?;
         Ok(Self {

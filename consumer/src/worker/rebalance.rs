@@ -4,15 +4,15 @@
 //! on the loop's thread, through [`WorkerContext`].
 
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::RecvTimeoutError;
+use std::sync::mpsc::{RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::KafkaError;
-use rdkafka::TopicPartitionList;
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::{Offset, TopicPartitionList};
 use switchboard_runtime::kafka::log::{route_error, route_log};
 use tracing::{info, warn};
 
@@ -21,14 +21,24 @@ use super::{lock, LoopEvent, PartitionKey, State};
 use crate::deliver::Handler;
 use crate::metrics;
 
-/// The consumer context: routes logs and runs the rebalance steps on the state.
+/// Longest a hand-over waits for the markers (and any hand-off) of finished
+/// work to be acknowledged before it commits.
+const HANDOVER_FLUSH: Duration = Duration::from_secs(5);
+
+/// The consumer context: routes logs, runs the rebalance steps on the state,
+/// and passes confirmed commits to the loop (through its channel, never by
+/// locking the state, which a synchronous commit may already hold).
 pub struct WorkerContext<H: Handler> {
     state: Arc<Mutex<State<H>>>,
+    events: Mutex<Sender<LoopEvent>>,
 }
 
 impl<H: Handler> WorkerContext<H> {
-    pub(super) fn new(state: Arc<Mutex<State<H>>>) -> Self {
-        Self { state }
+    pub(super) fn new(state: Arc<Mutex<State<H>>>, events: Sender<LoopEvent>) -> Self {
+        Self {
+            state,
+            events: Mutex::new(events),
+        }
     }
 }
 
@@ -48,8 +58,29 @@ impl<H: Handler> ClientContext for WorkerContext<H> {
 
 impl<H: Handler> ConsumerContext for WorkerContext<H> {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(revoked) = rebalance {
-            lock(&self.state).revoke(consumer, revoked);
+        match rebalance {
+            Rebalance::Revoke(revoked) => lock(&self.state).revoke(consumer, revoked),
+            Rebalance::Error(error) => warn!(%error, "rebalance failed"),
+            Rebalance::Assign(_) => {}
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        if let Err(error) = result {
+            warn!(%error, "offset commit failed; it is sent again with the next commit");
+            return;
+        }
+        let confirmed: Vec<(String, i32, i64)> = offsets
+            .elements()
+            .iter()
+            .filter(|e| e.error().is_ok())
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(offset) => Some((e.topic().to_owned(), e.partition(), offset)),
+                _ => None,
+            })
+            .collect();
+        if !confirmed.is_empty() {
+            let _ = lock(&self.events).send(LoopEvent::Committed(confirmed));
         }
     }
 
@@ -90,14 +121,14 @@ impl<H: Handler> State<H> {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.completions.recv_timeout(left) {
-                Ok(LoopEvent::Done(done)) => self.complete(done),
-                Ok(LoopEvent::Wake) => {}
+                Ok(event) => self.handle(event),
                 Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
                     let mut aborted = 0;
                     for (key, partition) in self.partitions.iter_mut() {
                         if !include(key) {
                             continue;
                         }
+                        let epoch = partition.epoch;
                         for (_, running) in partition.in_flight.drain() {
                             running.task.abort();
                             aborted += 1;
@@ -105,13 +136,21 @@ impl<H: Handler> State<H> {
                                 *count -= 1;
                             }
                             if let Some(id) = running.id {
-                                self.gate.finished(key.partition, id, None);
+                                self.gate.finished(key.partition, id, epoch, None);
                             }
                         }
                     }
                     return aborted;
                 }
             }
+        }
+    }
+
+    /// Lets the markers and hand-offs of finished work reach the broker
+    /// before their offsets are committed, so the next owner reads them.
+    fn flush_handoffs(&self) {
+        if let Err(error) = self.pipeline.producer.flush(HANDOVER_FLUSH) {
+            warn!(%error, "delivered markers not acknowledged before the hand-over; the next owner may deliver those events again");
         }
     }
 
@@ -123,14 +162,30 @@ impl<H: Handler> State<H> {
                 partition.buffer.clear();
             }
         }
-        let aborted = self.drain(self.settings.drain_timeout, is_revoked);
-        if aborted > 0 {
+        // A lost assignment (session timed out) already belongs to another
+        // member: stop its work at once, and commit nothing for it.
+        let lost = consumer.assignment_lost();
+        let grace = if lost {
+            Duration::ZERO
+        } else {
+            self.settings.drain_timeout
+        };
+        let aborted = self.drain(grace, is_revoked);
+        if lost {
             warn!(
                 aborted,
-                "in-flight work on revoked partitions did not finish in time; it will be redone by the next owner"
+                "partitions lost (the group moved on without this member); their unfinished work is redone by the new owner"
             );
+        } else {
+            if aborted > 0 {
+                warn!(
+                    aborted,
+                    "in-flight work on revoked partitions did not finish in time; it will be redone by the next owner"
+                );
+            }
+            self.flush_handoffs();
+            self.commit(consumer, CommitMode::Sync, is_revoked);
         }
-        self.commit(consumer, CommitMode::Sync, is_revoked);
         for key in &keys {
             self.partitions.remove(key);
         }
@@ -206,6 +261,7 @@ impl<H: Handler> State<H> {
                 "in-flight work did not finish within the grace period; it stays uncommitted and will be redone"
             );
         }
+        self.flush_handoffs();
         self.commit(consumer, CommitMode::Sync, |_| true);
         for (source, count) in &self.in_flight_by_source {
             metrics::in_flight(source, *count);
