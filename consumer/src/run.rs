@@ -90,19 +90,28 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
     let stop = Arc::new(AtomicBool::new(false));
     let loop_stop = stop.clone();
     let loop_health = health.clone();
-    let poll_loop = std::thread::Builder::new()
+    let (finished_tx, finished) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
         .name("poll-loop".into())
-        .spawn(move || worker.run(&loop_stop, &loop_health))
+        .spawn(move || {
+            let _ = finished_tx.send(worker.run(&loop_stop, &loop_health));
+        })
         .context("cannot start the poll loop")?;
 
-    shutdown.await;
+    // Until SIGTERM, or until the loop ends by itself (a fatal error).
+    tokio::pin!(finished);
+    let early = tokio::select! {
+        _ = shutdown => None,
+        outcome = &mut finished => Some(outcome),
+    };
     info!("stopping");
     health.set_stopping();
     stop.store(true, Ordering::Relaxed);
-    let joined = tokio::task::spawn_blocking(move || poll_loop.join()).await?;
-    if joined.is_err() {
-        warn!("the poll loop panicked");
+    let outcome = match early {
+        Some(outcome) => outcome,
+        None => finished.await,
     }
+    .unwrap_or_else(|_| Err("the poll loop panicked".to_owned()));
     probe.abort();
     upkeep.abort();
     server.abort();
@@ -113,5 +122,5 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
         warn!(%error, "hand-off producer flush did not finish; unacknowledged hand-offs were not committed and will be redone");
     }
     info!("bye");
-    Ok(())
+    outcome.map_err(anyhow::Error::msg)
 }

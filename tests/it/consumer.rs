@@ -463,6 +463,43 @@ async fn delivered_markers_reach_the_broker_before_a_partition_is_handed_over() 
 }
 
 #[tokio::test]
+async fn a_member_killed_and_restarted_with_its_identity_skips_the_dead_session() {
+    let setup = setup("static", 2).await;
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    // The product's own session timeout (30 s), not the tests' short one.
+    // Without static membership the restarted member joins only after the
+    // dead one's session expired and the group rebalanced (55 s measured on
+    // tansu). tansu does not hand a rejoining static member its assignment at
+    // once as Kafka does (KIP-345), but it does skip that wait (19 s
+    // measured, most of it tansu's JoinGroup): the bound separates the two.
+    let env = [
+        ("CONSUMER_INSTANCE_ID", "member-a"),
+        ("KAFKA_SESSION_TIMEOUT_MS", "30000"),
+        ("KAFKA_HEARTBEAT_INTERVAL_MS", "3000"),
+    ];
+    let mut first = setup.consumer(&downstream, &env).await;
+    first.wait_assigned(6).await;
+    let warm = ids("static-warm", 10);
+    produce_events(&setup.bootstrap, &setup.main, &warm).await;
+    wait_delivered(&downstream, &warm, Duration::from_secs(30)).await;
+    first.signal(libc::SIGKILL);
+    first.wait_for_exit(Duration::from_secs(10)).await;
+    drop(first);
+
+    let restarted = Instant::now();
+    let _second = setup.consumer(&downstream, &env).await;
+    let fresh = ids("static-fresh", 10);
+    produce_events(&setup.bootstrap, &setup.main, &fresh).await;
+    wait_delivered(&downstream, &fresh, Duration::from_secs(60)).await;
+    let took = restarted.elapsed();
+    println!("restart to first delivery after SIGKILL: {took:?}");
+    assert!(
+        took < Duration::from_secs(30),
+        "the restarted member waited {took:?}, as if for the dead member's 30 s session and a rebalance"
+    );
+}
+
+#[tokio::test]
 async fn kill_9_mid_run_then_restart_delivers_every_event_and_dedupes_the_rest() {
     let setup = setup("crash", 3).await;
     let downstream = Downstream::start(200, Duration::from_millis(20)).await;

@@ -348,7 +348,8 @@ fn kubernetes_manifests_validate_and_match_the_contract() {
         "Service/switchboard-gateway",
         "HorizontalPodAutoscaler/switchboard-gateway",
         "PodDisruptionBudget/switchboard-gateway",
-        "Deployment/switchboard-consumer",
+        "StatefulSet/switchboard-consumer",
+        "Service/switchboard-consumer",
         "Job/switchboard-topics",
     ] {
         assert!(kinds.contains(wanted), "{wanted} missing: {kinds:?}");

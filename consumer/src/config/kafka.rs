@@ -56,6 +56,12 @@ pub fn consumer_settings(group: &str, client_id: &str, given: &KafkaSettings) ->
     settings.set("partition.assignment.strategy", "range");
     // Lag per partition comes from librdkafka's statistics.
     settings.set("statistics.interval.ms", "5000");
+    // With static membership a member that restarts within the session
+    // timeout keeps its partitions with no rebalance; one that does not come
+    // back is replaced after it. 30 s covers a pod restart; heartbeats at a
+    // tenth of it.
+    settings.set("session.timeout.ms", "30000");
+    settings.set("heartbeat.interval.ms", "3000");
     settings.merge(&given.filtered(|key| !matches_any(key, PRODUCER_ONLY)));
     for (key, value) in [
         ("group.id", group),

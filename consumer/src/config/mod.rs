@@ -50,6 +50,9 @@ pub mod env {
     pub const COMMIT_INTERVAL: &str = "CONSUMER_COMMIT_INTERVAL";
     /// How long a stop or a revocation waits for in-flight work (`10s`).
     pub const SHUTDOWN_GRACE: &str = "CONSUMER_SHUTDOWN_GRACE";
+    /// This member's stable identity in the group (static membership;
+    /// default `$HOSTNAME`, the pod name in a StatefulSet).
+    pub const INSTANCE_ID: &str = "CONSUMER_INSTANCE_ID";
 
     /// Each variable and the configuration key it sets.
     pub const VARIABLES: &[EnvVar] = &[
@@ -64,6 +67,7 @@ pub mod env {
         EnvVar::text(DEDUPE_WINDOW, "dedupe_window"),
         EnvVar::text(COMMIT_INTERVAL, "commit_interval"),
         EnvVar::text(SHUTDOWN_GRACE, "shutdown_grace"),
+        EnvVar::text(INSTANCE_ID, "instance_id"),
     ];
 
     /// Every variable above, plus `KAFKA_*` pass-through, `LOG_FORMAT` and
@@ -83,6 +87,7 @@ pub mod env {
         DEDUPE_WINDOW,
         COMMIT_INTERVAL,
         SHUTDOWN_GRACE,
+        INSTANCE_ID,
         LOG_FORMAT,
         RUST_LOG,
     ];
@@ -129,6 +134,7 @@ struct ConsumerSettings {
     commit_interval: Duration,
     #[serde(with = "humantime_serde")]
     shutdown_grace: Option<Duration>,
+    instance_id: Option<String>,
     downstream: DownstreamSettings,
     kafka: KafkaSettings,
 }
@@ -144,6 +150,7 @@ impl Default for ConsumerSettings {
             dedupe_window: Duration::from_secs(24 * 3600),
             commit_interval: Duration::from_millis(500),
             shutdown_grace: None,
+            instance_id: None,
             downstream: DownstreamSettings::default(),
             kafka: KafkaSettings::default(),
         }
@@ -240,7 +247,17 @@ impl ConsumerConfig {
             .filter(|h| !h.is_empty())
             .cloned()
             .unwrap_or_else(|| format!("pid-{}", std::process::id()));
-        let consumer_kafka = kafka::consumer_settings(&settings.group, &client_id, &given);
+        let mut consumer_kafka = kafka::consumer_settings(&settings.group, &client_id, &given);
+        // Static membership: a restarted member with the same identity gets
+        // its partitions back without a rebalance. An explicit empty value
+        // turns it off.
+        let instance_id = settings
+            .instance_id
+            .or_else(|| vars.get("HOSTNAME").cloned())
+            .filter(|id| !id.trim().is_empty());
+        if let Some(id) = instance_id {
+            consumer_kafka.set("group.instance.id", id.trim());
+        }
         let producer_kafka = kafka::producer_settings(&client_id, &given);
         kafka::require_co_partitioning(&consumer_kafka)?;
         if !producer_kafka.acks_all() {

@@ -148,3 +148,30 @@ fn an_assignor_that_does_not_co_partition_is_refused() {
         Some("range")
     );
 }
+
+#[test]
+fn a_member_has_a_stable_identity_from_its_host_name_unless_told_otherwise() {
+    let config = ConsumerConfig::load(None, &vars(&[("HOSTNAME", "switchboard-consumer-2")]))
+        .expect("valid");
+    assert_eq!(
+        config.consumer_kafka.get("group.instance.id"),
+        Some("switchboard-consumer-2")
+    );
+    let config = ConsumerConfig::load(
+        None,
+        &vars(&[("HOSTNAME", "host"), ("CONSUMER_INSTANCE_ID", "crm-a")]),
+    )
+    .expect("valid");
+    assert_eq!(
+        config.consumer_kafka.get("group.instance.id"),
+        Some("crm-a")
+    );
+    let config = ConsumerConfig::from_toml("instance_id = \"\"\n", &vars(&[("HOSTNAME", "host")]))
+        .expect("valid");
+    assert_eq!(
+        config.consumer_kafka.get("group.instance.id"),
+        None,
+        "empty turns it off"
+    );
+    assert_eq!(config.producer_kafka.get("group.instance.id"), None);
+}

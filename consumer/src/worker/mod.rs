@@ -206,9 +206,14 @@ impl<H: Handler> Worker<H> {
     /// takes records from a queue only while that partition's buffer has
     /// room. Capacity is therefore never managed by pausing, which would
     /// throw the prefetched records away and fetch them again.
-    pub fn run(self, stop: &AtomicBool, health: &Health) {
+    ///
+    /// Returns an error when the consumer hit a fatal error (another member
+    /// with the same `group.instance.id` fenced it, for example): it stops
+    /// as it would on SIGTERM, and the process should exit non-zero.
+    pub fn run(self, stop: &AtomicBool, health: &Health) -> Result<(), String> {
         let consumer = &*self.consumer;
         let mut queues: Queues<H> = HashMap::new();
+        let mut fatal = None;
         loop {
             health.beat();
             if stop.load(Ordering::Relaxed) {
@@ -222,6 +227,10 @@ impl<H: Handler> Worker<H> {
                     Some(Ok(message)) => lock(&self.state).accept(&message),
                     Some(Err(error)) => warn!(%error, "consumer error"),
                 }
+            }
+            if let Some((code, reason)) = consumer.client().fatal_error() {
+                fatal = Some(fatal_message(code, &reason));
+                break;
             }
             self.sync_queues(&mut queues);
             let mut state = lock(&self.state);
@@ -247,5 +256,17 @@ impl<H: Handler> Worker<H> {
             let _ = consumer.poll(Duration::from_millis(100));
         }
         info!("left the consumer group");
+        fatal.map_or(Ok(()), Err)
+    }
+}
+
+/// What to tell an operator about a fatal consumer error.
+fn fatal_message(code: rdkafka::types::RDKafkaErrorCode, reason: &str) -> String {
+    use rdkafka::types::RDKafkaErrorCode;
+    match code {
+        RDKafkaErrorCode::FencedInstanceId => format!(
+            "another member of the group uses the same group.instance.id ({reason}); give each consumer process its own CONSUMER_INSTANCE_ID (it defaults to $HOSTNAME, which two processes on one host share)"
+        ),
+        code => format!("the group consumer hit a fatal error ({code:?}): {reason}"),
     }
 }
