@@ -85,13 +85,32 @@ impl Downstream {
             return false;
         };
         let now = Instant::now();
-        let until = now + wait;
+        let Some(until) = now.checked_add(wait) else {
+            return false;
+        };
         let started = guard.is_none_or(|current| current <= now);
         if guard.is_none_or(|current| current < until) {
             *guard = Some(until);
         }
         started
     }
+}
+
+/// The shortest hold, whatever the downstream asked for: `Retry-After: 0`
+/// or a date in the past must not turn into a tight loop of requests.
+pub const HOLD_FLOOR: Duration = Duration::from_secs(1);
+/// The longest floor consecutive holds grow to.
+pub const HOLD_FLOOR_CAP: Duration = Duration::from_secs(60);
+
+/// How long to hold after the `holds`-th consecutive backpressure answer
+/// (1 for the first) that asked for `asked`: at least a floor that doubles
+/// with each hold (1 s, 2 s, 4 s … up to [`HOLD_FLOOR_CAP`]).
+pub fn hold_wait(asked: Duration, holds: u32) -> Duration {
+    let doublings = holds.saturating_sub(1).min(16);
+    let floor = HOLD_FLOOR
+        .saturating_mul(1u32 << doublings)
+        .min(HOLD_FLOOR_CAP);
+    asked.max(floor)
 }
 
 /// Settings of [`HttpDelivery`].
@@ -224,17 +243,22 @@ impl Handler for HttpDelivery {
             ));
         };
         let mut held = Duration::ZERO;
+        let mut holds = 0u32;
         loop {
             if let Some(wait) = target.hold_remaining() {
                 tokio::time::sleep(wait).await;
-                held += wait;
+                held = held.saturating_add(wait);
             }
             let started = Instant::now();
             let answer = self.exchange(target, event, attempt).await;
             crate::metrics::delivery_finished(started.elapsed(), answer_class(&answer));
             match answer {
                 Answer::Done(outcome) => return outcome,
-                Answer::Backpressure { wait, error } if held + wait <= self.max_hold => {
+                Answer::Backpressure { wait, error }
+                    if held.saturating_add(hold_wait(wait, holds + 1)) <= self.max_hold =>
+                {
+                    holds += 1;
+                    let wait = hold_wait(wait, holds);
                     if target.hold_for(wait) {
                         warn!(downstream = %target.uri, event_id = event.event_id, wait = ?wait, %error, "downstream asked to back off; holding deliveries to it");
                     }
@@ -348,6 +372,26 @@ mod tests {
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
         assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn holds_have_a_floor_that_doubles_and_never_overflow() {
+        assert_eq!(hold_wait(Duration::ZERO, 1), Duration::from_secs(1));
+        assert_eq!(hold_wait(Duration::ZERO, 2), Duration::from_secs(2));
+        assert_eq!(hold_wait(Duration::ZERO, 4), Duration::from_secs(8));
+        assert_eq!(hold_wait(Duration::ZERO, 40), HOLD_FLOOR_CAP);
+        assert_eq!(
+            hold_wait(Duration::from_secs(30), 1),
+            Duration::from_secs(30)
+        );
+        assert_eq!(hold_wait(Duration::MAX, u32::MAX), Duration::MAX);
+        let downstream = Downstream::new(Uri::from_static("http://127.0.0.1:1/"));
+        assert!(
+            !downstream.hold_for(Duration::MAX),
+            "a huge Retry-After is refused, not a panic"
+        );
+        let far = parse_retry_after(&u64::MAX.to_string(), SystemTime::now()).expect("parsed");
+        assert!(Duration::ZERO.saturating_add(far) >= far);
     }
 
     #[test]

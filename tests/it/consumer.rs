@@ -366,6 +366,35 @@ async fn backpressure_holds_deliveries_without_using_attempts() {
 }
 
 #[tokio::test]
+async fn retry_after_zero_is_held_at_least_a_second_and_longer_each_time() {
+    let setup = setup("hold-zero", 1).await;
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    let busy = Answer {
+        status: 429,
+        retry_after_secs: Some(0),
+    };
+    downstream.script("eager-1", &[busy, busy, busy]);
+    produce_events(&setup.bootstrap, &setup.main, &["eager-1".to_owned()]).await;
+    let _consumer = setup.consumer(&downstream, &[]).await;
+    wait_delivered(
+        &downstream,
+        &["eager-1".to_owned()],
+        Duration::from_secs(30),
+    )
+    .await;
+    let seen = downstream.seen();
+    let answered: Vec<(u32, u16)> = seen.iter().map(|s| (s.attempt, s.answered)).collect();
+    assert_eq!(answered, [(1, 429), (1, 429), (1, 429), (1, 200)]);
+    let gaps: Vec<i64> = seen.windows(2).map(|w| w[1].at_ms - w[0].at_ms).collect();
+    for (gap, floor) in gaps.iter().zip([1_000, 2_000, 4_000]) {
+        assert!(
+            *gap >= floor,
+            "gaps {gaps:?}: a hold of at least {floor} ms each time"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_duplicate_id_across_a_consumer_restart_is_delivered_once() {
     let setup = setup("restart", 2).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
