@@ -13,7 +13,13 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
-use crate::dedupe::{id_hash, DeliveredSet};
+use rdkafka::message::{Header, OwnedHeaders};
+use switchboard_proto::{headers as h, Envelope};
+
+use crate::dedupe::{dedupe_key, id_hash, DeliveredSet};
+use crate::handoff::{self, Handoff};
+use crate::hop::Incoming;
+use crate::process::Pipeline;
 use switchboard_runtime::kafka::{KafkaLog, KafkaSettings};
 use switchboard_runtime::time::{millis, unix_ms};
 
@@ -145,4 +151,41 @@ impl MarkerLoader {
         self.consumer.unassign()?;
         Ok(read)
     }
+}
+
+/// Writes the delivered marker that dedupe reads back, without waiting: the
+/// event is delivered either way (its offset may be committed), and this
+/// process already remembers the id. A marker lost to a crash in the next
+/// milliseconds can only let a later duplicate through.
+pub fn record_delivery<H>(
+    pipeline: &Pipeline<H>,
+    record: &Incoming,
+    event: &Envelope,
+    attempt: u32,
+) {
+    let value = Marker {
+        stage: pipeline.ladder.name(record.stage),
+        attempt,
+    }
+    .to_bytes();
+    let headers = OwnedHeaders::new_with_capacity(2)
+        .insert(Header {
+            key: h::EVENT_ID,
+            value: Some(event.event_id.as_bytes()),
+        })
+        .insert(Header {
+            key: h::SOURCE,
+            value: Some(event.source.as_bytes()),
+        });
+    let key = dedupe_key(&event.source, &event.event_id);
+    handoff::send_detached(
+        &pipeline.producer,
+        Handoff {
+            topic: pipeline.ladder.delivered_topic(),
+            partition: record.partition,
+            key: Some(key.as_bytes()),
+            payload: &value,
+            headers,
+        },
+    );
 }

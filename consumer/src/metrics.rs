@@ -40,6 +40,8 @@ pub const BROKER_READY: &str = "switchboard_consumer_broker_ready";
 pub const HANDOFF_ERRORS: &str = "switchboard_consumer_handoff_errors_total";
 /// Producers replaced after their idempotence state broke.
 pub const PRODUCER_REBUILDS: &str = "switchboard_consumer_producer_rebuilds_total";
+/// Dead-letter pointers the broker refuses: each holds its partition.
+pub const STUCK: &str = "switchboard_consumer_handoffs_stuck";
 
 /// Label for events whose source is unknown (records that do not decode).
 pub const UNKNOWN: &str = "unknown";
@@ -115,6 +117,11 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
         PRODUCER_REBUILDS,
         "Hand-off producers replaced after their idempotence state broke."
     );
+    describe_gauge!(
+        STUCK,
+        "Dead-letter pointers the broker refuses; each holds its partition and makes the consumer not ready."
+    );
+    gauge!(STUCK).set(0.0);
     Ok(handle)
 }
 
@@ -212,17 +219,12 @@ pub fn assigned(count: usize) {
     gauge!(ASSIGNED).set(count as f64);
 }
 
-/// Sets the readiness gauge.
-pub fn broker_ready(ready: bool) {
-    gauge!(BROKER_READY).set(if ready { 1.0 } else { 0.0 });
-}
-
 /// Counts a failed hand-off attempt.
 pub fn handoff_failed() {
     counter!(HANDOFF_ERRORS).increment(1);
 }
 
-/// Counts a producer rebuild.
-pub fn producer_rebuilt() {
-    counter!(PRODUCER_REBUILDS).increment(1);
+/// Sets how many dead-letter pointers the broker refuses right now.
+pub fn stuck(count: usize) {
+    gauge!(STUCK).set(count as f64);
 }

@@ -3,20 +3,18 @@
 //! topic. A task resolves only when its offset may be committed (or when the
 //! process is stopping and the work was abandoned, uncommitted).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::message::{Header, OwnedHeaders};
-use switchboard_proto::{headers as h, Envelope};
+use switchboard_proto::Envelope;
+use switchboard_runtime::kafka::permanent::error_is_permanent;
 use switchboard_runtime::kafka::ReplaceableProducer;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
-use crate::dedupe::dedupe_key;
 use crate::deliver::{Handler, Outcome};
 use crate::handoff::{self, Handoff};
 use crate::hop::{hop_headers, Destination, HopFailure, Incoming};
-use crate::marker::Marker;
 use crate::metrics;
 use crate::stage::Ladder;
 use switchboard_runtime::time::unix_ms;
@@ -30,6 +28,9 @@ pub enum DltReason {
     Rejected,
     /// Every retry stage failed.
     Exhausted,
+    /// The record could not be written to its next topic (too large, topic
+    /// gone, not authorised): a pointer to the original stands in for it.
+    Unroutable,
 }
 
 impl DltReason {
@@ -39,6 +40,7 @@ impl DltReason {
             DltReason::Poison => "poison",
             DltReason::Rejected => "rejected",
             DltReason::Exhausted => "exhausted",
+            DltReason::Unroutable => "unroutable",
         }
     }
 }
@@ -53,6 +55,9 @@ pub struct Pipeline<H> {
     pub ladder: Ladder,
     /// Set when the process is stopping: hand-offs stop retrying.
     pub stopping: AtomicBool,
+    /// Dead-letter pointers the broker refuses right now: their partitions
+    /// are held, and the consumer reports not ready.
+    pub stuck: AtomicUsize,
 }
 
 /// How a task ended.
@@ -105,7 +110,7 @@ pub async fn run_job<H: Handler>(pipeline: &Pipeline<H>, job: Job) -> Finished {
     match pipeline.handler.handle(&event, attempt).await {
         Outcome::Delivered => {
             let at_ms = unix_ms();
-            record_delivery(pipeline, &job.record, &event, attempt);
+            crate::marker::record_delivery(pipeline, &job.record, &event, attempt);
             metrics::delivered(source, stage_name, at_ms - event.received_at_unix_ms);
             Finished::Delivered { at_ms }
         }
@@ -127,11 +132,16 @@ pub async fn run_job<H: Handler>(pipeline: &Pipeline<H>, job: Job) -> Finished {
                     due_at_ms: now_ms + delay,
                 };
                 let topic = pipeline.ladder.topic(next);
-                if hand_on(pipeline, &job.record, topic, destination, &error, now_ms).await {
-                    metrics::retried(source, stage_name, pipeline.ladder.static_name(next));
-                    Finished::Retried
-                } else {
-                    Finished::Abandoned
+                match hand_on(pipeline, &job.record, topic, destination, &error, now_ms).await {
+                    HandOn::Acknowledged => {
+                        metrics::retried(source, stage_name, pipeline.ladder.static_name(next));
+                        Finished::Retried
+                    }
+                    HandOn::Stopped => Finished::Abandoned,
+                    HandOn::Refused(why) => {
+                        let error = format!("{error}; then {topic} refused the record: {why}");
+                        dead_letter_pointer(pipeline, &job.record, source, &error).await
+                    }
                 }
             }
             None => {
@@ -153,20 +163,35 @@ async fn dead_letter<H>(
     let destination = Destination::DeadLetter {
         reason: reason.code(),
     };
-    if hand_on(pipeline, record, topic, destination, error, unix_ms()).await {
-        metrics::dead_lettered(
-            source,
-            pipeline.ladder.static_name(record.stage),
-            reason.code(),
-        );
-        Finished::DeadLettered
-    } else {
-        Finished::Abandoned
+    match hand_on(pipeline, record, topic, destination, error, unix_ms()).await {
+        HandOn::Acknowledged => {
+            metrics::dead_lettered(
+                source,
+                pipeline.ladder.static_name(record.stage),
+                reason.code(),
+            );
+            Finished::DeadLettered
+        }
+        HandOn::Stopped => Finished::Abandoned,
+        HandOn::Refused(why) => {
+            let error = format!("{error}; then {topic} refused the record: {why}");
+            dead_letter_pointer(pipeline, record, source, &error).await
+        }
     }
 }
 
-/// Produces the hop of `record` to `topic` until the broker acknowledges it;
-/// false when the process started stopping first.
+/// How a hand-off ended.
+enum HandOn {
+    /// The broker acknowledged it.
+    Acknowledged,
+    /// The process started stopping first.
+    Stopped,
+    /// It can never be written there (see the runtime's `permanent`).
+    Refused(String),
+}
+
+/// Produces the hop of `record` to `topic` until the broker acknowledges it,
+/// retrying transient errors with backoff.
 async fn hand_on<H>(
     pipeline: &Pipeline<H>,
     record: &Incoming,
@@ -174,12 +199,11 @@ async fn hand_on<H>(
     destination: Destination,
     error: &str,
     now_ms: i64,
-) -> bool {
-    let group = pipeline.ladder.topics().group();
+) -> HandOn {
     let failure = HopFailure {
         failed_stage: pipeline.ladder.name(record.stage),
         error,
-        group,
+        group: pipeline.ladder.topics().group(),
         now_ms,
     };
     let mut backoff = Duration::from_millis(100);
@@ -193,7 +217,11 @@ async fn hand_on<H>(
             headers: hop_headers(record, &failure, destination),
         };
         match handoff::send(&pipeline.producer, handoff).await {
-            Ok(()) => return true,
+            Ok(()) => return HandOn::Acknowledged,
+            Err(error) if error_is_permanent(&error) => {
+                metrics::handoff_failed();
+                return HandOn::Refused(error.to_string());
+            }
             Err(error) => {
                 metrics::handoff_failed();
                 if !logged {
@@ -203,41 +231,65 @@ async fn hand_on<H>(
             }
         }
         if pipeline.stopping.load(Ordering::Relaxed) {
-            return false;
+            return HandOn::Stopped;
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 
-/// Writes the delivered marker that dedupe reads back, without waiting: the
-/// event is delivered either way (its offset may be committed), and this
-/// process already remembers the id. A marker lost to a crash in the next
-/// milliseconds can only let a later duplicate through.
-fn record_delivery<H>(pipeline: &Pipeline<H>, record: &Incoming, event: &Envelope, attempt: u32) {
-    let value = Marker {
-        stage: pipeline.ladder.name(record.stage),
-        attempt,
-    }
-    .to_bytes();
-    let headers = OwnedHeaders::new_with_capacity(2)
-        .insert(Header {
-            key: h::EVENT_ID,
-            value: Some(event.event_id.as_bytes()),
-        })
-        .insert(Header {
-            key: h::SOURCE,
-            value: Some(event.source.as_bytes()),
-        });
-    let key = dedupe_key(&event.source, &event.event_id);
-    handoff::send_detached(
-        &pipeline.producer,
-        Handoff {
-            topic: pipeline.ladder.delivered_topic(),
+/// Dead-letters a small *pointer* for a record that cannot be written where
+/// it must go: no value, the gateway's headers, its origin (topic, partition
+/// and offset on the main topic, where the original stays while retention
+/// keeps it) and the reason `unroutable`. `dlt redrive` re-reads the
+/// original from there. If the dead-letter topic refuses even the pointer,
+/// the partition is held (nothing is lost, nothing behind it is committed):
+/// the consumer reports not ready and counts it until the broker takes it.
+async fn dead_letter_pointer<H>(
+    pipeline: &Pipeline<H>,
+    record: &Incoming,
+    source: &'static str,
+    error: &str,
+) -> Finished {
+    let topic = pipeline.ladder.dlt_topic();
+    let reason = DltReason::Unroutable.code();
+    let failure = HopFailure {
+        failed_stage: pipeline.ladder.name(record.stage),
+        error,
+        group: pipeline.ladder.topics().group(),
+        now_ms: unix_ms(),
+    };
+    warn!(topic = record.topic, partition = record.partition, offset = record.offset, %error, "record cannot be handed on; dead-lettering a pointer to it");
+    let mut stuck = false;
+    let mut backoff = Duration::from_millis(100);
+    let finished = loop {
+        let pointer = Handoff {
+            topic,
             partition: record.partition,
-            key: Some(key.as_bytes()),
-            payload: &value,
-            headers,
-        },
-    );
+            key: record.key.as_deref(),
+            payload: &[],
+            headers: hop_headers(record, &failure, Destination::DeadLetter { reason }),
+        };
+        match handoff::send(&pipeline.producer, pointer).await {
+            Ok(()) => {
+                metrics::dead_lettered(source, pipeline.ladder.static_name(record.stage), reason);
+                break Finished::DeadLettered;
+            }
+            Err(refused) if !stuck && error_is_permanent(&refused) => {
+                stuck = true;
+                metrics::stuck(pipeline.stuck.fetch_add(1, Ordering::Relaxed) + 1);
+                error!(topic, %refused, "the dead-letter topic refuses even a pointer; holding the partition until it takes one");
+            }
+            Err(_) => metrics::handoff_failed(),
+        }
+        if pipeline.stopping.load(Ordering::Relaxed) {
+            break Finished::Abandoned;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    };
+    if stuck {
+        metrics::stuck(pipeline.stuck.fetch_sub(1, Ordering::Relaxed) - 1);
+    }
+    finished
 }

@@ -2,7 +2,7 @@
 //! check, hand-off producer, HTTP handler, group member on its own thread,
 //! admin endpoints, readiness probe.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +42,7 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
         producer,
         ladder: config.ladder.clone(),
         stopping: AtomicBool::new(false),
+        stuck: AtomicUsize::new(0),
     });
     let worker = Worker::new(
         &config.consumer_kafka,
@@ -76,7 +77,13 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
         PROBE_INTERVAL,
         move || {
             require_topics(client.client(), &topics, METADATA_TIMEOUT)?;
-            probe_pipeline.producer.check()
+            probe_pipeline.producer.check()?;
+            match probe_pipeline.stuck.load(Ordering::Relaxed) {
+                0 => Ok(()),
+                stuck => Err(format!(
+                    "the dead-letter topic refuses {stuck} record(s); their partitions are held (see the log)"
+                )),
+            }
         },
     ));
     let upkeep = tokio::spawn(admin::metrics_upkeep(metrics));

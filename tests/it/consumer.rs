@@ -12,8 +12,8 @@ use crate::downstream::{Answer, Downstream};
 use crate::harness::create_topic;
 use crate::harness::{eventually, read_topic, shared_broker, unique_topic, Record};
 use crate::pipeline::{
-    committed, consumer_command_full, create_group_topics, envelope, ids, produce_events,
-    produce_events_from, produce_raw, ConsumerProcess,
+    committed, consumer_command, consumer_command_full, create_group_topics, envelope, ids,
+    produce_envelopes, produce_events, produce_events_from, produce_raw, ConsumerProcess,
 };
 
 struct Setup {
@@ -429,6 +429,89 @@ async fn a_duplicate_id_across_a_consumer_restart_is_delivered_once() {
         (hits == 1.0).then_some(())
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_record_that_cannot_be_handed_on_is_dead_lettered_as_a_pointer_and_redriven_from_its_origin(
+) {
+    let setup = setup("unroutable", 1).await;
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    downstream.script(
+        "big-1",
+        &[Answer {
+            status: 500,
+            retry_after_secs: None,
+        }],
+    );
+    let mut big = envelope("big-1", "genesys");
+    big.body = format!(r#"{{"id":"big-1","pad":"{}"}}"#, "x".repeat(6_000))
+        .into_bytes()
+        .into();
+    produce_envelopes(&setup.bootstrap, &setup.main, &[big.clone()]).await;
+    produce_events(&setup.bootstrap, &setup.main, &["small-1".to_owned()]).await;
+    // The hand-off producer takes nothing over 4,000 bytes, so the first
+    // failure's hop to retry-1m can never be written: what a near-1 MiB event
+    // meets with stage topics sized like the main one.
+    let _consumer = setup
+        .consumer(&downstream, &[("KAFKA_MESSAGE_MAX_BYTES", "4000")])
+        .await;
+    wait_delivered(
+        &downstream,
+        &["small-1".to_owned()],
+        Duration::from_secs(30),
+    )
+    .await;
+    eventually(
+        "the partition moved on: both offsets committed",
+        Duration::from_secs(30),
+        || async {
+            (committed(&setup.bootstrap, &setup.group, &setup.main, 1).get(&0) == Some(&2))
+                .then_some(())
+        },
+    )
+    .await;
+    let dead = wait_records(&setup, &setup.topics.dlt(), 1).await;
+    assert_eq!(dead.len(), 1);
+    let pointer = &dead[0];
+    assert!(pointer.value.is_empty(), "a pointer, not the record");
+    assert_eq!(pointer.headers[h::DLT_REASON], "unroutable");
+    assert_eq!(pointer.headers[h::EVENT_ID], "big-1");
+    assert_eq!(pointer.headers[h::ORIGINAL_TOPIC], setup.main);
+    assert_eq!(pointer.headers[h::ORIGINAL_OFFSET], "0");
+    assert!(
+        pointer.headers[h::LAST_ERROR].contains("refused"),
+        "{:?}",
+        pointer.headers
+    );
+
+    let env = [
+        ("SWITCHBOARD_TOPIC", setup.main.as_str()),
+        ("CONSUMER_GROUP", setup.group.as_str()),
+    ];
+    let (code, out) = consumer_command(&setup.bootstrap, &env, &["dlt", "list", "--json"]).await;
+    assert_eq!(code, 0, "{out}");
+    let listed: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON line");
+    assert_eq!(listed["reason"], "unroutable");
+    assert_eq!(listed["pointer"], true);
+    assert_eq!(listed["event_id"], "big-1");
+    assert_eq!(listed["source"], "genesys");
+
+    // Re-driven from its origin: the downstream gets the whole original body.
+    let (code, out) =
+        consumer_command(&setup.bootstrap, &env, &["dlt", "redrive", "--execute"]).await;
+    assert_eq!(code, 0, "{out}");
+    eventually(
+        "the original delivered",
+        Duration::from_secs(30),
+        || async { (downstream.successes().get("big-1") == Some(&1)).then_some(()) },
+    )
+    .await;
+    let delivered = downstream
+        .seen()
+        .into_iter()
+        .rfind(|s| s.event_id == "big-1")
+        .expect("seen");
+    assert_eq!(delivered.body, big.body);
 }
 
 #[tokio::test]

@@ -74,21 +74,27 @@ pub async fn produce_events(bootstrap: &str, topic: &str, ids: &[String]) {
 
 /// Produces envelopes of `source` for `ids` to `topic`, keyed by id like the gateway.
 pub async fn produce_events_from(bootstrap: &str, topic: &str, source: &str, ids: &[String]) {
+    let events: Vec<Envelope> = ids.iter().map(|id| envelope(id, source)).collect();
+    produce_envelopes(bootstrap, topic, &events).await;
+}
+
+/// Produces `events` to `topic`, keyed by event id with the gateway's headers.
+pub async fn produce_envelopes(bootstrap: &str, topic: &str, events: &[Envelope]) {
     let producer = producer(bootstrap);
     let mut pending = Vec::new();
-    for id in ids {
-        let payload = envelope(id, source).encode_to_vec();
+    for event in events {
+        let payload = event.encode_to_vec();
         let headers = OwnedHeaders::new()
             .insert(Header {
                 key: h::EVENT_ID,
-                value: Some(id.as_str()),
+                value: Some(event.event_id.as_str()),
             })
             .insert(Header {
                 key: h::SOURCE,
-                value: Some(source),
+                value: Some(event.source.as_str()),
             });
         let record = FutureRecord::to(topic)
-            .key(id.as_str())
+            .key(event.event_id.as_str())
             .payload(&payload)
             .headers(headers);
         pending.push(producer.send_result(record).expect("queue"));

@@ -78,6 +78,13 @@ pub fn consumer_settings(group: &str, client_id: &str, given: &KafkaSettings) ->
 pub fn producer_settings(client_id: &str, given: &KafkaSettings) -> KafkaSettings {
     let mut settings =
         KafkaSettings::durable_producer(&format!("switchboard-consumer-handoff-{client_id}"), 2);
+    // A hop is the main topic's record plus hop headers: the client must not
+    // refuse what the stage topics (created with the same headroom) accept.
+    settings.set(
+        "message.max.bytes",
+        (crate::handoff::KAFKA_DEFAULT_MAX_MESSAGE_BYTES + crate::handoff::HOP_HEADROOM_BYTES)
+            .to_string(),
+    );
     settings.merge(&given.filtered(|key| !matches_any(key, CONSUMER_ONLY)));
     settings
 }

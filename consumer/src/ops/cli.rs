@@ -50,6 +50,10 @@ pub struct EnsureArgs {
     /// Retention of the main topic, if this command creates it (default: the broker's).
     #[arg(long, value_parser = humantime::parse_duration)]
     main_retention: Option<Duration>,
+    /// The main topic's max.message.bytes (Kafka's default unless changed): retry stages and the
+    /// dead-letter topic are created with 64 KiB more, so every record that fits the main topic fits its hops.
+    #[arg(long, default_value_t = crate::handoff::KAFKA_DEFAULT_MAX_MESSAGE_BYTES)]
+    main_max_message_bytes: usize,
 }
 
 /// `consumer offsets …`
@@ -212,6 +216,7 @@ pub async fn topics(config: &ConsumerConfig, command: TopicsCommand) -> ExitCode
         replication: args.replication_factor,
         dlt_retention: args.dlt_retention,
         main_retention: args.main_retention,
+        main_max_message_bytes: args.main_max_message_bytes,
     };
     let specs = setup::plan(&config.ladder, &options, config.dedupe_window());
     finish(async {
@@ -351,9 +356,14 @@ pub async fn dlt(config: &ConsumerConfig, command: DltCommand) -> ExitCode {
             if !std::io::stderr().is_terminal() {
                 bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
             }
-            let result = dlt::redrive(&config.producer_kafka, &entries, &target, args.rate, |n| {
-                bar.set_position(n as u64)
-            })
+            let result = crate::ops::redrive::redrive(
+                &config.producer_kafka,
+                &config.consumer_kafka,
+                &entries,
+                &target,
+                args.rate,
+                |n| bar.set_position(n as u64),
+            )
             .await;
             bar.finish_and_clear();
             finish(result.map(|sent| {

@@ -1,27 +1,20 @@
-//! `consumer dlt list` and `consumer dlt redrive`: read a group's dead-letter
-//! topic with filters, print the decoded records, and republish a selection.
-//!
-//! A re-drive goes to the group's first retry stage by default, so it never
-//! competes with live traffic on the main topic. It keeps the key, value and
-//! partition, resets the attempts, stamps `sb-redriven-at`, and makes the
-//! record due at once. Running it twice delivers nothing twice: the consumer's
-//! dedupe by event id suppresses copies of events already delivered.
+//! `consumer dlt list`: read a group's dead-letter topic with filters and
+//! print the decoded records (re-driving them is [`super::redrive`]).
 
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::FutureRecord;
+use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
-use switchboard_proto::hop::{is_hop_header, HopState};
+use switchboard_proto::hop::{HopState, Origin};
 use switchboard_proto::{headers as h, Envelope};
 
 use crate::ops::{client_config, OpsError};
+use crate::process::DltReason;
 use switchboard_runtime::kafka::{KafkaLog, KafkaSettings};
-use switchboard_runtime::time::unix_ms;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -64,16 +57,21 @@ pub struct DltEntry {
     pub last_error: String,
     /// Main-topic offset it came from, when known.
     pub original_offset: Option<i64>,
+    /// Whether this is a pointer to a record that could not be handed on
+    /// (reason `unroutable`, no value): re-driving re-reads the original.
+    pub pointer: bool,
     #[serde(skip)]
-    key: Option<Vec<u8>>,
+    pub(crate) key: Option<Vec<u8>>,
     #[serde(skip)]
-    value: Vec<u8>,
+    pub(crate) value: Vec<u8>,
     #[serde(skip)]
-    headers: Vec<(String, Vec<u8>)>,
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
+    #[serde(skip)]
+    pub(crate) origin: Option<Origin>,
 }
 
 impl DltEntry {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k == name)
@@ -105,8 +103,17 @@ fn decode(message: &rdkafka::message::BorrowedMessage<'_>) -> DltEntry {
         })
         .unwrap_or_default();
     let hop = HopState::decode(headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())));
+    let text = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
     let value = message.payload().unwrap_or_default().to_vec();
-    let envelope = Envelope::decode(value.as_slice()).ok();
+    // An empty value (a pointer) would decode as an empty envelope.
+    let envelope = (!value.is_empty())
+        .then(|| Envelope::decode(value.as_slice()).ok())
+        .flatten();
     let key = message.key().map(<[u8]>::to_vec);
     DltEntry {
         partition: message.partition(),
@@ -123,15 +130,19 @@ fn decode(message: &rdkafka::message::BorrowedMessage<'_>) -> DltEntry {
         source: envelope
             .as_ref()
             .map(|e| e.source.clone())
+            .or_else(|| text(h::SOURCE))
             .unwrap_or_default(),
         received_at_ms: envelope.as_ref().map_or(0, |e| e.received_at_unix_ms),
         attempts: hop.attempts,
         reason: hop.dlt_reason.clone().unwrap_or_default(),
         last_error: hop.last_error.clone().unwrap_or_default(),
         original_offset: hop.origin.as_ref().map(|o| o.offset),
+        pointer: value.is_empty()
+            && hop.dlt_reason.as_deref() == Some(DltReason::Unroutable.code()),
         key,
         value,
         headers,
+        origin: hop.origin,
     }
 }
 
@@ -221,91 +232,11 @@ pub fn render(entries: &[DltEntry]) -> String {
     crate::ops::table(&rows)
 }
 
-/// The headers of a re-driven record: the gateway's headers and the origin
-/// kept, attempts reset, due at once, and the re-drive stamped.
-pub fn redrive_headers(entry: &DltEntry, now_ms: i64) -> OwnedHeaders {
-    let all = || {
-        entry
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_slice()))
-    };
-    let hop = HopState::decode(all());
-    let redriven = HopState {
-        due_at_ms: Some(now_ms),
-        redriven_at_ms: Some(now_ms),
-        first_failure_at_ms: hop.first_failure_at_ms,
-        last_error: hop.last_error,
-        origin: hop.origin,
-        group: hop.group,
-        ..HopState::default()
-    };
-    let mut headers = OwnedHeaders::new_with_capacity(entry.headers.len() + 2);
-    for (key, value) in all().filter(|(key, _)| !is_hop_header(key)) {
-        headers = headers.insert(Header {
-            key,
-            value: Some(value),
-        });
-    }
-    for (key, value) in &redriven.encode() {
-        headers = headers.insert(Header {
-            key,
-            value: Some(value.as_bytes()),
-        });
-    }
-    headers
-}
-
-/// Republishes `entries` to `topic` at most `rate` per second, on their own
-/// partition numbers; `progress` is told after each record. `producer_kafka`
-/// are the consumer's hand-off producer settings (idempotent, `acks=all`).
-pub async fn redrive(
-    producer_kafka: &KafkaSettings,
-    entries: &[DltEntry],
-    topic: &str,
-    rate: u32,
-    progress: impl Fn(usize),
-) -> Result<usize, OpsError> {
-    let producer = crate::handoff::producer(producer_kafka)?;
-    let period = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
-    let mut ticks = tokio::time::interval(period);
-    let mut sent = 0;
-    for entry in entries {
-        ticks.tick().await;
-        if entry.header(h::DLT_REASON).is_none() {
-            return Err(OpsError::Failed(format!(
-                "record {}/{} has no {} header; is this a dead-letter topic?",
-                entry.partition,
-                entry.offset,
-                h::DLT_REASON
-            )));
-        }
-        let mut record = FutureRecord::to(topic)
-            .partition(entry.partition)
-            .payload(&entry.value)
-            .headers(redrive_headers(entry, unix_ms()));
-        if let Some(key) = &entry.key {
-            record = record.key(key);
-        }
-        tokio::time::timeout(TIMEOUT, producer.send(record))
-            .await
-            .map_err(|_| {
-                OpsError::Failed(format!(
-                    "no acknowledgement from the broker within {TIMEOUT:?}"
-                ))
-            })??;
-        sent += 1;
-        progress(sent);
-    }
-    producer.flush(TIMEOUT)?;
-    Ok(sent)
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn entry(at: i64, source: &str, reason: &str, error: &str) -> DltEntry {
+    pub(crate) fn entry(at: i64, source: &str, reason: &str, error: &str) -> DltEntry {
         DltEntry {
             partition: 0,
             offset: 0,
@@ -317,6 +248,8 @@ mod tests {
             reason: reason.into(),
             last_error: error.into(),
             original_offset: None,
+            pointer: false,
+            origin: None,
             key: None,
             value: vec![],
             headers: vec![
@@ -366,23 +299,5 @@ mod tests {
             "the error chain counts"
         );
         assert!(!matches(&e, &by_reason("poison")));
-    }
-
-    #[test]
-    fn a_redrive_resets_attempts_and_keeps_the_origin() {
-        let e = entry(1_000, "genesys", "exhausted", "boom");
-        let headers = redrive_headers(&e, 5_000);
-        let value = |name: &str| {
-            headers
-                .iter()
-                .find(|hd| hd.key == name)
-                .map(|hd| String::from_utf8_lossy(hd.value.unwrap_or_default()).into_owned())
-        };
-        assert_eq!(value(h::ATTEMPT), None, "attempts reset");
-        assert_eq!(value(h::DLT_REASON), None);
-        assert_eq!(value(h::EVENT_ID).as_deref(), Some("e"));
-        assert_eq!(value(h::ORIGINAL_OFFSET).as_deref(), Some("7"));
-        assert_eq!(value(h::REDRIVEN_AT).as_deref(), Some("5000"));
-        assert_eq!(value(h::DUE_AT).as_deref(), Some("5000"));
     }
 }

@@ -4,11 +4,13 @@
 //!
 //! - [`setup`]: `consumer topics ensure`.
 //! - [`reset`]: `consumer offsets reset`, modelled on `kafka-consumer-groups --reset-offsets`.
-//! - [`dlt`]: `consumer dlt list` and `consumer dlt redrive`.
+//! - [`dlt`]: `consumer dlt list`.
+//! - [`redrive`]: `consumer dlt redrive`, pointers included.
 //! - [`cli`]: their arguments, help text and exit codes.
 
 pub mod cli;
 pub mod dlt;
+pub mod redrive;
 pub mod reset;
 pub mod setup;
 

@@ -10,6 +10,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
+use crate::handoff::HOP_HEADROOM_BYTES;
 use crate::ops::{client_config, OpsError};
 use crate::stage::Ladder;
 use switchboard_runtime::kafka::metadata::partition_counts;
@@ -27,6 +28,10 @@ pub struct EnsureOptions {
     pub dlt_retention: Duration,
     /// Retention of the main topic when this command creates it (`None`: broker default).
     pub main_retention: Option<Duration>,
+    /// The main topic's largest record (its `max.message.bytes`); the retry
+    /// stages and the dead-letter topic get [`HOP_HEADROOM_BYTES`] more, so
+    /// a record that fits the main topic fits every hop.
+    pub main_max_message_bytes: usize,
 }
 
 /// Partitions when neither the option nor an existing main topic says.
@@ -67,16 +72,23 @@ pub fn plan(ladder: &Ladder, options: &EnsureOptions, dedupe_window: Duration) -
             .map(|r| vec![("retention.ms".to_owned(), ms(r))])
             .unwrap_or_default(),
     }];
+    let hop_limit = (
+        "max.message.bytes".to_owned(),
+        (options.main_max_message_bytes + HOP_HEADROOM_BYTES).to_string(),
+    );
     for stage in 1..ladder.len() {
         let retention = (ladder.delay(stage) * 10).max(RETRY_RETENTION_FLOOR);
         specs.push(TopicSpec {
             name: ladder.topic(stage).to_owned(),
-            configs: vec![("retention.ms".into(), ms(retention))],
+            configs: vec![("retention.ms".into(), ms(retention)), hop_limit.clone()],
         });
     }
     specs.push(TopicSpec {
         name: ladder.topics().dlt(),
-        configs: vec![("retention.ms".into(), ms(options.dlt_retention))],
+        configs: vec![
+            ("retention.ms".into(), ms(options.dlt_retention)),
+            hop_limit,
+        ],
     });
     specs.push(TopicSpec {
         name: ladder.topics().delivered(),
@@ -192,6 +204,7 @@ mod tests {
             replication: -1,
             dlt_retention: Duration::from_secs(14 * 24 * 3600),
             main_retention: None,
+            main_max_message_bytes: 1_000_000,
         };
         let specs = plan(&ladder, &options, Duration::from_secs(24 * 3600));
         let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
@@ -223,5 +236,14 @@ mod tests {
         assert!(specs[4]
             .configs
             .contains(&("cleanup.policy".into(), "compact,delete".into())));
+        for hop_topic in &specs[1..=3] {
+            assert!(
+                hop_topic
+                    .configs
+                    .contains(&("max.message.bytes".into(), "1065536".into())),
+                "{} leaves room for the hop headers",
+                hop_topic.name
+            );
+        }
     }
 }

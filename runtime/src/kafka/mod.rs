@@ -4,10 +4,12 @@
 //! - [`log`]: librdkafka's logs and client errors routed into `tracing`.
 //! - [`metadata`]: partition counts and topic checks.
 //! - [`rebuild`]: when a producer must be replaced (pure decisions, unit-tested).
+//! - [`permanent`]: produce errors no retry can cure for a record.
 //! - [`producer`]: the replaceable idempotent producer every component writes with.
 
 pub mod log;
 pub mod metadata;
+pub mod permanent;
 pub mod producer;
 pub mod rebuild;
 pub mod settings;

@@ -1,0 +1,204 @@
+//! `consumer dlt redrive`: republish a selection of dead-letter records.
+//!
+//! A re-drive goes to the group's first retry stage by default, so it never
+//! competes with live traffic on the main topic. It keeps the key, value and
+//! partition, resets the attempts, stamps `sb-redriven-at`, and makes the
+//! record due at once. A *pointer* (a record that could not be handed on,
+//! dead-lettered without its value) is re-driven with the original value,
+//! read again from its origin on the main topic while retention keeps it.
+//! Running it twice delivers nothing twice: the consumer's dedupe by source
+//! and event id suppresses copies of events already delivered.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::FutureRecord;
+use rdkafka::{Offset, TopicPartitionList};
+use switchboard_proto::headers as h;
+use switchboard_proto::hop::{is_hop_header, HopState, Origin};
+use switchboard_runtime::kafka::{KafkaLog, KafkaSettings};
+use switchboard_runtime::time::unix_ms;
+
+use crate::ops::dlt::DltEntry;
+use crate::ops::{client_config, OpsError};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The headers of a re-driven record: the gateway's headers and the origin
+/// kept, attempts reset, due at once, and the re-drive stamped.
+pub fn redrive_headers(entry: &DltEntry, now_ms: i64) -> OwnedHeaders {
+    let all = || {
+        entry
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+    };
+    let hop = HopState::decode(all());
+    let redriven = HopState {
+        due_at_ms: Some(now_ms),
+        redriven_at_ms: Some(now_ms),
+        first_failure_at_ms: hop.first_failure_at_ms,
+        last_error: hop.last_error,
+        origin: hop.origin,
+        group: hop.group,
+        ..HopState::default()
+    };
+    let mut headers = OwnedHeaders::new_with_capacity(entry.headers.len() + 2);
+    for (key, value) in all().filter(|(key, _)| !is_hop_header(key)) {
+        headers = headers.insert(Header {
+            key,
+            value: Some(value),
+        });
+    }
+    for (key, value) in &redriven.encode() {
+        headers = headers.insert(Header {
+            key,
+            value: Some(value.as_bytes()),
+        });
+    }
+    headers
+}
+
+/// Republishes `entries` to `topic` at most `rate` per second, on their own
+/// partition numbers; `progress` is told after each record. `producer_kafka`
+/// are the consumer's hand-off producer settings (idempotent, `acks=all`).
+pub async fn redrive(
+    producer_kafka: &KafkaSettings,
+    reader_kafka: &KafkaSettings,
+    entries: &[DltEntry],
+    topic: &str,
+    rate: u32,
+    progress: impl Fn(usize),
+) -> Result<usize, OpsError> {
+    let producer = crate::handoff::producer(producer_kafka)?;
+    let period = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+    let mut ticks = tokio::time::interval(period);
+    let mut sent = 0;
+    let mut gone = Vec::new();
+    for entry in entries {
+        ticks.tick().await;
+        if entry.header(h::DLT_REASON).is_none() {
+            return Err(OpsError::Failed(format!(
+                "record {}/{} has no {} header; is this a dead-letter topic?",
+                entry.partition,
+                entry.offset,
+                h::DLT_REASON
+            )));
+        }
+        let original;
+        let value = if entry.pointer {
+            match read_original(reader_kafka, entry.origin.as_ref())? {
+                Some(bytes) => {
+                    original = bytes;
+                    &original
+                }
+                None => {
+                    gone.push(format!("{}/{}", entry.partition, entry.offset));
+                    continue;
+                }
+            }
+        } else {
+            &entry.value
+        };
+        let mut record = FutureRecord::to(topic)
+            .partition(entry.partition)
+            .payload(value)
+            .headers(redrive_headers(entry, unix_ms()));
+        if let Some(key) = &entry.key {
+            record = record.key(key);
+        }
+        tokio::time::timeout(TIMEOUT, producer.send(record))
+            .await
+            .map_err(|_| {
+                OpsError::Failed(format!(
+                    "no acknowledgement from the broker within {TIMEOUT:?}"
+                ))
+            })??;
+        sent += 1;
+        progress(sent);
+    }
+    producer.flush(TIMEOUT)?;
+    if gone.is_empty() {
+        Ok(sent)
+    } else {
+        Err(OpsError::Failed(format!(
+            "re-drove {sent}; {} pointer(s) could not be: their originals are past the main topic's retention (dead-letter records {})",
+            gone.len(),
+            gone.join(", ")
+        )))
+    }
+}
+
+/// The value of the record a pointer stands for, read at its origin; `None`
+/// when it is no longer there (past retention).
+fn read_original(
+    kafka: &KafkaSettings,
+    origin: Option<&Origin>,
+) -> Result<Option<Vec<u8>>, OpsError> {
+    let Some(origin) = origin else {
+        return Ok(None);
+    };
+    let mut config = client_config(kafka);
+    config
+        .set("group.id", "switchboard-dlt-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        // A position outside the log is an error, not a silent jump.
+        .set("auto.offset.reset", "error");
+    let consumer: BaseConsumer<KafkaLog> = config.create_with_context(KafkaLog)?;
+    let mut at = TopicPartitionList::new();
+    at.add_partition_offset(
+        &origin.topic,
+        origin.partition,
+        Offset::Offset(origin.offset),
+    )?;
+    consumer.assign(&at)?;
+    let deadline = Instant::now() + TIMEOUT;
+    while Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            None => {}
+            Some(Ok(message)) if message.offset() == origin.offset => {
+                return Ok(Some(message.payload().unwrap_or_default().to_vec()))
+            }
+            // Compacted or deleted below the next record: gone.
+            Some(Ok(_)) | Some(Err(KafkaError::PartitionEOF(_))) => return Ok(None),
+            Some(Err(error)) => {
+                return match error.rdkafka_error_code() {
+                    Some(rdkafka::types::RDKafkaErrorCode::OffsetOutOfRange) => Ok(None),
+                    _ => Err(error.into()),
+                }
+            }
+        }
+    }
+    Err(OpsError::Failed(format!(
+        "could not read {}/{}/{} within {TIMEOUT:?}",
+        origin.topic, origin.partition, origin.offset
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::dlt::tests::entry;
+    use rdkafka::message::Headers;
+
+    #[test]
+    fn a_redrive_resets_attempts_and_keeps_the_origin() {
+        let e = entry(1_000, "genesys", "exhausted", "boom");
+        let headers = redrive_headers(&e, 5_000);
+        let value = |name: &str| {
+            headers
+                .iter()
+                .find(|hd| hd.key == name)
+                .map(|hd| String::from_utf8_lossy(hd.value.unwrap_or_default()).into_owned())
+        };
+        assert_eq!(value(h::ATTEMPT), None, "attempts reset");
+        assert_eq!(value(h::DLT_REASON), None);
+        assert_eq!(value(h::EVENT_ID).as_deref(), Some("e"));
+        assert_eq!(value(h::ORIGINAL_OFFSET).as_deref(), Some("7"));
+        assert_eq!(value(h::REDRIVEN_AT).as_deref(), Some("5000"));
+        assert_eq!(value(h::DUE_AT).as_deref(), Some("5000"));
+    }
+}
