@@ -10,6 +10,7 @@ use std::time::Duration;
 use switchboard_proto::Envelope;
 use switchboard_runtime::kafka::permanent::error_is_permanent;
 use switchboard_runtime::kafka::ReplaceableProducer;
+use tokio::sync::Semaphore;
 use tracing::{debug, error, warn};
 
 use crate::deliver::{Handler, Outcome};
@@ -82,6 +83,8 @@ pub struct Job {
     pub record: Incoming,
     /// Its envelope.
     pub event: Result<Envelope, String>,
+    /// The delivery slots of its partition.
+    pub slots: Arc<Semaphore>,
 }
 
 /// Runs `job` through its stage.
@@ -107,7 +110,7 @@ pub async fn run_job<H: Handler>(pipeline: &Pipeline<H>, job: Job) -> Finished {
     };
     let source = metrics::source_label(&event.source);
     let attempt = job.record.attempt();
-    match pipeline.handler.handle(&event, attempt).await {
+    match pipeline.handler.handle(&event, attempt, &job.slots).await {
         Outcome::Delivered => {
             let at_ms = unix_ms();
             crate::marker::record_delivery(pipeline, &job.record, &event, attempt);

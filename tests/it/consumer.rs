@@ -9,7 +9,7 @@ use prost::Message as _;
 use switchboard_proto::{headers as h, Envelope, GroupTopics};
 
 use crate::downstream::{Answer, Downstream};
-use crate::harness::create_topic;
+use crate::harness::{create_topic, log_dir};
 use crate::harness::{eventually, read_topic, shared_broker, unique_topic, Record};
 use crate::pipeline::{
     committed, consumer_command, consumer_command_full, create_group_topics, envelope, ids,
@@ -115,9 +115,11 @@ async fn events_are_delivered_once_with_their_body_and_headers() {
     for marker in &markers {
         let original = main_records
             .iter()
-            .find(|r| r.key == marker.key)
+            .find(|r| r.key == marker.headers[h::EVENT_ID])
             .expect("marker for a produced event");
         assert_eq!(marker.partition, original.partition);
+        // Dedupe tells sources apart: the marker is keyed by source and id.
+        assert_eq!(marker.key, format!("genesys/{}", original.key));
     }
     assert!(setup.read(&setup.topics.dlt()).await.is_empty());
     assert_eq!(
@@ -183,7 +185,10 @@ async fn a_downstream_failing_twice_delivers_once_from_retry_10m() {
         "the origin survives hops"
     );
     let markers = wait_records(&setup, &setup.topics.delivered(), 2).await;
-    let marker = markers.iter().find(|m| m.key == "flaky-1").expect("marker");
+    let marker = markers
+        .iter()
+        .find(|m| m.headers[h::EVENT_ID] == "flaky-1")
+        .expect("marker");
     let value: serde_json::Value = serde_json::from_slice(&marker.value).expect("json");
     assert_eq!(value["stage"], "retry-10m");
     assert_eq!(value["attempt"], 3);
@@ -392,6 +397,60 @@ async fn retry_after_zero_is_held_at_least_a_second_and_longer_each_time() {
             "gaps {gaps:?}: a hold of at least {floor} ms each time"
         );
     }
+}
+
+#[tokio::test]
+async fn a_destination_that_backs_off_takes_no_delivery_slots_from_another() {
+    let setup = setup("destinations", 1).await;
+    // Destination a answers 429 with Retry-After: 0 until told otherwise.
+    let busy = Downstream::start(200, Duration::ZERO).await;
+    busy.set_default_answer(Answer {
+        status: 429,
+        retry_after_secs: Some(0),
+    });
+    let healthy = Downstream::start(200, Duration::ZERO).await;
+    let config = log_dir().join(format!("{}.toml", setup.main));
+    std::fs::write(
+        &config,
+        format!(
+            "[downstream.sources]\na = \"{}\"\nb = \"{}\"\n[downstream.limits.a]\nmax_in_flight = 4\n",
+            busy.url(),
+            healthy.url()
+        ),
+    )
+    .expect("config");
+    // 100 events for each, interleaved on one partition.
+    let (for_a, for_b) = (ids("a", 100), ids("b", 100));
+    let mut events = Vec::new();
+    for (a, b) in for_a.iter().zip(&for_b) {
+        events.push(envelope(a, "a"));
+        events.push(envelope(b, "b"));
+    }
+    produce_envelopes(&setup.bootstrap, &setup.main, &events).await;
+    let config_path = config.to_string_lossy().into_owned();
+    let started = Instant::now();
+    let _consumer = setup
+        .consumer(&healthy, &[("CONSUMER_CONFIG", config_path.as_str())])
+        .await;
+
+    // b flows while a is held: the partition's 32 slots are not a's to keep.
+    wait_delivered(&healthy, &for_b, Duration::from_secs(15)).await;
+    println!("b delivered in {:?} while a backs off", started.elapsed());
+    assert!(busy.successes().is_empty());
+    // Ten seconds of a refusing: requests come in rounds of at most 4 (its
+    // max_in_flight), one round per hold of 1, 2, 4, 8 s: a handful of
+    // rounds, not every waiting event asking again.
+    let until = started + Duration::from_secs(10);
+    tokio::time::sleep(until.saturating_duration_since(Instant::now())).await;
+    let asked = busy.seen().len();
+    println!("a was asked {asked} times in 10 s of 429 Retry-After: 0");
+    assert!(asked <= 4 * 6, "a was asked {asked} times in 10 s");
+
+    busy.set_default_status(200);
+    wait_delivered(&busy, &for_a, Duration::from_secs(60)).await;
+    let (a_done, b_done) = (busy.successes(), healthy.successes());
+    assert!(for_a.iter().all(|id| a_done[id] == 1));
+    assert!(for_b.iter().all(|id| b_done[id] == 1));
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 /// One scripted answer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Answer {
     pub status: u16,
     pub retry_after_secs: Option<u64>,
@@ -48,7 +48,7 @@ pub struct Seen {
 
 #[derive(Default)]
 struct Behaviour {
-    default_status: u16,
+    default: Answer,
     delay: Duration,
     script: HashMap<String, VecDeque<Answer>>,
     seen: Vec<Seen>,
@@ -74,7 +74,7 @@ impl Downstream {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let behaviour = Arc::new(Mutex::new(Behaviour {
-            default_status,
+            default: Answer::status(default_status),
             delay,
             ..Behaviour::default()
         }));
@@ -117,7 +117,12 @@ impl Downstream {
     }
 
     pub fn set_default_status(&self, status: u16) {
-        self.behaviour.lock().expect("lock").default_status = status;
+        self.set_default_answer(Answer::status(status));
+    }
+
+    /// Answers every unscripted request with `answer` from now on.
+    pub fn set_default_answer(&self, answer: Answer) {
+        self.behaviour.lock().expect("lock").default = answer;
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -169,7 +174,7 @@ async fn answer(
         .unwrap_or_default();
     let (reply, delay) = {
         let mut behaviour = behaviour.lock().expect("lock");
-        let default = Answer::status(behaviour.default_status);
+        let default = behaviour.default;
         let reply = behaviour
             .script
             .get_mut(&event_id)

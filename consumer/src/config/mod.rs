@@ -16,6 +16,7 @@ use switchboard_proto::GroupTopics;
 use switchboard_runtime::config::{self as layering, ConfigError};
 use switchboard_runtime::kafka::KafkaSettings;
 
+use crate::deliver::downstream::{Limits, DEFAULT_MAX_IN_FLIGHT};
 use crate::deliver::HttpSettings;
 use crate::stage::{default_retry_stages, parse_retry_stages, Ladder};
 use crate::worker::WorkerSettings;
@@ -36,6 +37,10 @@ pub mod env {
     pub const DOWNSTREAM_TIMEOUT: &str = "DOWNSTREAM_TIMEOUT";
     /// Longest one event honours a downstream's `Retry-After` (`5m`).
     pub const DOWNSTREAM_MAX_HOLD: &str = "DOWNSTREAM_MAX_HOLD";
+    /// Requests in flight to one destination, across partitions (16).
+    pub const DOWNSTREAM_MAX_IN_FLIGHT: &str = "DOWNSTREAM_MAX_IN_FLIGHT";
+    /// Requests started per second to one destination (unset: no limit).
+    pub const DOWNSTREAM_RATE: &str = "DOWNSTREAM_RATE";
     /// Retry stages and delays, `retry-1m=60s,retry-10m=10m`.
     pub const RETRY_STAGES: &str = "RETRY_STAGES";
     /// Records in flight per partition.
@@ -61,6 +66,8 @@ pub mod env {
         EnvVar::text(DOWNSTREAM_URL, "downstream.url"),
         EnvVar::text(DOWNSTREAM_TIMEOUT, "downstream.timeout"),
         EnvVar::text(DOWNSTREAM_MAX_HOLD, "downstream.max_hold"),
+        EnvVar::scalar(DOWNSTREAM_MAX_IN_FLIGHT, "downstream.max_in_flight"),
+        EnvVar::scalar(DOWNSTREAM_RATE, "downstream.rate"),
         EnvVar::text(RETRY_STAGES, "retry_stages"),
         EnvVar::scalar(CONCURRENCY, "concurrency"),
         EnvVar::text(METRICS_LISTEN, "metrics_listen"),
@@ -81,6 +88,8 @@ pub mod env {
         DOWNSTREAM_URL,
         DOWNSTREAM_TIMEOUT,
         DOWNSTREAM_MAX_HOLD,
+        DOWNSTREAM_MAX_IN_FLIGHT,
+        DOWNSTREAM_RATE,
         RETRY_STAGES,
         CONCURRENCY,
         METRICS_LISTEN,
@@ -105,7 +114,18 @@ struct DownstreamSettings {
     timeout: Duration,
     #[serde(with = "humantime_serde")]
     max_hold: Duration,
+    max_in_flight: usize,
+    rate: Option<f64>,
     sources: BTreeMap<String, String>,
+    limits: BTreeMap<String, LimitSettings>,
+}
+
+/// `[downstream.limits.SOURCE]`: the limits of one source's destination.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct LimitSettings {
+    max_in_flight: Option<usize>,
+    rate: Option<f64>,
 }
 
 impl Default for DownstreamSettings {
@@ -114,9 +134,31 @@ impl Default for DownstreamSettings {
             url: None,
             timeout: Duration::from_secs(5),
             max_hold: Duration::from_secs(300),
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            rate: None,
             sources: BTreeMap::new(),
+            limits: BTreeMap::new(),
         }
     }
+}
+
+fn limits(setting: &str, max_in_flight: usize, rate: Option<f64>) -> Result<Limits, ConfigError> {
+    if max_in_flight == 0 {
+        return Err(ConfigError::invalid(
+            setting,
+            "max_in_flight must be at least 1",
+        ));
+    }
+    if rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+        return Err(ConfigError::invalid(
+            setting,
+            "rate must be a positive number of events per second",
+        ));
+    }
+    Ok(Limits {
+        max_in_flight,
+        rate,
+    })
 }
 
 /// The settings as written (file and environment), before validation.
@@ -224,11 +266,22 @@ impl ConsumerConfig {
             let setting = format!("downstream.sources.{source}");
             source_urls.insert(source.clone(), parse_url(&setting, text)?);
         }
+        let downstream = &settings.downstream;
+        let default_limits = limits("downstream", downstream.max_in_flight, downstream.rate)?;
+        let mut source_limits = BTreeMap::new();
+        for (source, given) in &downstream.limits {
+            let setting = format!("downstream.limits.{source}");
+            let max_in_flight = given.max_in_flight.unwrap_or(default_limits.max_in_flight);
+            let rate = given.rate.or(default_limits.rate);
+            source_limits.insert(source.clone(), limits(&setting, max_in_flight, rate)?);
+        }
         let http = HttpSettings {
             default_url,
             source_urls,
-            timeout: settings.downstream.timeout,
-            max_hold: settings.downstream.max_hold,
+            timeout: downstream.timeout,
+            max_hold: downstream.max_hold,
+            limits: default_limits,
+            source_limits,
         };
         let worker = WorkerSettings {
             concurrency: settings.concurrency,

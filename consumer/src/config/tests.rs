@@ -175,3 +175,27 @@ fn a_member_has_a_stable_identity_from_its_host_name_unless_told_otherwise() {
     );
     assert_eq!(config.producer_kafka.get("group.instance.id"), None);
 }
+
+#[test]
+fn destinations_have_limits_by_default_and_per_source() {
+    let config = ConsumerConfig::from_toml(
+        "[downstream]\nrate = 50.0\n[downstream.limits.genesys]\nmax_in_flight = 4\n",
+        &vars(&[("DOWNSTREAM_MAX_IN_FLIGHT", "8")]),
+    )
+    .expect("valid");
+    assert_eq!(config.http.limits.max_in_flight, 8);
+    assert_eq!(config.http.limits.rate, Some(50.0));
+    let genesys = config.http.source_limits["genesys"];
+    assert_eq!(genesys.max_in_flight, 4);
+    assert_eq!(
+        genesys.rate,
+        Some(50.0),
+        "what a source does not set, it inherits"
+    );
+    let error =
+        ConsumerConfig::load(None, &vars(&[("DOWNSTREAM_MAX_IN_FLIGHT", "0")])).expect_err("zero");
+    assert!(error.to_string().contains("at least 1"), "{error}");
+    let default = ConsumerConfig::load(None, &vars(&[])).expect("valid");
+    assert_eq!(default.http.limits.max_in_flight, 16);
+    assert_eq!(default.http.limits.rate, None);
+}

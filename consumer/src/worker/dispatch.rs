@@ -21,6 +21,10 @@ use crate::metrics;
 use crate::process::{run_job, Finished, Job};
 use crate::stage::DueCorrection;
 
+/// Tasks a partition may have started per delivery slot (the rest wait for
+/// their destination without a slot).
+const WAITING_PER_SLOT: usize = 8;
+
 /// Logs a corrected due time once per kind for the process lifetime: a
 /// producer writing bad due times would otherwise log once per record.
 fn warn_once(correction: DueCorrection) {
@@ -125,7 +129,9 @@ impl<H: Handler> State<H> {
         }
         let now_ms = unix_ms();
         let now = Instant::now();
-        let concurrency = self.settings.concurrency;
+        // Tasks started per partition: those waiting for their destination
+        // hold no delivery slot, so a partition may run ahead of its slots.
+        let outstanding = self.settings.concurrency.saturating_mul(WAITING_PER_SLOT);
         self.next_due = None;
         let mut to_pause = TopicPartitionList::new();
         let mut to_resume = TopicPartitionList::new();
@@ -133,7 +139,7 @@ impl<H: Handler> State<H> {
         for key in keys {
             let mut head_waits = false;
             while let Some(partition) = self.partitions.get_mut(&key) {
-                if partition.in_flight.len() >= concurrency {
+                if partition.in_flight.len() >= outstanding {
                     break;
                 }
                 let Some(head) = partition.buffer.front() else {
@@ -246,8 +252,19 @@ impl<H: Handler> State<H> {
         };
         let pipeline = self.pipeline.clone();
         let done = self.completion_tx.clone();
+        let Some(slots) = self.partitions.get(&key).map(|p| p.slots.clone()) else {
+            return;
+        };
         let task = self.runtime.spawn(async move {
-            let finished = run_job(&pipeline, Job { record, event }).await;
+            let finished = run_job(
+                &pipeline,
+                Job {
+                    record,
+                    event,
+                    slots,
+                },
+            )
+            .await;
             let _ = done.send(LoopEvent::Done(Completion {
                 key,
                 epoch,

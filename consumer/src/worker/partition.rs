@@ -2,6 +2,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
 use tokio::task::AbortHandle;
 
 use crate::dedupe::IdHash;
@@ -40,17 +43,22 @@ pub struct PartitionState {
     pub mark: Watermark,
     /// Paused because its head is not due yet.
     pub paused: bool,
+    /// Its delivery slots (`concurrency`): a task holds one only while its
+    /// request is out, not while it waits for its destination.
+    pub slots: Arc<Semaphore>,
 }
 
 impl PartitionState {
-    /// A freshly assigned partition of assignment `epoch`.
-    pub fn new(epoch: u64) -> Self {
+    /// A freshly assigned partition of assignment `epoch` with `concurrency`
+    /// delivery slots.
+    pub fn new(epoch: u64, concurrency: usize) -> Self {
         Self {
             epoch,
             buffer: VecDeque::new(),
             in_flight: HashMap::new(),
             mark: Watermark::default(),
             paused: false,
+            slots: Arc::new(Semaphore::new(concurrency.max(1))),
         }
     }
 }

@@ -202,8 +202,8 @@ impl<H: Handler> State<H> {
         let mut fresh = TopicPartitionList::new();
         for key in self.keys_of(assigned) {
             self.next_epoch += 1;
-            self.partitions
-                .insert(key, PartitionState::new(self.next_epoch));
+            let state = PartitionState::new(self.next_epoch, self.settings.concurrency);
+            self.partitions.insert(key, state);
             fresh.add_partition(self.pipeline.ladder.topic(key.stage), key.partition);
         }
         // A partition starts unpaused whatever librdkafka remembers; the

@@ -8,10 +8,16 @@
 //! | 429 or 503 with `Retry-After`            | backpressure: hold this downstream, retry without using an attempt |
 //! | connect error, timeout, 408, 429, 5xx    | retryable: next retry stage              |
 //! | other 3xx/4xx, no downstream configured  | permanent: dead-letter topic at once     |
+//!
+//! Each destination has its own delivery control ([`downstream`]): requests
+//! in flight, an optional rate, and holds. An event waits for its destination
+//! before it takes one of its partition's delivery slots, so a held or slow
+//! destination never takes slots from another.
+
+pub mod downstream;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -23,7 +29,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use switchboard_proto::Envelope;
+use tokio::sync::Semaphore;
 use tracing::warn;
+
+use downstream::{Downstream, Limits};
 
 /// Request header carrying the event id, so a downstream can dedupe too.
 pub const X_EVENT_ID: &str = "x-event-id";
@@ -53,47 +62,15 @@ impl Outcome {
 /// Something that does the work for one event. Implementations must be safe
 /// to call again for the same event (at-least-once).
 pub trait Handler: Send + Sync + 'static {
-    /// Handles `event`; `attempt` is 1 for the first try.
-    fn handle(&self, event: &Envelope, attempt: u32) -> impl Future<Output = Outcome> + Send;
-}
-
-/// One downstream URL and its backpressure hold.
-#[derive(Debug)]
-pub struct Downstream {
-    uri: Uri,
-    hold_until: Mutex<Option<Instant>>,
-}
-
-impl Downstream {
-    /// A downstream at `uri`.
-    pub fn new(uri: Uri) -> Self {
-        Self {
-            uri,
-            hold_until: Mutex::new(None),
-        }
-    }
-
-    /// How long deliveries to this downstream must still wait.
-    fn hold_remaining(&self) -> Option<Duration> {
-        let guard = self.hold_until.lock().ok()?;
-        guard.and_then(|until| until.checked_duration_since(Instant::now()))
-    }
-
-    /// Holds deliveries for `wait`; true when this starts a new hold (log it then).
-    fn hold_for(&self, wait: Duration) -> bool {
-        let Ok(mut guard) = self.hold_until.lock() else {
-            return false;
-        };
-        let now = Instant::now();
-        let Some(until) = now.checked_add(wait) else {
-            return false;
-        };
-        let started = guard.is_none_or(|current| current <= now);
-        if guard.is_none_or(|current| current < until) {
-            *guard = Some(until);
-        }
-        started
-    }
+    /// Handles `event`; `attempt` is 1 for the first try. `slots` are the
+    /// delivery slots of the event's partition: hold one only while the
+    /// work is actually under way, never while waiting for a destination.
+    fn handle(
+        &self,
+        event: &Envelope,
+        attempt: u32,
+        slots: &Semaphore,
+    ) -> impl Future<Output = Outcome> + Send;
 }
 
 /// The shortest hold, whatever the downstream asked for: `Retry-After: 0`
@@ -125,6 +102,10 @@ pub struct HttpSettings {
     /// Longest a single event keeps waiting on a downstream's `Retry-After`
     /// before the wait counts as a failed attempt.
     pub max_hold: Duration,
+    /// Limits of every destination without its own.
+    pub limits: Limits,
+    /// Per-source limits.
+    pub source_limits: BTreeMap<String, Limits>,
 }
 
 /// POSTs events to their downstream.
@@ -155,11 +136,20 @@ impl HttpDelivery {
             .build(connector);
         Self {
             client,
-            default: settings.default_url.map(Downstream::new),
+            default: settings
+                .default_url
+                .map(|uri| Downstream::new(uri, settings.limits)),
             by_source: settings
                 .source_urls
                 .into_iter()
-                .map(|(source, uri)| (source, Downstream::new(uri)))
+                .map(|(source, uri)| {
+                    let limits = settings
+                        .source_limits
+                        .get(&source)
+                        .copied()
+                        .unwrap_or(settings.limits);
+                    (source, Downstream::new(uri, limits))
+                })
                 .collect(),
             timeout: settings.timeout,
             max_hold: settings.max_hold,
@@ -176,7 +166,7 @@ impl HttpDelivery {
         } else {
             &event.content_type
         };
-        let mut request = Request::post(target.uri.clone())
+        let mut request = Request::post(target.uri().clone())
             .header(CONTENT_TYPE, content_type)
             .header(
                 USER_AGENT,
@@ -235,40 +225,39 @@ impl HttpDelivery {
 }
 
 impl Handler for HttpDelivery {
-    async fn handle(&self, event: &Envelope, attempt: u32) -> Outcome {
+    async fn handle(&self, event: &Envelope, attempt: u32, slots: &Semaphore) -> Outcome {
         let Some(target) = self.route(&event.source) else {
             return Outcome::Permanent(format!(
                 "no downstream URL configured for source {:?}",
                 event.source
             ));
         };
-        let mut held = Duration::ZERO;
-        let mut holds = 0u32;
+        let mut first_held: Option<Instant> = None;
         loop {
-            if let Some(wait) = target.hold_remaining() {
-                tokio::time::sleep(wait).await;
-                held = held.saturating_add(wait);
-            }
+            let place = target.admit().await;
+            let Ok(slot) = slots.acquire().await else {
+                return Outcome::Retryable("the partition's delivery slots are closed".into());
+            };
             let started = Instant::now();
             let answer = self.exchange(target, event, attempt).await;
+            drop((slot, place));
             crate::metrics::delivery_finished(started.elapsed(), answer_class(&answer));
-            match answer {
-                Answer::Done(outcome) => return outcome,
-                Answer::Backpressure { wait, error }
-                    if held.saturating_add(hold_wait(wait, holds + 1)) <= self.max_hold =>
-                {
-                    holds += 1;
-                    let wait = hold_wait(wait, holds);
-                    if target.hold_for(wait) {
-                        warn!(downstream = %target.uri, event_id = event.event_id, wait = ?wait, %error, "downstream asked to back off; holding deliveries to it");
-                    }
+            let (wait, error) = match answer {
+                Answer::Done(outcome) => {
+                    target.answered();
+                    return outcome;
                 }
-                Answer::Backpressure { error, .. } => {
-                    return Outcome::Retryable(format!(
-                        "{error} (held {held:?} in all, more than the {:?} limit)",
-                        self.max_hold
-                    ))
-                }
+                Answer::Backpressure { wait, error } => (wait, error),
+            };
+            let held = first_held.get_or_insert_with(Instant::now).elapsed();
+            if held >= self.max_hold {
+                return Outcome::Retryable(format!(
+                    "{error} (held {held:?} in all, more than the {:?} limit)",
+                    self.max_hold
+                ));
+            }
+            if let Some(hold) = target.back_off(wait) {
+                warn!(downstream = %target.uri(), event_id = event.event_id, hold = ?hold, %error, "downstream asked to back off; holding deliveries to it");
             }
         }
     }
@@ -385,22 +374,7 @@ mod tests {
             Duration::from_secs(30)
         );
         assert_eq!(hold_wait(Duration::MAX, u32::MAX), Duration::MAX);
-        let downstream = Downstream::new(Uri::from_static("http://127.0.0.1:1/"));
-        assert!(
-            !downstream.hold_for(Duration::MAX),
-            "a huge Retry-After is refused, not a panic"
-        );
         let far = parse_retry_after(&u64::MAX.to_string(), SystemTime::now()).expect("parsed");
         assert!(Duration::ZERO.saturating_add(far) >= far);
-    }
-
-    #[test]
-    fn a_hold_is_started_once_and_only_extended() {
-        let downstream = Downstream::new(Uri::from_static("http://127.0.0.1:1/"));
-        assert!(downstream.hold_remaining().is_none());
-        assert!(downstream.hold_for(Duration::from_secs(5)));
-        assert!(!downstream.hold_for(Duration::from_secs(1)), "already held");
-        let remaining = downstream.hold_remaining().expect("held");
-        assert!(remaining > Duration::from_secs(4), "not shortened");
     }
 }

@@ -1,0 +1,237 @@
+//! One destination and the delivery control it gets across all partitions:
+//! at most `max_in_flight` requests at once, at most `rate` per second when
+//! set, and none while it asked to be left alone (a hold, from
+//! `Retry-After`). Events waiting for a destination wait here, holding no
+//! delivery slot of their partition, so a held or throttled destination
+//! never slows another.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use http::Uri;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::hold_wait;
+
+/// The limits of one destination.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Requests in flight at once, across every partition this process holds.
+    pub max_in_flight: usize,
+    /// Requests started per second, when set.
+    pub rate: Option<f64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            rate: None,
+        }
+    }
+}
+
+/// Requests in flight to one destination by default: one slow CRM is not hit
+/// by every partition's full concurrency (3 partitions × 32 = 96) at once.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 16;
+
+#[derive(Debug, Default)]
+struct Hold {
+    until: Option<Instant>,
+    /// Holds in a row with no other answer between them.
+    consecutive: u32,
+}
+
+/// Spaces request starts `1 / rate` apart, allowing a burst of one second's
+/// worth after a quiet spell.
+#[derive(Debug)]
+struct Pacer {
+    interval: Duration,
+    burst: Duration,
+    next: Mutex<Option<Instant>>,
+}
+
+impl Pacer {
+    fn new(rate: f64) -> Option<Self> {
+        (rate.is_finite() && rate > 0.0).then(|| Self {
+            interval: Duration::from_secs_f64(1.0 / rate),
+            burst: Duration::from_secs(1),
+            next: Mutex::new(None),
+        })
+    }
+
+    /// How long the caller must wait for its turn (claiming it).
+    fn claim(&self, now: Instant) -> Duration {
+        let mut next = lock(&self.next);
+        let earliest = now.checked_sub(self.burst).unwrap_or(now);
+        let slot = next.map_or(earliest, |n| n.max(earliest));
+        *next = Some(slot + self.interval);
+        slot.saturating_duration_since(now)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// One downstream URL with its limits and its hold.
+#[derive(Debug)]
+pub struct Downstream {
+    uri: Uri,
+    in_flight: Arc<Semaphore>,
+    pacer: Option<Pacer>,
+    hold: Mutex<Hold>,
+}
+
+impl Downstream {
+    /// A downstream at `uri` with `limits`.
+    pub fn new(uri: Uri, limits: Limits) -> Self {
+        Self {
+            uri,
+            in_flight: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
+            pacer: limits.rate.and_then(Pacer::new),
+            hold: Mutex::new(Hold::default()),
+        }
+    }
+
+    /// Where requests go.
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    /// How long deliveries to this downstream must still wait.
+    pub fn hold_remaining(&self) -> Option<Duration> {
+        let hold = lock(&self.hold);
+        hold.until
+            .and_then(|until| until.checked_duration_since(Instant::now()))
+            .filter(|left| !left.is_zero())
+    }
+
+    /// Waits until a request may go: no hold, its turn under the rate, and a
+    /// place under `max_in_flight`. The permit is the place.
+    pub async fn admit(&self) -> OwnedSemaphorePermit {
+        loop {
+            if let Some(wait) = self.hold_remaining() {
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            if let Some(pacer) = &self.pacer {
+                let wait = pacer.claim(Instant::now());
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+                // Never closed; wait a little rather than spin if it were.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            // A hold may have begun while this one waited for its place.
+            if self.hold_remaining().is_none() {
+                return permit;
+            }
+        }
+    }
+
+    /// The downstream asked to back off for `asked`. A new hold lasts at
+    /// least a floor that doubles with each hold in a row (see
+    /// [`hold_wait`]); answers during a hold only extend it. Returns the
+    /// hold's length when this answer started it (log it then).
+    pub fn back_off(&self, asked: Duration) -> Option<Duration> {
+        let mut hold = lock(&self.hold);
+        let now = Instant::now();
+        let active = hold.until.is_some_and(|until| until > now);
+        if !active {
+            hold.consecutive = hold.consecutive.saturating_add(1);
+        }
+        let wait = hold_wait(asked, hold.consecutive);
+        let until = now.checked_add(wait)?;
+        if hold.until.is_none_or(|current| current < until) {
+            hold.until = Some(until);
+        }
+        (!active).then_some(wait)
+    }
+
+    /// Any answer other than backpressure: holds in a row start over.
+    pub fn answered(&self) {
+        lock(&self.hold).consecutive = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn downstream(limits: Limits) -> Downstream {
+        Downstream::new(Uri::from_static("http://127.0.0.1:1/"), limits)
+    }
+
+    #[test]
+    fn a_hold_grows_only_across_rounds_and_resets_after_an_answer() {
+        let target = downstream(Limits::default());
+        assert!(target.hold_remaining().is_none());
+        assert_eq!(
+            target.back_off(Duration::ZERO),
+            Some(Duration::from_secs(1))
+        );
+        // Many requests answered 429 in the same round: one round, one doubling.
+        for _ in 0..30 {
+            assert_eq!(target.back_off(Duration::ZERO), None);
+        }
+        assert!(target.hold_remaining().expect("held") <= Duration::from_secs(1));
+        lock(&target.hold).until = Some(Instant::now());
+        assert_eq!(
+            target.back_off(Duration::ZERO),
+            Some(Duration::from_secs(2))
+        );
+        target.answered();
+        lock(&target.hold).until = None;
+        assert_eq!(
+            target.back_off(Duration::ZERO),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            target.back_off(Duration::MAX),
+            None,
+            "a huge Retry-After is no panic"
+        );
+    }
+
+    #[test]
+    fn the_pacer_spaces_starts_after_a_burst() {
+        let pacer = Pacer::new(10.0).expect("rate");
+        let now = Instant::now();
+        let waits: Vec<Duration> = (0..12).map(|_| pacer.claim(now)).collect();
+        assert!(
+            waits[..10].iter().all(|w| w.is_zero()),
+            "a second's burst: {waits:?}"
+        );
+        assert_eq!(waits[10], Duration::from_millis(0));
+        assert!(waits[11] >= Duration::from_millis(99), "{waits:?}");
+        assert!(Pacer::new(0.0).is_none());
+    }
+
+    #[tokio::test]
+    async fn in_flight_is_capped_across_callers() {
+        let target = Arc::new(downstream(Limits {
+            max_in_flight: 2,
+            rate: None,
+        }));
+        let first = target.admit().await;
+        let _second = target.admit().await;
+        let waiting = tokio::spawn({
+            let target = target.clone();
+            async move { target.admit().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "a third waits for a place");
+        drop(first);
+        let _third = tokio::time::timeout(Duration::from_secs(1), waiting)
+            .await
+            .expect("admitted once a place freed")
+            .expect("task");
+    }
+}
