@@ -16,7 +16,7 @@ use serde::Serialize;
 use rdkafka::message::{Header, OwnedHeaders};
 use switchboard_proto::{headers as h, Envelope};
 
-use crate::dedupe::{dedupe_key, id_hash, DeliveredSet};
+use crate::dedupe::{dedupe_key, id_hash, DeliveredSet, Fence};
 use crate::handoff::{self, Handoff};
 use crate::hop::Incoming;
 use crate::process::Pipeline;
@@ -37,6 +37,14 @@ impl Marker<'_> {
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }
+}
+
+/// Whether a marker-topic record is a replay fence rather than a delivery.
+fn is_fence(message: &rdkafka::message::BorrowedMessage<'_>) -> bool {
+    use rdkafka::message::Headers;
+    message
+        .headers()
+        .is_some_and(|headers| headers.iter().any(|hd| hd.key == h::REPLAY_FENCE))
 }
 
 /// Reads marker partitions with a group-less consumer (assign, never commit).
@@ -128,7 +136,15 @@ impl MarkerLoader {
                     if let Some((_, set)) = sets.iter_mut().find(|(p, _)| *p == partition) {
                         set.next_marker_offset = Some(message.offset() + 1);
                         let at = message.timestamp().to_millis().unwrap_or(now_ms);
-                        if let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) {
+                        if is_fence(&message) {
+                            if let Some(fence) =
+                                Fence::from_bytes(message.payload().unwrap_or_default())
+                            {
+                                set.fences.add(fence);
+                            }
+                        } else if let Some(key) =
+                            message.key().and_then(|k| std::str::from_utf8(k).ok())
+                        {
                             if at >= from_ms {
                                 set.insert(id_hash(key), at);
                                 read += 1;

@@ -35,6 +35,10 @@ pub const CONSUMER_GROUP: &str = "sb-consumer-group";
 /// Set on records republished from a dead-letter topic: when, unix milliseconds.
 pub const REDRIVEN_AT: &str = "sb-redriven-at";
 
+/// On a delivered-marker record: it is a replay fence, not a delivery (its
+/// value says which range is delivered again).
+pub const REPLAY_FENCE: &str = "sb-replay-fence";
+
 /// Cap on [`LAST_ERROR`], so retried records do not grow hop after hop.
 pub const LAST_ERROR_MAX_BYTES: usize = 1024;
 

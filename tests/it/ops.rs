@@ -156,6 +156,85 @@ async fn offsets_reset_by_datetime_and_by_duration_replays_from_exactly_there() 
 }
 
 #[tokio::test]
+async fn a_redeliver_reset_delivers_the_replayed_range_once_more_and_a_plain_one_does_not() {
+    let bootstrap = shared_broker().await.bootstrap();
+    let main = unique_topic("redeliver");
+    let group = format!("{main}-group");
+    create_group_topics(&bootstrap, &main, &group, 1).await;
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    let env = [
+        ("SWITCHBOARD_TOPIC", main.as_str()),
+        ("CONSUMER_GROUP", group.as_str()),
+    ];
+    // 20 events and a sender's retry of the first: 21 records, 20 events.
+    let events = ids("again", 20);
+    produce_events(&bootstrap, &main, &events).await;
+    produce_events(&bootstrap, &main, &events[..1]).await;
+    let delivered_each = async |times: usize, within: Duration| {
+        eventually(
+            &format!("every event delivered {times} time(s)"),
+            within,
+            || async {
+                let successes = downstream.successes();
+                events
+                    .iter()
+                    .all(|id| successes.get(id) == Some(&times))
+                    .then_some(())
+            },
+        )
+        .await;
+    };
+    let run_until_committed = async |marker: &str| {
+        let consumer =
+            ConsumerProcess::start(&bootstrap, &main, &group, &downstream.url(), &[]).await;
+        // A fresh event after the replayed range marks the end of the replay.
+        produce_events(&bootstrap, &main, &[marker.to_owned()]).await;
+        eventually(
+            "the marker event delivered",
+            Duration::from_secs(30),
+            || async { downstream.successes().contains_key(marker).then_some(()) },
+        )
+        .await;
+        let mut consumer = consumer;
+        consumer.signal(libc::SIGTERM);
+        consumer.wait_for_exit(Duration::from_secs(20)).await;
+    };
+    run_until_committed("progress-1").await;
+    delivered_each(1, Duration::from_secs(5)).await;
+
+    // The CRM lost what it acknowledged: replay everything, delivered again.
+    let reset = [
+        "offsets",
+        "reset",
+        "--group",
+        &group,
+        "--topic",
+        "main",
+        "--to-earliest",
+    ];
+    let (code, out) = consumer_command(
+        &bootstrap,
+        &env,
+        &[&reset[..], &["--redeliver", "--execute"]].concat(),
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("replay fences written on 1 partition"),
+        "{out}"
+    );
+    run_until_committed("progress-2").await;
+    delivered_each(2, Duration::from_secs(5)).await;
+
+    // A plain replay of the same range delivers nothing again (dedupe).
+    let (code, out) =
+        consumer_command(&bootstrap, &env, &[&reset[..], &["--execute"]].concat()).await;
+    assert_eq!(code, 0, "{out}");
+    run_until_committed("progress-3").await;
+    delivered_each(2, Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
 async fn dlt_list_filters_exactly_and_redrive_delivers_each_event_once() {
     let bootstrap = shared_broker().await.bootstrap();
     let main = unique_topic("dltops");

@@ -54,17 +54,19 @@ impl<T> DedupeGate<T> {
             .or_insert_with(|| DeliveredSet::new(window))
     }
 
-    /// Decides about `copy` of event `id` on `partition` at `now_ms`; a copy
-    /// that starts holds the claim for `owner` (its partition's assignment).
+    /// Decides about `copy` of event `id` read at `at` (topic and offset) on
+    /// `partition` at `now_ms`; a copy that starts holds the claim for
+    /// `owner` (its partition's assignment).
     pub fn admit(
         &mut self,
         partition: i32,
         id: IdHash,
         owner: Owner,
         now_ms: i64,
+        at: (&str, i64),
         copy: T,
     ) -> Admission<T> {
-        if self.set(partition).contains(id, now_ms) {
+        if self.set(partition).is_duplicate(id, now_ms, at.0, at.1) {
             return Admission::Duplicate(copy);
         }
         match self
@@ -151,6 +153,8 @@ mod tests {
     use super::*;
     use crate::dedupe::id_hash;
 
+    const AT: (&str, i64) = ("webhooks", 0);
+
     fn gate() -> DedupeGate<&'static str> {
         DedupeGate::new(Duration::from_secs(60))
     }
@@ -160,16 +164,16 @@ mod tests {
         let mut gate = gate();
         let id = id_hash("evt-1");
         assert_eq!(
-            gate.admit(0, id, 1, 1_000, "first"),
+            gate.admit(0, id, 1, 1_000, AT, "first"),
             Admission::Start("first")
         );
         gate.finished(0, id, 1, Some(1_000));
         assert_eq!(
-            gate.admit(0, id, 1, 2_000, "again"),
+            gate.admit(0, id, 1, 2_000, AT, "again"),
             Admission::Duplicate("again")
         );
         assert_eq!(
-            gate.admit(0, id, 1, 62_000, "late"),
+            gate.admit(0, id, 1, 62_000, AT, "late"),
             Admission::Start("late"),
             "past the window it is delivered again"
         );
@@ -179,34 +183,34 @@ mod tests {
     fn a_copy_waits_for_the_one_in_flight_and_is_released_when_it_ends() {
         let mut gate = gate();
         let id = id_hash("evt-1");
-        assert_eq!(gate.admit(0, id, 1, 0, "a"), Admission::Start("a"));
-        assert_eq!(gate.admit(0, id, 1, 0, "b"), Admission::Parked);
+        assert_eq!(gate.admit(0, id, 1, 0, AT, "a"), Admission::Start("a"));
+        assert_eq!(gate.admit(0, id, 1, 0, AT, "b"), Admission::Parked);
         assert!(gate.take_released().is_empty());
         // The first copy was handed to a retry stage: not delivered.
         gate.finished(0, id, 1, None);
         let released = gate.take_released();
         assert_eq!(released, vec!["b"]);
         assert_eq!(
-            gate.admit(0, id, 1, 0, "b"),
+            gate.admit(0, id, 1, 0, AT, "b"),
             Admission::Start("b"),
             "the copy is tried"
         );
         gate.finished(0, id, 1, Some(5));
-        assert_eq!(gate.admit(0, id, 1, 10, "c"), Admission::Duplicate("c"));
+        assert_eq!(gate.admit(0, id, 1, 10, AT, "c"), Admission::Duplicate("c"));
     }
 
     #[test]
     fn a_late_report_from_an_older_assignment_leaves_the_newer_claim() {
         let mut gate = gate();
         let id = id_hash("evt-1");
-        assert_eq!(gate.admit(0, id, 7, 0, "new"), Admission::Start("new"));
-        assert_eq!(gate.admit(0, id, 7, 0, "copy"), Admission::Parked);
+        assert_eq!(gate.admit(0, id, 7, 0, AT, "new"), Admission::Start("new"));
+        assert_eq!(gate.admit(0, id, 7, 0, AT, "copy"), Admission::Parked);
         gate.finished(0, id, 5, None);
         assert!(
             gate.take_released().is_empty(),
             "assignment 5 holds nothing"
         );
-        assert_eq!(gate.admit(0, id, 7, 0, "third"), Admission::Parked);
+        assert_eq!(gate.admit(0, id, 7, 0, AT, "third"), Admission::Parked);
         gate.finished(0, id, 7, None);
         assert_eq!(gate.take_released(), vec!["copy", "third"]);
     }
@@ -215,22 +219,25 @@ mod tests {
     fn partition_numbers_are_independent() {
         let mut gate = gate();
         let id = id_hash("evt-1");
-        assert_eq!(gate.admit(0, id, 1, 0, "p0"), Admission::Start("p0"));
-        assert_eq!(gate.admit(1, id, 1, 0, "p1"), Admission::Start("p1"));
+        assert_eq!(gate.admit(0, id, 1, 0, AT, "p0"), Admission::Start("p0"));
+        assert_eq!(gate.admit(1, id, 1, 0, AT, "p1"), Admission::Start("p1"));
     }
 
     #[test]
     fn revoked_waiters_are_dropped_and_unheld_partitions_forgotten() {
         let mut gate = gate();
         let id = id_hash("evt-1");
-        assert_eq!(gate.admit(0, id, 1, 0, "keep"), Admission::Start("keep"));
-        assert_eq!(gate.admit(0, id, 1, 0, "revoked"), Admission::Parked);
+        assert_eq!(
+            gate.admit(0, id, 1, 0, AT, "keep"),
+            Admission::Start("keep")
+        );
+        assert_eq!(gate.admit(0, id, 1, 0, AT, "revoked"), Admission::Parked);
         gate.drop_waiters(|copy| *copy != "revoked");
         gate.finished(0, id, 1, Some(1));
         assert!(gate.take_released().is_empty());
         gate.hold(&[1]);
         assert_eq!(
-            gate.admit(0, id, 1, 2, "x"),
+            gate.admit(0, id, 1, 2, AT, "x"),
             Admission::Start("x"),
             "partition 0 forgotten"
         );
@@ -240,9 +247,9 @@ mod tests {
     fn expiry_forgets_old_deliveries() {
         let mut gate = gate();
         let id = id_hash("evt-1");
-        assert_eq!(gate.admit(0, id, 1, 0, "a"), Admission::Start("a"));
+        assert_eq!(gate.admit(0, id, 1, 0, AT, "a"), Admission::Start("a"));
         gate.finished(0, id, 1, Some(0));
         gate.expire(120_000);
-        assert_eq!(gate.admit(0, id, 1, 0, "b"), Admission::Start("b"));
+        assert_eq!(gate.admit(0, id, 1, 0, AT, "b"), Admission::Start("b"));
     }
 }

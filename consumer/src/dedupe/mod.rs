@@ -28,8 +28,10 @@
 //!   (milliseconds) can deliver that event once more; downstreams get
 //!   `X-Event-Id` to cover that gap themselves.
 
+pub mod fence;
 mod gate;
 
+pub use fence::{Fence, Fences};
 pub use gate::{Admission, DedupeGate};
 
 use std::collections::{HashMap, VecDeque};
@@ -64,6 +66,8 @@ pub struct DeliveredSet {
     order: VecDeque<(i64, IdHash)>,
     /// Next offset of the marker partition to read when catching up.
     pub next_marker_offset: Option<i64>,
+    /// Replay fences read from the marker log.
+    pub fences: Fences,
 }
 
 impl DeliveredSet {
@@ -74,6 +78,7 @@ impl DeliveredSet {
             at: HashMap::new(),
             order: VecDeque::new(),
             next_marker_offset: None,
+            fences: Fences::default(),
         }
     }
 
@@ -98,13 +103,34 @@ impl DeliveredSet {
 
     /// Whether `id` was delivered within the window before `now_ms`.
     pub fn contains(&self, id: IdHash, now_ms: i64) -> bool {
-        self.at
-            .get(&id)
-            .is_some_and(|&at| now_ms.saturating_sub(at) <= self.window_ms)
+        self.delivered_at(id, now_ms).is_some()
     }
 
-    /// Forgets ids delivered before the window.
+    /// When `id` was delivered, if within the window before `now_ms`.
+    pub fn delivered_at(&self, id: IdHash, now_ms: i64) -> Option<i64> {
+        self.at
+            .get(&id)
+            .copied()
+            .filter(|&at| now_ms.saturating_sub(at) <= self.window_ms)
+    }
+
+    /// Whether the record at `offset` of `topic` with `id` is a duplicate at
+    /// `now_ms`: delivered within the window, and, when a replay fence
+    /// covers the record, delivered since the fence.
+    pub fn is_duplicate(&self, id: IdHash, now_ms: i64, topic: &str, offset: i64) -> bool {
+        match (
+            self.delivered_at(id, now_ms),
+            self.fences.covering(topic, offset),
+        ) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(at), Some(fenced_at)) => at >= fenced_at,
+        }
+    }
+
+    /// Forgets ids delivered before the window, and fences that old.
     pub fn expire(&mut self, now_ms: i64) {
+        self.fences.expire(now_ms, self.window_ms);
         while let Some(&(at, id)) = self.order.front() {
             if now_ms.saturating_sub(at) <= self.window_ms {
                 break;
@@ -222,6 +248,33 @@ mod tests {
         assert!(!set.contains(id_hash("evt-39"), 50_000));
         set.expire(1_000_000);
         assert!(set.is_empty());
+    }
+
+    #[test]
+    fn a_fenced_record_is_delivered_again_once() {
+        let mut set = DeliveredSet::new(Duration::from_secs(3600));
+        let id = id_hash("genesys/evt-1");
+        set.insert(id, 1_000);
+        assert!(set.is_duplicate(id, 2_000, "webhooks", 5));
+        set.fences.add(Fence {
+            topic: "webhooks".into(),
+            from: 0,
+            to: 10,
+            at_ms: 3_000,
+        });
+        assert!(
+            !set.is_duplicate(id, 4_000, "webhooks", 5),
+            "replayed on request"
+        );
+        assert!(
+            set.is_duplicate(id, 4_000, "webhooks", 12),
+            "outside the range"
+        );
+        set.insert(id, 4_500);
+        assert!(
+            set.is_duplicate(id, 5_000, "webhooks", 7),
+            "a second copy in the range"
+        );
     }
 
     #[test]

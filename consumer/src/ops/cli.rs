@@ -67,6 +67,8 @@ pub enum OffsetsCommand {
         consumer offsets reset --group crm-sync --topic webhooks --to-datetime 2026-11-23T09:05:00Z --execute\n  \
         # replay the last 30 minutes of partitions 0 and 3\n  \
         consumer offsets reset --group crm-sync --topic webhooks --by-duration 30m --partitions 0,3 --execute\n  \
+        # the CRM lost what it acknowledged since 09:05: deliver that range again, once each\n  \
+        consumer offsets reset --group crm-sync --topic webhooks --to-datetime 2026-11-23T09:05:00Z --redeliver --execute\n  \
         # a retry stage: its name is enough\n  \
         consumer offsets reset --group crm-sync --topic retry-1m --to-latest --execute")]
     Reset(ResetArgs),
@@ -86,6 +88,11 @@ pub struct ResetArgs {
     /// Only these partitions (comma-separated).
     #[arg(long, value_delimiter = ',')]
     partitions: Option<Vec<i32>>,
+    /// Deliver the replayed records again even if they were delivered before
+    /// (the downstream lost what it acknowledged). Without it, a replay
+    /// delivers only what was never delivered within the dedupe window.
+    #[arg(long)]
+    redeliver: bool,
     /// Apply the reset (without it: print what would change, change nothing).
     #[arg(long)]
     execute: bool,
@@ -284,10 +291,28 @@ pub fn offsets(config: &ConsumerConfig, command: OffsetsCommand) -> ExitCode {
         reset::refuse_if_active(&consumer, &args.group)?;
         println!("group {} on topic {topic}:", args.group);
         print!("{}", reset::render(&resets));
+        let fences = if args.redeliver {
+            reset::fences(&topic, &resets, now)
+        } else {
+            Vec::new()
+        };
         if args.execute {
+            // Fences first: a consumer that starts right after the reset
+            // must already find them.
+            reset::write_fences(
+                &config.producer_kafka,
+                &config.ladder.topics().delivered(),
+                &fences,
+            )?;
             reset::execute(&consumer, &topic, &resets)?;
             println!("offsets reset.");
+            if args.redeliver {
+                println!("replay fences written on {} partition(s): the replayed records are delivered again, once each.", fences.len());
+            }
         } else {
+            if args.redeliver {
+                println!("with --redeliver, {} partition(s) would get a replay fence: their replayed records would be delivered again, once each.", fences.len());
+            }
             println!("dry run: nothing changed. Add --execute to apply.");
         }
         Ok(())

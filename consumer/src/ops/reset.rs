@@ -8,6 +8,11 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::FutureRecord;
+use switchboard_proto::headers as h;
+
+use crate::dedupe::Fence;
 use crate::ops::{client_config, OpsError};
 use switchboard_runtime::kafka::{KafkaLog, KafkaSettings};
 
@@ -64,6 +69,62 @@ pub fn new_offset(
                 )
             }
         },
+    })
+}
+
+/// The replay fences a `--redeliver` reset writes: one per partition whose
+/// offset moves back, covering what it replays (`[new, current)`).
+pub fn fences(topic: &str, resets: &[PartitionReset], at_ms: i64) -> Vec<(i32, Fence)> {
+    resets
+        .iter()
+        .filter_map(|r| {
+            let to = r.current?;
+            (r.new < to).then(|| {
+                let fence = Fence {
+                    topic: topic.to_owned(),
+                    from: r.new,
+                    to,
+                    at_ms,
+                };
+                (r.partition, fence)
+            })
+        })
+        .collect()
+}
+
+/// Writes `fences` to the group's delivered-marker topic (each on its
+/// partition number) and waits for the broker's acknowledgements.
+pub fn write_fences(
+    producer_kafka: &KafkaSettings,
+    marker_topic: &str,
+    fences: &[(i32, Fence)],
+) -> Result<(), OpsError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| OpsError::Failed(format!("cannot start a runtime: {e}")))?;
+    runtime.block_on(async {
+        let producer = crate::handoff::producer(producer_kafka)?;
+        for (partition, fence) in fences {
+            let key = fence.key(*partition);
+            let value = fence.to_bytes();
+            let record = FutureRecord::to(marker_topic)
+                .partition(*partition)
+                .key(&key)
+                .payload(&value)
+                .headers(OwnedHeaders::new().insert(Header {
+                    key: h::REPLAY_FENCE,
+                    value: Some("1"),
+                }));
+            tokio::time::timeout(TIMEOUT, producer.send(record))
+                .await
+                .map_err(|_| {
+                    OpsError::Failed(format!(
+                        "no acknowledgement for the replay fence within {TIMEOUT:?}"
+                    ))
+                })??;
+        }
+        Ok(())
     })
 }
 
@@ -238,6 +299,42 @@ mod tests {
             "nothing at or after the time: the end"
         );
         assert!(new_offset(ResetTo::ShiftBy(1), None, 10, 100, None).is_err());
+    }
+
+    #[test]
+    fn a_redeliver_fences_exactly_what_moves_back() {
+        let reset = |partition, current, new| PartitionReset {
+            partition,
+            current,
+            new,
+            end: 100,
+        };
+        let fences = fences(
+            "webhooks",
+            &[
+                reset(0, Some(40), 10),
+                reset(1, Some(5), 50),
+                reset(2, None, 0),
+            ],
+            9_000,
+        );
+        assert_eq!(
+            fences.len(),
+            1,
+            "forward moves and uncommitted partitions replay nothing"
+        );
+        assert_eq!(
+            fences[0],
+            (
+                0,
+                Fence {
+                    topic: "webhooks".into(),
+                    from: 10,
+                    to: 40,
+                    at_ms: 9_000
+                }
+            )
+        );
     }
 
     #[test]

@@ -211,13 +211,18 @@ impl<H: Handler> State<H> {
             Err(why) => return self.spawn(key, epoch, None, record, Err(why)),
         };
         let id = id_hash(&dedupe_key(&event.source, &event.event_id));
+        let offset = record.offset;
         let copy = Parked {
             key,
             epoch,
             record,
             event,
         };
-        match self.gate.admit(key.partition, id, epoch, unix_ms(), copy) {
+        let topic = self.pipeline.ladder.topic(key.stage);
+        match self
+            .gate
+            .admit(key.partition, id, epoch, unix_ms(), (topic, offset), copy)
+        {
             Admission::Start(Parked { record, event, .. }) => {
                 self.spawn(key, epoch, Some(id), record, Ok(event))
             }
