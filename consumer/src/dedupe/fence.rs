@@ -63,6 +63,11 @@ impl Fences {
             .max()
     }
 
+    /// The fences, by value.
+    pub fn into_fences(self) -> impl Iterator<Item = Fence> {
+        self.0.into_iter()
+    }
+
     /// Forgets fences set longer ago than `window_ms` before `now_ms`.
     pub fn expire(&mut self, now_ms: i64, window_ms: i64) {
         self.0

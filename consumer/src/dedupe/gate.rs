@@ -6,13 +6,9 @@
 //! one partition number in every stage).
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
-
-use rdkafka::error::KafkaError;
-use tracing::info;
+use std::time::Duration;
 
 use super::{Claim, Claims, DeliveredSet, IdHash, Owner};
-use crate::marker::MarkerLoader;
 
 /// What the gate says about one copy of an event.
 #[derive(Debug, PartialEq, Eq)]
@@ -129,22 +125,22 @@ impl<T> DedupeGate<T> {
         }
     }
 
-    /// Loads or catches up the markers of every partition number held.
-    pub fn load_markers(
-        &mut self,
-        loader: &MarkerLoader,
-        timeout: Duration,
-    ) -> Result<usize, KafkaError> {
-        let started = Instant::now();
-        let held = self.delivered.len();
-        let mut sets: Vec<(i32, &mut DeliveredSet)> = self
-            .delivered
-            .iter_mut()
-            .map(|(p, set)| (*p, set))
-            .collect();
-        let read = loader.load(&mut sets, self.window, timeout)?;
-        info!(partitions = held, markers = read, took = ?started.elapsed(), "dedupe markers loaded");
-        Ok(read)
+    /// Starts a (background) load for the partition numbers `held`: keeps
+    /// only their sets, and returns for each an empty set to fill that
+    /// catches up from where its log was last read.
+    pub fn begin_load(&mut self, held: &[i32]) -> Vec<(i32, DeliveredSet)> {
+        self.hold(held);
+        held.iter()
+            .map(|p| (*p, self.set(*p).continuation()))
+            .collect()
+    }
+
+    /// Takes in a finished load of `partition`; ignored when the partition
+    /// number is no longer held.
+    pub fn finish_load(&mut self, partition: i32, loaded: DeliveredSet) {
+        if let Some(set) = self.delivered.get_mut(&partition) {
+            set.absorb(loaded);
+        }
     }
 }
 

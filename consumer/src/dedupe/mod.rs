@@ -142,6 +142,32 @@ impl DeliveredSet {
         }
     }
 
+    /// An empty set of the same window that starts reading the marker log
+    /// where this one stopped (what a background load fills).
+    pub fn continuation(&self) -> Self {
+        let mut next = Self::new(Duration::from_millis(
+            u64::try_from(self.window_ms).unwrap_or(0),
+        ));
+        next.next_marker_offset = self.next_marker_offset;
+        next
+    }
+
+    /// Takes in what a background load read: its ids, its fences, and where
+    /// the log was read to. A set that holds nothing yet is simply replaced.
+    pub fn absorb(&mut self, loaded: DeliveredSet) {
+        if self.at.is_empty() && self.fences == Fences::default() {
+            *self = loaded;
+            return;
+        }
+        for (id, at) in loaded.at {
+            self.insert(id, at);
+        }
+        for fence in loaded.fences.into_fences() {
+            self.fences.add(fence);
+        }
+        self.next_marker_offset = self.next_marker_offset.max(loaded.next_marker_offset);
+    }
+
     /// Ids held.
     pub fn len(&self) -> usize {
         self.at.len()
@@ -248,6 +274,28 @@ mod tests {
         assert!(!set.contains(id_hash("evt-39"), 50_000));
         set.expire(1_000_000);
         assert!(set.is_empty());
+    }
+
+    #[test]
+    fn a_background_load_is_absorbed_whole_or_merged() {
+        let mut held = DeliveredSet::new(Duration::from_secs(60));
+        held.next_marker_offset = Some(7);
+        let mut loaded = held.continuation();
+        assert_eq!(
+            loaded.next_marker_offset,
+            Some(7),
+            "catch up from where it stopped"
+        );
+        loaded.insert(id_hash("a"), 1_000);
+        loaded.next_marker_offset = Some(9);
+        held.absorb(loaded);
+        assert!(held.contains(id_hash("a"), 1_000));
+        assert_eq!(held.next_marker_offset, Some(9));
+        let mut more = held.continuation();
+        more.insert(id_hash("b"), 2_000);
+        held.absorb(more);
+        assert!(held.contains(id_hash("a"), 2_000) && held.contains(id_hash("b"), 2_000));
+        assert_eq!(held.len(), 2);
     }
 
     #[test]

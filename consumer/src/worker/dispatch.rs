@@ -78,6 +78,7 @@ impl<H: Handler> State<H> {
         match event {
             LoopEvent::Done(done) => self.complete(done),
             LoopEvent::Committed(offsets) => self.confirm_commits(&offsets),
+            LoopEvent::MarkersLoaded(loaded) => self.markers_loaded(loaded),
             LoopEvent::Wake => {}
         }
     }
@@ -85,7 +86,7 @@ impl<H: Handler> State<H> {
     /// How many records `key`'s buffer may still take.
     pub(super) fn room(&self, key: &PartitionKey) -> usize {
         match self.partitions.get(key) {
-            Some(p) if !p.paused => {
+            Some(p) if !p.paused && p.ready => {
                 let high = (self.settings.concurrency * 2).max(64);
                 high.saturating_sub(p.buffer.len())
             }
@@ -137,6 +138,9 @@ impl<H: Handler> State<H> {
         let mut to_resume = TopicPartitionList::new();
         let keys: Vec<PartitionKey> = self.partitions.keys().copied().collect();
         for key in keys {
+            if self.partitions.get(&key).is_some_and(|p| !p.ready) {
+                continue;
+            }
             let mut head_waits = false;
             while let Some(partition) = self.partitions.get_mut(&key) {
                 if partition.in_flight.len() >= outstanding {

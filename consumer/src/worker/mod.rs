@@ -17,7 +17,8 @@
 //!   bounded time to finish, and their watermarks are committed before the
 //!   partitions go. On assignment every new partition starts unpaused (pause
 //!   state is re-applied from the buffer, never inherited) and its dedupe
-//!   markers are loaded before its first record is handled.
+//!   markers are loaded, off the poll thread, before its first record is
+//!   handled; other partitions keep flowing meanwhile.
 //! - On stop: pause everything, let in-flight work finish within the grace
 //!   period, commit, leave the group.
 //!
@@ -26,10 +27,12 @@
 //! - [`partition`]: one assigned partition and its key;
 //! - `dispatch`: records into buffers, through the gate, into tasks, and back;
 //! - `commit`: watermark commits and lag;
-//! - `rebalance`: assignment, revocation, draining and stopping.
+//! - `rebalance`: assignment, revocation, draining and stopping;
+//! - `markers`: delivered markers loaded off the poll thread.
 
 mod commit;
 mod dispatch;
+mod markers;
 pub mod partition;
 mod rebalance;
 
@@ -41,7 +44,6 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::base_consumer::PartitionQueue;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
 use switchboard_proto::Envelope;
 use switchboard_runtime::admin::Health;
 use switchboard_runtime::kafka::KafkaSettings;
@@ -54,6 +56,7 @@ use crate::marker::MarkerLoader;
 use crate::process::{Finished, Pipeline};
 #[cfg(doc)]
 use crate::watermark::Watermark;
+use markers::MarkerLoading;
 pub use partition::PartitionKey;
 use partition::PartitionState;
 pub use rebalance::WorkerContext;
@@ -78,6 +81,7 @@ pub struct WorkerSettings {
 enum LoopEvent {
     Done(Completion),
     Committed(Vec<CommittedOffset>),
+    MarkersLoaded(markers::Loaded),
     Wake,
 }
 
@@ -112,7 +116,10 @@ struct State<H: Handler> {
     in_flight_by_source: HashMap<&'static str, i64>,
     completions: Receiver<LoopEvent>,
     completion_tx: Sender<LoopEvent>,
-    loader: MarkerLoader,
+    markers: MarkerLoading,
+    /// The newest marker load of each partition number still loading.
+    loading: HashMap<i32, u64>,
+    load_token: u64,
     next_epoch: u64,
     last_commit: Instant,
     last_upkeep: Instant,
@@ -142,9 +149,15 @@ impl<H: Handler> Worker<H> {
         pipeline: Arc<Pipeline<H>>,
         settings: WorkerSettings,
         runtime: tokio::runtime::Handle,
-    ) -> Result<Self, KafkaError> {
+    ) -> anyhow::Result<Self> {
         let loader = MarkerLoader::new(kafka, pipeline.ladder.delivered_topic())?;
         let (completion_tx, completions) = std::sync::mpsc::channel();
+        let markers = MarkerLoading::start(
+            loader,
+            settings.dedupe_window,
+            settings.marker_load_timeout,
+            completion_tx.clone(),
+        )?;
         let topics: Vec<String> = pipeline.ladder.consumed_topics().to_vec();
         let state = Arc::new(Mutex::new(State {
             pipeline,
@@ -155,7 +168,9 @@ impl<H: Handler> Worker<H> {
             in_flight_by_source: HashMap::new(),
             completions,
             completion_tx: completion_tx.clone(),
-            loader,
+            markers,
+            loading: HashMap::new(),
+            load_token: 0,
             next_epoch: 0,
             last_commit: Instant::now(),
             last_upkeep: Instant::now(),

@@ -43,6 +43,8 @@ pub struct PartitionState {
     pub mark: Watermark,
     /// Paused because its head is not due yet.
     pub paused: bool,
+    /// Its partition number's delivered markers are loaded: records may start.
+    pub ready: bool,
     /// Its delivery slots (`concurrency`): a task holds one only while its
     /// request is out, not while it waits for its destination.
     pub slots: Arc<Semaphore>,
@@ -58,6 +60,7 @@ impl PartitionState {
             in_flight: HashMap::new(),
             mark: Watermark::default(),
             paused: false,
+            ready: false,
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
         }
     }

@@ -222,21 +222,35 @@ impl<H: Handler> State<H> {
         );
     }
 
-    /// Loads or catches up the dedupe markers of every partition number held,
-    /// and forgets those of partition numbers no longer held.
+    /// Starts loading (or catching up) the dedupe markers of every partition
+    /// number held, on the loader thread, and forgets those no longer held.
+    /// Partitions of those numbers start once the load is in.
     fn load_markers(&mut self) {
         let mut held: Vec<i32> = self.partitions.keys().map(|k| k.partition).collect();
         held.sort_unstable();
         held.dedup();
-        self.gate.hold(&held);
-        if let Err(error) = self
-            .gate
-            .load_markers(&self.loader, self.settings.marker_load_timeout)
-        {
-            warn!(
-                %error,
-                "could not read the delivered markers; duplicates of events delivered before this assignment may be delivered again"
-            );
+        let sets = self.gate.begin_load(&held);
+        self.load_token += 1;
+        for number in &held {
+            self.loading.insert(*number, self.load_token);
+        }
+        self.loading.retain(|number, _| held.contains(number));
+        self.markers.request(self.load_token, sets);
+    }
+
+    /// Takes in a finished marker load; the partitions it was the newest
+    /// load of may start.
+    pub(super) fn markers_loaded(&mut self, loaded: super::markers::Loaded) {
+        for (number, set) in loaded.sets {
+            self.gate.finish_load(number, set);
+            if self.loading.get(&number) == Some(&loaded.token) {
+                self.loading.remove(&number);
+                for (key, partition) in self.partitions.iter_mut() {
+                    if key.partition == number {
+                        partition.ready = true;
+                    }
+                }
+            }
         }
     }
 
