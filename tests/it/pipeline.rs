@@ -253,6 +253,11 @@ impl ConsumerProcess {
         read_log(&self.log)
     }
 
+    /// The process id (for reading its memory from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits until the process holds `count` partitions.
     pub async fn wait_assigned(&self, count: usize) {
         let wanted = format!("{} {count}", switchboard_consumer::metrics::ASSIGNED);
