@@ -253,7 +253,8 @@ impl ConsumerProcess {
         read_log(&self.log)
     }
 
-    /// The process id (for reading its memory from /proc).
+    /// The process id (for reading its memory from /proc; the markers bench).
+    #[allow(dead_code)]
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
