@@ -10,13 +10,13 @@ use anyhow::Context as _;
 use rdkafka::consumer::Consumer as _;
 use switchboard_runtime::admin::{self, Health};
 use switchboard_runtime::exit::Started;
-use switchboard_runtime::kafka::metadata::{partition_counts, require_topics};
-use tracing::{info, warn};
+use switchboard_runtime::kafka::metadata::{partition_counts, require_topics, topic_config};
+use tracing::{debug, info, warn};
 
 use crate::config::ConsumerConfig;
 use crate::deliver::HttpDelivery;
 use crate::process::Pipeline;
-use crate::topics::{check_group_topics, group_topics};
+use crate::topics::{check_group_topics, group_topics, smaller_message_limits};
 use crate::worker::Worker;
 
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
@@ -63,6 +63,8 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
         check_group_topics(&ladder, &counts).map_err(anyhow::Error::from)
     })
     .await??;
+
+    warn_about_message_limits(&config).await;
 
     let health = Arc::new(Health::beating_within(LIVENESS_LIMIT));
     let server = tokio::spawn(admin::serve(
@@ -130,4 +132,28 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
     }
     info!("bye");
     outcome.map_err(anyhow::Error::msg)
+}
+
+/// Warns when a retry stage or the dead-letter topic takes smaller records
+/// than the main topic (a record that fits the main topic would then become
+/// an unroutable pointer at its first hop). Brokers that do not describe
+/// topic configs are not asked twice.
+async fn warn_about_message_limits(config: &ConsumerConfig) {
+    let mut topics = group_topics(&config.ladder);
+    topics.pop(); // the delivered-marker topic holds small records only
+    match topic_config(
+        &config.consumer_kafka,
+        &topics,
+        "max.message.bytes",
+        METADATA_TIMEOUT,
+    )
+    .await
+    {
+        Ok(limits) => {
+            for (topic, limit, main) in smaller_message_limits(&config.ladder, &limits) {
+                warn!(topic, limit, main, "this topic takes smaller records than the main topic: a record near the main topic's limit cannot be handed to it and is dead-lettered as a pointer; raise its max.message.bytes (consumer topics ensure adds 64 KiB of headroom)");
+            }
+        }
+        Err(error) => debug!(%error, "could not compare the topics' max.message.bytes"),
+    }
 }

@@ -76,6 +76,28 @@ pub fn check_group_topics(
     Ok(())
 }
 
+/// Group topics whose `max.message.bytes` is smaller than the main topic's
+/// (from `limits`, topic → bytes): a record that fits the main topic may
+/// then not fit its hop, and would be dead-lettered as an unroutable pointer.
+pub fn smaller_message_limits(
+    ladder: &Ladder,
+    limits: &BTreeMap<String, String>,
+) -> Vec<(String, u64, u64)> {
+    let parse = |topic: &str| limits.get(topic).and_then(|v| v.parse::<u64>().ok());
+    let Some(main) = parse(ladder.topics().main()) else {
+        return Vec::new();
+    };
+    let mut hop_topics: Vec<String> = ladder.consumed_topics()[1..].to_vec();
+    hop_topics.push(ladder.topics().dlt());
+    hop_topics
+        .into_iter()
+        .filter_map(|topic| {
+            let limit = parse(&topic)?;
+            (limit < main).then_some((topic, limit, main))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +113,24 @@ mod tests {
 
     fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
         pairs.iter().map(|(t, n)| (t.to_string(), *n)).collect()
+    }
+
+    #[test]
+    fn hop_topics_with_a_smaller_record_limit_are_named() {
+        let limits: BTreeMap<String, String> = [
+            ("webhooks", "2000000"),
+            ("webhooks.crm.retry-1m", "1048588"),
+            ("webhooks.crm.retry-10m", "2065536"),
+            ("webhooks.crm.dlt", "not a number"),
+        ]
+        .into_iter()
+        .map(|(t, v)| (t.to_owned(), v.to_owned()))
+        .collect();
+        assert_eq!(
+            smaller_message_limits(&ladder(), &limits),
+            vec![("webhooks.crm.retry-1m".to_owned(), 1_048_588, 2_000_000)]
+        );
+        assert!(smaller_message_limits(&ladder(), &BTreeMap::new()).is_empty());
     }
 
     #[test]

@@ -155,6 +155,7 @@ impl<H: Handler> State<H> {
     }
 
     fn revoke(&mut self, consumer: &BaseConsumer<WorkerContext<H>>, revoked: &TopicPartitionList) {
+        let started = Instant::now();
         let keys = self.keys_of(revoked);
         let is_revoked = |key: &PartitionKey| keys.contains(key);
         for key in &keys {
@@ -194,6 +195,7 @@ impl<H: Handler> State<H> {
         info!(
             revoked = keys.len(),
             remaining = self.partitions.len(),
+            took = ?started.elapsed(),
             "partitions revoked"
         );
     }

@@ -1,5 +1,6 @@
-//! Topic metadata questions every component asks: do these topics exist, and
-//! with how many partitions? All calls block: run them on a blocking thread.
+//! Topic metadata questions every component asks: do these topics exist,
+//! with how many partitions, and what is one of their configs? All but
+//! [`topic_config`] block: run them on a blocking thread.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -59,4 +60,35 @@ pub fn require_topics<C: ClientContext>(
     } else {
         Err(format!("topics {missing:?} do not exist"))
     }
+}
+
+/// The value of the topic config `name` (for example `max.message.bytes`)
+/// of each of `topics`, as the broker describes it (DescribeConfigs); a
+/// topic the broker did not describe is left out.
+pub async fn topic_config(
+    settings: &super::KafkaSettings,
+    topics: &[String],
+    name: &str,
+    timeout: Duration,
+) -> Result<BTreeMap<String, String>, KafkaError> {
+    use rdkafka::admin::{AdminClient, AdminOptions, OwnedResourceSpecifier, ResourceSpecifier};
+    let admin: AdminClient<super::KafkaLog> = settings
+        .filtered(|key| !key.starts_with("group.") && key != "statistics.interval.ms")
+        .client_config()
+        .create_with_context(super::KafkaLog)?;
+    let resources: Vec<ResourceSpecifier<'_>> =
+        topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
+    let options = AdminOptions::new().request_timeout(Some(timeout));
+    let described = admin.describe_configs(&resources, &options).await?;
+    Ok(described
+        .into_iter()
+        .flatten()
+        .filter_map(|resource| {
+            let OwnedResourceSpecifier::Topic(topic) = &resource.specifier else {
+                return None;
+            };
+            let value = resource.get(name)?.value.clone()?;
+            Some((topic.clone(), value))
+        })
+        .collect())
 }
