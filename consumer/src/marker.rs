@@ -64,7 +64,11 @@ impl MarkerLoader {
             .set("group.id", format!("{group}.marker-reader"))
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "true")
-            .set("auto.offset.reset", "earliest");
+            .set("auto.offset.reset", "earliest")
+            // The reader stops at the end of the log, which it learns from a
+            // fetch answered without data: the broker holds that one for
+            // fetch.wait.max.ms (500 ms by default), on every assignment.
+            .set("fetch.wait.max.ms", "10");
         for key in ["group.instance.id", "statistics.interval.ms"] {
             config.remove(key);
         }
