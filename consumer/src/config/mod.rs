@@ -313,6 +313,11 @@ impl ConsumerConfig {
         }
         let producer_kafka = kafka::producer_settings(&client_id, &given);
         kafka::require_co_partitioning(&consumer_kafka)?;
+        for settings in [&consumer_kafka, &producer_kafka] {
+            settings
+                .check()
+                .map_err(|why| ConfigError::invalid("librdkafka settings", why))?;
+        }
         if !producer_kafka.acks_all() {
             return Err(ConfigError::invalid(
                 "kafka acks",

@@ -228,6 +228,10 @@ impl GatewayConfig {
             ));
         }
 
+        kafka
+            .check()
+            .map_err(|why| ConfigError::invalid("librdkafka settings", why))?;
+
         let mut source_settings = settings.sources;
         if source_settings.is_empty() {
             source_settings.insert(DEFAULT_SOURCE.to_owned(), SourceSettings::default());

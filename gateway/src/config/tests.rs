@@ -170,3 +170,22 @@ fn debug_output_hides_credentials() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_misspelt_kafka_variable_is_refused_by_name_and_service_links_are_ignored() {
+    let error = GatewayConfig::from_toml("", &vars(&[("KAFKA_SECURITY_PROTOCL", "SSL")]))
+        .expect_err("no such librdkafka property");
+    assert!(
+        error.to_string().contains("KAFKA_SECURITY_PROTOCL"),
+        "{error}"
+    );
+    let config = GatewayConfig::from_toml(
+        "",
+        &vars(&[
+            ("KAFKA_PORT", "tcp://10.0.0.1:9092"),
+            ("KAFKA_SERVICE_HOST", "10.0.0.1"),
+        ]),
+    )
+    .expect("what Kubernetes injects for a Service named kafka is no setting");
+    assert_eq!(config.kafka.get("port"), None);
+}

@@ -24,9 +24,18 @@ const SECRET_MARKERS: &[&str] = &[
     "ssl.key",
 ];
 
-/// A set of librdkafka settings.
+/// A set of librdkafka settings, each remembering where it was set (the
+/// environment variable or the file key), so a bad one can be named as the
+/// operator wrote it.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct KafkaSettings(BTreeMap<String, String>);
+pub struct KafkaSettings(BTreeMap<String, String>, BTreeMap<String, String>);
+
+/// Whether `name` is one of the variables Kubernetes injects for a Service
+/// called `kafka` (`KAFKA_PORT=tcp://…`, `KAFKA_SERVICE_HOST`, …): never a
+/// librdkafka setting, so it is skipped, with a warning.
+pub fn is_service_link(name: &str) -> bool {
+    name == "KAFKA_PORT" || name.starts_with("KAFKA_PORT_") || name.starts_with("KAFKA_SERVICE_")
+}
 
 impl KafkaSettings {
     /// Settings from `(name, value)` pairs.
@@ -38,6 +47,7 @@ impl KafkaSettings {
                 .into_iter()
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
+            BTreeMap::new(),
         )
     }
 
@@ -98,24 +108,68 @@ impl KafkaSettings {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
-    /// Applies `other` on top (its values win).
+    /// Applies `other` on top (its values, and where they were set, win).
     pub fn merge(&mut self, other: &KafkaSettings) {
         for (name, value) in other.iter() {
             self.set(name, value);
+            match other.1.get(name) {
+                Some(origin) => self.1.insert(name.to_owned(), origin.clone()),
+                None => self.1.remove(name),
+            };
+        }
+    }
+
+    /// Where `name` was set: the environment variable or file key, else
+    /// `kafka setting NAME` for a built-in default.
+    pub fn origin(&self, name: &str) -> String {
+        self.1
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| format!("kafka setting {name}"))
+    }
+
+    /// Checks every setting against librdkafka itself (unknown properties,
+    /// values it refuses), naming where each bad one was set.
+    pub fn check(&self) -> Result<(), String> {
+        let problems: Vec<String> = self
+            .iter()
+            .filter_map(|(name, value)| {
+                let mut one = ClientConfig::new();
+                one.set(name, value);
+                one.create_native_config()
+                    .err()
+                    .map(|error| format!("{}: {error}", self.origin(name)))
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
         }
     }
 
     /// Applies the `KAFKA_*` variables of `vars` on top. An empty
-    /// `KAFKA_BROKERS` is ignored.
+    /// `KAFKA_BROKERS` is ignored, and so are Kubernetes' service-link
+    /// variables ([`is_service_link`]), with a warning.
     pub fn apply_env(&mut self, vars: &BTreeMap<String, String>) {
         for (name, value) in vars {
-            if let Some(rest) = name.strip_prefix(KAFKA_PREFIX) {
-                if name != KAFKA_BROKERS && !rest.is_empty() {
-                    self.set(rest.to_ascii_lowercase().replace('_', "."), value.clone());
-                }
+            let Some(rest) = name.strip_prefix(KAFKA_PREFIX) else {
+                continue;
+            };
+            if name == KAFKA_BROKERS || rest.is_empty() {
+                continue;
             }
+            if is_service_link(name) {
+                tracing::warn!(variable = name.as_str(), "ignored: Kubernetes sets it for a Service named kafka, it is no librdkafka setting (set enableServiceLinks: false in the pod spec)");
+                continue;
+            }
+            let property = rest.to_ascii_lowercase().replace('_', ".");
+            self.1.insert(property.clone(), name.clone());
+            self.set(property, value.clone());
         }
         if let Some(brokers) = vars.get(KAFKA_BROKERS).filter(|v| !v.is_empty()) {
+            self.1
+                .insert("bootstrap.servers".into(), KAFKA_BROKERS.into());
             self.set("bootstrap.servers", brokers.clone());
         }
     }
@@ -124,6 +178,11 @@ impl KafkaSettings {
     pub fn filtered(&self, keep: impl Fn(&str) -> bool) -> KafkaSettings {
         Self(
             self.0
+                .iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            self.1
                 .iter()
                 .filter(|(k, _)| keep(k))
                 .map(|(k, v)| (k.clone(), v.clone()))
@@ -180,20 +239,23 @@ enum Scalar {
 impl<'de> Deserialize<'de> for KafkaSettings {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let table = BTreeMap::<String, Scalar>::deserialize(deserializer)?;
-        Ok(Self(
-            table
-                .into_iter()
-                .map(|(name, value)| {
-                    let text = match value {
-                        Scalar::Text(text) => text,
-                        Scalar::Integer(n) => n.to_string(),
-                        Scalar::Float(x) => x.to_string(),
-                        Scalar::Bool(b) => b.to_string(),
-                    };
-                    (name, text)
-                })
-                .collect(),
-        ))
+        let origins = table
+            .keys()
+            .map(|name| (name.clone(), format!("[kafka] {name:?}")))
+            .collect();
+        let values = table
+            .into_iter()
+            .map(|(name, value)| {
+                let text = match value {
+                    Scalar::Text(text) => text,
+                    Scalar::Integer(n) => n.to_string(),
+                    Scalar::Float(x) => x.to_string(),
+                    Scalar::Bool(b) => b.to_string(),
+                };
+                (name, text)
+            })
+            .collect();
+        Ok(Self(values, origins))
     }
 }
 
@@ -221,6 +283,29 @@ mod tests {
         assert_eq!(settings.get("sasl.username"), Some("user"));
         assert_eq!(settings.get("linger.ms"), Some("2"));
         assert_eq!(settings.iter().count(), 3);
+    }
+
+    #[test]
+    fn service_links_are_ignored_and_bad_settings_are_named_by_their_variable() {
+        let mut settings = KafkaSettings::from_pairs([("acks", "all")]);
+        let vars = BTreeMap::from([
+            ("KAFKA_PORT".to_owned(), "tcp://10.0.0.1:9092".to_owned()),
+            ("KAFKA_PORT_9092_TCP_ADDR".to_owned(), "10.0.0.1".to_owned()),
+            ("KAFKA_SERVICE_HOST".to_owned(), "10.0.0.1".to_owned()),
+            ("KAFKA_SECURITY_PROTOCL".to_owned(), "SSL".to_owned()),
+            ("KAFKA_LINGER_MS".to_owned(), "soon".to_owned()),
+        ]);
+        settings.apply_env(&vars);
+        assert_eq!(settings.get("port"), None);
+        assert_eq!(settings.get("service.host"), None);
+        let problems = settings.check().expect_err("a typo and a bad value");
+        assert!(problems.contains("KAFKA_SECURITY_PROTOCL"), "{problems}");
+        assert!(problems.contains("KAFKA_LINGER_MS"), "{problems}");
+        assert!(!problems.contains("acks"), "{problems}");
+        let file: KafkaSettings = serde_json::from_str(r#"{"lingr.ms": 5}"#).expect("parses");
+        let problems = file.check().expect_err("unknown");
+        assert!(problems.contains(r#"[kafka] "lingr.ms""#), "{problems}");
+        assert!(KafkaSettings::durable_producer("x", 1).check().is_ok());
     }
 
     #[test]
