@@ -72,7 +72,13 @@ pub async fn ingest<'s>(
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    source.verifier.verify(headers, &body, now.as_secs())?;
+    source
+        .verifier
+        .verify(headers, &body, now.as_secs())
+        .map_err(|error| Rejection::Unauthorized {
+            error,
+            challenge: source.verifier.challenge(),
+        })?;
     let tree = parse_json(source, &body)?;
     let event_id = source.event_id(headers, tree.as_ref(), &body)?;
 

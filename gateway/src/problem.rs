@@ -60,8 +60,13 @@ pub enum Rejection {
     #[error(transparent)]
     EventId(#[from] IdError),
     /// Authentication failed.
-    #[error(transparent)]
-    Unauthorized(#[from] AuthError),
+    #[error("{error}")]
+    Unauthorized {
+        /// What failed.
+        error: AuthError,
+        /// The `WWW-Authenticate` challenge of the source's scheme, if HTTP has one.
+        challenge: Option<&'static str>,
+    },
     /// The client did not send the whole request in time.
     #[error("request was not received within {secs} s")]
     RequestTimeout {
@@ -101,7 +106,7 @@ impl Rejection {
             Rejection::MalformedJson { .. }
             | Rejection::BodyUnreadable { .. }
             | Rejection::EventId(_) => StatusCode::BAD_REQUEST,
-            Rejection::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Rejection::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Rejection::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Rejection::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
             Rejection::BrokerUnavailable { .. } | Rejection::ShuttingDown { .. } => {
@@ -122,7 +127,7 @@ impl Rejection {
             Rejection::BodyUnreadable { .. } => "body-unreadable",
             Rejection::EventId(IdError::Missing { .. }) => "missing-event-id",
             Rejection::EventId(IdError::TooLong) => "event-id-too-long",
-            Rejection::Unauthorized(_) => "unauthorized",
+            Rejection::Unauthorized { .. } => "unauthorized",
             Rejection::RequestTimeout { .. } => "request-timeout",
             Rejection::QueueFull { .. } => "overloaded",
             Rejection::BrokerUnavailable { .. } => "broker-unavailable",
@@ -160,6 +165,16 @@ impl Rejection {
         }
         if let Rejection::MethodNotAllowed { allow, .. } = self {
             headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        if let Rejection::Unauthorized {
+            challenge: Some(challenge),
+            ..
+        } = self
+        {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         if status == StatusCode::REQUEST_TIMEOUT || status == StatusCode::PAYLOAD_TOO_LARGE {
             // The rest of the body was not read: the connection cannot be reused.

@@ -344,6 +344,27 @@ async fn signed_sources_accept_good_signatures_and_reject_bad_ones() {
     assert_eq!(post_signed_at(now).await.status, StatusCode::ACCEPTED);
     let reply = post_signed_at(now - 3600).await;
     assert_problem(&reply, StatusCode::UNAUTHORIZED, "unauthorized");
+    // The same scheme as Svix-based senders send it: svix-* header names.
+    let svix_signature = format!(
+        "v1,{}",
+        BASE64.encode(hmac_sha256(
+            b"0123456789abcdef0123456789abcdef",
+            &[format!("msg_svix.{now}.").as_bytes(), &body],
+        ))
+    );
+    let reply = client
+        .post_json(
+            &gateway.url("/webhooks/sw"),
+            body.clone(),
+            &[
+                ("svix-id", "msg_svix"),
+                ("svix-timestamp", now.to_string().as_str()),
+                ("svix-signature", svix_signature.as_str()),
+            ],
+        )
+        .await
+        .expect("request");
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "svix-* names accepted");
 
     // EventBridge API destination with Basic credentials.
     let eb = gateway.url("/webhooks/eb");
@@ -359,12 +380,18 @@ async fn signed_sources_accept_good_signatures_and_reject_bad_ones() {
         .await
         .expect("request");
     assert_problem(&reply, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(
+        reply.headers["www-authenticate"]
+            .to_str()
+            .is_ok_and(|v| v.starts_with("Basic realm=")),
+        "RFC 9110: a 401 names its scheme"
+    );
 
     let records = read_topic(&shared_broker().await.bootstrap(), &topic).await;
     assert_eq!(
         records.len(),
-        5,
-        "only the five authenticated requests landed"
+        6,
+        "only the six authenticated requests landed"
     );
     for record in &records {
         let envelope = Envelope::decode(record.value.as_slice()).expect("envelope");

@@ -109,6 +109,12 @@ pub mod preset_headers {
     pub const WEBHOOK_TIMESTAMP: &str = "webhook-timestamp";
     /// Standard Webhooks signatures.
     pub const WEBHOOK_SIGNATURE: &str = "webhook-signature";
+    /// Svix's name for [`WEBHOOK_ID`] (Svix-based senders sign the same way).
+    pub const SVIX_ID: &str = "svix-id";
+    /// Svix's name for [`WEBHOOK_TIMESTAMP`].
+    pub const SVIX_TIMESTAMP: &str = "svix-timestamp";
+    /// Svix's name for [`WEBHOOK_SIGNATURE`].
+    pub const SVIX_SIGNATURE: &str = "svix-signature";
     /// Stripe's signature header.
     pub const STRIPE_SIGNATURE: &str = "stripe-signature";
     /// GitHub's (and Genesys Open Messaging's) signature header.
@@ -136,8 +142,20 @@ impl Verifier {
                 preset_headers::WEBHOOK_ID,
                 preset_headers::WEBHOOK_TIMESTAMP,
                 preset_headers::WEBHOOK_SIGNATURE,
+                preset_headers::SVIX_ID,
+                preset_headers::SVIX_TIMESTAMP,
+                preset_headers::SVIX_SIGNATURE,
             ],
             Verifier::Stripe { .. } => &[preset_headers::STRIPE_SIGNATURE],
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge a 401 carries (RFC 9110), for the
+    /// schemes HTTP defines one for.
+    pub fn challenge(&self) -> Option<&'static str> {
+        match self {
+            Verifier::Basic { .. } => Some("Basic realm=\"switchboard\", charset=\"UTF-8\""),
+            _ => None,
         }
     }
 
@@ -200,15 +218,26 @@ impl Verifier {
                 secrets,
                 tolerance_secs,
             } => {
-                let id = header_str(headers, preset_headers::WEBHOOK_ID)?;
-                let timestamp = header_str(headers, preset_headers::WEBHOOK_TIMESTAMP)?;
-                let signatures = header_str(headers, preset_headers::WEBHOOK_SIGNATURE)?;
-                check_tolerance(
-                    timestamp,
-                    now_unix_s,
-                    *tolerance_secs,
-                    preset_headers::WEBHOOK_TIMESTAMP,
-                )?;
+                // Svix-based senders send the same scheme under svix-* names.
+                let svix = headers.contains_key(preset_headers::SVIX_SIGNATURE)
+                    && !headers.contains_key(preset_headers::WEBHOOK_SIGNATURE);
+                let (id_header, timestamp_header, signature_header) = if svix {
+                    (
+                        preset_headers::SVIX_ID,
+                        preset_headers::SVIX_TIMESTAMP,
+                        preset_headers::SVIX_SIGNATURE,
+                    )
+                } else {
+                    (
+                        preset_headers::WEBHOOK_ID,
+                        preset_headers::WEBHOOK_TIMESTAMP,
+                        preset_headers::WEBHOOK_SIGNATURE,
+                    )
+                };
+                let id = header_str(headers, id_header)?;
+                let timestamp = header_str(headers, timestamp_header)?;
+                let signatures = header_str(headers, signature_header)?;
+                check_tolerance(timestamp, now_unix_s, *tolerance_secs, timestamp_header)?;
                 let signed = [id.as_bytes(), b".", timestamp.as_bytes(), b".", body];
                 let mut malformed = true;
                 for candidate in signatures.split(' ') {
@@ -225,7 +254,7 @@ impl Verifier {
                 }
                 if malformed {
                     Err(AuthError::Malformed {
-                        header: preset_headers::WEBHOOK_SIGNATURE,
+                        header: signature_header,
                     })
                 } else {
                     Err(AuthError::Mismatch)

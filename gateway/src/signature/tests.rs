@@ -133,6 +133,49 @@ fn standard_webhooks_checks_signature_and_timestamp() {
 }
 
 #[test]
+fn svix_senders_use_their_own_header_names_for_the_same_scheme() {
+    let key = b"0123456789abcdef0123456789abcdef".to_vec();
+    let verifier = Verifier::StandardWebhooks {
+        secrets: vec![key.clone()],
+        tolerance_secs: 300,
+    };
+    let now = 1_800_000_000u64;
+    let signed = format!("msg_2.{now}.");
+    let signature = format!(
+        "v1,{}",
+        BASE64.encode(hmac_sha256(&key, &[signed.as_bytes(), BODY]))
+    );
+    let svix = headers(&[
+        ("svix-id", "msg_2".into()),
+        ("svix-timestamp", now.to_string()),
+        ("svix-signature", signature),
+    ]);
+    assert_eq!(verifier.verify(&svix, BODY, now), Ok(()));
+    let tampered = headers(&[
+        ("svix-id", "msg_3".into()),
+        ("svix-timestamp", now.to_string()),
+        ("svix-signature", "v1,bm9wZQ==".into()),
+    ]);
+    assert_eq!(
+        verifier.verify(&tampered, BODY, now),
+        Err(AuthError::Mismatch)
+    );
+}
+
+#[test]
+fn a_basic_401_carries_a_challenge_and_signature_schemes_none() {
+    let basic = Verifier::Basic {
+        header: "authorization",
+        credentials: vec![b"u:p".to_vec()],
+    };
+    assert_eq!(
+        basic.challenge(),
+        Some("Basic realm=\"switchboard\", charset=\"UTF-8\"")
+    );
+    assert_eq!(Verifier::github(vec![b"s".to_vec()]).challenge(), None);
+}
+
+#[test]
 fn stripe_checks_any_v1_signature() {
     let verifier = Verifier::Stripe {
         secrets: vec![b"whsec_test".to_vec()],
