@@ -6,8 +6,10 @@
 //! - [`reset`]: `consumer offsets reset`, modelled on `kafka-consumer-groups --reset-offsets`.
 //! - [`dlt`]: `consumer dlt list`.
 //! - [`redrive`]: `consumer dlt redrive`, pointers included.
-//! - [`cli`]: their arguments, help text and exit codes.
+//! - [`args`]: their arguments and help text.
+//! - [`cli`]: running them, and their exit codes.
 
+pub mod args;
 pub mod cli;
 pub mod dlt;
 pub mod redrive;
