@@ -128,6 +128,9 @@ pub async fn ingest<'s>(
                 ProduceError::QueueFull => Rejection::QueueFull {
                     retry_after: settings.retry_after_secs,
                 },
+                ProduceError::TooLarge(_) => Rejection::PayloadTooLarge {
+                    limit: source.max_body_bytes,
+                },
                 ProduceError::Deadline(_) | ProduceError::Broker(_) => {
                     Rejection::BrokerUnavailable {
                         retry_after: settings.retry_after_secs,

@@ -74,7 +74,7 @@ pub fn init_source(source: &'static str) {
         counter!(REQUESTS, "source" => source, "status" => status).increment(0);
     }
     counter!(ACCEPTED, "source" => source).increment(0);
-    for kind in ["deadline", "queue_full", "broker"] {
+    for kind in ["deadline", "queue_full", "too_large", "broker"] {
         counter!(PRODUCE_ERRORS, "source" => source, "kind" => kind).increment(0);
     }
 }

@@ -20,9 +20,24 @@ pub enum ProduceError {
     /// No acknowledgement within the deadline; the record may still land later.
     #[error("no broker acknowledgement within {0:?}")]
     Deadline(Duration),
+    /// The record is larger than the client or the topic takes: no retry
+    /// can help (answered 413, so the sender stops).
+    #[error("record too large for Kafka: {0}")]
+    TooLarge(KafkaError),
     /// The broker or client refused the record.
     #[error("produce failed: {0}")]
     Broker(KafkaError),
+}
+
+impl ProduceError {
+    fn from_kafka(error: KafkaError) -> Self {
+        match error.rdkafka_error_code() {
+            Some(
+                RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge,
+            ) => ProduceError::TooLarge(error),
+            _ => ProduceError::Broker(error),
+        }
+    }
 }
 
 impl ProduceError {
@@ -31,6 +46,7 @@ impl ProduceError {
         match self {
             ProduceError::QueueFull => "queue_full",
             ProduceError::Deadline(_) => "deadline",
+            ProduceError::TooLarge(_) => "too_large",
             ProduceError::Broker(_) => "broker",
         }
     }
@@ -111,11 +127,11 @@ impl EventProducer {
             Err(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) => {
                 return Err(ProduceError::QueueFull)
             }
-            Err(error) => return Err(ProduceError::Broker(error)),
+            Err(error) => return Err(ProduceError::from_kafka(error)),
         };
         match tokio::time::timeout(deadline, pending.acknowledged()).await {
             Err(_) => Err(ProduceError::Deadline(deadline)),
-            Ok(result) => result.map_err(ProduceError::Broker),
+            Ok(result) => result.map_err(ProduceError::from_kafka),
         }
     }
 

@@ -496,3 +496,40 @@ async fn every_id_answered_202_in_a_concurrent_burst_is_in_the_topic() {
     let partitions: BTreeSet<i32> = records.iter().map(|r| r.partition).collect();
     assert_eq!(partitions.len(), 3, "keys spread over every partition");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_exactly_at_the_limit_is_accepted_and_one_byte_more_is_413_never_503() {
+    // The default limit is 1 MiB, above librdkafka's own default record
+    // size (1,000,000 bytes): the gateway sizes its producer to fit.
+    let (topic, gateway) = gateway_on_new_topic("boundary", None, &[]).await;
+    let client = HttpClient::new();
+    let url = gateway.url("/webhooks/genesys");
+    let body_of = |len: usize, id: &str| {
+        let frame = format!(r#"{{"id":"{id}","pad":""}}"#);
+        let padded = format!(
+            r#"{{"id":"{id}","pad":"{}"}}"#,
+            "x".repeat(len - frame.len())
+        );
+        assert_eq!(padded.len(), len);
+        padded
+    };
+    let limit = 1024 * 1024;
+    let reply = client
+        .post_json(&url, body_of(limit, "at-limit"), &[])
+        .await
+        .expect("request");
+    assert_eq!(
+        reply.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let reply = client
+        .post_json(&url, body_of(limit + 1, "over-limit"), &[])
+        .await
+        .expect("request");
+    assert_problem(&reply, StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large");
+    let records = read_topic(&shared_broker().await.bootstrap(), &topic).await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].key, "at-limit");
+}

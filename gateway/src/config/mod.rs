@@ -82,6 +82,10 @@ pub mod env {
     ];
 }
 
+/// Room a record needs beyond its body: the envelope's other fields (event
+/// id, forwarded headers, trace context) and the Kafka key and headers.
+pub const ENVELOPE_HEADROOM_BYTES: usize = 64 * 1024;
+
 /// The built-in source that exists when no source is configured.
 pub const DEFAULT_SOURCE: &str = "genesys";
 
@@ -188,6 +192,40 @@ fn default_kafka_settings(instance_id: &str) -> KafkaSettings {
     settings
 }
 
+/// Makes the producer take the largest record a source can accept: its
+/// largest body plus [`ENVELOPE_HEADROOM_BYTES`]. librdkafka's own default
+/// (1,000,000 bytes) is below the default body limit (1 MiB), and a body in
+/// between would be answered 503 for ever. The default is raised; a value
+/// the operator set too low refuses to start rather than silently lowering
+/// the public body limit.
+fn fit_records_to_bodies(
+    kafka: &mut KafkaSettings,
+    sources: &BTreeMap<String, Source>,
+) -> Result<(), ConfigError> {
+    let Some(largest) = sources.values().max_by_key(|s| s.max_body_bytes) else {
+        return Ok(());
+    };
+    let needed = largest
+        .max_body_bytes
+        .saturating_add(ENVELOPE_HEADROOM_BYTES);
+    const SETTING: &str = "message.max.bytes";
+    if !kafka.set_by_operator(SETTING) {
+        kafka.set(SETTING, needed.to_string());
+        return Ok(());
+    }
+    let set: usize = kafka.get(SETTING).and_then(|v| v.parse().ok()).unwrap_or(0);
+    if set < needed {
+        return Err(ConfigError::invalid(
+            kafka.origin(SETTING),
+            format!(
+                "{set} bytes, but source {} accepts bodies up to {} bytes, which need records of up to {needed}: raise it (and the topic's max.message.bytes) or lower max_body_bytes",
+                largest.name, largest.max_body_bytes
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl GatewayConfig {
     /// Reads the file (when given) and the environment `vars`, then validates.
     pub fn load(path: Option<&Path>, vars: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
@@ -248,6 +286,8 @@ impl GatewayConfig {
             .map_err(|why| ConfigError::invalid(format!("source {name}"), why))?;
             sources.insert(name, resolved);
         }
+
+        fit_records_to_bodies(&mut kafka, &sources)?;
 
         Ok(GatewayConfig {
             listen: settings.listen,

@@ -189,3 +189,25 @@ fn a_misspelt_kafka_variable_is_refused_by_name_and_service_links_are_ignored() 
     .expect("what Kubernetes injects for a Service named kafka is no setting");
     assert_eq!(config.kafka.get("port"), None);
 }
+
+#[test]
+fn the_producer_takes_the_largest_body_a_source_accepts() {
+    let config = GatewayConfig::from_toml("", &vars(&[])).expect("valid");
+    assert_eq!(
+        config.kafka.get("message.max.bytes"),
+        Some((1024 * 1024 + ENVELOPE_HEADROOM_BYTES).to_string().as_str()),
+        "raised past librdkafka's 1,000,000 for the 1 MiB default body"
+    );
+    let error = GatewayConfig::from_toml("", &vars(&[("KAFKA_MESSAGE_MAX_BYTES", "1000000")]))
+        .expect_err("set too low by the operator");
+    let text = error.to_string();
+    assert!(
+        text.contains("KAFKA_MESSAGE_MAX_BYTES") && text.contains("1048576"),
+        "{text}"
+    );
+    GatewayConfig::from_toml(
+        "max_body_bytes = 100000\n",
+        &vars(&[("KAFKA_MESSAGE_MAX_BYTES", "200000")]),
+    )
+    .expect("room enough");
+}

@@ -119,6 +119,12 @@ impl KafkaSettings {
         }
     }
 
+    /// Whether the operator set `name` (file or environment), rather than a
+    /// built-in default.
+    pub fn set_by_operator(&self, name: &str) -> bool {
+        self.1.contains_key(name)
+    }
+
     /// Where `name` was set: the environment variable or file key, else
     /// `kafka setting NAME` for a built-in default.
     pub fn origin(&self, name: &str) -> String {
