@@ -104,7 +104,7 @@ curl -s "http://127.0.0.1:$CONSUMER_PORT/metrics" |
 
 echo "== the dead-letter topic: consumer dlt list --group $GROUP"
 KAFKA_BROKERS=$BROKERS SWITCHBOARD_TOPIC=$TOPIC target/debug/consumer dlt list --group "$GROUP" | sed 's/^/   /'
-echo "   (after a fix: consumer dlt redrive --group $GROUP --execute; replay: consumer offsets reset --help)"
+echo "   (after a fix: consumer dlt redrive --group $GROUP --all --execute; replay: consumer offsets reset --help)"
 
 echo "== stopping the consumer with SIGTERM (finishes in-flight work, commits, leaves the group)"
 kill -TERM "$consumer"

@@ -556,8 +556,12 @@ async fn a_record_that_cannot_be_handed_on_is_dead_lettered_as_a_pointer_and_red
     assert_eq!(listed["source"], "genesys");
 
     // Re-driven from its origin: the downstream gets the whole original body.
-    let (code, out) =
-        consumer_command(&setup.bootstrap, &env, &["dlt", "redrive", "--execute"]).await;
+    let (code, out) = consumer_command(
+        &setup.bootstrap,
+        &env,
+        &["dlt", "redrive", "--all", "--execute"],
+    )
+    .await;
     assert_eq!(code, 0, "{out}");
     eventually(
         "the original delivered",

@@ -203,15 +203,8 @@ async fn a_redeliver_reset_delivers_the_replayed_range_once_more_and_a_plain_one
     delivered_each(1, Duration::from_secs(5)).await;
 
     // The CRM lost what it acknowledged: replay everything, delivered again.
-    let reset = [
-        "offsets",
-        "reset",
-        "--group",
-        &group,
-        "--topic",
-        "main",
-        "--to-earliest",
-    ];
+    // No --group: CONSUMER_GROUP (in `env`) names it, as for every command.
+    let reset = ["offsets", "reset", "--topic", "main", "--to-earliest"];
     let (code, out) = consumer_command(
         &bootstrap,
         &env,
@@ -294,6 +287,10 @@ async fn dlt_list_filters_exactly_and_redrive_delivers_each_event_once() {
         consumer_command(&bootstrap, &env, &["dlt", "redrive", "--source", "genesys"]).await;
     assert_eq!(code, 0);
     assert!(out.contains("dry run: 6 records"), "{out}");
+    assert!(read_topic(&bootstrap, &retry_topic).await.is_empty());
+    // Every record of the DLT at once must be asked for by name.
+    let (code, _) = consumer_command(&bootstrap, &env, &["dlt", "redrive", "--execute"]).await;
+    assert_eq!(code, i32::from(exit::USAGE), "no filter and no --all");
     assert!(read_topic(&bootstrap, &retry_topic).await.is_empty());
 
     // The downstream is fixed: re-drive the refused events.

@@ -61,9 +61,9 @@ pub enum OffsetsCommand {
 /// Arguments of `offsets reset`.
 #[derive(Args)]
 pub struct ResetArgs {
-    /// Consumer group.
+    /// Consumer group (default: CONSUMER_GROUP or the config file).
     #[arg(long)]
-    pub(crate) group: String,
+    pub(crate) group: Option<String>,
     /// Topic: a full name, or a stage of the group (`main`, `retry-1m`, `retry-10m`).
     #[arg(long)]
     pub(crate) topic: String,
@@ -119,7 +119,8 @@ pub enum DltCommand {
     #[command(after_help = "Examples:\n  \
         consumer dlt redrive --group crm-sync --since 2026-11-23T09:00:00Z --until 2026-11-23T10:00:00Z\n  \
         consumer dlt redrive --group crm-sync --source genesys --rate 50 --execute\n  \
-        consumer dlt redrive --group crm-sync --reason-contains rejected --to main --execute")]
+        consumer dlt redrive --group crm-sync --reason-contains rejected --to main --execute\n  \
+        consumer dlt redrive --group crm-sync --all --execute")]
     Redrive(RedriveArgs),
 }
 
@@ -167,6 +168,10 @@ pub struct RedriveArgs {
     /// Records per second at most.
     #[arg(long, default_value_t = 100)]
     pub(crate) rate: u32,
+    /// Every dead-letter record of the group (a re-drive without any filter
+    /// must say so).
+    #[arg(long)]
+    pub(crate) all: bool,
     /// Republish (without it: list what would be re-driven, change nothing).
     #[arg(long)]
     pub(crate) execute: bool,

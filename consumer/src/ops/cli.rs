@@ -84,11 +84,12 @@ pub async fn topics(config: &ConsumerConfig, command: TopicsCommand) -> ExitCode
 /// Runs `offsets reset`.
 pub fn offsets(config: &ConsumerConfig, command: OffsetsCommand) -> ExitCode {
     let OffsetsCommand::Reset(args) = command;
-    let config = match with_group(config, Some(&args.group)) {
+    let config = match with_group(config, args.group.as_deref()) {
         Ok(config) => config,
         Err(why) => return usage(why),
     };
     let ladder = &config.ladder;
+    let group = ladder.topics().group().to_owned();
     let topic = (0..ladder.len())
         .find(|&s| ladder.name(s) == args.topic)
         .map_or(args.topic.clone(), |s| ladder.topic(s).to_owned());
@@ -118,13 +119,13 @@ pub fn offsets(config: &ConsumerConfig, command: OffsetsCommand) -> ExitCode {
     finish((|| {
         let (consumer, resets) = reset::plan(
             &config.consumer_kafka,
-            &args.group,
+            &group,
             &topic,
             to,
             args.partitions.as_deref(),
         )?;
-        reset::refuse_if_active(&consumer, &args.group)?;
-        println!("group {} on topic {topic}:", args.group);
+        reset::refuse_if_active(&consumer, &group)?;
+        println!("group {group} on topic {topic}:");
         print!("{}", reset::render(&resets));
         let fences = if args.redeliver {
             reset::fences(&topic, &resets, now)
@@ -176,6 +177,17 @@ pub async fn dlt(config: &ConsumerConfig, command: DltCommand) -> ExitCode {
         Ok(config) => config,
         Err(why) => return usage(why),
     };
+    if let DltCommand::Redrive(args) = &command {
+        let f = &args.filter;
+        let unfiltered = f.since.is_none()
+            && f.until.is_none()
+            && f.source.is_none()
+            && f.reason_contains.is_none()
+            && f.limit.is_none();
+        if unfiltered && !args.all {
+            return usage("a re-drive without a filter takes every dead-letter record of the group: say so with --all (or filter with --since/--until/--source/--reason-contains/--limit)".into());
+        }
+    }
     let selection = match filter(filter_args) {
         Ok(selection) => selection,
         Err(why) => return usage(why),
