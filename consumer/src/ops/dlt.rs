@@ -16,7 +16,7 @@ use crate::ops::{client_config, OpsError};
 use crate::process::DltReason;
 use switchboard_runtime::kafka::{KafkaLog, KafkaSettings};
 
-const TIMEOUT: Duration = Duration::from_secs(10);
+use crate::ops::TIMEOUT;
 
 /// Which dead-letter records to select. Times are when the record was
 /// dead-lettered (its timestamp), unix ms.

@@ -21,6 +21,9 @@ use rdkafka::ClientConfig;
 use switchboard_runtime::kafka::metadata::partitions;
 use switchboard_runtime::kafka::KafkaSettings;
 
+/// How long an operator command waits for one broker request.
+pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Why an operator command did not do what was asked. Exit code 1.
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {

@@ -24,7 +24,7 @@ use switchboard_runtime::time::unix_ms;
 use crate::ops::dlt::DltEntry;
 use crate::ops::{client_config, OpsError};
 
-const TIMEOUT: Duration = Duration::from_secs(10);
+use crate::ops::TIMEOUT;
 
 /// The headers of a re-driven record: the gateway's headers and the origin
 /// kept, attempts reset, due at once, and the re-drive stamped.
@@ -77,6 +77,8 @@ pub async fn redrive(
     let mut ticks = tokio::time::interval(period);
     let mut sent = 0;
     let mut gone = Vec::new();
+    // Made on the first pointer, then reused for every other one.
+    let mut origins: Option<BaseConsumer<KafkaLog>> = None;
     for entry in entries {
         ticks.tick().await;
         if entry.header(h::DLT_REASON).is_none() {
@@ -89,7 +91,11 @@ pub async fn redrive(
         }
         let original;
         let value = if entry.pointer {
-            match read_original(reader_kafka, entry.origin.as_ref())? {
+            let reader = match &origins {
+                Some(reader) => reader,
+                None => origins.insert(origin_reader(reader_kafka)?),
+            };
+            match read_original(reader, entry.origin.as_ref())? {
                 Some(bytes) => {
                     original = bytes;
                     &original
@@ -131,15 +137,8 @@ pub async fn redrive(
     }
 }
 
-/// The value of the record a pointer stands for, read at its origin; `None`
-/// when it is no longer there (past retention).
-fn read_original(
-    kafka: &KafkaSettings,
-    origin: Option<&Origin>,
-) -> Result<Option<Vec<u8>>, OpsError> {
-    let Some(origin) = origin else {
-        return Ok(None);
-    };
+/// The reader of pointers' originals (assign only, never commits).
+fn origin_reader(kafka: &KafkaSettings) -> Result<BaseConsumer<KafkaLog>, OpsError> {
     let mut config = client_config(kafka);
     config
         .set("group.id", "switchboard-dlt-reader")
@@ -147,7 +146,18 @@ fn read_original(
         .set("enable.partition.eof", "true")
         // A position outside the log is an error, not a silent jump.
         .set("auto.offset.reset", "error");
-    let consumer: BaseConsumer<KafkaLog> = config.create_with_context(KafkaLog)?;
+    Ok(config.create_with_context(KafkaLog)?)
+}
+
+/// The value of the record a pointer stands for, read at its origin with
+/// `consumer`; `None` when it is no longer there (past retention).
+fn read_original(
+    consumer: &BaseConsumer<KafkaLog>,
+    origin: Option<&Origin>,
+) -> Result<Option<Vec<u8>>, OpsError> {
+    let Some(origin) = origin else {
+        return Ok(None);
+    };
     let mut at = TopicPartitionList::new();
     at.add_partition_offset(
         &origin.topic,

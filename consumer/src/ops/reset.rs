@@ -3,8 +3,6 @@
 //! does, and more safely: a dry run unless `--execute`, a table of what would
 //! change, and a refusal while the group has active members.
 
-use std::time::Duration;
-
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -16,7 +14,7 @@ use crate::dedupe::Fence;
 use crate::ops::{client_config, OpsError};
 use switchboard_runtime::kafka::{KafkaLog, KafkaSettings};
 
-const TIMEOUT: Duration = Duration::from_secs(10);
+use crate::ops::TIMEOUT;
 
 /// Where to move the offsets (exactly one, as in Kafka's tool).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -192,11 +192,6 @@ impl ReplaceableProducer {
         super::metadata::require_topics(self.current().client(), topics, timeout)
     }
 
-    /// Records queued or in flight in the current producer.
-    pub fn in_flight(&self) -> usize {
-        usize::try_from(self.current().in_flight_count()).unwrap_or(0)
-    }
-
     /// Waits (blocking) until everything queued is acknowledged or `timeout` passes.
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
         self.current().flush(timeout)

@@ -98,11 +98,6 @@ impl KafkaSettings {
         self.0.get(name).map(String::as_str)
     }
 
-    /// Removes `name`.
-    pub fn remove(&mut self, name: &str) {
-        self.0.remove(name);
-    }
-
     /// Every setting, by name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
