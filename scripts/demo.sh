@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 KAFKA_PORT=${DEMO_KAFKA_PORT:-19092}
 HTTP_PORT=${DEMO_HTTP_PORT:-18080}
+ADMIN_PORT=${DEMO_GATEWAY_ADMIN_PORT:-18082}
 DOWNSTREAM_PORT=${DEMO_DOWNSTREAM_PORT:-18081}
 CONSUMER_PORT=${DEMO_CONSUMER_METRICS_PORT:-19091}
 TOPIC=webhooks
@@ -42,11 +43,11 @@ echo "== topics: consumer topics ensure (main topic + the group's retry, DLT and
 KAFKA_BROKERS=$BROKERS SWITCHBOARD_TOPIC=$TOPIC target/debug/consumer topics ensure --group "$GROUP" --partitions 3 | sed 's/^/   /'
 
 echo "== gateway on $BASE (logs in $LOGS/gateway.log)"
-KAFKA_BROKERS=$BROKERS GATEWAY_LISTEN=127.0.0.1:$HTTP_PORT SWITCHBOARD_TOPIC=$TOPIC \
+KAFKA_BROKERS=$BROKERS GATEWAY_LISTEN=127.0.0.1:$HTTP_PORT GATEWAY_ADMIN_LISTEN=127.0.0.1:$ADMIN_PORT SWITCHBOARD_TOPIC=$TOPIC \
   target/debug/gateway >"$LOGS/gateway.log" 2>&1 &
 gateway=$!
 pids+=($gateway)
-wait_for "the gateway to be ready" curl -sf "$BASE/readyz"
+wait_for "the gateway to be ready" curl -sf "http://127.0.0.1:$ADMIN_PORT/readyz"
 
 post() { # label, file-or-inline-json, [content type]
   local label=$1 data=$2 type=${3:-application/json}
@@ -111,8 +112,8 @@ kill -TERM "$consumer"
 status=0; wait "$consumer" || status=$?
 echo "   consumer exited with status $status"
 
-echo "== gateway metrics (excerpt of $BASE/metrics)"
-curl -s "$BASE/metrics" | grep -E '^switchboard_gateway_(requests_total|events_accepted_total)' | sed 's/^/   /'
+echo "== gateway metrics (excerpt of http://127.0.0.1:$ADMIN_PORT/metrics, the admin port)"
+curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -E '^switchboard_gateway_(requests_total|events_accepted_total)' | sed 's/^/   /'
 
 echo "== stopping the gateway with SIGTERM (drains in-flight requests, flushes the producer)"
 kill -TERM "$gateway"

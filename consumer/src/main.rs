@@ -74,7 +74,10 @@ fn main() -> ExitCode {
         }
         Command::Run => exit::serve(
             "consumer",
-            config.metrics_listen,
+            exit::Listen {
+                admin: config.metrics_listen,
+                public: None,
+            },
             switchboard_consumer::metrics::install,
             |started| switchboard_consumer::run::run(config, started),
         ),

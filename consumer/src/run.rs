@@ -24,13 +24,14 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 /// A poll loop silent for longer than this is reported not live.
 pub const LIVENESS_LIMIT: Duration = Duration::from_secs(60);
 
-/// Runs the consumer until the started shutdown resolves; the started
-/// listener serves the admin endpoints.
+/// Runs the consumer until the started shutdown resolves; it serves only
+/// the admin endpoints.
 pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()> {
     let Started {
-        listener: admin_listener,
+        admin: admin_listener,
         metrics,
         shutdown,
+        ..
     } = started;
     for stage in 0..config.ladder.len() {
         crate::metrics::init_stage(config.ladder.static_name(stage));

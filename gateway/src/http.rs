@@ -1,5 +1,6 @@
-//! The HTTP server: accept loop with a connection cap and graceful shutdown,
-//! routing, body limits and timeouts. Decisions about events are `ingest.rs`'s.
+//! The webhook server: accept loop with a connection cap and graceful
+//! shutdown, routing, body limits and timeouts. Decisions about events are
+//! `ingest.rs`'s; the admin endpoints have a listener of their own.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -15,8 +16,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use metrics_exporter_prometheus::PrometheusHandle;
-use switchboard_runtime::admin::{self, Health};
+use switchboard_runtime::admin::Health;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
@@ -41,8 +41,6 @@ pub struct App {
     /// Readiness (set by the probe) and stopping (set when shutdown starts:
     /// new webhooks get 503).
     pub health: Arc<Health>,
-    /// Renders `/metrics`.
-    pub metrics: PrometheusHandle,
     /// Connection limits and timeouts.
     pub limits: HttpLimits,
 }
@@ -119,28 +117,10 @@ async fn route(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
             }
         };
     }
-    let method = request.method().clone();
-    let reply = match admin::respond(path, &app.health, &app.metrics) {
-        Some(answer) => get_only(&method, || answer),
-        None => Err(Rejection::NotFound {
-            path: path.to_owned(),
-        }),
-    };
-    reply.unwrap_or_else(Rejection::into_response)
-}
-
-fn get_only(
-    method: &Method,
-    reply: impl FnOnce() -> Response<Full<Bytes>>,
-) -> Result<Response<Full<Bytes>>, Rejection> {
-    if method == Method::GET || method == Method::HEAD {
-        Ok(reply())
-    } else {
-        Err(Rejection::MethodNotAllowed {
-            method: method.to_string(),
-            allow: "GET",
-        })
+    Rejection::NotFound {
+        path: path.to_owned(),
     }
+    .into_response()
 }
 
 /// Serves `POST /webhooks/{source}`; `source` is the configured source, or

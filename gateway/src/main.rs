@@ -39,7 +39,10 @@ fn main() -> ExitCode {
     }
     exit::serve(
         "gateway",
-        config.listen,
+        exit::Listen {
+            admin: config.admin_listen,
+            public: Some(config.listen),
+        },
         switchboard_gateway::metrics::install,
         |started| switchboard_gateway::run::run(config, started),
     )

@@ -1,9 +1,11 @@
 //! Wires a configured gateway together and runs it to a clean stop: producer,
-//! readiness probe, HTTP server, and on shutdown a bounded producer flush.
+//! readiness probe, admin endpoints, webhook server, and on shutdown a
+//! bounded producer flush.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use switchboard_runtime::admin::{self, Health};
 use switchboard_runtime::exit::Started;
 use tracing::{info, warn};
@@ -19,10 +21,12 @@ const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// Runs the gateway on the started listener until its shutdown resolves.
 pub async fn run(config: GatewayConfig, started: Started) -> anyhow::Result<()> {
     let Started {
-        listener,
+        admin: admin_listener,
+        public,
         metrics,
         shutdown,
     } = started;
+    let listener = public.context("the gateway needs its webhook listener")?;
     for source in config.sources.values() {
         crate::metrics::init_source(source.name);
         if source.verifier.is_none() {
@@ -37,7 +41,9 @@ pub async fn run(config: GatewayConfig, started: Started) -> anyhow::Result<()> 
     // broker answers, is replaced (see the runtime's rebuild policy).
     let stall_after = (config.deadline * 2).max(Duration::from_secs(5));
     let producer = EventProducer::new(&config.kafka, stall_after)?;
-    let health = Arc::new(Health::always_live());
+    // Ready from the first good probe until shutdown: during a broker outage
+    // every gateway answers 503 with Retry-After itself (see the README).
+    let health = Arc::new(Health::always_live().staying_ready_through_outages());
     let app = Arc::new(App {
         sources: config
             .sources
@@ -51,7 +57,6 @@ pub async fn run(config: GatewayConfig, started: Started) -> anyhow::Result<()> 
         },
         producer,
         health: health.clone(),
-        metrics,
         limits: config.http.clone(),
     });
 
@@ -63,7 +68,8 @@ pub async fn run(config: GatewayConfig, started: Started) -> anyhow::Result<()> 
         PROBE_INTERVAL,
         move || probe_app.producer.probe(&topics, timeout),
     ));
-    let upkeep = tokio::spawn(admin::metrics_upkeep(app.metrics.clone()));
+    let upkeep = tokio::spawn(admin::metrics_upkeep(metrics.clone()));
+    let admin = tokio::spawn(admin::serve(admin_listener, app.health.clone(), metrics));
     info!(listen = %listener.local_addr()?, sources = ?config.sources.keys().collect::<Vec<_>>(), "gateway listening");
 
     serve(listener, app.clone(), shutdown, config.shutdown_grace).await;
@@ -72,6 +78,7 @@ pub async fn run(config: GatewayConfig, started: Started) -> anyhow::Result<()> 
 
     let grace = config.shutdown_grace;
     let flushed = tokio::task::spawn_blocking(move || app.producer.flush(grace)).await?;
+    admin.abort();
     match flushed {
         Ok(()) => info!("producer flushed; bye"),
         Err(error) => {

@@ -4,8 +4,9 @@
 //!
 //! - Live: the process's main loop turned recently (when it reports beats at
 //!   all); a stuck loop is restarted by the orchestrator.
-//! - Ready: the last readiness probe succeeded and the process is not
-//!   stopping.
+//! - Ready: the process is not stopping, and its readiness probe succeeded
+//!   (the last one; or, for a process [that stays ready through
+//!   outages](Health::staying_ready_through_outages), any one so far).
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -34,7 +35,9 @@ pub const READYZ_PATH: &str = "/readyz";
 /// Health shared by the process's loops and the admin endpoints.
 #[derive(Debug)]
 pub struct Health {
-    ready: AtomicBool,
+    probe_ok: AtomicBool,
+    reached: AtomicBool,
+    stays_ready: bool,
     stopping: AtomicBool,
     beat_ms: AtomicI64,
     liveness_limit: Option<Duration>,
@@ -54,11 +57,23 @@ impl Health {
 
     fn with_liveness(liveness_limit: Option<Duration>) -> Self {
         Self {
-            ready: AtomicBool::new(false),
+            probe_ok: AtomicBool::new(false),
+            reached: AtomicBool::new(false),
+            stays_ready: false,
             stopping: AtomicBool::new(false),
             beat_ms: AtomicI64::new(unix_ms()),
             liveness_limit,
         }
+    }
+
+    /// Keeps the process ready once its probe first succeeded, whatever later
+    /// probes find (until it stops). For a server that answers correctly
+    /// without its dependency (the gateway answers 503 with `Retry-After`
+    /// during a broker outage): taking every replica out of the load balancer
+    /// would turn those answers into the balancer's own 503 without one.
+    pub fn staying_ready_through_outages(mut self) -> Self {
+        self.stays_ready = true;
+        self
     }
 
     /// Records a turn of the main loop.
@@ -68,7 +83,15 @@ impl Health {
 
     /// Sets what the readiness probe found.
     pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Relaxed);
+        self.probe_ok.store(ready, Ordering::Relaxed);
+        if ready {
+            self.reached.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the last readiness probe succeeded.
+    pub fn probe_ok(&self) -> bool {
+        self.probe_ok.load(Ordering::Relaxed)
     }
 
     /// Marks the process as stopping: not ready from now on.
@@ -81,9 +104,15 @@ impl Health {
         self.stopping.load(Ordering::Relaxed)
     }
 
-    /// Ready: the probe succeeded and the process is not stopping.
+    /// Ready: not stopping, and the probe succeeded (for a process that
+    /// stays ready through outages: at least once).
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed) && !self.is_stopping()
+        let probed = if self.stays_ready {
+            self.reached.load(Ordering::Relaxed)
+        } else {
+            self.probe_ok()
+        };
+        probed && !self.is_stopping()
     }
 
     /// Live: the main loop beat within its limit (always, without a limit).
@@ -112,7 +141,14 @@ pub fn respond(
             "text/plain",
             "main loop stalled\n".into(),
         ),
-        READYZ_PATH if health.is_ready() => (StatusCode::OK, "text/plain", "ready\n".into()),
+        READYZ_PATH if health.is_ready() && health.probe_ok() => {
+            (StatusCode::OK, "text/plain", "ready\n".into())
+        }
+        READYZ_PATH if health.is_ready() => (
+            StatusCode::OK,
+            "text/plain",
+            "ready; the broker is unreachable or a topic is missing: requests are answered 503 with Retry-After\n".into(),
+        ),
         READYZ_PATH => (
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",
@@ -217,6 +253,19 @@ mod tests {
         health.set_stopping();
         assert!(!health.is_ready(), "a stopping process leaves the service");
         assert!(health.is_live());
+    }
+
+    #[test]
+    fn a_process_staying_ready_needs_one_good_probe_and_no_stop() {
+        let health = Health::always_live().staying_ready_through_outages();
+        health.set_ready(false);
+        assert!(!health.is_ready(), "not ready before the first good probe");
+        health.set_ready(true);
+        health.set_ready(false);
+        assert!(health.is_ready(), "an outage keeps it in the service");
+        assert!(!health.probe_ok());
+        health.set_stopping();
+        assert!(!health.is_ready(), "a stopping process leaves the service");
     }
 
     #[test]

@@ -64,10 +64,22 @@ where
     }
 }
 
+/// The addresses a server process listens on.
+#[derive(Debug, Clone, Copy)]
+pub struct Listen {
+    /// The admin endpoints (`/metrics`, `/livez`, `/readyz`): kept off the
+    /// public port, for the orchestrator and Prometheus only.
+    pub admin: SocketAddr,
+    /// The public traffic port, for a process that serves one.
+    pub public: Option<SocketAddr>,
+}
+
 /// What a server process is started with.
 pub struct Started {
-    /// Its listener, bound.
-    pub listener: TcpListener,
+    /// The admin listener, bound.
+    pub admin: TcpListener,
+    /// The public listener, bound when one was asked for.
+    pub public: Option<TcpListener>,
     /// Renders its metrics.
     pub metrics: PrometheusHandle,
     /// Resolves when it is asked to stop.
@@ -77,11 +89,12 @@ pub struct Started {
 /// The shutdown signal a server is given.
 pub type Shutdown = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// Runs a server process: installs its metrics recorder, binds `listen`, and
-/// runs `serve` until it returns; its shutdown signal is SIGTERM or SIGINT.
+/// Runs a server process: installs its metrics recorder, binds its
+/// listeners, and runs `serve` until it returns; its shutdown signal is
+/// SIGTERM or SIGINT.
 pub fn serve<S, F>(
     binary: &str,
-    listen: SocketAddr,
+    listen: Listen,
     install_metrics: fn() -> Result<PrometheusHandle, BuildError>,
     serve: S,
 ) -> ExitCode
@@ -91,16 +104,25 @@ where
 {
     run_async(binary, async move {
         let metrics = install_metrics()?;
-        let listener = TcpListener::bind(listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+        let admin = bind(listen.admin).await?;
+        let public = match listen.public {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
         serve(Started {
-            listener,
+            admin,
+            public,
             metrics,
             shutdown: Box::pin(crate::shutdown::signal_received()),
         })
         .await
     })
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
 }
 
 /// Runs an operator command on a small single-threaded runtime.

@@ -196,6 +196,13 @@ async fn bad_inputs_get_their_status_and_problem_json_and_nothing_is_produced() 
         .await
         .expect("request");
     assert_problem(&reply, StatusCode::NOT_FOUND, "not-found");
+    // The admin endpoints are not on the public port.
+    for path in ["/metrics", "/readyz", "/livez"] {
+        let reply = client.get(&gateway.url(path)).await.expect("request");
+        assert_problem(&reply, StatusCode::NOT_FOUND, "not-found");
+        let reply = client.get(&gateway.admin_url(path)).await.expect("request");
+        assert_eq!(reply.status, StatusCode::OK, "{path} on the admin port");
+    }
     let reply = client.get(&strict).await.expect("request");
     assert_problem(&reply, StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed");
     assert_eq!(reply.headers["allow"], "POST");

@@ -1,12 +1,14 @@
-//! The gateway with its broker gone: fast 503s with Retry-After, `/readyz`
-//! false, and 202 again once the broker is back, with no gateway restart.
+//! The gateway with its broker gone: fast 503s with Retry-After, still in
+//! the Service (`/readyz` 200, saying the broker is unreachable; the broker
+//! gauge 0), and 202 again once the broker is back, with no gateway restart.
 
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
 
 use crate::harness::{
-    assert_problem, create_topic, eventually, read_topic, unique_topic, Broker, Gateway, HttpClient,
+    assert_problem, create_topic, eventually, read_topic, unique_topic, wait_metric_line, Broker,
+    Gateway, HttpClient,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,16 +50,25 @@ async fn broker_outage_answers_503_fast_and_recovers_without_a_gateway_restart()
             "503 took {took:?}, more than deadline + 1 s"
         );
     }
-    let readyz = gateway.url("/readyz");
-    eventually(
-        "/readyz reports not ready",
+    let readyz = gateway.admin_url("/readyz");
+    let gauge = format!("{} 0", switchboard_gateway::metrics::BROKER_READY);
+    wait_metric_line(
+        &gateway.admin_url("/metrics"),
+        &gauge,
         Duration::from_secs(10),
-        || async {
-            let reply = client.get(&readyz).await.ok()?;
-            (reply.status == StatusCode::SERVICE_UNAVAILABLE).then_some(())
-        },
     )
     .await;
+    let reply = client.get(&readyz).await.expect("readyz");
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "a broker outage keeps the gateway in the Service: its own 503 carries Retry-After"
+    );
+    assert!(
+        String::from_utf8_lossy(&reply.body).contains("unreachable"),
+        "/readyz says why requests fail: {:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
 
     // tansu's memory engine forgets topics and producer ids on restart: the
     // topic is created again, and the gateway must replace its producer
@@ -80,11 +91,11 @@ async fn broker_outage_answers_503_fast_and_recovers_without_a_gateway_restart()
     )
     .await;
     eventually(
-        "/readyz reports ready again",
+        "/readyz reports the broker back",
         Duration::from_secs(10),
         || async {
             let reply = client.get(&readyz).await.ok()?;
-            (reply.status == StatusCode::OK).then_some(())
+            (reply.status == StatusCode::OK && reply.body.as_ref() == b"ready\n").then_some(())
         },
     )
     .await;
@@ -209,4 +220,43 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_zero() {
         .map(|r| r.key)
         .collect();
     assert_eq!(keys, vec!["in-flight".to_owned()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_is_not_ready_until_its_topic_exists_and_leaves_the_service_on_sigterm() {
+    let broker = Broker::start().await;
+    let topic = unique_topic("notyet");
+    let mut gateway = Gateway::start(&broker.bootstrap(), &topic, None, &[]).await;
+    let client = HttpClient::new();
+    let readyz = gateway.admin_url("/readyz");
+    let gauge = format!("{} 0", switchboard_gateway::metrics::BROKER_READY);
+    wait_metric_line(
+        &gateway.admin_url("/metrics"),
+        &gauge,
+        Duration::from_secs(10),
+    )
+    .await;
+    let reply = client.get(&readyz).await.expect("readyz");
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a gateway that never reached its topic takes no traffic (a bad rollout stops here)"
+    );
+    create_topic(&broker.bootstrap(), &topic, 1).await;
+    gateway.wait_ready().await;
+
+    gateway.send_sigterm();
+    eventually(
+        "/readyz 503 while draining",
+        Duration::from_secs(5),
+        || async {
+            match client.get(&readyz).await {
+                Ok(reply) => (reply.status == StatusCode::SERVICE_UNAVAILABLE).then_some(()),
+                // Already gone: nothing was left to drain.
+                Err(_) => Some(()),
+            }
+        },
+    )
+    .await;
+    assert!(gateway.wait_for_exit().await.success());
 }

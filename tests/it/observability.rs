@@ -106,7 +106,7 @@ async fn dashboards_and_alerts_work_against_a_real_prometheus() {
              scrape_configs:\n\
              - job_name: switchboard-gateway\n  static_configs: [{{targets: [\"{}\"]}}]\n\
              - job_name: switchboard-consumer\n  static_configs: [{{targets: [\"{}\"]}}]\n",
-            gateway.addr, consumer.metrics_addr
+            gateway.admin, consumer.metrics_addr
         ),
     )
     .expect("write config");

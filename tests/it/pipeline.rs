@@ -230,7 +230,7 @@ impl ConsumerProcess {
             log_filter(
                 env,
                 "info,switchboard_consumer=debug",
-                "switchboard_runtime::admin",
+                &["switchboard_runtime::admin"],
             ),
         );
         let mut child = spawn_tied(command);

@@ -23,6 +23,8 @@ pub mod env {
 
     /// Listen address.
     pub const LISTEN: &str = "GATEWAY_LISTEN";
+    /// Listen address of the admin endpoints (`/metrics`, `/livez`, `/readyz`).
+    pub const ADMIN_LISTEN: &str = "GATEWAY_ADMIN_LISTEN";
     /// Default target topic.
     pub const TOPIC: &str = "SWITCHBOARD_TOPIC";
     /// Path of the TOML configuration file.
@@ -47,6 +49,7 @@ pub mod env {
     /// Each variable and the configuration key it sets.
     pub const VARIABLES: &[EnvVar] = &[
         EnvVar::text(LISTEN, "listen"),
+        EnvVar::text(ADMIN_LISTEN, "admin_listen"),
         EnvVar::text(TOPIC, "topic"),
         EnvVar::text(DEADLINE, "deadline"),
         EnvVar::text(RETRY_AFTER, "retry_after"),
@@ -68,6 +71,7 @@ pub mod env {
         KAFKA_BROKERS,
         CONFIG,
         LISTEN,
+        ADMIN_LISTEN,
         TOPIC,
         DEADLINE,
         RETRY_AFTER,
@@ -118,6 +122,7 @@ impl Default for HttpLimits {
 #[serde(default, deny_unknown_fields)]
 pub struct GatewaySettings {
     listen: SocketAddr,
+    admin_listen: SocketAddr,
     topic: String,
     #[serde(with = "humantime_serde")]
     deadline: Duration,
@@ -136,6 +141,7 @@ impl Default for GatewaySettings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8080)),
+            admin_listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8081)),
             topic: switchboard_proto::DEFAULT_MAIN_TOPIC.to_owned(),
             deadline: Duration::from_secs(2),
             retry_after: Duration::from_secs(1),
@@ -152,8 +158,10 @@ impl Default for GatewaySettings {
 /// The validated configuration the gateway runs with.
 #[derive(Clone)]
 pub struct GatewayConfig {
-    /// Listen address.
+    /// Listen address of the webhooks (the public port).
     pub listen: SocketAddr,
+    /// Listen address of `/metrics`, `/livez` and `/readyz` (not public).
+    pub admin_listen: SocketAddr,
     /// How long a request waits for the broker's ack before `503`.
     pub deadline: Duration,
     /// `Retry-After` seconds on `503` and `429`.
@@ -174,6 +182,7 @@ impl std::fmt::Debug for GatewayConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GatewayConfig")
             .field("listen", &self.listen)
+            .field("admin_listen", &self.admin_listen)
             .field("deadline", &self.deadline)
             .field("instance_id", &self.instance_id)
             .field("kafka", &self.kafka)
@@ -289,8 +298,18 @@ impl GatewayConfig {
 
         fit_records_to_bodies(&mut kafka, &sources)?;
 
+        if settings.admin_listen == settings.listen && settings.listen.port() != 0 {
+            return Err(ConfigError::invalid(
+                "admin_listen",
+                format!(
+                    "{} is also the webhook address; the admin endpoints need a port of their own",
+                    settings.admin_listen
+                ),
+            ));
+        }
         Ok(GatewayConfig {
             listen: settings.listen,
+            admin_listen: settings.admin_listen,
             deadline: settings.deadline,
             retry_after_secs: settings.retry_after.as_secs_f64().ceil().max(1.0) as u64,
             instance_id,

@@ -16,7 +16,10 @@ use super::wait::{eventually, wait_exit, wait_metric_line, wait_until_ok};
 
 /// A running gateway process.
 pub struct Gateway {
+    /// The webhook address.
     pub addr: SocketAddr,
+    /// The admin endpoints' address.
+    pub admin: SocketAddr,
     child: Child,
     pub log: PathBuf,
 }
@@ -37,6 +40,7 @@ impl Gateway {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("KAFKA_BROKERS", bootstrap)
             .env("GATEWAY_LISTEN", LOOPBACK_ANY_PORT)
+            .env("GATEWAY_ADMIN_LISTEN", LOOPBACK_ANY_PORT)
             .env("SWITCHBOARD_TOPIC", topic)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"));
@@ -50,12 +54,22 @@ impl Gateway {
         }
         command.env(
             "RUST_LOG",
-            log_filter(env, "info,rdkafka=info", "switchboard_gateway::run"),
+            log_filter(
+                env,
+                "info,rdkafka=info",
+                &["switchboard_gateway::run", "switchboard_runtime::admin"],
+            ),
         );
         let mut child = spawn_tied(command);
+        let admin = listening_addr(&mut child, &log, "admin endpoints listening").await;
         let addr = listening_addr(&mut child, &log, "gateway listening").await;
-        let mut gateway = Gateway { addr, child, log };
-        let livez = gateway.url("/livez");
+        let mut gateway = Gateway {
+            addr,
+            admin,
+            child,
+            log,
+        };
+        let livez = gateway.admin_url("/livez");
         wait_until_ok(&mut gateway.child, &livez, "gateway", &gateway.log).await;
         gateway
     }
@@ -63,7 +77,7 @@ impl Gateway {
     /// Waits until `/readyz` answers 200.
     pub async fn wait_ready(&self) {
         let client = HttpClient::new();
-        let url = self.url("/readyz");
+        let url = self.admin_url("/readyz");
         eventually("gateway ready", Duration::from_secs(20), || async {
             match client.get(&url).await {
                 Ok(reply) if reply.status == StatusCode::OK => Some(()),
@@ -73,9 +87,14 @@ impl Gateway {
         .await;
     }
 
-    /// `http://addr{path}`.
+    /// `http://addr{path}`: the webhook port.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// `http://admin{path}`: the admin port.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.admin, path)
     }
 
     /// What the gateway logged so far.
@@ -86,7 +105,7 @@ impl Gateway {
     /// Waits until the gateway reports exactly `count` webhook requests in flight.
     pub async fn wait_in_flight(&self, count: u32) {
         let wanted = format!("{} {count}", switchboard_gateway::metrics::IN_FLIGHT);
-        wait_metric_line(&self.url("/metrics"), &wanted, Duration::from_secs(5)).await;
+        wait_metric_line(&self.admin_url("/metrics"), &wanted, Duration::from_secs(5)).await;
     }
 
     /// Sends SIGTERM.

@@ -124,15 +124,17 @@ pub fn workspace_binary(name: &str) -> PathBuf {
 }
 
 /// `RUST_LOG` for a child: `filter` (the caller's, if any, else `default`),
-/// always letting through the info line that reports the bound address
-/// (logged by `target`), which [`listening_addr`] reads.
-pub fn log_filter(env: &[(&str, &str)], default: &str, target: &str) -> String {
+/// always letting through the info lines that report the bound addresses
+/// (logged by `targets`), which [`listening_addr`] reads.
+pub fn log_filter(env: &[(&str, &str)], default: &str, targets: &[&str]) -> String {
     let filter = env
         .iter()
         .rev()
         .find(|(k, _)| *k == "RUST_LOG")
         .map_or(default, |(_, v)| *v);
-    format!("{filter},{target}=info")
+    targets.iter().fold(filter.to_owned(), |acc, target| {
+        format!("{acc},{target}=info")
+    })
 }
 
 /// The address `child` bound, read from its log line that contains
