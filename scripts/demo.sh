@@ -40,7 +40,7 @@ echo "== broker: tansu on $BROKERS (memory engine, logs in $LOGS/broker.log)"
 pids+=($!)
 wait_for "the broker" bash -c "exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT"
 echo "== topics: consumer topics ensure (main topic + the group's retry, DLT and dedupe topics)"
-KAFKA_BROKERS=$BROKERS SWITCHBOARD_TOPIC=$TOPIC target/debug/consumer topics ensure --group "$GROUP" --partitions 3 | sed 's/^/   /'
+KAFKA_BROKERS=$BROKERS SWITCHBOARD_TOPIC=$TOPIC target/debug/consumer topics ensure --group "$GROUP" --partitions 3 --execute | sed 's/^/   /'
 
 echo "== gateway on $BASE (logs in $LOGS/gateway.log)"
 KAFKA_BROKERS=$BROKERS GATEWAY_LISTEN=127.0.0.1:$HTTP_PORT GATEWAY_ADMIN_LISTEN=127.0.0.1:$ADMIN_PORT SWITCHBOARD_TOPIC=$TOPIC \

@@ -13,13 +13,6 @@ use rdkafka::producer::FutureRecord;
 use switchboard_runtime::kafka::{KafkaSettings, RebuildPolicy, ReplaceableProducer};
 use tracing::warn;
 
-/// Kafka's default largest record batch: the broker's `message.max.bytes`,
-/// and so the main topic's limit unless it was set otherwise.
-pub const KAFKA_DEFAULT_MAX_MESSAGE_BYTES: usize = 1_048_588;
-/// Room a hop needs on top of the record as the gateway wrote it: about
-/// eleven hop headers and an error chain capped at 1 KiB, with margin.
-pub const HOP_HEADROOM_BYTES: usize = 64 * 1024;
-
 /// One record to hand on.
 pub struct Handoff<'a> {
     /// Target topic.

@@ -138,6 +138,7 @@ pub fn hop_headers(
         failed_stage: Some(failure.failed_stage.to_owned()),
         origin: Some(incoming.origin()),
         group: Some(failure.group.to_owned()),
+        redriven_at_ms: incoming.hop.redriven_at_ms,
         ..HopState::default()
     };
     let encoded = next.encode();
@@ -225,6 +226,28 @@ mod tests {
         assert_eq!(header_values(&headers, h::ORIGINAL_TOPIC), vec!["webhooks"]);
         assert!(header_values(&headers, h::DLT_REASON).is_empty());
         assert_eq!(headers.count(), 11, "one of each, nothing appended");
+    }
+
+    #[test]
+    fn a_re_driven_event_keeps_its_stamp_through_later_hops() {
+        let record = incoming(HopState {
+            redriven_at_ms: Some(7_000),
+            ..HopState::default()
+        });
+        let failure = HopFailure {
+            failed_stage: "retry-1m",
+            error: "HTTP 500",
+            group: "g",
+            now_ms: 9_000,
+        };
+        let headers = hop_headers(
+            &record,
+            &failure,
+            Destination::DeadLetter {
+                reason: "exhausted",
+            },
+        );
+        assert_eq!(header_values(&headers, h::REDRIVEN_AT), vec!["7000"]);
     }
 
     #[test]

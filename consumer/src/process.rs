@@ -91,7 +91,9 @@ pub struct Job {
 pub async fn run_job<H: Handler>(pipeline: &Pipeline<H>, job: Job) -> Finished {
     let stage = job.record.stage;
     let stage_name = pipeline.ladder.static_name(stage);
-    if job.record.hop.redriven_at_ms.is_some() {
+    // A re-drive resets the attempts; its later hops keep the stamp (so
+    // `dlt list` shows a re-driven event that came back) but count once.
+    if job.record.hop.redriven_at_ms.is_some() && job.record.hop.attempts == 0 {
         metrics::redriven(stage_name);
     }
     let event = match job.event {

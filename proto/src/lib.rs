@@ -11,11 +11,14 @@
 //! - [`topics`]: the main topic and a consumer group's retry, dead-letter and
 //!   delivered-marker topics.
 //! - [`hop`]: the hop headers' codec (retry and dead-letter state), pure.
+//! - [`limits`]: record sizes the gateway, the topics and the hand-offs
+//!   agree on.
 #![forbid(unsafe_code)]
 
 pub mod envelope;
 pub mod headers;
 pub mod hop;
+pub mod limits;
 pub mod topics;
 
 pub use envelope::{Envelope, Header, IdOrigin, SCHEMA_VERSION};

@@ -8,10 +8,12 @@ use switchboard_proto::GroupTopics;
 use switchboard_runtime::exit;
 
 use crate::downstream::{unix_ms, Downstream};
-use crate::harness::{eventually, read_topic, shared_broker, unique_topic};
+use crate::harness::{
+    create_topic, eventually, partition_count, read_topic, shared_broker, unique_topic,
+};
 use crate::pipeline::{
-    committed, consumer_command, create_group_topics, ids, produce_events, produce_raw,
-    ConsumerProcess,
+    committed, consumer_command, consumer_command_full, create_group_topics, ids, produce_events,
+    produce_raw, ConsumerProcess,
 };
 
 fn rfc3339(ms: i64) -> String {
@@ -109,13 +111,13 @@ async fn offsets_reset_by_datetime_and_by_duration_replays_from_exactly_there() 
     assert!(out.contains("dry run"), "{out}");
     let row = out
         .lines()
-        .find(|l| l.starts_with("0 "))
+        .find(|l| l.starts_with(&format!("{main} ")))
         .expect("partition row");
     let cells: Vec<&str> = row.split_whitespace().collect();
-    // Partition, committed, new. The lag columns use the log end, which tansu
+    // Topic, partition, committed, new. The lag columns use the log end, which tansu
     // under-reports (shared BROKER.md: "latest" is the last batch's base + 1),
     // so they are not asserted here; `render` is unit-tested.
-    assert_eq!(&cells[..3], ["0", "30", "10"], "{out}");
+    assert_eq!(&cells[..4], [main.as_str(), "0", "30", "10"], "{out}");
     assert_eq!(
         committed(&bootstrap, &group, &main, 1)[&0],
         30,
@@ -293,6 +295,31 @@ async fn dlt_list_filters_exactly_and_redrive_delivers_each_event_once() {
     assert_eq!(code, i32::from(exit::USAGE), "no filter and no --all");
     assert!(read_topic(&bootstrap, &retry_topic).await.is_empty());
 
+    // A re-driven event that fails again comes back marked as re-driven,
+    // and `--newest` shows it first.
+    let (code, out) = consumer_command(
+        &bootstrap,
+        &env,
+        &["dlt", "redrive", "--reason-contains", "poison", "--execute"],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    eventually(
+        "the poison record is back",
+        Duration::from_secs(30),
+        || async { (read_topic(&bootstrap, &dlt_topic).await.len() == 8).then_some(()) },
+    )
+    .await;
+    let newest = list(&["--newest", "--limit", "1"]).await;
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0]["event_id"], "junk-1");
+    assert!(newest[0]["redriven_at_ms"].as_i64().is_some(), "{newest:?}");
+    let oldest = list(&["--limit", "1"]).await;
+    assert!(oldest[0]["redriven_at_ms"].is_null(), "{oldest:?}");
+    let (code, table) = consumer_command(&bootstrap, &env, &["dlt", "list", "--newest"]).await;
+    assert_eq!(code, 0);
+    assert!(table.contains("RE-DRIVEN"), "{table}");
+
     // The downstream is fixed: re-drive the refused events.
     downstream.set_default_status(200);
     let (code, out) = consumer_command(
@@ -322,7 +349,11 @@ async fn dlt_list_filters_exactly_and_redrive_delivers_each_event_once() {
         },
     )
     .await;
-    let hops = read_topic(&bootstrap, &retry_topic).await;
+    let hops: Vec<_> = read_topic(&bootstrap, &retry_topic)
+        .await
+        .into_iter()
+        .filter(|r| r.key.starts_with("refused"))
+        .collect();
     assert_eq!(hops.len(), 6, "re-driven to the first retry stage");
     assert!(
         hops.iter()
@@ -388,4 +419,172 @@ async fn bad_usage_exits_64_and_a_missing_topic_exits_1() {
     )
     .await;
     assert_eq!(code, i32::from(exit::FAILED), "a topic that does not exist");
+}
+
+#[tokio::test]
+async fn topics_ensure_plans_first_and_creates_nothing_when_any_part_is_refused() {
+    let bootstrap = shared_broker().await.bootstrap();
+    let main = unique_topic("ensure");
+    create_topic(&bootstrap, &main, 3).await;
+    let env = [("SWITCHBOARD_TOPIC", main.as_str())];
+    let topics = GroupTopics::new(&main, "crm2").expect("names");
+    let group_topics = [
+        topics.retry(switchboard_proto::topics::RETRY_1M),
+        topics.retry(switchboard_proto::topics::RETRY_10M),
+        topics.dlt(),
+        topics.delivered(),
+    ];
+
+    // The operator's mistake: a count that contradicts the main topic.
+    let (code, _, stderr) = consumer_command_full(
+        &bootstrap,
+        &env,
+        &[
+            "topics",
+            "ensure",
+            "--group",
+            "crm2",
+            "--partitions",
+            "4",
+            "--execute",
+        ],
+    )
+    .await;
+    assert_eq!(code, i32::from(exit::FAILED));
+    assert!(stderr.contains("has 3 partitions"), "{stderr}");
+    assert!(
+        stderr.contains("without --partitions"),
+        "the hint is the fix: {stderr}"
+    );
+    for topic in &group_topics {
+        assert_eq!(
+            partition_count(&bootstrap, topic).await,
+            None,
+            "{topic} not created"
+        );
+    }
+
+    // Without --execute: the plan, and nothing created.
+    let (code, out) = consumer_command(
+        &bootstrap,
+        &env,
+        &["topics", "ensure", "--group", "crm2", "--json"],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    let plan: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(plan["executed"], false);
+    assert_eq!(plan["partitions"], 3, "the main topic's count");
+    // tansu is one broker: RF 3 / minISR 2 are clamped, and the plan says so.
+    assert_eq!(plan["replication_factor"], 1);
+    assert_eq!(plan["min_insync_replicas"], 1);
+    assert_eq!(plan["warnings"].as_array().map(Vec::len), Some(2), "{plan}");
+    assert_eq!(plan["topics"][0]["action"], "keep");
+    assert_eq!(plan["topics"][3]["action"], "create");
+    assert_eq!(partition_count(&bootstrap, &topics.dlt()).await, None);
+
+    let (code, out) = consumer_command(
+        &bootstrap,
+        &env,
+        &["topics", "ensure", "--group", "crm2", "--execute"],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("created 4 topic(s)"), "{out}");
+    for topic in &group_topics {
+        assert_eq!(partition_count(&bootstrap, topic).await, Some(3), "{topic}");
+    }
+    // Idempotent: a second run keeps everything.
+    let (code, out) = consumer_command(
+        &bootstrap,
+        &env,
+        &["topics", "ensure", "--group", "crm2", "--execute"],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("created 0 topic(s)"), "{out}");
+}
+
+#[tokio::test]
+async fn offsets_reset_refuses_an_unknown_group_and_plans_every_stage_at_once() {
+    let bootstrap = shared_broker().await.bootstrap();
+    let main = unique_topic("allstages");
+    let group = format!("{main}-group");
+    create_group_topics(&bootstrap, &main, &group, 2).await;
+    let env = [("SWITCHBOARD_TOPIC", main.as_str())];
+
+    let typo = format!("{group}-typo");
+    let (code, _, stderr) = consumer_command_full(
+        &bootstrap,
+        &env,
+        &[
+            "offsets",
+            "reset",
+            "--group",
+            &typo,
+            "--all-stages",
+            "--to-earliest",
+        ],
+    )
+    .await;
+    assert_eq!(code, i32::from(exit::FAILED), "{stderr}");
+    assert!(stderr.contains("knows no consumer group"), "{stderr}");
+
+    let (code, out) = consumer_command(
+        &bootstrap,
+        &env,
+        &[
+            "offsets",
+            "reset",
+            "--group",
+            &group,
+            "--all-stages",
+            "--to-earliest",
+            "--new-group",
+            "--only-partitions",
+            "1",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    let plan: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(plan["executed"], false);
+    let topics: Vec<&str> = plan["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| {
+            assert_eq!(p["partition"], 1, "only the partition asked for");
+            p["topic"].as_str().expect("topic")
+        })
+        .collect();
+    let stages = GroupTopics::new(&main, &group).expect("names");
+    assert_eq!(
+        topics,
+        [
+            main.clone(),
+            stages.retry(switchboard_proto::topics::RETRY_1M),
+            stages.retry(switchboard_proto::topics::RETRY_10M)
+        ]
+    );
+
+    // `--partitions` is a count (topics ensure), never a filter.
+    let (code, _) = consumer_command(
+        &bootstrap,
+        &env,
+        &[
+            "offsets",
+            "reset",
+            "--group",
+            &group,
+            "--topic",
+            "main",
+            "--to-earliest",
+            "--partitions",
+            "1",
+        ],
+    )
+    .await;
+    assert_eq!(code, i32::from(exit::USAGE));
 }

@@ -4,6 +4,7 @@
 //! understands it, and what the at-least-once design rests on cannot be
 //! switched off.
 
+use switchboard_proto::limits::{hop_record_limit, DEFAULT_MAIN_MAX_MESSAGE_BYTES};
 use switchboard_runtime::config::ConfigError;
 use switchboard_runtime::kafka::KafkaSettings;
 
@@ -82,8 +83,7 @@ pub fn producer_settings(client_id: &str, given: &KafkaSettings) -> KafkaSetting
     // refuse what the stage topics (created with the same headroom) accept.
     settings.set(
         "message.max.bytes",
-        (crate::handoff::KAFKA_DEFAULT_MAX_MESSAGE_BYTES + crate::handoff::HOP_HEADROOM_BYTES)
-            .to_string(),
+        hop_record_limit(DEFAULT_MAIN_MAX_MESSAGE_BYTES).to_string(),
     );
     settings.merge(&given.filtered(|key| !matches_any(key, CONSUMER_ONLY)));
     settings

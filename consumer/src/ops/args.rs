@@ -8,11 +8,13 @@ use clap::{Args, Subcommand};
 /// `consumer topics …`
 #[derive(Subcommand)]
 pub enum TopicsCommand {
-    /// Create the main topic and the group's retry, dead-letter and delivered
-    /// topics. Idempotent; never changes an existing topic.
+    /// Plan, then create, the main topic and the group's retry, dead-letter
+    /// and delivered topics. Idempotent; never changes an existing topic; a
+    /// plan with any refused part creates nothing. Dry run unless --execute.
     #[command(after_help = "Examples:\n  \
-        consumer topics ensure --group crm-sync --partitions 12\n  \
-        KAFKA_BROKERS=kafka:9092 CONSUMER_GROUP=crm-sync consumer topics ensure")]
+        consumer topics ensure --group crm-sync --partitions 12              # the plan\n  \
+        consumer topics ensure --group crm-sync --partitions 12 --execute    # create what is missing\n  \
+        KAFKA_BROKERS=kafka:9092 CONSUMER_GROUP=crm-sync consumer topics ensure --execute --json")]
     Ensure(EnsureArgs),
 }
 
@@ -22,22 +24,34 @@ pub struct EnsureArgs {
     /// Consumer group (default: CONSUMER_GROUP or the config file).
     #[arg(long)]
     pub(crate) group: Option<String>,
-    /// Partitions of new topics (default: the main topic's, else 6). Partitions ≥ the most consumers you will run.
-    #[arg(long)]
-    pub(crate) partitions: Option<usize>,
-    /// Replication factor of new topics (-1: the broker's default).
-    #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
-    pub(crate) replication_factor: i32,
+    /// Partition count of new topics (default: the main topic's when it exists, else 6);
+    /// at least the most consumers you will run. A count that contradicts an existing main topic is refused.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) partitions: Option<u32>,
+    /// Replication factor of new topics, clamped (with a warning) to the cluster's broker count.
+    #[arg(long, default_value_t = crate::ops::setup::DEFAULT_REPLICATION_FACTOR as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) replication_factor: u32,
+    /// min.insync.replicas of new topics, clamped (with a warning) to their replication factor.
+    /// With the gateway's acks=all, an acknowledged record is on at least this many brokers.
+    #[arg(long, default_value_t = crate::ops::setup::DEFAULT_MIN_INSYNC_REPLICAS as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) min_insync_replicas: u32,
     /// Retention of the dead-letter topic.
     #[arg(long, default_value = "14d", value_parser = humantime::parse_duration)]
     pub(crate) dlt_retention: Duration,
-    /// Retention of the main topic, if this command creates it (default: the broker's).
+    /// Retention of the main topic if this command creates it: the replay window of `offsets reset`
+    /// (default: the broker's, 7 days on Kafka).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub(crate) main_retention: Option<Duration>,
-    /// The main topic's max.message.bytes (Kafka's default unless changed): retry stages and the
-    /// dead-letter topic are created with 64 KiB more, so every record that fits the main topic fits its hops.
-    #[arg(long, default_value_t = crate::handoff::KAFKA_DEFAULT_MAX_MESSAGE_BYTES)]
+    /// The main topic's max.message.bytes (default: the gateway's 1 MiB body limit + 64 KiB of envelope);
+    /// retry stages and the dead-letter topic get 64 KiB more, so every record that fits the main topic fits its hops.
+    #[arg(long, default_value_t = switchboard_proto::limits::DEFAULT_MAIN_MAX_MESSAGE_BYTES)]
     pub(crate) main_max_message_bytes: usize,
+    /// Print the plan (and what was done) as one JSON object.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Create the missing topics (without it: print the plan, change nothing).
+    #[arg(long)]
+    pub(crate) execute: bool,
 }
 
 /// `consumer offsets …`
@@ -50,7 +64,9 @@ pub enum OffsetsCommand {
         consumer offsets reset --group crm-sync --topic webhooks --to-datetime 2026-11-23T09:05:00Z\n  \
         consumer offsets reset --group crm-sync --topic webhooks --to-datetime 2026-11-23T09:05:00Z --execute\n  \
         # replay the last 30 minutes of partitions 0 and 3\n  \
-        consumer offsets reset --group crm-sync --topic webhooks --by-duration 30m --partitions 0,3 --execute\n  \
+        consumer offsets reset --group crm-sync --topic webhooks --by-duration 30m --only-partitions 0,3 --execute\n  \
+        # the main topic and every retry stage in one plan\n  \
+        consumer offsets reset --group crm-sync --all-stages --to-datetime 2026-11-23T09:05:00Z --json\n  \
         # the CRM lost what it acknowledged since 09:05: deliver that range again, once each\n  \
         consumer offsets reset --group crm-sync --topic webhooks --to-datetime 2026-11-23T09:05:00Z --redeliver --execute\n  \
         # a retry stage: its name is enough\n  \
@@ -65,13 +81,26 @@ pub struct ResetArgs {
     #[arg(long)]
     pub(crate) group: Option<String>,
     /// Topic: a full name, or a stage of the group (`main`, `retry-1m`, `retry-10m`).
+    #[arg(
+        long,
+        required_unless_present = "all_stages",
+        conflicts_with = "all_stages"
+    )]
+    pub(crate) topic: Option<String>,
+    /// The main topic and every retry stage of the group, in one plan and one commit.
     #[arg(long)]
-    pub(crate) topic: String,
+    pub(crate) all_stages: bool,
     #[command(flatten)]
     pub(crate) to: ResetTarget,
-    /// Only these partitions (comma-separated).
+    /// Only these partitions (comma-separated partition numbers; a filter, not a count).
     #[arg(long, value_delimiter = ',')]
-    pub(crate) partitions: Option<Vec<i32>>,
+    pub(crate) only_partitions: Option<Vec<i32>>,
+    /// Allow a group the broker does not know yet (to give a new group its first offsets).
+    #[arg(long)]
+    pub(crate) new_group: bool,
+    /// Print the plan (and whether it was applied) as one JSON object.
+    #[arg(long)]
+    pub(crate) json: bool,
     /// Deliver the replayed records again even if they were delivered before
     /// (the downstream lost what it acknowledged). Without it, a replay
     /// delivers only what was never delivered within the dedupe window.
@@ -112,6 +141,7 @@ pub enum DltCommand {
     /// Print dead-letter records, decoded.
     #[command(after_help = "Examples:\n  \
         consumer dlt list --group crm-sync --since 2h\n  \
+        consumer dlt list --group crm-sync --newest --limit 20\n  \
         consumer dlt list --group crm-sync --reason-contains 'HTTP 500' --json | jq .event_id")]
     List(ListArgs),
     /// Republish selected dead-letter records for another try (default: to
@@ -142,9 +172,12 @@ pub struct FilterArgs {
     /// Reason code or error chain contains this text.
     #[arg(long)]
     pub(crate) reason_contains: Option<String>,
-    /// At most this many records (oldest first).
+    /// At most this many records (the oldest; with --newest, the newest).
     #[arg(long)]
     pub(crate) limit: Option<usize>,
+    /// Newest first: `--newest --limit 20` shows the last 20 dead letters.
+    #[arg(long)]
+    pub(crate) newest: bool,
 }
 
 /// Arguments of `dlt list`.

@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use switchboard_runtime::exit;
+use switchboard_runtime::kafka::KafkaSettings;
 
 use crate::config::ConsumerConfig;
 pub use crate::ops::args::{
@@ -14,7 +15,7 @@ pub use crate::ops::args::{
 };
 use crate::ops::dlt::{self, DltFilter};
 use crate::ops::reset::{self, ResetTo};
-use crate::ops::setup::{self, EnsureOptions, EnsureStatus};
+use crate::ops::setup::{self, EnsureOptions};
 use crate::ops::{parse_time, OpsError};
 use switchboard_runtime::time::unix_ms;
 
@@ -31,11 +32,16 @@ fn with_group(config: &ConsumerConfig, group: Option<&str>) -> Result<ConsumerCo
     Ok(config)
 }
 
-fn finish(result: Result<(), OpsError>) -> ExitCode {
+/// Exit code of a command's result; an error is printed once, with a hint
+/// when the brokers could not be reached.
+fn finish(kafka: &KafkaSettings, result: Result<(), OpsError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("consumer: {error}");
+            if error.is_unreachable() {
+                eprintln!("{}", crate::ops::unreachable_hint(kafka));
+            }
             ExitCode::from(EXIT_REFUSED)
         }
     }
@@ -46,7 +52,8 @@ fn usage(why: String) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
-/// Runs `topics ensure`.
+/// Runs `topics ensure`: reads the cluster, plans, shows the plan, and
+/// creates only with `--execute` and no refusal.
 pub async fn topics(config: &ConsumerConfig, command: TopicsCommand) -> ExitCode {
     let TopicsCommand::Ensure(args) = command;
     let config = match with_group(config, args.group.as_deref()) {
@@ -54,31 +61,52 @@ pub async fn topics(config: &ConsumerConfig, command: TopicsCommand) -> ExitCode
         Err(why) => return usage(why),
     };
     let options = EnsureOptions {
-        partitions: args.partitions,
-        replication: args.replication_factor,
+        partitions: args.partitions.map(|n| n as usize),
+        replication_factor: args.replication_factor as usize,
+        min_insync_replicas: args.min_insync_replicas as usize,
         dlt_retention: args.dlt_retention,
         main_retention: args.main_retention,
         main_max_message_bytes: args.main_max_message_bytes,
     };
-    let specs = setup::plan(&config.ladder, &options, config.dedupe_window());
-    finish(async {
-        let report = setup::ensure(&config.consumer_kafka, &specs, &options).await?;
-        print!("{}", setup::render(&report));
-        let mismatched: Vec<&str> = report
-            .iter()
-            .filter(|(_, _, s)| matches!(s, EnsureStatus::Mismatch { .. }))
-            .map(|(spec, _, _)| spec.name.as_str())
-            .collect();
-        if mismatched.is_empty() {
+    let kafka = &config.consumer_kafka;
+    finish(
+        kafka,
+        async {
+            let window = config.dedupe_window();
+            let names: Vec<String> =
+                setup::plan(&config.ladder, &options, window, &Default::default())
+                    .topics
+                    .into_iter()
+                    .map(|t| t.spec.name)
+                    .collect();
+            let cluster = setup::cluster::read(kafka, &names).await?;
+            let plan = setup::plan(&config.ladder, &options, window, &cluster);
+            let execute = args.execute && plan.refusal.is_none();
+            let created = if execute {
+                setup::cluster::create(kafka, &plan).await?
+            } else {
+                Vec::new()
+            };
+            if args.json {
+                println!("{}", setup::render::json(&plan, execute));
+            } else {
+                print!("{}", setup::render::table(&plan));
+            }
+            if let Some(why) = plan.refusal {
+                return Err(OpsError::Refused(why));
+            }
+            if !args.json {
+                if execute {
+                    println!("created {} topic(s).", created.len());
+                } else {
+                    let count = plan.to_create().count();
+                    println!("dry run: nothing changed. Add --execute to create {count} topic(s).");
+                }
+            }
             Ok(())
-        } else {
-            Err(OpsError::Refused(format!(
-                "{mismatched:?} have another partition count than wanted; they were not changed. \
-                 Every topic of a group needs the main topic's count: recreate them, or pass --partitions"
-            )))
         }
-    }
-    .await)
+        .await,
+    )
 }
 
 /// Runs `offsets reset`.
@@ -90,9 +118,14 @@ pub fn offsets(config: &ConsumerConfig, command: OffsetsCommand) -> ExitCode {
     };
     let ladder = &config.ladder;
     let group = ladder.topics().group().to_owned();
-    let topic = (0..ladder.len())
-        .find(|&s| ladder.name(s) == args.topic)
-        .map_or(args.topic.clone(), |s| ladder.topic(s).to_owned());
+    let topics: Vec<String> = match &args.topic {
+        Some(topic) => vec![(0..ladder.len())
+            .find(|&s| ladder.name(s) == topic)
+            .map_or(topic.clone(), |s| ladder.topic(s).to_owned())],
+        None => (0..ladder.len())
+            .map(|s| ladder.topic(s).to_owned())
+            .collect(),
+    };
     let now = unix_ms();
     let t = &args.to;
     let to = if let Some(text) = &t.to_datetime {
@@ -116,43 +149,51 @@ pub fn offsets(config: &ConsumerConfig, command: OffsetsCommand) -> ExitCode {
     } else {
         return usage("give one of --to-datetime, --by-duration, --to-earliest, --to-latest, --to-offset, --shift-by".into());
     };
-    finish((|| {
-        let (consumer, resets) = reset::plan(
-            &config.consumer_kafka,
-            &group,
-            &topic,
-            to,
-            args.partitions.as_deref(),
-        )?;
-        reset::refuse_if_active(&consumer, &group)?;
-        println!("group {group} on topic {topic}:");
-        print!("{}", reset::render(&resets));
-        let fences = if args.redeliver {
-            reset::fences(&topic, &resets, now)
-        } else {
-            Vec::new()
-        };
-        if args.execute {
-            // Fences first: a consumer that starts right after the reset
-            // must already find them.
-            reset::write_fences(
-                &config.producer_kafka,
-                &config.ladder.topics().delivered(),
-                &fences,
-            )?;
-            reset::execute(&consumer, &topic, &resets)?;
-            println!("offsets reset.");
-            if args.redeliver {
-                println!("replay fences written on {} partition(s): the replayed records are delivered again, once each.", fences.len());
+    finish(
+        &config.consumer_kafka,
+        (|| {
+            let consumer = reset::group_client(&config.consumer_kafka, &group)?;
+            reset::refuse_if_unknown(&consumer, &group, &topics, args.new_group)?;
+            let mut resets = Vec::new();
+            for topic in &topics {
+                resets.extend(reset::plan(
+                    &consumer,
+                    topic,
+                    to,
+                    args.only_partitions.as_deref(),
+                )?);
             }
-        } else {
-            if args.redeliver {
-                println!("with --redeliver, {} partition(s) would get a replay fence: their replayed records would be delivered again, once each.", fences.len());
+            reset::refuse_if_active(&consumer, &group)?;
+            let fences = if args.redeliver {
+                reset::fences(&resets, now)
+            } else {
+                Vec::new()
+            };
+            if args.execute {
+                // Fences first: a consumer that starts right after the reset
+                // must already find them.
+                reset::write_fences(
+                    &config.producer_kafka,
+                    &config.ladder.topics().delivered(),
+                    &fences,
+                )?;
+                reset::execute(&consumer, &resets)?;
             }
-            println!("dry run: nothing changed. Add --execute to apply.");
+            if args.json {
+                println!("{}", reset::json(&group, &resets, args.execute));
+                return Ok(());
+            }
+            println!("group {group}:");
+            print!("{}", reset::render(&resets));
+            match (args.execute, args.redeliver) {
+            (true, true) => println!("offsets reset; replay fences written on {} partition(s): the replayed records are delivered again, once each.", fences.len()),
+            (true, false) => println!("offsets reset."),
+            (false, true) => println!("with --redeliver, {} partition(s) would get a replay fence: their replayed records would be delivered again, once each.\ndry run: nothing changed. Add --execute to apply.", fences.len()),
+            (false, false) => println!("dry run: nothing changed. Add --execute to apply."),
         }
-        Ok(())
-    })())
+            Ok(())
+        })(),
+    )
 }
 
 fn filter(args: &FilterArgs) -> Result<DltFilter, String> {
@@ -164,6 +205,7 @@ fn filter(args: &FilterArgs) -> Result<DltFilter, String> {
         source: args.source.clone(),
         reason_contains: args.reason_contains.clone(),
         limit: args.limit,
+        newest: args.newest,
     })
 }
 
@@ -195,7 +237,7 @@ pub async fn dlt(config: &ConsumerConfig, command: DltCommand) -> ExitCode {
     let dlt_topic = config.ladder.topics().dlt();
     let entries = match dlt::read(&config.consumer_kafka, &dlt_topic, &selection) {
         Ok(entries) => entries,
-        Err(error) => return finish(Err(error)),
+        Err(error) => return finish(&config.consumer_kafka, Err(error)),
     };
     match command {
         DltCommand::List(args) => {
@@ -238,7 +280,7 @@ pub async fn dlt(config: &ConsumerConfig, command: DltCommand) -> ExitCode {
             )
             .await;
             bar.finish_and_clear();
-            finish(result.map(|sent| {
+            finish(&config.consumer_kafka, result.map(|sent| {
                 println!(
                     "re-drove {sent} records to {target}; events already delivered will be suppressed by dedupe."
                 )

@@ -30,8 +30,10 @@ pub struct DltFilter {
     pub source: Option<String>,
     /// The reason code or the error chain contains this text.
     pub reason_contains: Option<String>,
-    /// At most this many (oldest first, per partition order).
+    /// At most this many (the oldest, unless `newest`).
     pub limit: Option<usize>,
+    /// Newest first (with `limit`: the newest ones).
+    pub newest: bool,
 }
 
 /// One dead-letter record, decoded.
@@ -60,6 +62,9 @@ pub struct DltEntry {
     /// Whether this is a pointer to a record that could not be handed on
     /// (reason `unroutable`, no value): re-driving re-reads the original.
     pub pointer: bool,
+    /// When this event was last re-driven (unix ms): it came back to the
+    /// dead-letter topic after a re-drive.
+    pub redriven_at_ms: Option<i64>,
     #[serde(skip)]
     pub(crate) key: Option<Vec<u8>>,
     #[serde(skip)]
@@ -139,6 +144,7 @@ fn decode(message: &rdkafka::message::BorrowedMessage<'_>) -> DltEntry {
         original_offset: hop.origin.as_ref().map(|o| o.offset),
         pointer: value.is_empty()
             && hop.dlt_reason.as_deref() == Some(DltReason::Unroutable.code()),
+        redriven_at_ms: hop.redriven_at_ms,
         key,
         value,
         headers,
@@ -191,6 +197,9 @@ pub fn read(
         }
     }
     selected.sort_by_key(|e| (e.dead_lettered_at_ms, e.partition, e.offset));
+    if filter.newest {
+        selected.reverse();
+    }
     if let Some(limit) = filter.limit {
         selected.truncate(limit);
     }
@@ -214,6 +223,7 @@ pub fn render(entries: &[DltEntry]) -> String {
         "DEAD-LETTERED".into(),
         "ATTEMPTS".into(),
         "REASON".into(),
+        "RE-DRIVEN".into(),
         "LAST ERROR".into(),
     ]];
     for e in entries {
@@ -226,6 +236,7 @@ pub fn render(entries: &[DltEntry]) -> String {
             time(e.dead_lettered_at_ms),
             e.attempts.to_string(),
             e.reason.clone(),
+            e.redriven_at_ms.map_or("-".to_owned(), time),
             error,
         ]);
     }
@@ -249,6 +260,7 @@ pub(crate) mod tests {
             last_error: error.into(),
             original_offset: None,
             pointer: false,
+            redriven_at_ms: None,
             origin: None,
             key: None,
             value: vec![],

@@ -38,6 +38,42 @@ pub enum OpsError {
     Kafka(#[from] KafkaError),
 }
 
+impl OpsError {
+    /// Whether the brokers could not be reached (or refused the connection's
+    /// security handshake): the fix is in the connection settings.
+    pub fn is_unreachable(&self) -> bool {
+        use rdkafka::types::RDKafkaErrorCode as Code;
+        let OpsError::Kafka(error) = self else {
+            return false;
+        };
+        matches!(
+            error.rdkafka_error_code(),
+            Some(
+                Code::BrokerTransportFailure
+                    | Code::AllBrokersDown
+                    | Code::OperationTimedOut
+                    | Code::RequestTimedOut
+                    | Code::Resolve
+                    | Code::Authentication
+                    | Code::SaslAuthenticationFailed
+                    | Code::SSL
+            )
+        )
+    }
+}
+
+/// What to check when the brokers cannot be reached: the bootstrap address
+/// as configured, and the security settings a TLS or SASL listener needs.
+pub fn unreachable_hint(kafka: &KafkaSettings) -> String {
+    let bootstrap = kafka.get("bootstrap.servers").unwrap_or("localhost:9092");
+    let protocol = kafka.get("security.protocol").unwrap_or("plaintext");
+    format!(
+        "hint: no broker answered at {bootstrap} (KAFKA_BROKERS) over {protocol}. Check the address and port; \
+         a TLS or SASL listener needs KAFKA_SECURITY_PROTOCOL=SSL|SASL_SSL, KAFKA_SASL_MECHANISM, \
+         KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD and, for a private CA, KAFKA_SSL_CA_LOCATION"
+    )
+}
+
 /// Client settings for an operator tool: the connection and security settings
 /// of `kafka`, without the worker's group membership.
 pub fn client_config(kafka: &KafkaSettings) -> ClientConfig {

@@ -1,7 +1,9 @@
 //! `consumer offsets reset`: moves a group's committed offsets on one topic
-//! (main or a retry stage), the way `kafka-consumer-groups --reset-offsets`
-//! does, and more safely: a dry run unless `--execute`, a table of what would
-//! change, and a refusal while the group has active members.
+//! (main or a retry stage) or on all of them (`--all-stages`), the way
+//! `kafka-consumer-groups --reset-offsets` does, and more safely: a dry run
+//! unless `--execute`, a table of what would change, a refusal while the
+//! group has active members, and a refusal for a group the broker does not
+//! know (a typo in `--group` would otherwise show a table of `-`).
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -12,6 +14,7 @@ use switchboard_proto::headers as h;
 
 use crate::dedupe::Fence;
 use crate::ops::{client_config, OpsError};
+use switchboard_runtime::kafka::metadata::partitions;
 use switchboard_runtime::kafka::{KafkaLog, KafkaSettings};
 
 use crate::ops::TIMEOUT;
@@ -32,8 +35,10 @@ pub enum ResetTo {
 }
 
 /// One partition's reset.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PartitionReset {
+    /// Topic.
+    pub topic: String,
     /// Partition.
     pub partition: i32,
     /// Committed offset now, if any.
@@ -72,14 +77,14 @@ pub fn new_offset(
 
 /// The replay fences a `--redeliver` reset writes: one per partition whose
 /// offset moves back, covering what it replays (`[new, current)`).
-pub fn fences(topic: &str, resets: &[PartitionReset], at_ms: i64) -> Vec<(i32, Fence)> {
+pub fn fences(resets: &[PartitionReset], at_ms: i64) -> Vec<(i32, Fence)> {
     resets
         .iter()
         .filter_map(|r| {
             let to = r.current?;
             (r.new < to).then(|| {
                 let fence = Fence {
-                    topic: topic.to_owned(),
+                    topic: r.topic.clone(),
                     from: r.new,
                     to,
                     at_ms,
@@ -149,20 +154,68 @@ pub fn refuse_if_active(consumer: &BaseConsumer<KafkaLog>, group: &str) -> Resul
     Ok(())
 }
 
-/// Plans the reset of `group` on `topic` (all partitions, or `only`).
-pub fn plan(
+/// A client of `group` that commits nothing by itself.
+pub fn group_client(
     kafka: &KafkaSettings,
     group: &str,
-    topic: &str,
-    to: ResetTo,
-    only: Option<&[i32]>,
-) -> Result<(BaseConsumer<KafkaLog>, Vec<PartitionReset>), OpsError> {
+) -> Result<BaseConsumer<KafkaLog>, OpsError> {
     let mut config = client_config(kafka);
     config
         .set("group.id", group)
         .set("enable.auto.commit", "false");
-    let consumer: BaseConsumer<KafkaLog> = config.create_with_context(KafkaLog)?;
-    let mut partitions = crate::ops::partitions_of(&consumer, topic, TIMEOUT)?;
+    Ok(config.create_with_context(KafkaLog)?)
+}
+
+/// Refuses a group the broker does not know: not in its group list and
+/// without a committed offset on any partition of `topics` (those that
+/// exist). `new_group` lets an operator give a new group its first offsets.
+pub fn refuse_if_unknown(
+    consumer: &BaseConsumer<KafkaLog>,
+    group: &str,
+    topics: &[String],
+    new_group: bool,
+) -> Result<(), OpsError> {
+    if new_group {
+        return Ok(());
+    }
+    let groups = consumer.fetch_group_list(None, TIMEOUT)?;
+    let known: Vec<&str> = groups.groups().iter().map(|g| g.name()).collect();
+    if known.contains(&group) {
+        return Ok(());
+    }
+    let mut list = TopicPartitionList::new();
+    for topic in topics {
+        let partitions = partitions(consumer.client(), topic, TIMEOUT)?.unwrap_or_default();
+        for partition in partitions {
+            list.add_partition(topic, partition);
+        }
+    }
+    if list.count() > 0 {
+        let committed = consumer.committed_offsets(list, TIMEOUT)?;
+        let any = committed
+            .elements()
+            .iter()
+            .any(|e| matches!(e.offset(), Offset::Offset(_)));
+        if any {
+            return Ok(());
+        }
+    }
+    Err(OpsError::Refused(format!(
+        "the broker knows no consumer group {group}, and it has no committed offsets on {topics:?}: \
+         check --group (or CONSUMER_GROUP). Known groups: {known:?}. To give a new group its first \
+         offsets, pass --new-group"
+    )))
+}
+
+/// Plans the reset of `topic` for the group of `consumer` (all partitions,
+/// or `only`).
+pub fn plan(
+    consumer: &BaseConsumer<KafkaLog>,
+    topic: &str,
+    to: ResetTo,
+    only: Option<&[i32]>,
+) -> Result<Vec<PartitionReset>, OpsError> {
+    let mut partitions = crate::ops::partitions_of(consumer, topic, TIMEOUT)?;
     if let Some(only) = only {
         if let Some(missing) = only.iter().find(|p| !partitions.contains(p)) {
             return Err(OpsError::Failed(format!(
@@ -204,34 +257,41 @@ pub fn plan(
                 _ => None,
             });
         let new = new_offset(to, current, start, end, found)
-            .map_err(|why| OpsError::Failed(format!("partition {partition}: {why}")))?;
+            .map_err(|why| OpsError::Failed(format!("{topic} partition {partition}: {why}")))?;
         resets.push(PartitionReset {
+            topic: topic.to_owned(),
             partition,
             current,
             new,
             end,
         });
     }
-    Ok((consumer, resets))
+    Ok(resets)
 }
 
-/// Commits the planned offsets for the group.
+/// Commits the planned offsets for the group, every topic in one commit.
 pub fn execute(
     consumer: &BaseConsumer<KafkaLog>,
-    topic: &str,
     resets: &[PartitionReset],
 ) -> Result<(), OpsError> {
     let mut list = TopicPartitionList::new();
     for reset in resets {
-        list.add_partition_offset(topic, reset.partition, Offset::Offset(reset.new))?;
+        list.add_partition_offset(&reset.topic, reset.partition, Offset::Offset(reset.new))?;
     }
     consumer.commit(&list, CommitMode::Sync)?;
     Ok(())
 }
 
-/// Renders the plan: partition, current, new, and the lag before and after.
+/// Renders the plan as one JSON object: the group, whether it was applied,
+/// and each partition's topic, partition, current and new offset and log end.
+pub fn json(group: &str, resets: &[PartitionReset], executed: bool) -> String {
+    serde_json::json!({"group": group, "executed": executed, "partitions": resets}).to_string()
+}
+
+/// Renders the plan: topic, partition, current, new, and the lag before and after.
 pub fn render(resets: &[PartitionReset]) -> String {
     let mut rows = vec![vec![
+        "TOPIC".to_owned(),
         "PARTITION".to_owned(),
         "CURRENT".into(),
         "NEW".into(),
@@ -244,6 +304,7 @@ pub fn render(resets: &[PartitionReset]) -> String {
         let lag_after = r.end - r.new;
         let change = lag_after - lag_now.unwrap_or(r.end);
         rows.push(vec![
+            r.topic.clone(),
             r.partition.to_string(),
             r.current.map_or("-".into(), |c| c.to_string()),
             r.new.to_string(),
@@ -302,13 +363,13 @@ mod tests {
     #[test]
     fn a_redeliver_fences_exactly_what_moves_back() {
         let reset = |partition, current, new| PartitionReset {
+            topic: "webhooks".into(),
             partition,
             current,
             new,
             end: 100,
         };
         let fences = fences(
-            "webhooks",
             &[
                 reset(0, Some(40), 10),
                 reset(1, Some(5), 50),
@@ -349,6 +410,7 @@ mod tests {
     #[test]
     fn the_table_shows_the_lag_change() {
         let text = render(&[PartitionReset {
+            topic: "webhooks".into(),
             partition: 0,
             current: Some(90),
             new: 40,

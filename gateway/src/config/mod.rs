@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
+use switchboard_proto::limits::{main_record_limit, DEFAULT_MAX_BODY_BYTES};
 use switchboard_runtime::config::{self as layering, ConfigError};
 use switchboard_runtime::kafka::KafkaSettings;
 
@@ -86,10 +87,6 @@ pub mod env {
     ];
 }
 
-/// Room a record needs beyond its body: the envelope's other fields (event
-/// id, forwarded headers, trace context) and the Kafka key and headers.
-pub const ENVELOPE_HEADROOM_BYTES: usize = 64 * 1024;
-
 /// The built-in source that exists when no source is configured.
 pub const DEFAULT_SOURCE: &str = "genesys";
 
@@ -145,7 +142,7 @@ impl Default for GatewaySettings {
             topic: switchboard_proto::DEFAULT_MAIN_TOPIC.to_owned(),
             deadline: Duration::from_secs(2),
             retry_after: Duration::from_secs(1),
-            max_body_bytes: 1024 * 1024,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             instance_id: None,
             shutdown_grace: Duration::from_secs(10),
             http: HttpLimits::default(),
@@ -202,7 +199,7 @@ fn default_kafka_settings(instance_id: &str) -> KafkaSettings {
 }
 
 /// Makes the producer take the largest record a source can accept: its
-/// largest body plus [`ENVELOPE_HEADROOM_BYTES`]. librdkafka's own default
+/// largest body plus the envelope's headroom ([`main_record_limit`]). librdkafka's own default
 /// (1,000,000 bytes) is below the default body limit (1 MiB), and a body in
 /// between would be answered 503 for ever. The default is raised; a value
 /// the operator set too low refuses to start rather than silently lowering
@@ -214,9 +211,7 @@ fn fit_records_to_bodies(
     let Some(largest) = sources.values().max_by_key(|s| s.max_body_bytes) else {
         return Ok(());
     };
-    let needed = largest
-        .max_body_bytes
-        .saturating_add(ENVELOPE_HEADROOM_BYTES);
+    let needed = main_record_limit(largest.max_body_bytes);
     const SETTING: &str = "message.max.bytes";
     if !kafka.set_by_operator(SETTING) {
         kafka.set(SETTING, needed.to_string());

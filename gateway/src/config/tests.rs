@@ -195,7 +195,11 @@ fn the_producer_takes_the_largest_body_a_source_accepts() {
     let config = GatewayConfig::from_toml("", &vars(&[])).expect("valid");
     assert_eq!(
         config.kafka.get("message.max.bytes"),
-        Some((1024 * 1024 + ENVELOPE_HEADROOM_BYTES).to_string().as_str()),
+        Some(
+            switchboard_proto::limits::DEFAULT_MAIN_MAX_MESSAGE_BYTES
+                .to_string()
+                .as_str()
+        ),
         "raised past librdkafka's 1,000,000 for the 1 MiB default body"
     );
     let error = GatewayConfig::from_toml("", &vars(&[("KAFKA_MESSAGE_MAX_BYTES", "1000000")]))

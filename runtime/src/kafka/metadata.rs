@@ -71,6 +71,21 @@ pub async fn topic_config(
     name: &str,
     timeout: Duration,
 ) -> Result<BTreeMap<String, String>, KafkaError> {
+    Ok(topic_configs(settings, topics, timeout)
+        .await?
+        .into_iter()
+        .filter_map(|(topic, mut configs)| Some((topic, configs.remove(name)?)))
+        .collect())
+}
+
+/// Every config of each of `topics` that has a value, as the broker
+/// describes them (DescribeConfigs); a topic the broker did not describe is
+/// left out.
+pub async fn topic_configs(
+    settings: &super::KafkaSettings,
+    topics: &[String],
+    timeout: Duration,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, KafkaError> {
     use rdkafka::admin::{AdminClient, AdminOptions, OwnedResourceSpecifier, ResourceSpecifier};
     let admin: AdminClient<super::KafkaLog> = settings
         .filtered(|key| !key.starts_with("group.") && key != "statistics.interval.ms")
@@ -87,8 +102,12 @@ pub async fn topic_config(
             let OwnedResourceSpecifier::Topic(topic) = &resource.specifier else {
                 return None;
             };
-            let value = resource.get(name)?.value.clone()?;
-            Some((topic.clone(), value))
+            let configs = resource
+                .entries
+                .iter()
+                .filter_map(|entry| Some((entry.name.clone(), entry.value.clone()?)))
+                .collect();
+            Some((topic.clone(), configs))
         })
         .collect())
 }

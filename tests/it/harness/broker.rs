@@ -159,6 +159,30 @@ pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
     }
 }
 
+/// The partition count of `topic`, `None` when it does not exist.
+pub async fn partition_count(bootstrap: &str, topic: &str) -> Option<usize> {
+    let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let consumer: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .create()
+            .expect("client");
+        let metadata = rdkafka::consumer::Consumer::fetch_metadata(
+            &consumer,
+            Some(&topic),
+            Duration::from_secs(10),
+        )
+        .expect("metadata");
+        metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none())
+            .map(|t| t.partitions().len())
+    })
+    .await
+    .expect("metadata thread")
+}
+
 /// A record as read back from a topic.
 #[derive(Debug, Clone)]
 pub struct Record {

@@ -17,7 +17,7 @@ pub mod wait;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-pub use broker::{create_topic, read_topic, shared_broker, Broker, Record};
+pub use broker::{create_topic, partition_count, read_topic, shared_broker, Broker, Record};
 pub use gateway::Gateway;
 pub use http::{assert_problem, raw_request, read_head, HttpClient};
 pub use process::{
