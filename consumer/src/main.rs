@@ -72,14 +72,17 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Run => exit::serve(
-            "consumer",
-            exit::Listen {
-                admin: config.metrics_listen,
-                public: None,
-            },
-            switchboard_consumer::metrics::install,
-            |started| switchboard_consumer::run::run(config, started),
-        ),
+        Command::Run => {
+            let group = config.ladder.topics().group().to_owned();
+            exit::serve(
+                "consumer",
+                exit::Listen {
+                    admin: config.metrics_listen,
+                    public: None,
+                },
+                move || switchboard_consumer::metrics::install(&group),
+                |started| switchboard_consumer::run::run(config, started),
+            )
+        }
     }
 }

@@ -26,6 +26,8 @@ pub const RETRY_LATENESS: &str = "switchboard_consumer_retry_lateness_seconds";
 pub const DELIVERY_DURATION: &str = "switchboard_consumer_delivery_duration_seconds";
 /// Gateway receipt to successful delivery, by `source`.
 pub const END_TO_END: &str = "switchboard_consumer_end_to_end_seconds";
+/// The label every consumer series carries: its consumer group.
+pub const GROUP_LABEL: &str = "group";
 /// Records republished from the dead-letter topic and handled again, by `stage`.
 pub const REDRIVEN: &str = "switchboard_consumer_redriven_events_total";
 /// Events being worked on right now, by `source`.
@@ -58,8 +60,11 @@ const END_TO_END_BUCKETS: &[f64] = &[
 ];
 
 /// Installs the Prometheus recorder and describes every metric.
-pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
+pub fn install(group: &str) -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
     let handle = PrometheusBuilder::new()
+        // Several groups may read one main topic: every series says whose
+        // it is, so the ledger closes per group.
+        .add_global_label(GROUP_LABEL, group)
         .set_buckets_for_metric(Matcher::Full(DELIVERY_DURATION.into()), DELIVERY_BUCKETS)?
         .set_buckets_for_metric(Matcher::Full(RETRY_LATENESS.into()), LATENESS_BUCKETS)?
         .set_buckets_for_metric(Matcher::Full(END_TO_END.into()), END_TO_END_BUCKETS)?

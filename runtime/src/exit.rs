@@ -92,13 +92,9 @@ pub type Shutdown = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 /// Runs a server process: installs its metrics recorder, binds its
 /// listeners, and runs `serve` until it returns; its shutdown signal is
 /// SIGTERM or SIGINT.
-pub fn serve<S, F>(
-    binary: &str,
-    listen: Listen,
-    install_metrics: fn() -> Result<PrometheusHandle, BuildError>,
-    serve: S,
-) -> ExitCode
+pub fn serve<M, S, F>(binary: &str, listen: Listen, install_metrics: M, serve: S) -> ExitCode
 where
+    M: FnOnce() -> Result<PrometheusHandle, BuildError>,
     S: FnOnce(Started) -> F,
     F: Future<Output = anyhow::Result<()>>,
 {

@@ -227,7 +227,27 @@ async fn dashboards_and_alerts_work_against_a_real_prometheus() {
         }
     }
 
-    // (3) Every alert expression parses, and every metric it names exists.
+    // (3) The ledger closes for the group, on the counters themselves: what
+    // the gateway accepted equals what this group settled.
+    let ledger = "sum by (source) (switchboard_gateway_events_accepted_total) - on (source) group_right \
+                  sum by (source, group) (switchboard_consumer_events_handled_total{outcome=~\"delivered|dead_lettered|duplicate\"})";
+    eventually(
+        "the ledger closes for the group",
+        Duration::from_secs(30),
+        || async {
+            let (_, body) = query(ledger.to_owned()).await?;
+            let series = body["data"]["result"].as_array()?.clone();
+            let closed = series.len() == 1
+                && series[0]["metric"]["group"] == group.as_str()
+                && series[0]["value"][1] == "0";
+            closed.then_some(())
+        },
+    )
+    .await;
+
+    // (4) Every alert expression parses, every metric it names exists, and
+    // its runbook_url points at a section of RUNBOOK.md.
+    let sections = runbook_sections();
     let text = std::fs::read_to_string(&rules).expect("rules");
     let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
     let mut alerts = 0;
@@ -243,13 +263,34 @@ async fn dashboards_and_alerts_work_against_a_real_prometheus() {
                 rule["annotations"]["runbook"].is_string(),
                 "{name} has a runbook line"
             );
+            assert!(
+                rule["for"].is_string(),
+                "{name} has a `for:`, so one blip does not page"
+            );
+            let url = rule["annotations"]["runbook_url"]
+                .as_str()
+                .expect("runbook_url");
+            let anchor = url
+                .strip_prefix("RUNBOOK.md#")
+                .expect("a RUNBOOK.md section");
+            assert!(
+                sections.contains(anchor),
+                "{name}: RUNBOOK.md has no section #{anchor}"
+            );
             let (status, body) = query(expr.to_owned()).await.expect("prometheus answers");
             assert_eq!(status, StatusCode::OK, "{name} does not parse: {body}");
+            if name.ends_with("Absent") || name.ends_with("TargetDown") {
+                let firing = body["data"]["result"].as_array().map_or(0, Vec::len);
+                assert_eq!(firing, 0, "{name} fires while everything runs: {body}");
+            }
             let metrics: BTreeSet<&str> = expr
                 .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                 .filter(|w| w.starts_with("switchboard_"))
                 .collect();
-            assert!(!metrics.is_empty(), "{name} names no metric");
+            assert!(
+                !metrics.is_empty() || expr.contains("up{"),
+                "{name} names no metric"
+            );
             for metric in metrics {
                 let url = format!("{api}/series?match[]={}", encode(metric));
                 let reply = client.get(&url).await.expect("series");
@@ -262,7 +303,43 @@ async fn dashboards_and_alerts_work_against_a_real_prometheus() {
             alerts += 1;
         }
     }
-    assert!(alerts >= 6);
+    assert!(alerts >= 10);
+
+    // (5) With every consumer gone, the absence alert's expression fires
+    // (the lag series vanish with the consumers; this one does not).
+    drop(consumer);
+    let absent = "absent(up{job=\"switchboard-consumer\"} == 1)";
+    eventually(
+        "consumers reported absent",
+        Duration::from_secs(20),
+        || async {
+            let (_, body) = query(absent.to_owned()).await?;
+            (body["data"]["result"].as_array()?.len() == 1).then_some(())
+        },
+    )
+    .await;
+}
+
+/// The anchors of RUNBOOK.md's headings, as GitHub makes them.
+fn runbook_sections() -> BTreeSet<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../RUNBOOK.md");
+    let text = std::fs::read_to_string(path).expect("RUNBOOK.md");
+    text.lines()
+        .filter_map(|line| line.strip_prefix('#'))
+        .map(|heading| {
+            heading
+                .trim_start_matches('#')
+                .trim()
+                .to_lowercase()
+                .chars()
+                .filter_map(|c| match c {
+                    'a'..='z' | '0'..='9' | '-' | '_' => Some(c),
+                    ' ' => Some('-'),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect()
 }
 
 struct KillOnDrop(std::process::Child);

@@ -16,8 +16,8 @@ use switchboard_proto::{headers as h, Envelope, GroupTopics, IdOrigin};
 
 use crate::harness::process::unique_log;
 use crate::harness::{
-    create_topic, listening_addr, log_filter, read_log, send_signal, spawn_tied, wait_exit,
-    wait_metric_line, wait_until_ok, workspace_binary, HttpClient, LOOPBACK_ANY_PORT,
+    create_topic, eventually, listening_addr, log_filter, read_log, send_signal, spawn_tied,
+    wait_exit, wait_until_ok, workspace_binary, HttpClient, LOOPBACK_ANY_PORT,
 };
 
 /// Short retry stages for tests: the ladder is the same, only the delays shrink.
@@ -261,8 +261,14 @@ impl ConsumerProcess {
 
     /// Waits until the process holds `count` partitions.
     pub async fn wait_assigned(&self, count: usize) {
-        let wanted = format!("{} {count}", switchboard_consumer::metrics::ASSIGNED);
-        wait_metric_line(&self.url("/metrics"), &wanted, Duration::from_secs(30)).await;
+        let what = format!("{count} partitions assigned");
+        eventually(&what, Duration::from_secs(30), || async {
+            let assigned = self
+                .metric(switchboard_consumer::metrics::ASSIGNED, &[])
+                .await;
+            (assigned == count as f64).then_some(())
+        })
+        .await;
     }
 
     /// The sum of every sample of `name` whose labels contain all of `labels`.

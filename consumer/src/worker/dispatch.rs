@@ -5,7 +5,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use prost::Message as _;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::TopicPartitionList;
 use switchboard_proto::Envelope;
@@ -169,7 +168,7 @@ impl<H: Handler> State<H> {
                     break;
                 };
                 let epoch = partition.epoch;
-                let event = Envelope::decode(record.payload.clone()).map_err(|e| e.to_string());
+                let event = switchboard_proto::envelope::decode_known(record.payload.clone());
                 self.start_or_park(key, epoch, record, event);
             }
             let Some(partition) = self.partitions.get_mut(&key) else {
