@@ -31,6 +31,14 @@ fn main() -> ExitCode {
         Err(error) => return exit::fail("gateway", exit::CONFIG, error),
     };
     if args.check {
+        for source in config.sources.values().filter(|s| s.verifier.is_none()) {
+            eprintln!(
+                "warning: source {0} accepts unauthenticated requests (auth scheme none): \
+                 anyone who can reach the gateway can write events; set [sources.{0}.auth] \
+                 before exposing it",
+                source.name
+            );
+        }
         println!(
             "configuration ok: sources {:?}",
             config.sources.keys().collect::<Vec<_>>()

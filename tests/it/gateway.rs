@@ -540,3 +540,42 @@ async fn a_body_exactly_at_the_limit_is_accepted_and_one_byte_more_is_413_never_
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].key, "at-limit");
 }
+
+/// Runs `gateway --check` with `env` only; returns the exit code, stdout and stderr.
+fn gateway_check(env: &[(&str, &str)], config: Option<&str>) -> (i32, String, String) {
+    let mut command = std::process::Command::new(crate::harness::workspace_binary("gateway"));
+    command.arg("--check").env_clear().envs(env.iter().copied());
+    let dir = crate::harness::log_dir();
+    let path = dir.join(format!("check-{}.toml", std::process::id()));
+    if let Some(config) = config {
+        std::fs::write(&path, config).expect("write config");
+        command.arg("--config").arg(&path);
+    }
+    let output = command.output().expect("run gateway --check");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_flags_an_unauthenticated_source_and_names_a_bad_kafka_variable() {
+    let (code, out, err) = gateway_check(&[], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("configuration ok"), "{out}");
+    assert!(
+        err.contains("source genesys accepts unauthenticated requests"),
+        "the no-config default is flagged: {err}"
+    );
+
+    let secured =
+        "[sources.genesys.auth]\nscheme = \"basic\"\nsecrets_env = [\"EVENTBRIDGE_BASIC\"]\n";
+    let (code, _, err) = gateway_check(&[("EVENTBRIDGE_BASIC", "u:p")], Some(secured));
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("unauthenticated"), "{err}");
+
+    let (code, _, err) = gateway_check(&[("KAFKA_SECURITY_PROTOCL", "SSL")], None);
+    assert_eq!(code, i32::from(switchboard_runtime::exit::CONFIG), "{err}");
+    assert!(err.contains("KAFKA_SECURITY_PROTOCL"), "{err}");
+}
