@@ -289,6 +289,16 @@ async fn dlt_list_filters_exactly_and_redrive_delivers_each_event_once() {
         consumer_command(&bootstrap, &env, &["dlt", "redrive", "--source", "genesys"]).await;
     assert_eq!(code, 0);
     assert!(out.contains("dry run: 6 records"), "{out}");
+    let (code, out) = consumer_command(
+        &bootstrap,
+        &env,
+        &["dlt", "redrive", "--source", "genesys", "--json"],
+    )
+    .await;
+    assert_eq!(code, 0);
+    let plan: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(plan["executed"], false);
+    assert_eq!(plan["records"].as_array().map(Vec::len), Some(6));
     assert!(read_topic(&bootstrap, &retry_topic).await.is_empty());
     // Every record of the DLT at once must be asked for by name.
     let (code, _) = consumer_command(&bootstrap, &env, &["dlt", "redrive", "--execute"]).await;

@@ -205,6 +205,9 @@ pub struct RedriveArgs {
     /// must say so).
     #[arg(long)]
     pub(crate) all: bool,
+    /// Print the plan (and what was sent) as one JSON object.
+    #[arg(long)]
+    pub(crate) json: bool,
     /// Republish (without it: list what would be re-driven, change nothing).
     #[arg(long)]
     pub(crate) execute: bool,

@@ -258,13 +258,21 @@ pub async fn dlt(config: &ConsumerConfig, command: DltCommand) -> ExitCode {
                 "main" => config.ladder.topics().main().to_owned(),
                 topic => topic.to_owned(),
             };
-            print!("{}", dlt::render(&entries));
+            let summary = |executed: bool, sent: usize| serde_json::json!({"target": target, "executed": executed, "sent": sent, "records": entries});
             if !args.execute {
-                println!(
-                    "dry run: {} records would be re-driven to {target}. Add --execute to republish.",
-                    entries.len()
-                );
+                if args.json {
+                    println!("{}", summary(false, 0));
+                } else {
+                    print!("{}", dlt::render(&entries));
+                    println!(
+                        "dry run: {} records would be re-driven to {target}. Add --execute to republish.",
+                        entries.len()
+                    );
+                }
                 return ExitCode::SUCCESS;
+            }
+            if !args.json {
+                print!("{}", dlt::render(&entries));
             }
             let bar = indicatif::ProgressBar::new(entries.len() as u64);
             if !std::io::stderr().is_terminal() {
@@ -281,9 +289,13 @@ pub async fn dlt(config: &ConsumerConfig, command: DltCommand) -> ExitCode {
             .await;
             bar.finish_and_clear();
             finish(&config.consumer_kafka, result.map(|sent| {
-                println!(
-                    "re-drove {sent} records to {target}; events already delivered will be suppressed by dedupe."
-                )
+                if args.json {
+                    println!("{}", summary(true, sent));
+                } else {
+                    println!(
+                        "re-drove {sent} records to {target}; events already delivered will be suppressed by dedupe."
+                    )
+                }
             }))
         }
     }
