@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -21,8 +21,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
+use crate::body::BodyBudget;
 use crate::config::HttpLimits;
-use crate::ingest::{ingest, IngestSettings};
+use crate::ingest::{check_head, ingest, IngestSettings};
 use crate::problem::Rejection;
 use crate::producer::EventProducer;
 use crate::source::Source;
@@ -43,6 +44,8 @@ pub struct App {
     pub health: Arc<Health>,
     /// Connection limits and timeouts.
     pub limits: HttpLimits,
+    /// Body bytes being read or held, across requests.
+    pub budget: BodyBudget,
 }
 
 /// Serves `listener` until `shutdown` resolves, then stops accepting and gives
@@ -171,8 +174,21 @@ async fn accept(
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(Rejection::PayloadTooLarge { limit });
     }
-    let body = read_body(body, limit, app.limits.request_timeout).await?;
-    let accepted = ingest(source, &app.settings, &app.producer, &head.headers, body).await?;
+    let content_type = check_head(source, &head.headers)?;
+    // The reservation is held until the answer: the envelope holds the body.
+    let (body, _reservation) = app
+        .budget
+        .read(body, declared, limit, app.limits.request_timeout)
+        .await?;
+    let accepted = ingest(
+        source,
+        &app.settings,
+        &app.producer,
+        &head.headers,
+        content_type,
+        body,
+    )
+    .await?;
     let mut response = Response::new(Full::new(Bytes::from(accepted.to_json())));
     *response.status_mut() = StatusCode::ACCEPTED;
     response.headers_mut().insert(
@@ -180,22 +196,4 @@ async fn accept(
         HeaderValue::from_static("application/json"),
     );
     Ok(response)
-}
-
-/// Reads the body while counting: a body over `limit` is refused as soon as it
-/// passes the limit, never buffered whole.
-async fn read_body(body: Incoming, limit: usize, timeout: Duration) -> Result<Bytes, Rejection> {
-    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
-        Err(_) => Err(Rejection::RequestTimeout {
-            secs: timeout.as_secs(),
-        }),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
-            Err(Rejection::PayloadTooLarge { limit })
-        }
-        // The client went away or sent a broken chunked body.
-        Ok(Err(error)) => Err(Rejection::BodyUnreadable {
-            detail: error.to_string(),
-        }),
-    }
 }

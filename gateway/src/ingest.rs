@@ -59,26 +59,48 @@ pub struct IngestSettings {
     pub instance_id: String,
 }
 
-/// Checks a request whose body was read in full, builds its envelope and
-/// waits for the broker's acknowledgement.
-pub async fn ingest<'s>(
-    source: &'s Source,
-    settings: &IngestSettings,
-    producer: &EventProducer,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> Result<Accepted<'s>, Rejection> {
+/// Checks what a request's head alone decides, before its body is read:
+/// the content type, and the credentials of a scheme that signs no body
+/// (API key, Basic), so a refused sender costs no body read. Returns the
+/// content type to record.
+pub fn check_head<'h>(source: &Source, headers: &'h HeaderMap) -> Result<&'h str, Rejection> {
     let content_type = check_content_type(headers)?;
+    if !source.verifier.signs_body() {
+        verify(source, headers, &[])?;
+    }
+    Ok(content_type)
+}
+
+fn verify(source: &Source, headers: &HeaderMap, body: &[u8]) -> Result<(), Rejection> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     source
         .verifier
-        .verify(headers, &body, now.as_secs())
+        .verify(headers, body, now.as_secs())
         .map_err(|error| Rejection::Unauthorized {
             error,
             challenge: source.verifier.challenge(),
-        })?;
+        })
+}
+
+/// Checks a request whose head passed [`check_head`] and whose body was
+/// read in full, builds its envelope and waits for the broker's
+/// acknowledgement.
+pub async fn ingest<'s>(
+    source: &'s Source,
+    settings: &IngestSettings,
+    producer: &EventProducer,
+    headers: &HeaderMap,
+    content_type: &str,
+    body: Bytes,
+) -> Result<Accepted<'s>, Rejection> {
+    if source.verifier.signs_body() {
+        verify(source, headers, &body)?;
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let tree = parse_json(source, &body)?;
     let event_id = source.event_id(headers, tree.as_ref(), &body)?;
 

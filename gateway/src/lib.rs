@@ -8,7 +8,8 @@
 //! - [`ingest`]: one request from checked body to acknowledged record.
 //! - [`producer`]: one event as one keyed record, acknowledged within the deadline.
 //! - [`problem`]: every rejection and its status + problem+json (the status table).
-//! - [`http`]: accept loop, routing, body limits, timeouts, graceful shutdown.
+//! - [`http`]: accept loop, routing, timeouts, graceful shutdown.
+//! - [`body`]: reading a body within its limit and the process's body budget.
 //! - [`metrics`]: metric names, descriptions and recording helpers.
 //! - [`run`]: wires it all together and runs to a clean stop.
 //!
@@ -16,6 +17,7 @@
 //! admin endpoints, the replaceable producer) is `switchboard-runtime`'s.
 #![forbid(unsafe_code)]
 
+pub mod body;
 pub mod config;
 pub mod http;
 pub mod ingest;

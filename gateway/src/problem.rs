@@ -87,6 +87,13 @@ pub enum Rejection {
         /// `Retry-After` seconds.
         retry_after: u64,
     },
+    /// Too many body bytes are being read or held at once (slow senders):
+    /// this body is not read.
+    #[error("the gateway is reading too many request bodies at once; retry after {retry_after} s")]
+    BodyBudgetExhausted {
+        /// `Retry-After` seconds.
+        retry_after: u64,
+    },
     /// The gateway is shutting down.
     #[error("the gateway is shutting down; retry after {retry_after} s")]
     ShuttingDown {
@@ -109,9 +116,9 @@ impl Rejection {
             Rejection::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Rejection::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Rejection::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Rejection::BrokerUnavailable { .. } | Rejection::ShuttingDown { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Rejection::BrokerUnavailable { .. }
+            | Rejection::ShuttingDown { .. }
+            | Rejection::BodyBudgetExhausted { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -132,6 +139,7 @@ impl Rejection {
             Rejection::QueueFull { .. } => "overloaded",
             Rejection::BrokerUnavailable { .. } => "broker-unavailable",
             Rejection::ShuttingDown { .. } => "shutting-down",
+            Rejection::BodyBudgetExhausted { .. } => "body-budget-exhausted",
         }
     }
 
@@ -139,7 +147,8 @@ impl Rejection {
         match self {
             Rejection::QueueFull { retry_after }
             | Rejection::BrokerUnavailable { retry_after }
-            | Rejection::ShuttingDown { retry_after } => Some(*retry_after),
+            | Rejection::ShuttingDown { retry_after }
+            | Rejection::BodyBudgetExhausted { retry_after } => Some(*retry_after),
             _ => None,
         }
     }

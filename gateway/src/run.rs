@@ -10,6 +10,7 @@ use switchboard_runtime::admin::{self, Health};
 use switchboard_runtime::exit::Started;
 use tracing::{info, warn};
 
+use crate::body::BodyBudget;
 use crate::config::GatewayConfig;
 use crate::http::{serve, App};
 use crate::ingest::IngestSettings;
@@ -58,6 +59,7 @@ pub async fn run(config: GatewayConfig, started: Started) -> anyhow::Result<()> 
         producer,
         health: health.clone(),
         limits: config.http.clone(),
+        budget: BodyBudget::new(config.http.body_budget_bytes, config.retry_after_secs),
     });
 
     let probe_app = app.clone();

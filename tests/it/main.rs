@@ -5,6 +5,7 @@ mod consumer;
 mod deployment;
 mod downstream;
 mod gateway;
+mod gateway_limits;
 mod gateway_outage;
 mod harness;
 mod observability;

@@ -46,6 +46,8 @@ pub mod env {
     pub const HEADER_READ_TIMEOUT: &str = "GATEWAY_HTTP_HEADER_READ_TIMEOUT";
     /// Time allowed for a whole request (`10s`).
     pub const REQUEST_TIMEOUT: &str = "GATEWAY_HTTP_REQUEST_TIMEOUT";
+    /// Body bytes read or held at once, across all requests.
+    pub const BODY_BUDGET_BYTES: &str = "GATEWAY_HTTP_BODY_BUDGET_BYTES";
 
     /// Each variable and the configuration key it sets.
     pub const VARIABLES: &[EnvVar] = &[
@@ -60,6 +62,7 @@ pub mod env {
         EnvVar::scalar(MAX_CONNECTIONS, "http.max_connections"),
         EnvVar::text(HEADER_READ_TIMEOUT, "http.header_read_timeout"),
         EnvVar::text(REQUEST_TIMEOUT, "http.request_timeout"),
+        EnvVar::scalar(BODY_BUDGET_BYTES, "http.body_budget_bytes"),
     ];
 
     /// Variables that were renamed, with what to set instead.
@@ -82,6 +85,7 @@ pub mod env {
         MAX_CONNECTIONS,
         HEADER_READ_TIMEOUT,
         REQUEST_TIMEOUT,
+        BODY_BUDGET_BYTES,
         LOG_FORMAT,
         RUST_LOG,
     ];
@@ -102,7 +106,16 @@ pub struct HttpLimits {
     /// A whole request (head and body) must arrive within this time.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Body bytes being read or held at once, across all requests; past it
+    /// a request is answered `503` with `Retry-After` without its body being
+    /// read. Sized for the pod's memory limit: slow senders cannot grow the
+    /// process past it.
+    pub body_budget_bytes: usize,
 }
+
+/// The default body budget: 128 MiB, a quarter of the 512 MiB pod limit in
+/// `deploy/k8s` (the producer's queue may hold up to 256 MiB more).
+pub const DEFAULT_BODY_BUDGET_BYTES: usize = 128 * 1024 * 1024;
 
 impl Default for HttpLimits {
     fn default() -> Self {
@@ -110,6 +123,7 @@ impl Default for HttpLimits {
             max_connections: 4096,
             header_read_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
+            body_budget_bytes: DEFAULT_BODY_BUDGET_BYTES,
         }
     }
 }
@@ -292,6 +306,20 @@ impl GatewayConfig {
         }
 
         fit_records_to_bodies(&mut kafka, &sources)?;
+        let largest_body = sources
+            .values()
+            .map(|s| s.max_body_bytes)
+            .max()
+            .unwrap_or(0);
+        if settings.http.body_budget_bytes < largest_body {
+            return Err(ConfigError::invalid(
+                "http.body_budget_bytes",
+                format!(
+                    "{} bytes is less than the largest body a source accepts ({largest_body}): such a body could never be read; raise it",
+                    settings.http.body_budget_bytes
+                ),
+            ));
+        }
 
         if settings.admin_listen == settings.listen && settings.listen.port() != 0 {
             return Err(ConfigError::invalid(

@@ -159,6 +159,16 @@ impl Verifier {
         }
     }
 
+    /// True when the scheme's proof covers the body (HMAC, GitHub, Standard
+    /// Webhooks, Stripe); the others are decided by headers alone, before
+    /// the body is read.
+    pub fn signs_body(&self) -> bool {
+        matches!(
+            self,
+            Verifier::Hmac { .. } | Verifier::StandardWebhooks { .. } | Verifier::Stripe { .. }
+        )
+    }
+
     /// True when the scheme checks nothing.
     pub fn is_none(&self) -> bool {
         matches!(self, Verifier::None)

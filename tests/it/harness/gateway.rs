@@ -97,6 +97,11 @@ impl Gateway {
         format!("http://{}{}", self.admin, path)
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What the gateway logged so far.
     pub fn log_text(&self) -> String {
         read_log(&self.log)
