@@ -44,6 +44,8 @@ pub struct Seen {
     /// When the request arrived, unix milliseconds.
     pub at_ms: i64,
     pub answered: u16,
+    /// How long the answer was held back.
+    pub delay: Duration,
 }
 
 #[derive(Default)]
@@ -114,6 +116,12 @@ impl Downstream {
             .expect("lock")
             .script
             .insert(event_id.to_owned(), answers.iter().copied().collect());
+    }
+
+    /// Holds every answer back for `delay` from now on.
+    #[allow(dead_code)] // the soak test's
+    pub fn set_delay(&self, delay: Duration) {
+        self.behaviour.lock().expect("lock").delay = delay;
     }
 
     pub fn set_default_status(&self, status: u16) {
@@ -194,6 +202,7 @@ async fn answer(
         body,
         at_ms,
         answered: reply.status,
+        delay,
     });
     let mut response = Response::new(Full::new(Bytes::from(format!("scripted {}", reply.status))));
     *response.status_mut() = StatusCode::from_u16(reply.status).expect("status");

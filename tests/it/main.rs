@@ -2,6 +2,7 @@
 //! processes over TCP. `scripts/test.sh` installs the broker when missing.
 
 mod consumer;
+mod consumer_outage;
 mod deployment;
 mod downstream;
 mod gateway;
@@ -11,3 +12,4 @@ mod harness;
 mod observability;
 mod ops;
 mod pipeline;
+mod soak;

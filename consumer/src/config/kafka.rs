@@ -63,6 +63,11 @@ pub fn consumer_settings(group: &str, client_id: &str, given: &KafkaSettings) ->
     // tenth of it.
     settings.set("session.timeout.ms", "30000");
     settings.set("heartbeat.interval.ms", "3000");
+    // The subscription follows the topics' metadata: grown partitions, or
+    // topics created again after a cluster lost them, are seen within 30 s
+    // (librdkafka's default is 5 minutes, during which a member whose
+    // subscribed topics vanished idles with nothing assigned).
+    settings.set("topic.metadata.refresh.interval.ms", "30000");
     settings.merge(&given.filtered(|key| !matches_any(key, PRODUCER_ONLY)));
     for (key, value) in [
         ("group.id", group),
