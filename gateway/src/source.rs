@@ -303,6 +303,19 @@ mod tests {
         );
     }
 
+    /// Found by the property tests: a blank id is no id.
+    #[test]
+    fn a_blank_id_counts_as_none_and_ids_are_trimmed() {
+        let s = source(vec![IdLocator::Pointer("/id".into())], IdFallback::Reject);
+        let blank: Value = serde_json::json!({"id": " "});
+        assert!(s.event_id(&HeaderMap::new(), Some(&blank), b"").is_err());
+        let padded: Value = serde_json::json!({"id": " a b "});
+        let found = s
+            .event_id(&HeaderMap::new(), Some(&padded), b"")
+            .expect("id");
+        assert_eq!(found.value, "a b");
+    }
+
     #[test]
     fn numeric_ids_are_accepted_and_huge_ids_refused() {
         let s = source(vec![IdLocator::Pointer("/n".into())], IdFallback::Reject);

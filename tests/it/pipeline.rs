@@ -259,6 +259,12 @@ impl ConsumerProcess {
         self.child.id()
     }
 
+    /// `None` while the process runs, else how it ended.
+    #[allow(dead_code)] // the soak test's
+    pub fn child_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// Waits until the process holds `count` partitions.
     pub async fn wait_assigned(&self, count: usize) {
         let what = format!("{count} partitions assigned");

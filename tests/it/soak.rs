@@ -17,7 +17,7 @@ use http::StatusCode;
 use switchboard_proto::GroupTopics;
 
 use crate::downstream::{Answer, Downstream};
-use crate::harness::{read_topic, Broker, Gateway, HttpClient};
+use crate::harness::{read_topic, unique_topic, Broker, Gateway, HttpClient};
 use crate::pipeline::{create_group_topics, ConsumerProcess};
 
 const PARTITIONS: i32 = 3;
@@ -52,11 +52,16 @@ struct Sent {
 
 /// Offers `RATE` events a second to whatever gateway `url` names, each
 /// retried like a sender retries (same id, until 202) until `stop`.
+/// Every `REJECTED_EVERY`th event is one the downstream refuses (400): it
+/// must end in the dead-letter topic.
+const REJECTED_EVERY: u64 = 50;
+
 fn start_load(
     url: Arc<RwLock<String>>,
     sent: Arc<Sent>,
     stop: Arc<AtomicBool>,
     prefix: &'static str,
+    downstream: Arc<Downstream>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let client = HttpClient::new();
@@ -66,6 +71,9 @@ fn start_load(
         while !stop.load(Ordering::SeqCst) {
             tick.tick().await;
             let (id, source) = (format!("{prefix}-{n}"), SOURCES[(n % 2) as usize]);
+            if n % REJECTED_EVERY == 0 {
+                downstream.script(&id, &[Answer::status(400)]);
+            }
             n += 1;
             sent.offered.fetch_add(1, Ordering::SeqCst);
             let (client, url, sent, stop) =
@@ -154,7 +162,7 @@ async fn consumer(
         &[
             ("CONSUMER_CONCURRENCY", concurrency.as_str()),
             ("DOWNSTREAM_TIMEOUT", timeout.as_str()),
-            ("RUST_LOG", "info"),
+            ("RUST_LOG", "info,switchboard_consumer::worker=debug"),
         ],
     )
     .await
@@ -167,11 +175,11 @@ async fn soak_with_faults_loses_nothing_answered_202() {
     let started = Instant::now();
     let mut broker = Broker::start().await;
     let bootstrap = broker.bootstrap();
-    let main = "soak".to_owned();
-    let group = "soak-group".to_owned();
+    let main = unique_topic("soak");
+    let group = format!("{main}-group");
     let topics = GroupTopics::new(&main, &group).expect("names");
     create_group_topics(&bootstrap, &main, &group, PARTITIONS).await;
-    let downstream = Downstream::start(200, Duration::ZERO).await;
+    let downstream = Arc::new(Downstream::start(200, Duration::ZERO).await);
     let gateway_env = [("GATEWAY_DEADLINE", "1s")];
     let mut gateway = Gateway::start(&bootstrap, &main, Some(GATEWAY_CONFIG), &gateway_env).await;
     gateway.wait_ready().await;
@@ -180,16 +188,25 @@ async fn soak_with_faults_loses_nothing_answered_202() {
     let url = Arc::new(RwLock::new(format!("http://{}", gateway.addr)));
     let sent = Arc::new(Sent::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let load = start_load(url.clone(), sent.clone(), stop.clone(), "soak");
+    let load = start_load(
+        url.clone(),
+        sent.clone(),
+        stop.clone(),
+        "soak",
+        downstream.clone(),
+    );
     let mut kills = 0usize;
 
-    // 1. Consumers SIGKILLed five times, each replaced.
+    // 1. Consumers SIGKILLed five times while delivering, each replaced.
+    let stages = 3 * PARTITIONS as usize;
     for _ in 0..5 {
+        members[0].wait_assigned(stages).await;
         tokio::time::sleep(phase(2)).await;
         drop(members.pop()); // SIGKILL
         kills += 1;
         members.push(consumer(&bootstrap, &main, &group, &downstream).await);
     }
+    members[0].wait_assigned(stages).await;
     // 2. A second member joins and leaves twice: rebalances under load.
     for _ in 0..2 {
         let second = consumer(&bootstrap, &main, &group, &downstream).await;
@@ -212,24 +229,19 @@ async fn soak_with_faults_loses_nothing_answered_202() {
     gateway.wait_ready().await;
     *url.write().expect("url") = format!("http://{}", gateway.addr);
     tokio::time::sleep(phase(2)).await;
-    // 5. The downstream flaps every 2 s: down, up, 429 with Retry-After,
-    // slower than the consumer's timeout, up.
+    // 5. The downstream flaps every 2 s: down, up, slower than the
+    // consumer's timeout, up, 429 with Retry-After.
     let slow = DOWNSTREAM_TIMEOUT + Duration::from_millis(500);
     for round in 0..(5 * scale) {
+        downstream.set_delay(Duration::ZERO);
         match round % 5 {
             0 => downstream.set_default_status(503),
-            1 | 4 => {
-                downstream.set_delay(Duration::ZERO);
-                downstream.set_default_status(200);
-            }
-            2 => downstream.set_default_answer(Answer {
+            1 | 3 => downstream.set_default_status(200),
+            2 => downstream.set_delay(slow),
+            _ => downstream.set_default_answer(Answer {
                 status: 429,
                 retry_after_secs: Some(1),
             }),
-            _ => {
-                downstream.set_default_status(200);
-                downstream.set_delay(slow);
-            }
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
@@ -260,6 +272,7 @@ async fn soak_with_faults_loses_nothing_answered_202() {
         sent.clone(),
         stop_after.clone(),
         "after-restart",
+        downstream.clone(),
     );
     tokio::time::sleep(phase(8)).await;
     stop_after.store(true, Ordering::SeqCst);
@@ -322,6 +335,32 @@ async fn soak_with_faults_loses_nothing_answered_202() {
         "the load ran: {} accepted",
         accepted.len()
     );
+    // Every event the downstream refused (400, answered in time) is in
+    // the dead-letter topic.
+    let refused: HashSet<&String> = seen
+        .iter()
+        .filter(|s| s.answered == 400 && s.delay < DOWNSTREAM_TIMEOUT)
+        .map(|s| &s.event_id)
+        .collect();
+    let refused_not_dead: Vec<&&String> =
+        refused.iter().filter(|id| !dead.contains(**id)).collect();
+    assert!(
+        !refused.is_empty() && refused_not_dead.is_empty(),
+        "{} refused events, not dead-lettered: {refused_not_dead:?}",
+        refused.len()
+    );
+    if !lost.is_empty() {
+        for member in &mut members {
+            let assigned = member
+                .metric(switchboard_consumer::metrics::ASSIGNED, &[])
+                .await;
+            eprintln!(
+                "member {} running: {:?}, assigned {assigned}",
+                member.pid(),
+                member.child_status()
+            );
+        }
+    }
     assert!(
         lost.is_empty(),
         "answered 202 but neither delivered nor dead-lettered: {lost:?}"

@@ -60,6 +60,7 @@ use markers::MarkerLoading;
 pub use partition::PartitionKey;
 use partition::PartitionState;
 pub use rebalance::WorkerContext;
+use rebalance::UNDELIVERED_REVOKE_AFTER;
 
 /// Tuning of the loop.
 #[derive(Debug, Clone)]
@@ -257,6 +258,12 @@ impl<H: Handler> Worker<H> {
                         Some(Err(error)) => warn!(%error, "consumer error"),
                     }
                 }
+            }
+            if consumer
+                .context()
+                .revoke_never_delivered(UNDELIVERED_REVOKE_AFTER)
+            {
+                state.revoke_undelivered(consumer);
             }
             let wait = state.step(consumer);
             state.wait(wait);

@@ -31,14 +31,50 @@ const HANDOVER_FLUSH: Duration = Duration::from_secs(5);
 pub struct WorkerContext<H: Handler> {
     state: Arc<Mutex<State<H>>>,
     events: Mutex<Sender<LoopEvent>>,
+    join: Mutex<JoinWatch>,
 }
+
+/// The group client's join state as its statistics report it, and when the
+/// application last ran a rebalance step: to notice a revoke librdkafka
+/// waits for but never delivered.
+struct JoinWatch {
+    state: String,
+    since: Instant,
+    last_step: Instant,
+}
+
+/// How long librdkafka may wait for an unassign it never asked for before
+/// the loop does it ([`WorkerContext::revoke_never_delivered`]).
+pub(super) const UNDELIVERED_REVOKE_AFTER: Duration = Duration::from_secs(20);
 
 impl<H: Handler> WorkerContext<H> {
     pub(super) fn new(state: Arc<Mutex<State<H>>>, events: Sender<LoopEvent>) -> Self {
+        let now = Instant::now();
         Self {
             state,
             events: Mutex::new(events),
+            join: Mutex::new(JoinWatch {
+                state: String::new(),
+                since: now,
+                last_step: now,
+            }),
         }
+    }
+
+    /// Whether librdkafka has waited longer than `after` for the application
+    /// to unassign (join state `wait-unassign-call`) without handing the loop
+    /// a revoke since. Seen when a restarted cluster forgot the member while
+    /// a revoke was being prepared (found by the fault soak): the revoke never
+    /// arrives and the member would idle for ever.
+    pub(super) fn revoke_never_delivered(&self, after: Duration) -> bool {
+        let join = lock(&self.join);
+        join.state == "wait-unassign-call"
+            && join.since.elapsed() > after
+            && join.last_step <= join.since
+    }
+
+    fn rebalance_step(&self) {
+        lock(&self.join).last_step = Instant::now();
     }
 }
 
@@ -52,12 +88,21 @@ impl<H: Handler> ClientContext for WorkerContext<H> {
     }
 
     fn stats(&self, statistics: rdkafka::Statistics) {
+        if let Some(group) = &statistics.cgrp {
+            let mut join = lock(&self.join);
+            if join.state != group.join_state {
+                tracing::debug!(from = %join.state, to = %group.join_state, state = %group.state, "group join state");
+                join.state = group.join_state.clone();
+                join.since = Instant::now();
+            }
+        }
         lock(&self.state).report_lag(&statistics);
     }
 }
 
 impl<H: Handler> ConsumerContext for WorkerContext<H> {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.rebalance_step();
         match rebalance {
             Rebalance::Revoke(revoked) => lock(&self.state).revoke(consumer, revoked),
             Rebalance::Error(error) => warn!(%error, "rebalance failed"),
@@ -85,6 +130,7 @@ impl<H: Handler> ConsumerContext for WorkerContext<H> {
     }
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.rebalance_step();
         if let Rebalance::Assign(assigned) = rebalance {
             lock(&self.state).assign(consumer, assigned);
         }
@@ -154,6 +200,23 @@ impl<H: Handler> State<H> {
         }
     }
 
+    /// Revokes everything held and unassigns, for a revoke librdkafka
+    /// waits for but never delivered ([`WorkerContext::revoke_never_delivered`]).
+    pub(super) fn revoke_undelivered(&mut self, consumer: &BaseConsumer<WorkerContext<H>>) {
+        warn!(
+            waited = ?UNDELIVERED_REVOKE_AFTER,
+            "the group client waits for a revoke it never delivered; revoking every partition and unassigning"
+        );
+        match consumer.assignment() {
+            Ok(held) => self.revoke(consumer, &held),
+            Err(error) => warn!(%error, "could not read the assignment"),
+        }
+        if let Err(error) = consumer.unassign() {
+            warn!(%error, "could not unassign");
+        }
+        consumer.context().rebalance_step();
+    }
+
     fn revoke(&mut self, consumer: &BaseConsumer<WorkerContext<H>>, revoked: &TopicPartitionList) {
         let started = Instant::now();
         let keys = self.keys_of(revoked);
@@ -185,7 +248,13 @@ impl<H: Handler> State<H> {
                 );
             }
             self.flush_handoffs();
-            self.commit(consumer, CommitMode::Sync, is_revoked);
+            // Async: the request goes out before the member rejoins. A sync
+            // commit here waited for ever when the coordinator had forgotten
+            // the member (a restarted cluster: UNKNOWN_MEMBER_ID), because
+            // librdkafka completes it only after the rejoin this callback
+            // holds up (found by the fault soak). A commit that fails costs a
+            // redelivery the next owner's dedupe markers (flushed above) drop.
+            self.commit(consumer, CommitMode::Async, is_revoked);
         }
         for key in &keys {
             self.partitions.remove(key);
