@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the observability and deployment tests need beside the broker:
-# Prometheus and promtool (Debian's package) and kubernetes-validate (PyPI,
-# validates manifests offline). Skips what is already there.
+# Installs what the observability, deployment and OpenAPI tests need beside
+# the broker: Prometheus and promtool (Debian's package), kubernetes-validate
+# (PyPI, validates manifests offline) and schemathesis (PyPI, checks the
+# gateway against docs/openapi.yaml). Skips what is already there.
 set -euo pipefail
 
 if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
@@ -16,5 +17,12 @@ if ! command -v kubernetes-validate >/dev/null; then
   echo "installing kubernetes-validate (PyPI)..." >&2
   python3 -m pip install -q --disable-pip-version-check kubernetes-validate==1.37.0 >&2 ||
     python3 -m pip install -q --disable-pip-version-check kubernetes-validate >&2
+  hash -r
+fi
+
+if ! command -v schemathesis >/dev/null; then
+  echo "installing schemathesis (PyPI)..." >&2
+  python3 -m pip install -q --disable-pip-version-check schemathesis==4.32.5 >&2 ||
+    python3 -m pip install -q --disable-pip-version-check schemathesis >&2
   hash -r
 fi

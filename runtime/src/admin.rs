@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -123,12 +123,25 @@ impl Health {
     }
 }
 
-/// The answer to an admin path, or `None` for any other path.
+/// The answer to an admin path, or `None` for any other path. Only `GET`
+/// and `HEAD` are answered; another method gets `405` with `Allow`.
 pub fn respond(
+    method: &Method,
     path: &str,
     health: &Health,
     metrics: &PrometheusHandle,
 ) -> Option<Response<Full<Bytes>>> {
+    if ![METRICS_PATH, LIVEZ_PATH, READYZ_PATH].contains(&path) {
+        return None;
+    }
+    if method != Method::GET && method != Method::HEAD {
+        let mut response = Response::new(Full::new(Bytes::from_static(b"method not allowed\n")));
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return Some(response);
+    }
     let (status, content_type, body) = match path {
         METRICS_PATH => (
             StatusCode::OK,
@@ -183,8 +196,8 @@ pub async fn serve(listener: TcpListener, health: Arc<Health>, metrics: Promethe
         let metrics = metrics.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<hyper::body::Incoming>| {
-                let response =
-                    respond(request.uri().path(), &health, &metrics).unwrap_or_else(not_found);
+                let response = respond(request.method(), request.uri().path(), &health, &metrics)
+                    .unwrap_or_else(not_found);
                 async move { Ok::<_, Infallible>(response) }
             });
             let _ = http1::Builder::new()

@@ -10,6 +10,7 @@ mod gateway_limits;
 mod gateway_outage;
 mod harness;
 mod observability;
+mod openapi;
 mod ops;
 mod pipeline;
 mod soak;

@@ -1,0 +1,49 @@
+//! How much memory a consumer needs for its share of the dedupe window:
+//! the figure a deployment's memory limit is derived from.
+
+use std::time::Duration;
+
+/// Memory to budget per event id in the dedupe window: the measured 78-101
+/// bytes (`examples/dedupe_memory.rs`) plus room for a table that has just
+/// doubled. Sizing a consumer's memory limit starts from this
+/// ([`memory_budget_bytes`]).
+pub const BUDGET_PER_ID_BYTES: u64 = 128;
+
+/// Memory a consumer needs besides its dedupe window: the process, its
+/// Kafka clients' buffers and its in-flight deliveries (64 MiB), plus
+/// `concurrency` bodies of up to `max_body_bytes` each.
+pub const fn base_budget_bytes(concurrency: u64, max_body_bytes: u64) -> u64 {
+    64 * 1024 * 1024 + concurrency * max_body_bytes
+}
+
+/// The memory limit a consumer needs when its group delivers
+/// `events_per_day` and `members` share the partitions evenly, with a
+/// dedupe window of `window`.
+pub fn memory_budget_bytes(
+    events_per_day: u64,
+    window: Duration,
+    members: u64,
+    concurrency: u64,
+    max_body_bytes: u64,
+) -> u64 {
+    let in_window = (events_per_day as f64 * window.as_secs_f64() / 86_400.0).ceil() as u64;
+    let per_member = in_window.div_ceil(members.max(1));
+    base_budget_bytes(concurrency, max_body_bytes) + per_member * BUDGET_PER_ID_BYTES
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_budget_grows_with_the_window_and_shrinks_with_members() {
+        let day = Duration::from_secs(86_400);
+        let one = memory_budget_bytes(5_000_000, day, 1, 32, 1 << 20);
+        let three = memory_budget_bytes(5_000_000, day, 3, 32, 1 << 20);
+        let half_day = memory_budget_bytes(5_000_000, day / 2, 3, 32, 1 << 20);
+        let base = base_budget_bytes(32, 1 << 20);
+        assert_eq!(one - base, 5_000_000 * BUDGET_PER_ID_BYTES);
+        assert!(three < one && half_day < three);
+        assert_eq!(half_day - base, 833_334 * BUDGET_PER_ID_BYTES);
+    }
+}
