@@ -30,6 +30,28 @@ struct Run {
     errors: u64,
     seconds: f64,
     latencies_us: Vec<u32>,
+    /// CPU time each sampled process spent during the measured window, µs.
+    cpu_us: Vec<f64>,
+}
+
+/// User + system CPU time of `pid` so far, µs (from /proc/<pid>/stat).
+fn cpu_time_us(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // SAFETY: sysconf only reads a system constant.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after ')'.
+    (ticks(11) + ticks(12)) * 1e6 / per_second
 }
 
 impl Run {
@@ -47,7 +69,13 @@ impl Run {
 
 /// `connections` keep-alive connections, each sending the next request as soon
 /// as the previous answer arrived, for `duration` after a one-second warm-up.
-async fn load(addr: SocketAddr, path: &str, connections: usize, duration: Duration) -> Run {
+async fn load(
+    addr: SocketAddr,
+    path: &str,
+    connections: usize,
+    duration: Duration,
+    sampled: &[u32],
+) -> Run {
     let stop = Arc::new(AtomicBool::new(false));
     let measuring = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
@@ -98,16 +126,23 @@ async fn load(addr: SocketAddr, path: &str, connections: usize, duration: Durati
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     measuring.store(true, Ordering::Relaxed);
+    let cpu_before: Vec<f64> = sampled.iter().map(|pid| cpu_time_us(*pid)).collect();
     let started = Instant::now();
     tokio::time::sleep(duration).await;
     measuring.store(false, Ordering::Relaxed);
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_us: Vec<f64> = sampled
+        .iter()
+        .zip(&cpu_before)
+        .map(|(pid, before)| cpu_time_us(*pid) - before)
+        .collect();
     stop.store(true, Ordering::Relaxed);
     let mut run = Run {
         requests: 0,
         errors: 0,
         seconds,
         latencies_us: Vec::new(),
+        cpu_us,
     };
     for task in tasks {
         let (ok, errors, latencies) = task.await.expect("load task");
@@ -195,10 +230,18 @@ fn main() {
         gateway.wait_ready().await;
 
         println!("gateway bench: {connections} connections, {secs} s per run, ~700 B bodies, broker = tansu on loopback");
-        let ceiling = load(ceiling_addr, "/webhooks/genesys", connections, duration).await;
+        let ceiling = load(ceiling_addr, "/webhooks/genesys", connections, duration, &[]).await;
         report("ceiling (hyper, 202, no Kafka)", &ceiling);
-        let measured = load(gateway.addr, "/webhooks/genesys", connections, duration).await;
+        let sampled = [gateway.pid(), broker.pid().expect("broker runs")];
+        let measured = load(gateway.addr, "/webhooks/genesys", connections, duration, &sampled).await;
         report("gateway (202 after broker ack)", &measured);
+        let per_request = |cpu: f64| cpu / measured.requests.max(1) as f64;
+        println!(
+            "CPU per accepted request: gateway {:.1} us, broker {:.1} us, together {:.1} us",
+            per_request(measured.cpu_us[0]),
+            per_request(measured.cpu_us[1]),
+            per_request(measured.cpu_us[0] + measured.cpu_us[1])
+        );
         println!(
             "ratio gateway/ceiling: {:.2}   (bar: >= 30000 req/s with p99 <= 10 ms: {})",
             measured.rps() / ceiling.rps(),

@@ -101,6 +101,12 @@ impl Broker {
         }
     }
 
+    /// The broker's process id while it runs.
+    #[allow(dead_code)] // the benches'
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// `host:port` for `bootstrap.servers`.
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)
