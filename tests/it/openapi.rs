@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::harness::{create_topic, log_dir, shared_broker, unique_topic, Gateway, HttpClient};
+use crate::harness::{create_topic, log_dir, shared_broker, unique_topic, Gateway};
 
 /// Examples per operation and phase; `SCHEMATHESIS_EXAMPLES` raises it.
 fn examples() -> String {
@@ -75,16 +75,9 @@ async fn every_answer_matches_the_openapi_description() {
         "schemathesis found answers that do not match docs/openapi.yaml:\n{out}"
     );
     // The generated requests reached the core: some were accepted.
-    let text = HttpClient::new()
-        .get(&gateway.admin_url("/metrics"))
-        .await
-        .expect("metrics")
-        .body;
-    let accepted: f64 = String::from_utf8_lossy(&text)
-        .lines()
-        .filter(|l| l.starts_with(switchboard_gateway::metrics::ACCEPTED))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
+    let accepted = gateway
+        .metric(switchboard_gateway::metrics::ACCEPTED, &[])
+        .await;
     assert!(accepted > 0.0, "no generated request was accepted:\n{out}");
     assert!(
         !out.contains("Missing test data"),

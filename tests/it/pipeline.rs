@@ -16,8 +16,8 @@ use switchboard_proto::{headers as h, Envelope, GroupTopics, IdOrigin};
 
 use crate::harness::process::unique_log;
 use crate::harness::{
-    create_topic, eventually, listening_addr, log_filter, read_log, send_signal, spawn_tied,
-    wait_exit, wait_until_ok, workspace_binary, HttpClient, LOOPBACK_ANY_PORT,
+    create_topic, eventually, listening_addr, log_filter, metric_sum, read_log, send_signal,
+    spawn_tied, wait_exit, wait_until_ok, workspace_binary, LOOPBACK_ANY_PORT,
 };
 
 /// Short retry stages for tests: the ladder is the same, only the delays shrink.
@@ -279,19 +279,7 @@ impl ConsumerProcess {
 
     /// The sum of every sample of `name` whose labels contain all of `labels`.
     pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
-        let reply = HttpClient::new()
-            .get(&self.url("/metrics"))
-            .await
-            .expect("metrics");
-        String::from_utf8_lossy(&reply.body)
-            .lines()
-            .filter(|line| {
-                line.starts_with(name)
-                    && line[name.len()..].starts_with(['{', ' '])
-                    && labels.iter().all(|l| line.contains(l))
-            })
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        metric_sum(&self.url("/metrics"), name, labels).await
     }
 
     /// Sends `signal` to the process.

@@ -385,16 +385,9 @@ async fn soak_with_faults_loses_nothing_answered_202() {
     // RELIABILITY.md).
     let last = format!("http://{}", gateway.addr);
     let answered_by_last = accepted.values().filter(|(_, base)| *base == last).count();
-    let text = HttpClient::new()
-        .get(&gateway.admin_url("/metrics"))
-        .await
-        .expect("metrics")
-        .body;
-    let counted: f64 = String::from_utf8_lossy(&text)
-        .lines()
-        .filter(|l| l.starts_with(switchboard_gateway::metrics::ACCEPTED))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
+    let counted = gateway
+        .metric(switchboard_gateway::metrics::ACCEPTED, &[])
+        .await;
     assert_eq!(
         counted as usize, answered_by_last,
         "the gateway's accepted counter and the senders' 202s from it"

@@ -97,6 +97,12 @@ impl Gateway {
         format!("http://{}{}", self.admin, path)
     }
 
+    /// The sum of every sample of metric `name` whose labels contain all of `labels`.
+    #[allow(dead_code)] // not every test binary reads gateway metrics
+    pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+        super::wait::metric_sum(&self.admin_url("/metrics"), name, labels).await
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -24,7 +24,7 @@ pub use process::{
     listening_addr, log_dir, log_filter, probably_free_port, read_log, send_signal, spawn_tied,
     workspace_binary, LOOPBACK_ANY_PORT,
 };
-pub use wait::{eventually, wait_exit, wait_metric_line, wait_until_ok};
+pub use wait::{eventually, metric_sum, wait_exit, wait_metric_line, wait_until_ok};
 
 /// A topic name no other test uses.
 pub fn unique_topic(prefix: &str) -> String {

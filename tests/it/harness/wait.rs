@@ -65,6 +65,21 @@ pub async fn wait_metric_line(url: &str, line: &str, within: Duration) {
     .await;
 }
 
+/// The sum of every sample of metric `name` at `url` (a `/metrics`
+/// endpoint) whose labels contain all of `labels`.
+pub async fn metric_sum(url: &str, name: &str, labels: &[&str]) -> f64 {
+    let reply = HttpClient::new().get(url).await.expect("metrics");
+    String::from_utf8_lossy(&reply.body)
+        .lines()
+        .filter(|line| {
+            line.starts_with(name)
+                && line[name.len()..].starts_with(['{', ' '])
+                && labels.iter().all(|l| line.contains(l))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// Waits for `child` to exit within `within`.
 pub async fn wait_exit(child: &mut Child, within: Duration, what: &str, log: &Path) -> ExitStatus {
     let deadline = Instant::now() + within;
