@@ -73,12 +73,7 @@ pub async fn topics(config: &ConsumerConfig, command: TopicsCommand) -> ExitCode
         kafka,
         async {
             let window = config.dedupe_window();
-            let names: Vec<String> =
-                setup::plan(&config.ladder, &options, window, &Default::default())
-                    .topics
-                    .into_iter()
-                    .map(|t| t.spec.name)
-                    .collect();
+            let names: Vec<String> = setup::topic_names(&config.ladder);
             let cluster = setup::cluster::read(kafka, &names).await?;
             let plan = setup::plan(&config.ladder, &options, window, &cluster);
             let execute = args.execute && plan.refusal.is_none();
