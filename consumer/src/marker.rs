@@ -7,11 +7,13 @@
 
 use std::time::{Duration, Instant};
 
+use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
+use tracing::debug;
 
 use rdkafka::message::{Header, OwnedHeaders};
 use switchboard_proto::{headers as h, Envelope};
@@ -48,8 +50,15 @@ fn is_fence(message: &rdkafka::message::BorrowedMessage<'_>) -> bool {
 }
 
 /// Reads marker partitions with a group-less consumer (assign, never commit).
+///
+/// Each load uses a client of its own, dropped when the load ends. A client
+/// kept idle between assignments carries state from outages it lived
+/// through: transport errors queued while nobody polled it (which would end
+/// the next load at once) and topic metadata from before the outage (a
+/// topic created again has a new id, and fetching by the old one waits for
+/// a metadata refresh). One connection per assignment is cheap beside that.
 pub struct MarkerLoader {
-    consumer: BaseConsumer<KafkaLog>,
+    config: ClientConfig,
     topic: String,
 }
 
@@ -72,8 +81,10 @@ impl MarkerLoader {
         for key in ["group.instance.id", "statistics.interval.ms"] {
             config.remove(key);
         }
+        // A bad setting shows at start-up, not at the first assignment.
+        let _: BaseConsumer<KafkaLog> = config.create_with_context(KafkaLog)?;
         Ok(Self {
-            consumer: config.create_with_context(KafkaLog)?,
+            config,
             topic: topic.to_owned(),
         })
     }
@@ -89,6 +100,7 @@ impl MarkerLoader {
         if sets.is_empty() {
             return Ok(0);
         }
+        let consumer: BaseConsumer<KafkaLog> = self.config.create_with_context(KafkaLog)?;
         let deadline = Instant::now() + timeout;
         let now_ms = unix_ms();
         let from_ms = now_ms.saturating_sub(millis(window));
@@ -100,7 +112,7 @@ impl MarkerLoader {
             }
         }
         let starts = if by_time.count() > 0 {
-            self.consumer.offsets_for_times(by_time, timeout)?
+            consumer.offsets_for_times(by_time, timeout)?
         } else {
             TopicPartitionList::new()
         };
@@ -116,25 +128,25 @@ impl MarkerLoader {
             };
             assignment.add_partition_offset(&self.topic, *partition, start)?;
         }
-        self.consumer.assign(&assignment)?;
+        consumer.assign(&assignment)?;
 
         let mut waiting: Vec<i32> = sets.iter().map(|(p, _)| *p).collect();
         let mut read = 0;
         while !waiting.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                self.consumer.unassign()?;
                 return Err(KafkaError::Canceled);
             }
-            match self.consumer.poll(left.min(Duration::from_millis(200))) {
+            match consumer.poll(left.min(Duration::from_millis(200))) {
                 None => {}
                 Some(Err(KafkaError::PartitionEOF(partition))) => {
                     waiting.retain(|p| *p != partition)
                 }
-                Some(Err(error)) => {
-                    self.consumer.unassign()?;
-                    return Err(error);
+                // librdkafka reconnects by itself; the deadline bounds the wait.
+                Some(Err(error)) if is_transient(&error) => {
+                    debug!(%error, "marker reader: broker unreachable, retrying")
                 }
+                Some(Err(error)) => return Err(error),
                 Some(Ok(message)) => {
                     let partition = message.partition();
                     if let Some((_, set)) = sets.iter_mut().find(|(p, _)| *p == partition) {
@@ -159,7 +171,7 @@ impl MarkerLoader {
             }
         }
         // Remember where the log ends, so a later catch-up reads only what is new.
-        let positions = self.consumer.position()?;
+        let positions = consumer.position()?;
         for (partition, set) in sets.iter_mut() {
             if let Some(Offset::Offset(next)) = positions
                 .find_partition(&self.topic, *partition)
@@ -168,9 +180,22 @@ impl MarkerLoader {
                 set.next_marker_offset = Some(next);
             }
         }
-        self.consumer.unassign()?;
         Ok(read)
     }
+}
+
+/// Whether `error` is a connection problem librdkafka retries by itself.
+fn is_transient(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::AllBrokersDown
+                | RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::NetworkException
+                | RDKafkaErrorCode::RequestTimedOut
+                | RDKafkaErrorCode::OperationTimedOut
+        )
+    )
 }
 
 /// Writes the delivered marker that dedupe reads back, without waiting: the

@@ -130,6 +130,11 @@ impl Broker {
     /// Starts it again on the same port. Topics must be created again.
     pub async fn restart(&mut self) {
         self.kill();
+        self.start_again().await;
+    }
+
+    /// Starts a killed broker again on the same port, empty.
+    pub async fn start_again(&mut self) {
         assert!(self.spawn().await, "tansu did not restart on {}", self.port);
     }
 }
