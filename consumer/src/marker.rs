@@ -96,7 +96,7 @@ impl MarkerLoader {
         sets: &mut [(i32, &mut DeliveredSet)],
         window: Duration,
         timeout: Duration,
-    ) -> Result<usize, KafkaError> {
+    ) -> Result<usize, LoadError> {
         if sets.is_empty() {
             return Ok(0);
         }
@@ -135,7 +135,10 @@ impl MarkerLoader {
         while !waiting.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(KafkaError::Canceled);
+                return Err(LoadError::TimedOut {
+                    after: timeout,
+                    unfinished: waiting,
+                });
             }
             match consumer.poll(left.min(Duration::from_millis(200))) {
                 None => {}
@@ -146,7 +149,7 @@ impl MarkerLoader {
                 Some(Err(error)) if is_transient(&error) => {
                     debug!(%error, "marker reader: broker unreachable, retrying")
                 }
-                Some(Err(error)) => return Err(error),
+                Some(Err(error)) => return Err(error.into()),
                 Some(Ok(message)) => {
                     let partition = message.partition();
                     if let Some((_, set)) = sets.iter_mut().find(|(p, _)| *p == partition) {
@@ -182,6 +185,22 @@ impl MarkerLoader {
         }
         Ok(read)
     }
+}
+
+/// Why a load ended before the end of every log.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The client failed.
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    /// Some partitions were not read to their end in time.
+    #[error("not read to the end within {after:?} (partitions {unfinished:?})")]
+    TimedOut {
+        /// The load's time limit.
+        after: Duration,
+        /// The partitions still being read.
+        unfinished: Vec<i32>,
+    },
 }
 
 /// Whether `error` is a connection problem librdkafka retries by itself.
