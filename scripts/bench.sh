@@ -4,7 +4,7 @@
 # to a ceiling measured in the same run (the box is noisy: compare ratios,
 # not absolutes). The full output is kept in target/bench/<time>.txt.
 #
-#   scripts/bench.sh            # gateway at 8, 64 and 256 connections, consumer, markers
+#   scripts/bench.sh            # gateway at 8, 64 and 256 connections, consumer, end to end, markers
 #   BENCH_SECS=10 scripts/bench.sh
 #   BENCH_SKIP_MARKERS=1 scripts/bench.sh   # the 1 M-marker bench takes a few minutes
 set -euo pipefail
@@ -20,6 +20,7 @@ out="target/bench/$(date -u +%Y%m%dT%H%M%SZ).txt"
     BENCH_CONNECTIONS=$connections cargo bench -q -p switchboard-tests --bench gateway
   done
   cargo bench -q -p switchboard-tests --bench consumer
+  BENCH_SECS=${BENCH_E2E_SECS:-10} cargo bench -q -p switchboard-tests --bench e2e
   if [ -z "${BENCH_SKIP_MARKERS:-}" ]; then
     cargo bench -q -p switchboard-tests --bench markers
   fi
@@ -27,4 +28,4 @@ out="target/bench/$(date -u +%Y%m%dT%H%M%SZ).txt"
 
 echo
 echo "== summary (full output: $out)"
-grep -E '^gateway bench|^(ceiling|gateway) \(|^ratio|^CPU per|^consumer:|^  (delivered|ceiling|ratio)|^markers:|^  (assignment|consumer RSS|ceiling:)' "$out" || true
+grep -E '^gateway bench|^(ceiling|gateway|bare producer) \(|^ratio|^CPU per|^consumer:|^  (delivered|ceiling|ratio|bare read)|^e2e bench|^[0-9]+/s|^markers:|^  (assignment|consumer RSS|ceiling:)' "$out" || true

@@ -9,6 +9,11 @@ use clap::Parser;
 use switchboard_gateway::config::GatewayConfig;
 use switchboard_runtime::exit;
 
+/// mimalloc instead of glibc's allocator: every request allocates its body,
+/// envelope and headers and frees them on another thread (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Switchboard webhook gateway: verifies webhooks and answers 202 only after Kafka has them.
 #[derive(Parser)]
 #[command(version)]

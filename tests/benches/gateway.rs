@@ -124,6 +124,85 @@ async fn load(
             (ok, errors, latencies)
         }));
     }
+    measure(tasks, stop, measuring, duration, sampled).await
+}
+
+/// The broker's own floor: `concurrency` tasks, each producing one ~700 B
+/// keyed record with a bare librdkafka producer configured as the gateway's
+/// (idempotent, `acks=all`, the gateway's linger unless `KAFKA_LINGER_MS`
+/// says otherwise) and awaiting its acknowledgement before the next. What
+/// the gateway adds on top of this is HTTP and its own code.
+async fn produce_load(
+    bootstrap: &str,
+    topic: &str,
+    concurrency: usize,
+    duration: Duration,
+    broker_pid: u32,
+) -> Run {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let linger = std::env::var("KAFKA_LINGER_MS").unwrap_or_else(|_| "1".into());
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", &linger)
+        .set("socket.nagle.disable", "true")
+        .create()
+        .expect("producer");
+    let producer = Arc::new(producer);
+    let stop = Arc::new(AtomicBool::new(false));
+    let measuring = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for task in 0..concurrency {
+        let (stop, measuring, producer) = (stop.clone(), measuring.clone(), producer.clone());
+        let topic = topic.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let payload = "x".repeat(700);
+            let (mut ok, mut errors, mut latencies) = (0u64, 0u64, Vec::with_capacity(200_000));
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let key = format!("bare-{task}-{n}");
+                let started = Instant::now();
+                let result = producer
+                    .send(
+                        FutureRecord::to(&topic).key(&key).payload(&payload),
+                        Duration::from_secs(5),
+                    )
+                    .await;
+                if measuring.load(Ordering::Relaxed) {
+                    if result.is_ok() {
+                        ok += 1;
+                        latencies
+                            .push(started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            (ok, errors, latencies)
+        }));
+    }
+    // This process is the producer's client side (and its small load tasks).
+    measure(
+        tasks,
+        stop,
+        measuring,
+        duration,
+        &[std::process::id(), broker_pid],
+    )
+    .await
+}
+
+/// Lets `tasks` warm up for a second, measures for `duration` (with the CPU
+/// time of `sampled` processes), stops them and sums what they counted.
+async fn measure(
+    tasks: Vec<tokio::task::JoinHandle<(u64, u64, Vec<u32>)>>,
+    stop: Arc<AtomicBool>,
+    measuring: Arc<AtomicBool>,
+    duration: Duration,
+    sampled: &[u32],
+) -> Run {
     tokio::time::sleep(Duration::from_secs(1)).await;
     measuring.store(true, Ordering::Relaxed);
     let cpu_before: Vec<f64> = sampled.iter().map(|pid| cpu_time_us(*pid)).collect();
@@ -222,8 +301,11 @@ fn main() {
         let ceiling_addr = start_ceiling_server();
         let broker = Broker::start().await;
         create_topic(&broker.bootstrap(), "bench", 3).await;
-        // KAFKA_* settings in the bench's environment reach the gateway, to try producer tuning.
-        let kafka: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("KAFKA_")).collect();
+        // KAFKA_* (producer tuning) and TOKIO_* (TOKIO_WORKER_THREADS) in the
+        // bench's environment reach the gateway.
+        let kafka: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("KAFKA_") || k.starts_with("TOKIO_"))
+            .collect();
         let mut env: Vec<(&str, &str)> = kafka.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         env.push(("RUST_LOG", "warn"));
         let gateway = Gateway::start(&broker.bootstrap(), "bench", None, &env).await;
@@ -232,6 +314,14 @@ fn main() {
         println!("gateway bench: {connections} connections, {secs} s per run, ~700 B bodies, broker = tansu on loopback");
         let ceiling = load(ceiling_addr, "/webhooks/genesys", connections, duration, &[]).await;
         report("ceiling (hyper, 202, no Kafka)", &ceiling);
+        let bare = produce_load(&broker.bootstrap(), "bench", connections, duration, broker.pid().expect("broker runs")).await;
+        report("bare producer (ack, no HTTP)", &bare);
+        let per_record = |cpu: f64| cpu / bare.requests.max(1) as f64;
+        println!(
+            "CPU per bare record: producer process {:.1} us, broker {:.1} us",
+            per_record(bare.cpu_us[0]),
+            per_record(bare.cpu_us[1])
+        );
         let sampled = [gateway.pid(), broker.pid().expect("broker runs")];
         let measured = load(gateway.addr, "/webhooks/genesys", connections, duration, &sampled).await;
         report("gateway (202 after broker ack)", &measured);

@@ -1,0 +1,311 @@
+//! End-to-end latency at a constant offered rate: an open-loop generator
+//! posts webhooks to the gateway at a fixed rate (the next request does not
+//! wait for the previous answer), a consumer delivers them to a downstream
+//! that answers at once, and each event's latency is the time from the
+//! gateway's `202` reaching the sender to the downstream receiving the
+//! event. A second pass makes 10 % of deliveries fail once and reads the
+//! consumer's retry-lateness histogram. Prints numbers; asserts nothing.
+//!
+//! `cargo bench -p switchboard-tests --bench e2e` (BENCH_SECS per rate,
+//! BENCH_RATES="500,5000").
+//!
+//! On tansu every consumer sets `fetch.wait.max.ms=10`: tansu holds a
+//! long-poll fetch for the whole wait even when data arrives (shared
+//! BROKER.md), so librdkafka's default (500 ms) would measure tansu, not the
+//! pipeline. Kafka answers a fetch as soon as data is there; the product
+//! keeps librdkafka's default.
+
+#[allow(dead_code, unused_imports)]
+#[path = "../it/downstream.rs"]
+mod downstream;
+#[allow(dead_code, unused_imports)]
+#[path = "../it/harness/mod.rs"]
+mod harness;
+#[allow(dead_code, unused_imports)]
+#[path = "../it/pipeline.rs"]
+mod pipeline;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use downstream::{Answer, Downstream};
+use harness::{eventually, Broker, Gateway};
+use pipeline::{create_group_topics, ConsumerProcess};
+use switchboard_consumer::metrics;
+
+const PARTITIONS: i32 = 3;
+/// Every tenth event fails once in the second pass.
+const FAIL_ONCE_EVERY: u64 = 10;
+
+fn unix_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// What one pass offered and got back.
+struct Pass {
+    /// Event id → when its `202` arrived, unix µs.
+    accepted: HashMap<String, i64>,
+    refused: u64,
+    offered: u64,
+}
+
+/// Posts `rate` webhooks a second for `duration`, each on its own task, over
+/// a pooled keep-alive client; ids are `{prefix}-{n}`.
+async fn offer(gateway: &Gateway, prefix: &str, rate: u64, duration: Duration) -> Pass {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(1024)
+        .build_http();
+    let uri = format!("http://{}/webhooks/genesys", gateway.addr);
+    let accepted = Arc::new(Mutex::new(HashMap::new()));
+    let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let total = rate * duration.as_secs();
+    let period = Duration::from_secs_f64(1.0 / rate as f64);
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(total as usize);
+    for n in 0..total {
+        // Open loop: the n-th request leaves at n × period, whatever the
+        // answers so far (tokio's timer has 1 ms resolution, so at 5 k/s
+        // requests leave in groups of five each millisecond).
+        let due = started + period * n as u32;
+        tokio::time::sleep_until(due.into()).await;
+        let (client, uri, accepted, refused) = (
+            client.clone(),
+            uri.clone(),
+            accepted.clone(),
+            refused.clone(),
+        );
+        let id = format!("{prefix}-{n}");
+        tasks.push(tokio::spawn(async move {
+            let body = format!(
+                "{{\"id\":\"{id}\",\"detail-type\":\"v2.detail.events.conversation.customer.end\",\"detail\":{{\"pad\":\"{}\"}}}}",
+                "x".repeat(600)
+            );
+            let request = Request::post(&uri)
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .expect("request");
+            match client.request(request).await {
+                Ok(response) if response.status() == StatusCode::ACCEPTED => {
+                    let at = unix_us();
+                    let _ = response.into_body().collect().await;
+                    accepted.lock().expect("lock").insert(id, at);
+                }
+                _ => {
+                    refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    let accepted = std::mem::take(&mut *accepted.lock().expect("lock"));
+    Pass {
+        accepted,
+        refused: refused.load(std::sync::atomic::Ordering::Relaxed),
+        offered: total,
+    }
+}
+
+fn percentile(sorted: &[i64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index] as f64 / 1000.0
+}
+
+/// Latency from `202` to the downstream's first successful receipt, ms,
+/// for the accepted events `include` admits.
+fn latencies(pass: &Pass, downstream: &Downstream, include: impl Fn(&str) -> bool) -> Vec<i64> {
+    let mut first_success: HashMap<String, i64> = HashMap::new();
+    for seen in downstream.seen() {
+        if (200..300).contains(&seen.answered) {
+            first_success
+                .entry(seen.event_id)
+                .and_modify(|at| *at = (*at).min(seen.at_us))
+                .or_insert(seen.at_us);
+        }
+    }
+    let mut out: Vec<i64> = pass
+        .accepted
+        .iter()
+        .filter(|(id, _)| include(id))
+        .filter_map(|(id, acked)| first_success.get(id).map(|at| (at - acked).max(0)))
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+/// The smallest bucket bound of histogram `name` (with `labels`) under which
+/// at least `p` of the samples fall, and the share under `bound_s`.
+async fn histogram_summary(
+    consumer: &ConsumerProcess,
+    name: &str,
+    labels: &[&str],
+    p: f64,
+    bound_s: f64,
+) -> (Option<f64>, f64) {
+    let text = reqwest_text(&consumer.url("/metrics")).await;
+    let bucket = format!("{name}_bucket");
+    let mut buckets: Vec<(f64, f64)> = text
+        .lines()
+        .filter(|line| line.starts_with(&bucket) && labels.iter().all(|l| line.contains(l)))
+        .filter_map(|line| {
+            let le = line.split("le=\"").nth(1)?.split('"').next()?;
+            let bound = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            let count: f64 = line.rsplit(' ').next()?.parse().ok()?;
+            Some((bound, count))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Several label sets (stages): add the counts of equal bounds.
+    let mut merged: Vec<(f64, f64)> = Vec::new();
+    for (bound, count) in buckets {
+        match merged.last_mut() {
+            Some(last) if last.0 == bound => last.1 += count,
+            _ => merged.push((bound, count)),
+        }
+    }
+    let total = merged.last().map_or(0.0, |b| b.1);
+    if total == 0.0 {
+        return (None, f64::NAN);
+    }
+    let at_p = merged.iter().find(|b| b.1 >= p * total).map(|b| b.0);
+    let under = merged
+        .iter()
+        .filter(|b| b.0 <= bound_s)
+        .map(|b| b.1)
+        .fold(0.0, f64::max);
+    (at_p, under / total)
+}
+
+async fn reqwest_text(url: &str) -> String {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let Ok(response) = client.get(url.parse().expect("uri")).await else {
+        return String::new();
+    };
+    let body = response.into_body().collect().await.map(|b| b.to_bytes());
+    String::from_utf8_lossy(&body.unwrap_or_default()).into_owned()
+}
+
+fn report(name: &str, pass: &Pass, sorted: &[i64], undelivered: usize) {
+    println!(
+        "{name:<40} offered {:>6}  accepted {:>6}  refused {:>3}  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms  not delivered {undelivered}",
+        pass.offered,
+        pass.accepted.len(),
+        pass.refused,
+        percentile(sorted, 0.50),
+        percentile(sorted, 0.99),
+        percentile(sorted, 1.0),
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let secs: u64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let rates: Vec<u64> = std::env::var("BENCH_RATES")
+        .unwrap_or_else(|_| "500,5000".into())
+        .split(',')
+        .filter_map(|r| r.trim().parse().ok())
+        .collect();
+    let broker = Broker::start().await;
+    let bootstrap = broker.bootstrap();
+    let (main, group) = ("bench-e2e", "bench-e2e-group");
+    create_group_topics(&bootstrap, main, group, PARTITIONS).await;
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    let consumer = ConsumerProcess::start(
+        &bootstrap,
+        main,
+        group,
+        &downstream.url(),
+        &[("RUST_LOG", "info"), ("KAFKA_FETCH_WAIT_MAX_MS", "10")],
+    )
+    .await;
+    consumer.wait_assigned(3 * PARTITIONS as usize).await;
+    let gateway = Gateway::start(&bootstrap, main, None, &[("RUST_LOG", "warn")]).await;
+    gateway.wait_ready().await;
+    println!(
+        "e2e bench: {secs} s per rate, open loop, {PARTITIONS} partitions, ~700 B bodies, downstream answering at once; latency = sender's 202 -> downstream receipt; tansu with fetch.wait.max.ms=10"
+    );
+
+    for &rate in &rates {
+        for failing in [false, true] {
+            let prefix = format!("r{rate}-{}", if failing { "fail" } else { "ok" });
+            let fails = |id: &str| {
+                failing
+                    && id
+                        .rsplit('-')
+                        .next()
+                        .and_then(|n| n.parse::<u64>().ok())
+                        .is_some_and(|n| n % FAIL_ONCE_EVERY == 0)
+            };
+            if failing {
+                for n in (0..rate * secs).step_by(FAIL_ONCE_EVERY as usize) {
+                    downstream.script(&format!("{prefix}-{n}"), &[Answer::status(503)]);
+                }
+            }
+            let pass = offer(&gateway, &prefix, rate, Duration::from_secs(secs)).await;
+            let want = pass.accepted.len();
+            let delivered = || {
+                downstream
+                    .seen()
+                    .iter()
+                    .filter(|s| s.event_id.starts_with(&prefix) && (200..300).contains(&s.answered))
+                    .count()
+            };
+            // Failed-once events wait out the retry stage (1 s in the test
+            // ladder) before their second attempt.
+            let _ = tokio::time::timeout(
+                Duration::from_secs(60),
+                eventually(
+                    "every accepted event delivered",
+                    Duration::from_secs(60),
+                    || async { (delivered() >= want).then_some(()) },
+                ),
+            )
+            .await;
+            let undelivered = want.saturating_sub(delivered());
+            if failing {
+                let first_time = latencies(&pass, &downstream, |id| !fails(id));
+                report(
+                    &format!("{rate}/s, 10 % fail once: others"),
+                    &pass,
+                    &first_time,
+                    undelivered,
+                );
+                let (p99_bound, under_100ms) =
+                    histogram_summary(&consumer, metrics::RETRY_LATENESS, &[], 0.99, 0.1).await;
+                println!(
+                    "{:<40} retry lateness p99 <= {} s (bucket bound), {:.1} % within 100 ms (consumer histogram, all passes so far)",
+                    format!("{rate}/s, 10 % fail once: retries"),
+                    p99_bound.map_or("?".into(), |b| b.to_string()),
+                    under_100ms * 100.0
+                );
+            } else {
+                let all = latencies(&pass, &downstream, |_| true);
+                report(&format!("{rate}/s"), &pass, &all, undelivered);
+            }
+        }
+    }
+    drop(gateway);
+    drop(consumer);
+    drop(broker);
+}
