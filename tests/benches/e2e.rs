@@ -36,7 +36,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use downstream::{Answer, Downstream};
-use harness::{eventually, Broker, Gateway};
+use harness::{cpu_time_us, eventually, Broker, Gateway};
 use pipeline::{create_group_topics, ConsumerProcess};
 use switchboard_consumer::metrics;
 
@@ -236,7 +236,14 @@ async fn main() {
         main,
         group,
         &downstream.url(),
-        &[("RUST_LOG", "info"), ("KAFKA_FETCH_WAIT_MAX_MS", "10")],
+        &[
+            ("RUST_LOG", "info"),
+            ("KAFKA_FETCH_WAIT_MAX_MS", "10"),
+            (
+                "KAFKA_LINGER_MS",
+                &std::env::var("E2E_HANDOFF_LINGER").unwrap_or("2".into()),
+            ),
+        ],
     )
     .await;
     consumer.wait_assigned(3 * PARTITIONS as usize).await;
@@ -262,6 +269,12 @@ async fn main() {
                     downstream.script(&format!("{prefix}-{n}"), &[Answer::status(503)]);
                 }
             }
+            let pids = [
+                gateway.pid(),
+                consumer.pid(),
+                broker.pid().expect("broker runs"),
+            ];
+            let cpu_before: Vec<f64> = pids.iter().map(|pid| cpu_time_us(*pid)).collect();
             let pass = offer(&gateway, &prefix, rate, Duration::from_secs(secs)).await;
             let want = pass.accepted.len();
             let delivered = || {
@@ -283,6 +296,11 @@ async fn main() {
             )
             .await;
             let undelivered = want.saturating_sub(delivered());
+            let cpu: Vec<f64> = pids
+                .iter()
+                .zip(&cpu_before)
+                .map(|(pid, before)| (cpu_time_us(*pid) - before) / want.max(1) as f64)
+                .collect();
             if failing {
                 let first_time = latencies(&pass, &downstream, |id| !fails(id));
                 report(
@@ -302,6 +320,10 @@ async fn main() {
             } else {
                 let all = latencies(&pass, &downstream, |_| true);
                 report(&format!("{rate}/s"), &pass, &all, undelivered);
+                println!(
+                    "  CPU per event: gateway {:.1} us, consumer {:.1} us, broker {:.1} us",
+                    cpu[0], cpu[1], cpu[2]
+                );
             }
         }
     }

@@ -23,7 +23,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
-use harness::{create_topic, Broker, Gateway};
+use harness::{cpu_time_us, create_topic, Broker, Gateway};
 
 struct Run {
     requests: u64,
@@ -32,26 +32,6 @@ struct Run {
     latencies_us: Vec<u32>,
     /// CPU time each sampled process spent during the measured window, µs.
     cpu_us: Vec<f64>,
-}
-
-/// User + system CPU time of `pid` so far, µs (from /proc/<pid>/stat).
-fn cpu_time_us(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start after ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // SAFETY: sysconf only reads a system constant.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after ')'.
-    (ticks(11) + ticks(12)) * 1e6 / per_second
 }
 
 impl Run {
