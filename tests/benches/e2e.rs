@@ -36,7 +36,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use downstream::{Answer, Downstream};
-use harness::{cpu_time_us, eventually, Broker, Gateway};
+use harness::process::cpu_time_us;
+use harness::{eventually, Broker, Gateway};
 use pipeline::{create_group_topics, ConsumerProcess};
 use switchboard_consumer::metrics;
 

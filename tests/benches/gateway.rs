@@ -23,7 +23,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
-use harness::{cpu_time_us, create_topic, Broker, Gateway};
+use harness::process::cpu_time_us;
+use harness::{create_topic, Broker, Gateway};
 
 struct Run {
     requests: u64,

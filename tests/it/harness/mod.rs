@@ -21,8 +21,8 @@ pub use broker::{create_topic, partition_count, read_topic, shared_broker, Broke
 pub use gateway::Gateway;
 pub use http::{assert_problem, raw_request, read_head, HttpClient};
 pub use process::{
-    cpu_time_us, listening_addr, log_dir, log_filter, probably_free_port, read_log, send_signal,
-    spawn_tied, workspace_binary, LOOPBACK_ANY_PORT,
+    listening_addr, log_dir, log_filter, probably_free_port, read_log, send_signal, spawn_tied,
+    workspace_binary, LOOPBACK_ANY_PORT,
 };
 pub use wait::{eventually, metric_sum, wait_exit, wait_metric_line, wait_until_ok};
 

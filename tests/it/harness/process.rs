@@ -166,6 +166,7 @@ pub async fn listening_addr(child: &mut Child, log: &Path, message: &str) -> Soc
 }
 
 /// User + system CPU time of `pid` so far, µs (from /proc/<pid>/stat).
+#[allow(dead_code)] // the benches'
 pub fn cpu_time_us(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may hold spaces) start after ')'.
