@@ -11,11 +11,6 @@ use switchboard_consumer::config::ConsumerConfig;
 use switchboard_consumer::ops::cli::{self, DltCommand, OffsetsCommand, TopicsCommand};
 use switchboard_runtime::exit;
 
-/// mimalloc instead of glibc's allocator: every event allocates its record,
-/// envelope and HTTP request and frees them on other threads (BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Switchboard consumer: delivers events from Kafka to downstream services,
 /// with retry topics, a dead-letter topic and dedupe by event id.
 #[derive(Parser)]
