@@ -56,7 +56,10 @@ fn unix_us() -> i64 {
 struct Pass {
     /// Event id → when its `202` arrived, unix µs.
     accepted: HashMap<String, i64>,
-    refused: u64,
+    /// Answers other than `202`, by status.
+    refused: HashMap<u16, u64>,
+    /// Requests that got no answer (connection errors).
+    failed: u64,
     offered: u64,
 }
 
@@ -68,7 +71,8 @@ async fn offer(gateway: &Gateway, prefix: &str, rate: u64, duration: Duration) -
         .build_http();
     let uri = format!("http://{}/webhooks/genesys", gateway.addr);
     let accepted = Arc::new(Mutex::new(HashMap::new()));
-    let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let refused = Arc::new(Mutex::new(HashMap::new()));
+    let failed = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let total = rate * duration.as_secs();
     let period = Duration::from_secs_f64(1.0 / rate as f64);
     let started = Instant::now();
@@ -79,11 +83,12 @@ async fn offer(gateway: &Gateway, prefix: &str, rate: u64, duration: Duration) -
         // requests leave in groups of five each millisecond).
         let due = started + period * n as u32;
         tokio::time::sleep_until(due.into()).await;
-        let (client, uri, accepted, refused) = (
+        let (client, uri, accepted, refused, failed) = (
             client.clone(),
             uri.clone(),
             accepted.clone(),
             refused.clone(),
+            failed.clone(),
         );
         let id = format!("{prefix}-{n}");
         tasks.push(tokio::spawn(async move {
@@ -101,8 +106,15 @@ async fn offer(gateway: &Gateway, prefix: &str, rate: u64, duration: Duration) -
                     let _ = response.into_body().collect().await;
                     accepted.lock().expect("lock").insert(id, at);
                 }
-                _ => {
-                    refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(response) => {
+                    *refused
+                        .lock()
+                        .expect("lock")
+                        .entry(response.status().as_u16())
+                        .or_insert(0) += 1;
+                }
+                Err(_) => {
+                    failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
         }));
@@ -111,9 +123,11 @@ async fn offer(gateway: &Gateway, prefix: &str, rate: u64, duration: Duration) -
         let _ = task.await;
     }
     let accepted = std::mem::take(&mut *accepted.lock().expect("lock"));
+    let refused = std::mem::take(&mut *refused.lock().expect("lock"));
     Pass {
         accepted,
-        refused: refused.load(std::sync::atomic::Ordering::Relaxed),
+        refused,
+        failed: failed.load(std::sync::atomic::Ordering::Relaxed),
         offered: total,
     }
 }
@@ -206,10 +220,11 @@ async fn reqwest_text(url: &str) -> String {
 
 fn report(name: &str, pass: &Pass, sorted: &[i64], undelivered: usize) {
     println!(
-        "{name:<40} offered {:>6}  accepted {:>6}  refused {:>3}  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms  not delivered {undelivered}",
+        "{name:<40} offered {:>6}  accepted {:>6}  refused {:?}  no answer {}  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms  not delivered {undelivered}",
         pass.offered,
         pass.accepted.len(),
         pass.refused,
+        pass.failed,
         percentile(sorted, 0.50),
         percentile(sorted, 0.99),
         percentile(sorted, 1.0),

@@ -726,7 +726,7 @@ async fn kill_9_mid_run_then_restart_delivers_every_event_and_dedupes_the_rest()
 }
 
 #[tokio::test]
-async fn a_rebalance_while_retry_partitions_are_paused_leaves_nothing_stuck() {
+async fn a_rebalance_while_retry_partitions_wait_for_their_due_time_leaves_nothing_stuck() {
     let setup = setup("rebalance", 2).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
     let events = ids("rebal", 20);
@@ -737,7 +737,7 @@ async fn a_rebalance_while_retry_partitions_are_paused_leaves_nothing_stuck() {
     let first = setup
         .consumer(&downstream, &[("RETRY_STAGES", "retry-1m=3s,retry-10m=3s")])
         .await;
-    // Every event failed once and waits in retry-1m: its partitions are paused.
+    // Every event failed once and waits in retry-1m for its due time.
     wait_records(&setup, &setup.topics.retry("retry-1m"), events.len()).await;
 
     let second = setup

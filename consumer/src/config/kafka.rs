@@ -68,6 +68,13 @@ pub fn consumer_settings(group: &str, client_id: &str, given: &KafkaSettings) ->
     // (librdkafka's default is 5 minutes, during which a member whose
     // subscribed topics vanished idles with nothing assigned).
     settings.set("topic.metadata.refresh.interval.ms", "30000");
+    // Every assigned partition has its own queue, and with separate queues
+    // librdkafka's prefetch limit applies per partition (64 MiB by
+    // default). Retry partitions waiting for their due time are not paused
+    // (a pause drops the prefetch), so they prefetch too: 4 MiB each keeps
+    // a member with 3 stages of 3 partitions under 36 MiB, and is still
+    // thousands of typical events per partition.
+    settings.set("queued.max.messages.kbytes", "4096");
     settings.merge(&given.filtered(|key| !matches_any(key, PRODUCER_ONLY)));
     for (key, value) in [
         ("group.id", group),

@@ -10,8 +10,10 @@ use std::time::Duration;
 pub const BUDGET_PER_ID_BYTES: u64 = 128;
 
 /// Memory a consumer needs besides its dedupe window: the process, its
-/// Kafka clients' buffers and its in-flight deliveries (64 MiB), plus
-/// `concurrency` bodies of up to `max_body_bytes` each.
+/// Kafka clients' buffers and its in-flight deliveries (64 MiB; the
+/// prefetch is 4 MiB per assigned partition queue, so this holds for up to
+/// ~12 partition queues per member), plus `concurrency` bodies of up to
+/// `max_body_bytes` each.
 pub const fn base_budget_bytes(concurrency: u64, max_body_bytes: u64) -> u64 {
     64 * 1024 * 1024 + concurrency * max_body_bytes
 }

@@ -1,12 +1,14 @@
 //! One turn of the poll loop: records into their partition's buffer,
 //! through the dedupe gate into tasks, and finished tasks back into the
-//! watermarks; retry partitions whose head is not due are paused.
+//! watermarks. A retry partition whose head is not due simply starts
+//! nothing until then: it is never paused for it, because librdkafka drops
+//! a paused partition's prefetched records and fetches them again on resume,
+//! which under a retry backlog would happen at the rate records fall due.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::TopicPartitionList;
+use rdkafka::consumer::{BaseConsumer, CommitMode};
 use switchboard_proto::Envelope;
 use switchboard_runtime::time::unix_ms;
 use tracing::{debug, warn};
@@ -45,7 +47,7 @@ impl<H: Handler> State<H> {
         while let Ok(event) = self.completions.try_recv() {
             self.handle(event);
         }
-        self.dispatch(consumer);
+        self.dispatch();
         if self.last_commit.elapsed() >= self.settings.commit_interval {
             for (source, count) in &self.in_flight_by_source {
                 metrics::in_flight(source, *count);
@@ -85,7 +87,7 @@ impl<H: Handler> State<H> {
     /// How many records `key`'s buffer may still take.
     pub(super) fn room(&self, key: &PartitionKey) -> usize {
         match self.partitions.get(key) {
-            Some(p) if !p.paused && p.ready => {
+            Some(p) if p.ready => {
                 let high = (self.settings.concurrency * 2).max(64);
                 high.saturating_sub(p.buffer.len())
             }
@@ -122,8 +124,9 @@ impl<H: Handler> State<H> {
             .push_back(Incoming::from_message(message, stage));
     }
 
-    /// Starts every record that may start, and pauses or resumes partitions.
-    fn dispatch(&mut self, consumer: &BaseConsumer<WorkerContext<H>>) {
+    /// Starts every record that may start, and notes when the earliest
+    /// waiting head falls due.
+    fn dispatch(&mut self) {
         for parked in self.gate.take_released() {
             self.start_or_park(parked.key, parked.epoch, parked.record, Ok(parked.event));
         }
@@ -133,14 +136,11 @@ impl<H: Handler> State<H> {
         // hold no delivery slot, so a partition may run ahead of its slots.
         let outstanding = self.settings.concurrency.saturating_mul(WAITING_PER_SLOT);
         self.next_due = None;
-        let mut to_pause = TopicPartitionList::new();
-        let mut to_resume = TopicPartitionList::new();
         let keys: Vec<PartitionKey> = self.partitions.keys().copied().collect();
         for key in keys {
             if self.partitions.get(&key).is_some_and(|p| !p.ready) {
                 continue;
             }
-            let mut head_waits = false;
             while let Some(partition) = self.partitions.get_mut(&key) {
                 if partition.in_flight.len() >= outstanding {
                     break;
@@ -158,7 +158,6 @@ impl<H: Handler> State<H> {
                         let wait = Duration::from_millis(due_ms.abs_diff(now_ms));
                         self.next_due =
                             Some(self.next_due.map_or(now + wait, |d| d.min(now + wait)));
-                        head_waits = true;
                         break;
                     }
                     let late = Duration::from_millis(now_ms.abs_diff(due_ms));
@@ -170,30 +169,6 @@ impl<H: Handler> State<H> {
                 let epoch = partition.epoch;
                 let event = switchboard_proto::envelope::decode_known(record.payload.clone());
                 self.start_or_park(key, epoch, record, event);
-            }
-            let Some(partition) = self.partitions.get_mut(&key) else {
-                continue;
-            };
-            // Paused only while its head waits for its due time; capacity is
-            // managed by not taking from its queue.
-            if head_waits != partition.paused {
-                let list = if head_waits {
-                    &mut to_pause
-                } else {
-                    &mut to_resume
-                };
-                list.add_partition(self.pipeline.ladder.topic(key.stage), key.partition);
-                partition.paused = head_waits;
-            }
-        }
-        if to_pause.count() > 0 {
-            if let Err(error) = consumer.pause(&to_pause) {
-                warn!(%error, "could not pause partitions");
-            }
-        }
-        if to_resume.count() > 0 {
-            if let Err(error) = consumer.resume(&to_resume) {
-                warn!(%error, "could not resume partitions");
             }
         }
     }

@@ -9,16 +9,19 @@
 //!   finishes or records arrive.
 //! - A retry record is started no earlier than its due time
 //!   ([`crate::stage::Ladder::due_at`]). While the head of a retry partition
-//!   is not due, the partition is *paused*; the loop keeps serving every other
-//!   partition and wakes at the due time. Nothing sleeps in the loop, so
-//!   `max.poll.interval.ms` is never at risk.
+//!   is not due, that partition starts nothing (its buffer fills, then the
+//!   loop stops taking from its queue); the loop keeps serving every other
+//!   partition and wakes at the due time. It is not paused: librdkafka drops
+//!   a paused partition's prefetched records and fetches them again on
+//!   resume. Nothing sleeps in the loop, so `max.poll.interval.ms` is never
+//!   at risk.
 //! - Every record passes the [`DedupeGate`] before it starts.
 //! - On revocation the revoked partitions stop, their in-flight work gets a
 //!   bounded time to finish, and their watermarks are committed before the
-//!   partitions go. On assignment every new partition starts unpaused (pause
-//!   state is re-applied from the buffer, never inherited) and its dedupe
-//!   markers are loaded, off the poll thread, before its first record is
-//!   handled; other partitions keep flowing meanwhile.
+//!   partitions go. On assignment every new partition starts resumed
+//!   (whatever librdkafka remembers from a stop) and its dedupe markers are
+//!   loaded, off the poll thread, before its first record is handled; other
+//!   partitions keep flowing meanwhile.
 //! - On stop: pause everything, let in-flight work finish within the grace
 //!   period, commit, leave the group.
 //!

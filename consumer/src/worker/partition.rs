@@ -41,8 +41,6 @@ pub struct PartitionState {
     pub in_flight: HashMap<i64, Running>,
     /// What may be committed.
     pub mark: Watermark,
-    /// Paused because its head is not due yet.
-    pub paused: bool,
     /// Its partition number's delivered markers are loaded: records may start.
     pub ready: bool,
     /// Its delivery slots (`concurrency`): a task holds one only while its
@@ -59,7 +57,6 @@ impl PartitionState {
             buffer: VecDeque::new(),
             in_flight: HashMap::new(),
             mark: Watermark::default(),
-            paused: false,
             ready: false,
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
         }

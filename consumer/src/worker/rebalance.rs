@@ -277,8 +277,8 @@ impl<H: Handler> State<H> {
             self.partitions.insert(key, state);
             fresh.add_partition(self.pipeline.ladder.topic(key.stage), key.partition);
         }
-        // A partition starts unpaused whatever librdkafka remembers; the
-        // loop pauses it again from its own buffer if it must.
+        // A partition starts resumed whatever librdkafka remembers (a stop
+        // pauses everything).
         if fresh.count() > 0 {
             if let Err(error) = consumer.resume(&fresh) {
                 warn!(%error, "could not resume newly assigned partitions");
