@@ -28,4 +28,4 @@ out="target/bench/$(date -u +%Y%m%dT%H%M%SZ).txt"
 
 echo
 echo "== summary (full output: $out)"
-grep -E '^gateway bench|^(ceiling|gateway|bare producer) \(|^ratio|^CPU per|^consumer:|^  (delivered|ceiling|ratio|bare read)|^e2e bench|^  CPU per event|^[0-9]+/s|^markers:|^  (assignment|consumer RSS|ceiling:)' "$out" || true
+grep -E '^gateway bench|^(ceiling|gateway|bare producer) \(|^ratio|^CPU per|^gateway peak RSS|^consumer:|^  (delivered|ceiling|ratio|bare read)|^e2e bench|^  CPU per event|^[0-9]+/s|^markers:|^  (assignment|consumer RSS|ceiling:)' "$out" || true

@@ -306,6 +306,8 @@ fn main() {
         let sampled = [gateway.pid(), broker.pid().expect("broker runs")];
         let measured = load(gateway.addr, "/webhooks/genesys", connections, duration, &sampled).await;
         report("gateway (202 after broker ack)", &measured);
+        let peak_rss = harness::process::memory_mib("VmHWM", gateway.pid());
+        println!("gateway peak RSS so far: {peak_rss:.1} MiB (target <= 64 MiB)");
         let per_request = |cpu: f64| cpu / measured.requests.max(1) as f64;
         println!(
             "CPU per accepted request: gateway {:.1} us, broker {:.1} us, together {:.1} us",

@@ -26,6 +26,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use switchboard_proto::{headers as h, GroupTopics};
 
 use downstream::Downstream;
+use harness::process::memory_mib;
 use harness::{eventually, Broker};
 use pipeline::{create_group_topics, produce_events, ConsumerProcess};
 
@@ -97,15 +98,6 @@ fn log_seconds(line: &str) -> Option<f64> {
     Some(h.parse::<f64>().ok()? * 3600.0 + m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
 }
 
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
 #[tokio::main]
 async fn main() {
     let markers: usize = std::env::var("BENCH_MARKERS")
@@ -145,7 +137,7 @@ async fn main() {
         .and_then(log_seconds);
     let first_ms = downstream.seen().first().map_or(0, |s| s.at_ms);
     let first_s = (first_ms % 86_400_000) as f64 / 1000.0;
-    let rss = rss_mib(consumer.pid());
+    let rss = memory_mib("VmRSS", consumer.pid());
     let load_line = log
         .lines()
         .find(|l| l.contains("dedupe markers loaded"))

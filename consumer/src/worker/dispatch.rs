@@ -15,7 +15,7 @@ use tracing::{debug, warn};
 
 use super::partition::Running;
 use super::{Completion, LoopEvent, Parked, PartitionKey, State, WorkerContext};
-use crate::dedupe::{dedupe_key, id_hash, Admission, IdHash};
+use crate::dedupe::{event_id_hash, Admission, IdHash};
 use crate::deliver::Handler;
 use crate::hop::Incoming;
 use crate::metrics;
@@ -188,7 +188,7 @@ impl<H: Handler> State<H> {
             Ok(event) => event,
             Err(why) => return self.spawn(key, epoch, None, record, Err(why)),
         };
-        let id = id_hash(&dedupe_key(&event.source, &event.event_id));
+        let id = event_id_hash(&event.source, &event.event_id);
         let offset = record.offset;
         let copy = Parked {
             key,

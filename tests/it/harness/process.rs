@@ -185,3 +185,18 @@ pub fn cpu_time_us(pid: u32) -> f64 {
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after ')'.
     (ticks(11) + ticks(12)) * 1e6 / per_second
 }
+
+/// A memory figure of `pid` from /proc/<pid>/status (`VmRSS`, or `VmHWM`
+/// for the peak), MiB.
+#[allow(dead_code)] // the benches'
+pub fn memory_mib(field: &str, pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| {
+            l.strip_prefix(field)
+                .is_some_and(|rest| rest.starts_with(':'))
+        })
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
+}
