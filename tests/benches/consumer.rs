@@ -141,14 +141,16 @@ async fn main() {
     let downstream = Downstream::start(200, Duration::ZERO).await;
     let started = Instant::now();
     // Info, as in production: the harness logs every delivery at debug.
-    let consumer = ConsumerProcess::start(
-        &bootstrap,
-        main,
-        group,
-        &downstream.url(),
-        &[("RUST_LOG", "info")],
-    )
-    .await;
+    // KAFKA_* in the bench's environment reach the consumer, to try tuning.
+    let kafka: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("KAFKA_"))
+        .collect();
+    let mut env: Vec<(&str, &str)> = kafka
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    env.push(("RUST_LOG", "info"));
+    let consumer = ConsumerProcess::start(&bootstrap, main, group, &downstream.url(), &env).await;
     eventually(
         "every event delivered",
         Duration::from_secs(600),
