@@ -33,11 +33,14 @@ fn env_number(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Reads `count` records of `topic` with a bare consumer; returns records/s.
-fn ceiling(bootstrap: &str, topic: &str, partitions: i32, count: usize) -> f64 {
-    let consumer: BaseConsumer = ClientConfig::new()
+/// A group-less consumer assigned every partition of `topic` from its start.
+fn reading_from_start<C>(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> C
+where
+    C: rdkafka::config::FromClientConfig + Consumer,
+{
+    let consumer: C = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("group.id", "bench-ceiling")
+        .set("group.id", group)
         .set("enable.auto.commit", "false")
         .create()
         .expect("consumer");
@@ -48,6 +51,12 @@ fn ceiling(bootstrap: &str, topic: &str, partitions: i32, count: usize) -> f64 {
             .expect("partition");
     }
     consumer.assign(&assignment).expect("assign");
+    consumer
+}
+
+/// Reads `count` records of `topic` with a bare consumer; returns records/s.
+fn ceiling(bootstrap: &str, topic: &str, partitions: i32, count: usize) -> f64 {
+    let consumer: BaseConsumer = reading_from_start(bootstrap, "bench-ceiling", topic, partitions);
     // From the first record to the last, like the delivered rate (which
     // leaves out the group join): start-up is not throughput.
     let mut started = None;
@@ -78,19 +87,8 @@ async fn delivery_ceiling(
     use hyper_util::rt::TokioExecutor;
     use rdkafka::consumer::StreamConsumer;
     use rdkafka::Message;
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "bench-delivery-ceiling")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    for p in 0..partitions {
-        assignment
-            .add_partition_offset(topic, p, Offset::Beginning)
-            .expect("partition");
-    }
-    consumer.assign(&assignment).expect("assign");
+    let consumer: StreamConsumer =
+        reading_from_start(bootstrap, "bench-delivery-ceiling", topic, partitions);
     let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(64)
         .build_http();
