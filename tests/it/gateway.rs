@@ -418,10 +418,13 @@ async fn a_body_over_the_limit_is_refused_while_streaming() {
         gateway.addr,
         b"POST /webhooks/strict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
     ).await;
+    // The gateway may answer and close before the last chunk is written:
+    // a write then fails (broken pipe), and the answer is still there to read.
     for _ in 0..3 {
-        stream.write_all(b"400\r\n").await.expect("chunk size");
-        stream.write_all(&[b' '; 0x400]).await.expect("chunk");
-        stream.write_all(b"\r\n").await.expect("chunk end");
+        let chunk = [&b"400\r\n"[..], &[b' '; 0x400], b"\r\n"].concat();
+        if stream.write_all(&chunk).await.is_err() {
+            break;
+        }
     }
     let head = read_head(&mut stream).await;
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");
