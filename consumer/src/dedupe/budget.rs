@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-/// Memory to budget per event id in the dedupe window: the measured 78-101
-/// bytes (`examples/dedupe_memory.rs`) plus room for a table that has just
-/// doubled. Sizing a consumer's memory limit starts from this
-/// ([`memory_budget_bytes`]).
-pub const BUDGET_PER_ID_BYTES: u64 = 128;
+/// Memory to budget per event id in the dedupe window. Held, an id costs
+/// 26-53 bytes (`examples/dedupe_memory.rs`: a 25-byte table slot, the
+/// table between half and seven eighths full); while the table doubles, the
+/// old and the new table are both allocated, up to 86 bytes per id. Sizing a
+/// consumer's memory limit starts from this ([`memory_budget_bytes`]).
+pub const BUDGET_PER_ID_BYTES: u64 = 96;
 
 /// Memory a consumer needs besides its dedupe window: the process, its
 /// Kafka clients' buffers and its in-flight deliveries (64 MiB; the
