@@ -322,7 +322,14 @@ mod tests {
 
     #[test]
     fn an_id_survives_its_storage_layout() {
-        for id in [0, 1, u128::MAX, id_hash("genesys/evt-1"), 1 << 64, (1 << 64) - 1] {
+        for id in [
+            0,
+            1,
+            u128::MAX,
+            id_hash("genesys/evt-1"),
+            1 << 64,
+            (1 << 64) - 1,
+        ] {
             assert_eq!(IdHash::from(StoredId::from(id)), id);
         }
     }
