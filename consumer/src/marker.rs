@@ -77,7 +77,12 @@ impl MarkerLoader {
             // The reader stops at the end of the log, which it learns from a
             // fetch answered without data: the broker holds that one for
             // fetch.wait.max.ms (500 ms by default), on every assignment.
-            .set("fetch.wait.max.ms", "10");
+            .set("fetch.wait.max.ms", "10")
+            // The reader drains its queue as fast as it fills; librdkafka's
+            // default pauses a partition's fetching for a whole second each
+            // time its queue passes `queued.min.messages` or
+            // `queued.max.messages.kbytes` (1 M markers: 6.7 s instead of 1 s).
+            .set("fetch.queue.backoff.ms", "10");
         for key in ["group.instance.id", "statistics.interval.ms"] {
             config.remove(key);
         }
