@@ -75,6 +75,13 @@ pub fn consumer_settings(group: &str, client_id: &str, given: &KafkaSettings) ->
     // a member with 3 stages of 3 partitions under 36 MiB, and is still
     // thousands of typical events per partition.
     settings.set("queued.max.messages.kbytes", "4096");
+    // A queue past that limit stops its partition's fetching for
+    // `fetch.queue.backoff.ms`, 1 s by default: a member catching up drains
+    // 4 MiB in well under a second and then idled for the rest of it
+    // (librdkafka's documentation asks for a lower value with low queue
+    // limits). 50 ms bounds that idle time; a queue that stays full (a slow
+    // downstream, retry records not yet due) is looked at 20 times a second.
+    settings.set("fetch.queue.backoff.ms", "50");
     settings.merge(&given.filtered(|key| !matches_any(key, PRODUCER_ONLY)));
     for (key, value) in [
         ("group.id", group),
