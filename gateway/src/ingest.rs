@@ -7,10 +7,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{header, HeaderMap};
 use prost::Message;
-use serde::de::IgnoredAny;
-use serde_json::Value;
 use switchboard_proto::{Envelope, Header, SCHEMA_VERSION};
 
+use crate::json_pointer::Found;
 use crate::problem::Rejection;
 use crate::producer::{Delivered, EventProducer, OutgoingRecord, ProduceError};
 use crate::source::Source;
@@ -101,8 +100,8 @@ pub async fn ingest<'s>(
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let tree = parse_json(source, &body)?;
-    let event_id = source.event_id(headers, tree.as_ref(), &body)?;
+    let pointed = parse_json(source, &body)?;
+    let event_id = source.event_id(headers, &pointed, &body)?;
 
     let traceparent = header_text(headers, "traceparent");
     let envelope = Envelope {
@@ -182,25 +181,20 @@ fn check_content_type(headers: &HeaderMap) -> Result<&str, Rejection> {
     }
 }
 
-/// Validates the body as JSON; builds a tree only when a JSON pointer needs it.
-fn parse_json(source: &Source, body: &[u8]) -> Result<Option<Value>, Rejection> {
-    let malformed = |e: serde_json::Error| Rejection::MalformedJson {
-        detail: format!(
-            "{} at line {} column {}",
-            classify(&e),
-            e.line(),
-            e.column()
-        ),
-    };
-    if source.needs_json_tree() {
-        serde_json::from_slice::<Value>(body)
-            .map(Some)
-            .map_err(malformed)
-    } else {
-        serde_json::from_slice::<IgnoredAny>(body)
-            .map(|_| None)
-            .map_err(malformed)
-    }
+/// Validates the body as JSON and reads the values at the source's id
+/// pointers, without building a tree of the body.
+fn parse_json(source: &Source, body: &[u8]) -> Result<Found, Rejection> {
+    source
+        .id_pointers
+        .values_at(body)
+        .map_err(|e| Rejection::MalformedJson {
+            detail: format!(
+                "{} at line {} column {}",
+                classify(&e),
+                e.line(),
+                e.column()
+            ),
+        })
 }
 
 /// The parser's error category, without echoing any body content.
@@ -234,7 +228,7 @@ mod tests {
                 offset: 41,
             },
         };
-        let json: Value = serde_json::from_str(&accepted.to_json()).expect("json");
+        let json: serde_json::Value = serde_json::from_str(&accepted.to_json()).expect("json");
         assert_eq!(
             json,
             serde_json::json!({"id": "evt-\"1\"", "topic": "webhooks", "partition": 2, "offset": 41})

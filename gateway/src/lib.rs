@@ -21,6 +21,7 @@ pub mod body;
 pub mod config;
 pub mod http;
 pub mod ingest;
+pub mod json_pointer;
 pub mod metrics;
 pub mod problem;
 pub mod producer;

@@ -8,6 +8,7 @@ use switchboard_proto::IdOrigin;
 
 use std::collections::BTreeMap;
 
+use crate::json_pointer::{Found, Pointers};
 use crate::signature::{AuthConfig, Verifier};
 
 /// Longest event id accepted; ids are Kafka keys and header values.
@@ -58,6 +59,8 @@ pub struct Source {
     pub topic: String,
     /// Where the event id is looked for, in order.
     pub id_locators: Vec<IdLocator>,
+    /// The pointer locators, merged for one pass over the body.
+    pub id_pointers: Pointers,
     /// What happens when no locator matches.
     pub id_fallback: IdFallback,
     /// Largest accepted body.
@@ -151,6 +154,7 @@ impl Source {
         Ok(Source {
             name: Box::leak(name.to_owned().into_boxed_str()),
             topic,
+            id_pointers: pointers_of(&id_locators),
             id_locators,
             id_fallback: settings.id_fallback,
             max_body_bytes: settings.max_body_bytes.unwrap_or(default_max_body),
@@ -169,22 +173,24 @@ pub struct EventId {
     pub origin: IdOrigin,
 }
 
-impl Source {
-    /// True when any locator needs the parsed JSON body.
-    pub fn needs_json_tree(&self) -> bool {
-        self.id_locators
-            .iter()
-            .any(|l| matches!(l, IdLocator::Pointer(_)))
-    }
+/// The pointer locators among `locators`, in order.
+pub fn pointers_of(locators: &[IdLocator]) -> Pointers {
+    Pointers::new(locators.iter().filter_map(|l| match l {
+        IdLocator::Pointer(pointer) => Some(pointer.as_str()),
+        IdLocator::Header(_) => None,
+    }))
+}
 
+impl Source {
     /// Finds the event id: each locator in order, then the fallback.
-    /// `json` is the parsed body when [`Self::needs_json_tree`] is true.
+    /// `pointed` is what [`Source::id_pointers`] found in the body.
     pub fn event_id(
         &self,
         headers: &HeaderMap,
-        json: Option<&Value>,
+        pointed: &Found,
         body: &[u8],
     ) -> Result<EventId, IdError> {
+        let mut pointed = pointed.iter();
         for locator in &self.id_locators {
             let found = match locator {
                 IdLocator::Header(name) => headers
@@ -193,8 +199,9 @@ impl Source {
                     .map(str::trim)
                     .filter(|v| !v.is_empty())
                     .map(|v| (v.to_owned(), IdOrigin::Header)),
-                IdLocator::Pointer(pointer) => json
-                    .and_then(|j| j.pointer(pointer))
+                IdLocator::Pointer(_) => pointed
+                    .next()
+                    .and_then(Option::as_ref)
                     .and_then(scalar_id)
                     .map(|v| (v, IdOrigin::BodyPointer)),
             };
@@ -247,10 +254,17 @@ fn scalar_id(value: &Value) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// What `s`'s pointers find in `json` written out.
+    fn pointed(s: &Source, json: &Value) -> Found {
+        let body = serde_json::to_vec(json).expect("json");
+        s.id_pointers.values_at(&body).expect("valid")
+    }
+
     fn source(locators: Vec<IdLocator>, fallback: IdFallback) -> Source {
         Source {
             name: "t",
             topic: "webhooks".into(),
+            id_pointers: pointers_of(&locators),
             id_locators: locators,
             id_fallback: fallback,
             max_body_bytes: 1024,
@@ -270,11 +284,11 @@ mod tests {
         );
         let json: Value = serde_json::json!({"id": "body-id"});
         let mut headers = HeaderMap::new();
-        let found = s.event_id(&headers, Some(&json), b"").expect("id");
+        let found = s.event_id(&headers, &pointed(&s, &json), b"").expect("id");
         assert_eq!(found.value, "body-id");
         assert_eq!(found.origin, IdOrigin::BodyPointer);
         headers.insert("idempotency-key", "hdr-id".parse().expect("header"));
-        let found = s.event_id(&headers, Some(&json), b"").expect("id");
+        let found = s.event_id(&headers, &pointed(&s, &json), b"").expect("id");
         assert_eq!(found.value, "hdr-id");
         assert_eq!(found.origin, IdOrigin::Header);
     }
@@ -288,7 +302,7 @@ mod tests {
             IdFallback::BodySha256,
         );
         let found = hashing
-            .event_id(&HeaderMap::new(), Some(&json), body)
+            .event_id(&HeaderMap::new(), &pointed(&hashing, &json), body)
             .expect("id");
         assert_eq!(found.origin, IdOrigin::BodySha256);
         assert_eq!(found.value, hex::encode(Sha256::digest(body)));
@@ -296,7 +310,7 @@ mod tests {
 
         let strict = source(vec![IdLocator::Pointer("/id".into())], IdFallback::Reject);
         assert_eq!(
-            strict.event_id(&HeaderMap::new(), Some(&json), body),
+            strict.event_id(&HeaderMap::new(), &pointed(&strict, &json), body),
             Err(IdError::Missing {
                 tried: "JSON pointer /id".into()
             })
@@ -308,10 +322,12 @@ mod tests {
     fn a_blank_id_counts_as_none_and_ids_are_trimmed() {
         let s = source(vec![IdLocator::Pointer("/id".into())], IdFallback::Reject);
         let blank: Value = serde_json::json!({"id": " "});
-        assert!(s.event_id(&HeaderMap::new(), Some(&blank), b"").is_err());
+        assert!(s
+            .event_id(&HeaderMap::new(), &pointed(&s, &blank), b"")
+            .is_err());
         let padded: Value = serde_json::json!({"id": " a b "});
         let found = s
-            .event_id(&HeaderMap::new(), Some(&padded), b"")
+            .event_id(&HeaderMap::new(), &pointed(&s, &padded), b"")
             .expect("id");
         assert_eq!(found.value, "a b");
     }
@@ -321,14 +337,14 @@ mod tests {
         let s = source(vec![IdLocator::Pointer("/n".into())], IdFallback::Reject);
         let json = serde_json::json!({"n": 42});
         assert_eq!(
-            s.event_id(&HeaderMap::new(), Some(&json), b"")
+            s.event_id(&HeaderMap::new(), &pointed(&s, &json), b"")
                 .expect("id")
                 .value,
             "42"
         );
         let json = serde_json::json!({"n": "x".repeat(MAX_EVENT_ID_LEN + 1)});
         assert_eq!(
-            s.event_id(&HeaderMap::new(), Some(&json), b""),
+            s.event_id(&HeaderMap::new(), &pointed(&s, &json), b""),
             Err(IdError::TooLong)
         );
     }
