@@ -34,11 +34,17 @@ fn main() {
     let pointers = Pointers::new(["/id"]);
     let seek = || {
         let found = pointers.values_at(black_box(body)).expect("valid");
-        found[0].as_ref().and_then(|v| v.as_str()).map_or(0, str::len)
+        found[0]
+            .as_ref()
+            .and_then(|v| v.as_str())
+            .map_or(0, str::len)
     };
     let tree = || {
         let value: serde_json::Value = serde_json::from_slice(black_box(body)).expect("valid");
-        value.pointer("/id").and_then(|v| v.as_str()).map_or(0, str::len)
+        value
+            .pointer("/id")
+            .and_then(|v| v.as_str())
+            .map_or(0, str::len)
     };
     assert_eq!(seek(), tree(), "both find the same id");
     println!("{} byte body, {rounds} bodies per round", body.len());
