@@ -133,6 +133,7 @@ impl MarkerLoader {
             };
             assignment.add_partition_offset(&self.topic, *partition, start)?;
         }
+        self.reserve_room(&consumer, sets, &assignment, timeout);
         consumer.assign(&assignment)?;
 
         let mut waiting: Vec<i32> = sets.iter().map(|(p, _)| *p).collect();
@@ -191,6 +192,36 @@ impl MarkerLoader {
         Ok(read)
     }
 }
+
+impl MarkerLoader {
+    /// Sizes each set for the markers between its start and the end of its
+    /// log (a few more than it will hold: fences, repeated keys). Best
+    /// effort: a set whose end offset cannot be read grows as it loads.
+    fn reserve_room(
+        &self,
+        consumer: &BaseConsumer<KafkaLog>,
+        sets: &mut [(i32, &mut DeliveredSet)],
+        assignment: &TopicPartitionList,
+        timeout: Duration,
+    ) {
+        for (partition, set) in sets.iter_mut() {
+            let Some(Offset::Offset(start)) = assignment
+                .find_partition(&self.topic, *partition)
+                .map(|e| e.offset())
+            else {
+                continue;
+            };
+            if let Ok((_, end)) = consumer.fetch_watermarks(&self.topic, *partition, timeout) {
+                let coming = usize::try_from(end.saturating_sub(start)).unwrap_or(0);
+                set.reserve(coming.min(MAX_RESERVED_IDS));
+            }
+        }
+    }
+}
+
+/// The most ids one load reserves room for up front (~50 MiB of table);
+/// a longer log grows the table as it loads.
+const MAX_RESERVED_IDS: usize = 2_000_000;
 
 /// Why a load ended before the end of every log.
 #[derive(Debug, thiserror::Error)]
