@@ -67,9 +67,14 @@ pub struct Downstream {
 }
 
 pub fn unix_ms() -> i64 {
+    unix_us() / 1000
+}
+
+/// Now, unix microseconds (the latency benches compare it across processes).
+pub fn unix_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
+        .map(|d| d.as_micros() as i64)
         .unwrap_or(0)
 }
 
@@ -173,10 +178,7 @@ async fn answer(
     request: Request<hyper::body::Incoming>,
     behaviour: Arc<Mutex<Behaviour>>,
 ) -> Response<Full<Bytes>> {
-    let at_us = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0);
+    let at_us = unix_us();
     let at_ms = at_us / 1000;
     let header = |name: &str| {
         request
