@@ -133,7 +133,8 @@ impl MarkerLoader {
             };
             assignment.add_partition_offset(&self.topic, *partition, start)?;
         }
-        self.reserve_room(&consumer, sets, &assignment, timeout);
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.reserve_room(&consumer, sets, &assignment, left);
         consumer.assign(&assignment)?;
 
         let mut waiting: Vec<i32> = sets.iter().map(|(p, _)| *p).collect();
@@ -191,12 +192,11 @@ impl MarkerLoader {
         }
         Ok(read)
     }
-}
 
-impl MarkerLoader {
-    /// Sizes each set for the markers between its start and the end of its
-    /// log (a few more than it will hold: fences, repeated keys). Best
-    /// effort: a set whose end offset cannot be read grows as it loads.
+    /// Sizes each set for the markers between its start in `assignment` and
+    /// the end of its log (a few more than it will hold: fences, repeated
+    /// keys), asking for every end in one request. Best effort: a set whose
+    /// end cannot be read grows as it loads.
     fn reserve_room(
         &self,
         consumer: &BaseConsumer<KafkaLog>,
@@ -204,15 +204,36 @@ impl MarkerLoader {
         assignment: &TopicPartitionList,
         timeout: Duration,
     ) {
+        let mut latest = TopicPartitionList::new();
+        for (partition, _) in sets.iter() {
+            // A lookup "by time" at Offset::End asks for the log's end.
+            if latest
+                .add_partition_offset(&self.topic, *partition, Offset::End)
+                .is_err()
+            {
+                return;
+            }
+        }
+        let Ok(ends) = consumer.offsets_for_times(latest, timeout) else {
+            return;
+        };
+        let offset_in = |list: &TopicPartitionList, partition: i32| match list
+            .find_partition(&self.topic, partition)
+            .map(|e| e.offset())
+        {
+            Some(Offset::Offset(offset)) => Some(offset),
+            _ => None,
+        };
         for (partition, set) in sets.iter_mut() {
-            let Some(Offset::Offset(start)) = assignment
-                .find_partition(&self.topic, *partition)
-                .map(|e| e.offset())
-            else {
-                continue;
-            };
-            if let Ok((_, end)) = consumer.fetch_watermarks(&self.topic, *partition, timeout) {
+            if let (Some(start), Some(end)) = (
+                offset_in(assignment, *partition),
+                offset_in(&ends, *partition),
+            ) {
                 let coming = usize::try_from(end.saturating_sub(start)).unwrap_or(0);
+                debug!(
+                    partition,
+                    start, end, "marker reader: room for the markers to come"
+                );
                 set.reserve(coming.min(MAX_RESERVED_IDS));
             }
         }
