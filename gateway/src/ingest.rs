@@ -101,7 +101,7 @@ pub async fn ingest<'s>(
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let pointed = parse_json(source, &body)?;
-    let event_id = source.event_id(headers, &pointed, &body)?;
+    let event_id = source.event_id(headers, pointed, &body)?;
 
     let traceparent = header_text(headers, "traceparent");
     let envelope = Envelope {

@@ -155,7 +155,11 @@ impl<'de> DeserializeSeed<'de> for Seek<'_> {
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         self.node.clear(self.found);
-        if !self.node.ends.is_empty() {
+        if let ([index], true) = (self.node.ends.as_slice(), self.node.children.is_empty()) {
+            // The usual case, one pointer ending here: keep the value itself.
+            self.found[*index] = Some(Value::deserialize(deserializer)?);
+            Ok(())
+        } else if !self.node.ends.is_empty() {
             let value = Value::deserialize(deserializer)?;
             self.node.answer(&value, self.found);
             Ok(())

@@ -183,14 +183,15 @@ pub fn pointers_of(locators: &[IdLocator]) -> Pointers {
 
 impl Source {
     /// Finds the event id: each locator in order, then the fallback.
-    /// `pointed` is what [`Source::id_pointers`] found in the body.
+    /// `pointed` is what [`Source::id_pointers`] found in the body; the id
+    /// is taken out of it, not copied.
     pub fn event_id(
         &self,
         headers: &HeaderMap,
-        pointed: &Found,
+        pointed: Found,
         body: &[u8],
     ) -> Result<EventId, IdError> {
-        let mut pointed = pointed.iter();
+        let mut pointed = pointed.into_iter();
         for locator in &self.id_locators {
             let found = match locator {
                 IdLocator::Header(name) => headers
@@ -201,7 +202,7 @@ impl Source {
                     .map(|v| (v.to_owned(), IdOrigin::Header)),
                 IdLocator::Pointer(_) => pointed
                     .next()
-                    .and_then(Option::as_ref)
+                    .flatten()
                     .and_then(scalar_id)
                     .map(|v| (v, IdOrigin::BodyPointer)),
             };
@@ -242,9 +243,13 @@ impl Source {
 
 /// Strings and numbers make ids; objects, arrays, booleans, null and empty
 /// strings do not.
-fn scalar_id(value: &Value) -> Option<String> {
+fn scalar_id(value: Value) -> Option<String> {
     match value {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::String(s) => match s.trim() {
+            "" => None,
+            trimmed if trimmed.len() == s.len() => Some(s),
+            trimmed => Some(trimmed.to_owned()),
+        },
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
@@ -284,11 +289,11 @@ mod tests {
         );
         let json: Value = serde_json::json!({"id": "body-id"});
         let mut headers = HeaderMap::new();
-        let found = s.event_id(&headers, &pointed(&s, &json), b"").expect("id");
+        let found = s.event_id(&headers, pointed(&s, &json), b"").expect("id");
         assert_eq!(found.value, "body-id");
         assert_eq!(found.origin, IdOrigin::BodyPointer);
         headers.insert("idempotency-key", "hdr-id".parse().expect("header"));
-        let found = s.event_id(&headers, &pointed(&s, &json), b"").expect("id");
+        let found = s.event_id(&headers, pointed(&s, &json), b"").expect("id");
         assert_eq!(found.value, "hdr-id");
         assert_eq!(found.origin, IdOrigin::Header);
     }
@@ -302,7 +307,7 @@ mod tests {
             IdFallback::BodySha256,
         );
         let found = hashing
-            .event_id(&HeaderMap::new(), &pointed(&hashing, &json), body)
+            .event_id(&HeaderMap::new(), pointed(&hashing, &json), body)
             .expect("id");
         assert_eq!(found.origin, IdOrigin::BodySha256);
         assert_eq!(found.value, hex::encode(Sha256::digest(body)));
@@ -310,7 +315,7 @@ mod tests {
 
         let strict = source(vec![IdLocator::Pointer("/id".into())], IdFallback::Reject);
         assert_eq!(
-            strict.event_id(&HeaderMap::new(), &pointed(&strict, &json), body),
+            strict.event_id(&HeaderMap::new(), pointed(&strict, &json), body),
             Err(IdError::Missing {
                 tried: "JSON pointer /id".into()
             })
@@ -323,11 +328,11 @@ mod tests {
         let s = source(vec![IdLocator::Pointer("/id".into())], IdFallback::Reject);
         let blank: Value = serde_json::json!({"id": " "});
         assert!(s
-            .event_id(&HeaderMap::new(), &pointed(&s, &blank), b"")
+            .event_id(&HeaderMap::new(), pointed(&s, &blank), b"")
             .is_err());
         let padded: Value = serde_json::json!({"id": " a b "});
         let found = s
-            .event_id(&HeaderMap::new(), &pointed(&s, &padded), b"")
+            .event_id(&HeaderMap::new(), pointed(&s, &padded), b"")
             .expect("id");
         assert_eq!(found.value, "a b");
     }
@@ -337,14 +342,14 @@ mod tests {
         let s = source(vec![IdLocator::Pointer("/n".into())], IdFallback::Reject);
         let json = serde_json::json!({"n": 42});
         assert_eq!(
-            s.event_id(&HeaderMap::new(), &pointed(&s, &json), b"")
+            s.event_id(&HeaderMap::new(), pointed(&s, &json), b"")
                 .expect("id")
                 .value,
             "42"
         );
         let json = serde_json::json!({"n": "x".repeat(MAX_EVENT_ID_LEN + 1)});
         assert_eq!(
-            s.event_id(&HeaderMap::new(), &pointed(&s, &json), b""),
+            s.event_id(&HeaderMap::new(), pointed(&s, &json), b""),
             Err(IdError::TooLong)
         );
     }
