@@ -121,15 +121,14 @@ async fn produce_load(
     broker_pid: u32,
 ) -> Run {
     use rdkafka::producer::{FutureProducer, FutureRecord};
-    let linger = std::env::var("KAFKA_LINGER_MS").unwrap_or_else(|_| "1".into());
-    let producer: FutureProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", &linger)
-        .set("socket.nagle.disable", "true")
-        .create()
-        .expect("producer");
+    use switchboard_gateway::config::PRODUCER_LINGER_MS;
+    use switchboard_runtime::kafka::KafkaSettings;
+    let mut settings = KafkaSettings::durable_producer("bench-bare-producer", PRODUCER_LINGER_MS);
+    settings.set("bootstrap.servers", bootstrap);
+    if let Ok(linger) = std::env::var("KAFKA_LINGER_MS") {
+        settings.set("linger.ms", linger);
+    }
+    let producer: FutureProducer = settings.client_config().create().expect("producer");
     let producer = Arc::new(producer);
     let stop = Arc::new(AtomicBool::new(false));
     let measuring = Arc::new(AtomicBool::new(false));

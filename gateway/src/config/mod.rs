@@ -202,12 +202,17 @@ impl std::fmt::Debug for GatewayConfig {
     }
 }
 
-/// Producer settings chosen for low latency with full durability. `linger.ms`
-/// is kept low because a request waits for its batch: at 64 connections a
-/// 5 ms linger alone would cap a gateway near 10k requests/s.
+/// The producer's `linger.ms`, kept low because a request waits for its
+/// batch: at 64 connections a 5 ms linger alone would cap a gateway near
+/// 10k requests/s.
+pub const PRODUCER_LINGER_MS: u32 = 1;
+
+/// Producer settings chosen for low latency with full durability.
 fn default_kafka_settings(instance_id: &str) -> KafkaSettings {
-    let mut settings =
-        KafkaSettings::durable_producer(&format!("switchboard-gateway-{instance_id}"), 1);
+    let mut settings = KafkaSettings::durable_producer(
+        &format!("switchboard-gateway-{instance_id}"),
+        PRODUCER_LINGER_MS,
+    );
     settings.set("queue.buffering.max.kbytes", "262144");
     settings
 }
