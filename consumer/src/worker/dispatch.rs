@@ -14,7 +14,7 @@ use switchboard_runtime::time::unix_ms;
 use tracing::{debug, warn};
 
 use super::partition::Running;
-use super::{Completion, LoopEvent, Parked, PartitionKey, State, WorkerContext};
+use super::{Completion, LoopEvent, Parked, PartitionKey, Queues, State, WorkerContext};
 use crate::dedupe::{event_id_hash, Admission, IdHash};
 use crate::deliver::Handler;
 use crate::hop::Incoming;
@@ -25,6 +25,9 @@ use crate::stage::DueCorrection;
 /// Tasks a partition may have started per delivery slot (the rest wait for
 /// their destination without a slot).
 const WAITING_PER_SLOT: usize = 8;
+
+/// How often the loop expires dedupe ids and looks at every partition's queue.
+const UPKEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// Logs a corrected due time once per kind for the process lifetime: a
 /// producer writing bad due times would otherwise log once per record.
@@ -55,8 +58,11 @@ impl<H: Handler> State<H> {
             self.commit(consumer, CommitMode::Async, |_| true);
             self.last_commit = Instant::now();
         }
-        if self.last_upkeep.elapsed() >= Duration::from_secs(5) {
+        if self.last_upkeep.elapsed() >= UPKEEP_EVERY {
             self.gate.expire(unix_ms());
+            // A safety net under librdkafka's empty-to-non-empty report: a
+            // report missed for any reason costs at most this long.
+            self.readable.extend(self.partitions.keys().copied());
             self.last_upkeep = Instant::now();
         }
         // Rebalance callbacks are served at least this often.
@@ -80,8 +86,33 @@ impl<H: Handler> State<H> {
             LoopEvent::Done(done) => self.complete(done),
             LoopEvent::Committed(offsets) => self.confirm_commits(&offsets),
             LoopEvent::MarkersLoaded(loaded) => self.markers_loaded(loaded),
-            LoopEvent::Wake => {}
+            LoopEvent::Readable(key) => {
+                self.readable.insert(key);
+            }
         }
+    }
+
+    /// Takes records from each readable partition's queue while its buffer
+    /// has room. A queue found empty stops being readable until librdkafka
+    /// reports records again; one left with records (its buffer is full)
+    /// stays readable.
+    pub(super) fn take_readable(&mut self, queues: &Queues<H>) {
+        let mut readable = std::mem::take(&mut self.readable);
+        readable.retain(|key| {
+            let Some((_, queue)) = queues.get(key) else {
+                return false;
+            };
+            for _ in 0..self.room(key) {
+                match queue.poll(Duration::ZERO) {
+                    None => return false,
+                    Some(Ok(message)) => self.accept(&message),
+                    Some(Err(error)) => warn!(%error, "consumer error"),
+                }
+            }
+            true
+        });
+        let reported_meanwhile = std::mem::replace(&mut self.readable, readable);
+        self.readable.extend(reported_meanwhile);
     }
 
     /// How many records `key`'s buffer may still take.
@@ -119,6 +150,9 @@ impl<H: Handler> State<H> {
             return;
         };
         partition.mark.received(message.offset());
+        if partition.buffer.is_empty() {
+            self.buffered.insert(key);
+        }
         partition
             .buffer
             .push_back(Incoming::from_message(message, stage));
@@ -136,41 +170,53 @@ impl<H: Handler> State<H> {
         // hold no delivery slot, so a partition may run ahead of its slots.
         let outstanding = self.settings.concurrency.saturating_mul(WAITING_PER_SLOT);
         self.next_due = None;
-        let keys: Vec<PartitionKey> = self.partitions.keys().copied().collect();
-        for key in keys {
-            if self.partitions.get(&key).is_some_and(|p| !p.ready) {
-                continue;
-            }
-            while let Some(partition) = self.partitions.get_mut(&key) {
-                if partition.in_flight.len() >= outstanding {
-                    break;
-                }
-                let Some(head) = partition.buffer.front() else {
-                    break;
-                };
-                let ladder = &self.pipeline.ladder;
-                if let Some(due) = ladder.due_at(key.stage, head.timestamp_ms, &head.hop) {
-                    if let Some(correction) = due.corrected {
-                        warn_once(correction);
-                    }
-                    let due_ms = due.at_ms;
-                    if due_ms > now_ms {
-                        let wait = Duration::from_millis(due_ms.abs_diff(now_ms));
-                        self.next_due =
-                            Some(self.next_due.map_or(now + wait, |d| d.min(now + wait)));
-                        break;
-                    }
-                    let late = Duration::from_millis(now_ms.abs_diff(due_ms));
-                    metrics::retry_lateness(ladder.static_name(key.stage), late);
-                }
-                let Some(record) = partition.buffer.pop_front() else {
-                    break;
-                };
-                let epoch = partition.epoch;
-                let event = switchboard_proto::envelope::decode_known(record.payload.clone());
-                self.start_or_park(key, epoch, record, event);
-            }
+        let mut buffered = std::mem::take(&mut self.buffered);
+        buffered.retain(|key| self.start_buffered(*key, outstanding, now_ms, now));
+        let added_meanwhile = std::mem::replace(&mut self.buffered, buffered);
+        self.buffered.extend(added_meanwhile);
+    }
+
+    /// Starts the records of `key`'s buffer that may start, in order, and
+    /// notes when its head falls due. Returns whether records are left.
+    fn start_buffered(
+        &mut self,
+        key: PartitionKey,
+        outstanding: usize,
+        now_ms: i64,
+        now: Instant,
+    ) -> bool {
+        if self.partitions.get(&key).is_some_and(|p| !p.ready) {
+            return true;
         }
+        while let Some(partition) = self.partitions.get_mut(&key) {
+            if partition.in_flight.len() >= outstanding {
+                return true;
+            }
+            let Some(head) = partition.buffer.front() else {
+                return false;
+            };
+            let ladder = &self.pipeline.ladder;
+            if let Some(due) = ladder.due_at(key.stage, head.timestamp_ms, &head.hop) {
+                if let Some(correction) = due.corrected {
+                    warn_once(correction);
+                }
+                let due_ms = due.at_ms;
+                if due_ms > now_ms {
+                    let wait = Duration::from_millis(due_ms.abs_diff(now_ms));
+                    self.next_due = Some(self.next_due.map_or(now + wait, |d| d.min(now + wait)));
+                    return true;
+                }
+                let late = Duration::from_millis(now_ms.abs_diff(due_ms));
+                metrics::retry_lateness(ladder.static_name(key.stage), late);
+            }
+            let Some(record) = partition.buffer.pop_front() else {
+                return false;
+            };
+            let epoch = partition.epoch;
+            let event = switchboard_proto::envelope::decode_known(record.payload.clone());
+            self.start_or_park(key, epoch, record, event);
+        }
+        false
     }
 
     /// Suppresses a duplicate, parks a copy behind one in flight, or starts a task.

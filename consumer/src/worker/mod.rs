@@ -7,6 +7,10 @@
 //! - Each partition has its own librdkafka queue; the loop takes records from
 //!   it only while the partition's buffer has room, and wakes when a task
 //!   finishes or records arrive.
+//! - A turn visits only the partitions that have something to do: those whose
+//!   queue said it has records (and has not been found empty since), and those
+//!   with records buffered. An idle partition costs the loop nothing, however
+//!   many are assigned.
 //! - A retry record is started no earlier than its due time
 //!   ([`crate::stage::Ladder::due_at`]). While the head of a retry partition
 //!   is not due, that partition starts nothing (its buffer fills, then the
@@ -39,7 +43,7 @@ mod markers;
 pub mod partition;
 mod rebalance;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -81,12 +85,12 @@ pub struct WorkerSettings {
 }
 
 /// What wakes the loop: a finished task, a commit the broker confirmed, or
-/// records arriving on a partition queue.
+/// records arriving on a partition's empty queue.
 enum LoopEvent {
     Done(Completion),
     Committed(Vec<CommittedOffset>),
     MarkersLoaded(markers::Loaded),
-    Wake,
+    Readable(PartitionKey),
 }
 
 /// An offset the broker confirmed as committed: topic, partition, offset.
@@ -128,6 +132,15 @@ struct State<H: Handler> {
     last_commit: Instant,
     last_upkeep: Instant,
     next_due: Option<Instant>,
+    /// Partitions whose queue may hold records. librdkafka reports only a
+    /// queue's step from empty to non-empty, so a partition stays here until
+    /// a poll finds its queue empty (a full buffer leaves records behind).
+    readable: HashSet<PartitionKey>,
+    /// Partitions with records in their buffer (a superset: a partition
+    /// leaves it when the dispatcher finds its buffer empty).
+    buffered: HashSet<PartitionKey>,
+    /// The assignment changed since the queues were matched to it.
+    queues_stale: bool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -179,6 +192,9 @@ impl<H: Handler> Worker<H> {
             last_commit: Instant::now(),
             last_upkeep: Instant::now(),
             next_due: None,
+            readable: HashSet::new(),
+            buffered: HashSet::new(),
+            queues_stale: false,
         }));
         let context = WorkerContext::new(state.clone(), completion_tx.clone());
         let consumer: BaseConsumer<WorkerContext<H>> =
@@ -192,9 +208,10 @@ impl<H: Handler> Worker<H> {
     }
 
     /// Gives every assigned partition its own queue, and drops the queues of
-    /// partitions no longer assigned (or assigned anew).
-    fn sync_queues(&self, queues: &mut Queues<H>) {
-        let state = lock(&self.state);
+    /// partitions no longer assigned (or assigned anew). A new queue counts
+    /// as readable: records may have arrived before its callback was set.
+    fn sync_queues(&self, queues: &mut Queues<H>, state: &mut State<H>) {
+        state.queues_stale = false;
         queues
             .retain(|key, (epoch, _)| state.partitions.get(key).is_some_and(|p| p.epoch == *epoch));
         for (key, partition) in &state.partitions {
@@ -204,10 +221,12 @@ impl<H: Handler> Worker<H> {
             let topic = state.pipeline.ladder.topic(key.stage);
             if let Some(mut queue) = self.consumer.split_partition_queue(topic, key.partition) {
                 let wake = state.completion_tx.clone();
+                let readable = *key;
                 queue.set_nonempty_callback(move || {
-                    let _ = wake.send(LoopEvent::Wake);
+                    let _ = wake.send(LoopEvent::Readable(readable));
                 });
                 queues.insert(*key, (partition.epoch, queue));
+                state.readable.insert(*key);
             }
         }
     }
@@ -251,17 +270,11 @@ impl<H: Handler> Worker<H> {
                 fatal = Some(fatal_message(code, &reason));
                 break;
             }
-            self.sync_queues(&mut queues);
             let mut state = lock(&self.state);
-            for (key, (_, queue)) in &queues {
-                for _ in 0..state.room(key) {
-                    match queue.poll(Duration::ZERO) {
-                        None => break,
-                        Some(Ok(message)) => state.accept(&message),
-                        Some(Err(error)) => warn!(%error, "consumer error"),
-                    }
-                }
+            if state.queues_stale {
+                self.sync_queues(&mut queues, &mut state);
             }
+            state.take_readable(&queues);
             if consumer
                 .context()
                 .revoke_never_delivered(UNDELIVERED_REVOKE_AFTER)

@@ -259,6 +259,7 @@ impl<H: Handler> State<H> {
         for key in &keys {
             self.partitions.remove(key);
         }
+        self.queues_stale = true;
         self.gate.drop_waiters(|parked| !keys.contains(&parked.key));
         metrics::assigned(self.partitions.len());
         info!(
@@ -275,6 +276,7 @@ impl<H: Handler> State<H> {
             self.next_epoch += 1;
             let state = PartitionState::new(self.next_epoch, self.settings.concurrency);
             self.partitions.insert(key, state);
+            self.queues_stale = true;
             fresh.add_partition(self.pipeline.ladder.topic(key.stage), key.partition);
         }
         // A partition starts resumed whatever librdkafka remembers (a stop
