@@ -16,6 +16,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use metrics::Gauge;
 use switchboard_runtime::admin::Health;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -24,6 +25,7 @@ use tracing::{debug, info, warn};
 use crate::body::BodyBudget;
 use crate::config::HttpLimits;
 use crate::ingest::{check_head, ingest, IngestSettings};
+use crate::metrics::SourceSeries;
 use crate::problem::Rejection;
 use crate::producer::EventProducer;
 use crate::source::Source;
@@ -31,10 +33,30 @@ use crate::source::Source;
 /// Path prefix of webhook intake.
 pub const WEBHOOK_PREFIX: &str = "/webhooks/";
 
+/// A configured source and its metric series.
+pub struct Route {
+    /// The source.
+    pub source: Source,
+    /// Its request series.
+    pub series: SourceSeries,
+}
+
+impl Route {
+    /// Routes to `source`, resolving its series (at zero) with the installed recorder.
+    pub fn new(source: Source) -> Self {
+        let series = SourceSeries::configured(source.name);
+        Self { source, series }
+    }
+}
+
 /// Everything a request handler needs, shared by all connections.
 pub struct App {
     /// Configured sources by name.
-    pub sources: HashMap<String, Source>,
+    pub sources: HashMap<String, Route>,
+    /// The series of requests to sources that are not configured.
+    pub unknown_source: SourceSeries,
+    /// Webhook requests being handled.
+    pub in_flight: Gauge,
     /// Deadline, Retry-After, instance id.
     pub settings: IngestSettings,
     /// The Kafka producer.
@@ -113,7 +135,7 @@ async fn route(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = request.uri().path();
     if let Some(name) = path.strip_prefix(WEBHOOK_PREFIX) {
         return match app.sources.get(name) {
-            Some(source) => webhook(app, Ok(source), request).await,
+            Some(route) => webhook(app, Ok(route), request).await,
             None => {
                 let source_name = name.to_owned();
                 webhook(app, Err(source_name), request).await
@@ -130,21 +152,21 @@ async fn route(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
 /// the unknown name from the path.
 async fn webhook(
     app: &App,
-    source: Result<&Source, String>,
+    route: Result<&Route, String>,
     request: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let started = Instant::now();
-    let label = source
-        .as_ref()
-        .map_or(crate::metrics::UNKNOWN_SOURCE, |s| s.name);
-    crate::metrics::in_flight(1.0);
-    let response = match source {
-        Err(source_name) => Err(Rejection::UnknownSource { source_name }),
-        Ok(source) => accept(app, source, request).await,
-    }
-    .unwrap_or_else(Rejection::into_response);
-    crate::metrics::in_flight(-1.0);
-    crate::metrics::request_answered(label, response.status(), started.elapsed());
+    app.in_flight.increment(1.0);
+    let (series, answer) = match route {
+        Err(source_name) => (
+            &app.unknown_source,
+            Err(Rejection::UnknownSource { source_name }),
+        ),
+        Ok(route) => (&route.series, accept(app, &route.source, request).await),
+    };
+    let response = answer.unwrap_or_else(Rejection::into_response);
+    app.in_flight.decrement(1.0);
+    series.answered(response.status(), started.elapsed());
     response
 }
 

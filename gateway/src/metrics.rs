@@ -3,10 +3,13 @@
 //! source names (unknown ones are `unknown`), status codes the gateway
 //! itself emits, and fixed error kinds. Never an event id.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use http::StatusCode;
 use metrics::{
-    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter,
+    Gauge, Histogram, Unit,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -67,37 +70,78 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
     Ok(handle)
 }
 
-/// Creates the series of `source` at zero, so dashboards and alerts see them
-/// before the first event (and an alert on 503s can be evaluated at all).
-pub fn init_source(source: &'static str) {
-    for status in ["202", "429", "503"] {
-        counter!(REQUESTS, "source" => source, "status" => status).increment(0);
+/// The request series of one source label, resolved once: recording an
+/// answer is then a few atomic additions, not a lookup by labels in the
+/// recorder's registry on every request. Resolve it after [`install`]: a
+/// handle taken before a recorder exists records nothing.
+pub struct SourceSeries {
+    source: &'static str,
+    accepted: Counter,
+    /// Requests and latency by status, each resolved at its first answer so
+    /// that no series exists for a status never answered.
+    answered: [OnceLock<(Counter, Histogram)>; STATUS_LABELS.len()],
+}
+
+impl SourceSeries {
+    /// The series of `source` (a configured name, or [`UNKNOWN_SOURCE`]).
+    pub fn new(source: &'static str) -> Self {
+        Self {
+            source,
+            accepted: counter!(ACCEPTED, "source" => source),
+            answered: std::array::from_fn(|_| OnceLock::new()),
+        }
     }
-    counter!(ACCEPTED, "source" => source).increment(0);
-    for kind in ["deadline", "queue_full", "too_large", "broker"] {
-        counter!(PRODUCE_ERRORS, "source" => source, "kind" => kind).increment(0);
+
+    /// The series of a configured source, with the ones dashboards and
+    /// alerts read created at zero, so they exist before the first event
+    /// (and an alert on 503s can be evaluated at all).
+    pub fn configured(source: &'static str) -> Self {
+        let series = Self::new(source);
+        for status in [
+            StatusCode::ACCEPTED,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ] {
+            series.by_status(status).0.increment(0);
+        }
+        series.accepted.increment(0);
+        for kind in ["deadline", "queue_full", "too_large", "broker"] {
+            counter!(PRODUCE_ERRORS, "source" => source, "kind" => kind).increment(0);
+        }
+        series
+    }
+
+    /// Records one answered webhook request.
+    pub fn answered(&self, status: StatusCode, elapsed: Duration) {
+        let (requests, duration) = self.by_status(status);
+        requests.increment(1);
+        duration.record(elapsed.as_secs_f64());
+        if status == StatusCode::ACCEPTED {
+            self.accepted.increment(1);
+        }
+    }
+
+    fn by_status(&self, status: StatusCode) -> &(Counter, Histogram) {
+        let index = status_index(status);
+        self.answered[index].get_or_init(|| {
+            let (source, status) = (self.source, STATUS_LABELS[index]);
+            (
+                counter!(REQUESTS, "source" => source, "status" => status),
+                histogram!(INGEST_DURATION, "source" => source, "status" => status),
+            )
+        })
     }
 }
 
-/// Records one answered webhook request.
-pub fn request_answered(source: &'static str, status: http::StatusCode, elapsed: Duration) {
-    let status = status_label(status);
-    counter!(REQUESTS, "source" => source, "status" => status).increment(1);
-    histogram!(INGEST_DURATION, "source" => source, "status" => status)
-        .record(elapsed.as_secs_f64());
-    if status == "202" {
-        counter!(ACCEPTED, "source" => source).increment(1);
-    }
+/// The gauge of webhook requests being handled, resolved once (see
+/// [`SourceSeries`]).
+pub fn in_flight_gauge() -> Gauge {
+    gauge!(IN_FLIGHT)
 }
 
 /// Records a produce failure of `kind`.
 pub fn produce_failed(source: &'static str, kind: &'static str) {
     counter!(PRODUCE_ERRORS, "source" => source, "kind" => kind).increment(1);
-}
-
-/// Adjusts the in-flight gauge.
-pub fn in_flight(delta: f64) {
-    gauge!(IN_FLIGHT).increment(delta);
 }
 
 /// Sets the readiness gauge.
@@ -110,20 +154,38 @@ pub fn producer_rebuilt() {
     counter!(PRODUCER_REBUILDS).increment(1);
 }
 
-/// Status codes as static labels, so recording allocates nothing.
-fn status_label(status: http::StatusCode) -> &'static str {
-    match status.as_u16() {
-        200 => "200",
-        202 => "202",
-        400 => "400",
-        401 => "401",
-        404 => "404",
-        405 => "405",
-        408 => "408",
-        413 => "413",
-        415 => "415",
-        429 => "429",
-        503 => "503",
-        _ => "other",
+/// The `status` label values: the codes the gateway answers with, and
+/// `other`, so the labels stay bounded and allocate nothing.
+const STATUS_LABELS: [&str; 12] = [
+    "200", "202", "400", "401", "404", "405", "408", "413", "415", "429", "503", "other",
+];
+
+/// Where `status` is in [`STATUS_LABELS`].
+fn status_index(status: StatusCode) -> usize {
+    let code = status.as_str();
+    STATUS_LABELS
+        .iter()
+        .position(|label| *label == code)
+        .unwrap_or(STATUS_LABELS.len() - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_answered_status_has_its_own_label_and_the_rest_share_other() {
+        for label in &STATUS_LABELS[..STATUS_LABELS.len() - 1] {
+            let status = StatusCode::from_bytes(label.as_bytes()).expect("a status code");
+            assert_eq!(STATUS_LABELS[status_index(status)], *label);
+        }
+        assert_eq!(
+            STATUS_LABELS[status_index(StatusCode::IM_A_TEAPOT)],
+            "other"
+        );
+        assert_eq!(
+            STATUS_LABELS[status_index(StatusCode::BAD_GATEWAY)],
+            "other"
+        );
     }
 }

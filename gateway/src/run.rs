@@ -12,8 +12,9 @@ use tracing::{info, warn};
 
 use crate::body::BodyBudget;
 use crate::config::GatewayConfig;
-use crate::http::{serve, App};
+use crate::http::{serve, App, Route};
 use crate::ingest::IngestSettings;
+use crate::metrics::SourceSeries;
 use crate::producer::EventProducer;
 
 /// How often readiness asks the broker about the target topics.
@@ -29,7 +30,6 @@ pub async fn run(config: GatewayConfig, started: Started) -> anyhow::Result<()> 
     } = started;
     let listener = public.context("the gateway needs its webhook listener")?;
     for source in config.sources.values() {
-        crate::metrics::init_source(source.name);
         if source.verifier.is_none() {
             warn!(
                 source = source.name,
@@ -49,8 +49,10 @@ pub async fn run(config: GatewayConfig, started: Started) -> anyhow::Result<()> 
         sources: config
             .sources
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(name, source)| (name.clone(), Route::new(source.clone())))
             .collect(),
+        unknown_source: SourceSeries::new(crate::metrics::UNKNOWN_SOURCE),
+        in_flight: crate::metrics::in_flight_gauge(),
         settings: IngestSettings {
             deadline: config.deadline,
             retry_after_secs: config.retry_after_secs,
