@@ -11,7 +11,10 @@
 //! - [`time`]: wall-clock milliseconds.
 //! - [`kafka`]: `KAFKA_*` settings, librdkafka logs, metadata helpers, and the
 //!   replaceable producer with its rebuild policy.
-#![forbid(unsafe_code)]
+// Unsafe code is denied everywhere but in `kafka::acks`, which enables
+// librdkafka's queue wake-up through its C API (rust-rdkafka exposes it for
+// consumer partition queues only).
+#![deny(unsafe_code)]
 
 pub mod admin;
 pub mod config;

@@ -5,8 +5,11 @@
 //! - [`metadata`]: partition counts and topic checks.
 //! - [`rebuild`]: when a producer must be replaced (pure decisions, unit-tested).
 //! - [`permanent`]: produce errors no retry can cure for a record.
-//! - [`producer`]: the replaceable idempotent producer every component writes with.
+//! - [`producer`]: the replaceable idempotent producer every component writes with;
+//!   `acks` serves its delivery reports on the tokio runtime.
 
+#[allow(unsafe_code)]
+mod acks;
 pub mod log;
 pub mod metadata;
 pub mod permanent;

@@ -15,14 +15,16 @@ use std::time::{Duration, Instant};
 
 use rdkafka::error::KafkaError;
 use rdkafka::message::ToBytes;
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::FutureRecord;
 use rdkafka::ClientConfig;
+use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
+use super::acks::{Ack, AckedProducer};
 use super::rebuild::{error_breaks_producer, RebuildPolicy, StallWatch};
-use super::{KafkaLog, KafkaSettings};
+use super::KafkaSettings;
 
-type Inner = FutureProducer<KafkaLog>;
+type Inner = AckedProducer;
 
 /// Where an acknowledged record landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +51,7 @@ pub struct ReplaceableProducer {
 pub struct Pending<'a> {
     owner: &'a ReplaceableProducer,
     producer: Arc<Inner>,
-    delivery: DeliveryFuture,
+    delivery: oneshot::Receiver<Ack>,
 }
 
 impl Pending<'_> {
@@ -57,12 +59,9 @@ impl Pending<'_> {
     /// replaces it before this returns.
     pub async fn acknowledged(self) -> Result<Delivered, KafkaError> {
         let result = match self.delivery.await {
-            Ok(Ok(delivery)) => Ok(Delivered {
-                partition: delivery.partition,
-                offset: delivery.offset,
-            }),
-            Ok(Err((error, _record))) => Err(error),
-            Err(_canceled) => Err(KafkaError::Canceled),
+            Ok(ack) => ack,
+            // The report was dropped unsent: the producer is gone.
+            Err(_closed) => Err(KafkaError::Canceled),
         };
         match &result {
             Ok(_) => self.owner.stall.acked(),
@@ -82,7 +81,7 @@ impl ReplaceableProducer {
         rebuilds_metric: &'static str,
     ) -> Result<Self, KafkaError> {
         let settings = settings.client_config();
-        let producer: Inner = settings.create_with_context(KafkaLog)?;
+        let producer = AckedProducer::new(&settings)?;
         Ok(Self {
             name,
             settings,
@@ -109,13 +108,13 @@ impl ReplaceableProducer {
         P: ToBytes + ?Sized,
     {
         let producer = self.current();
-        match producer.send_result(record) {
+        match producer.send(record) {
             Ok(delivery) => Ok(Pending {
                 owner: self,
                 producer,
                 delivery,
             }),
-            Err((error, _record)) => {
+            Err(error) => {
                 self.replace_if_broken(&producer, &error);
                 Err(error)
             }
@@ -142,9 +141,9 @@ impl ReplaceableProducer {
         P: ToBytes + ?Sized,
     {
         let producer = self.current();
-        let delivery = match producer.send_result(record) {
+        let delivery = match producer.send(record) {
             Ok(delivery) => delivery,
-            Err((error, _record)) => {
+            Err(error) => {
                 self.replace_if_broken(&producer, &error);
                 return Err(error);
             }
@@ -215,7 +214,7 @@ impl ReplaceableProducer {
         if !Arc::ptr_eq(broken, &self.current()) {
             return;
         }
-        match self.settings.create_with_context::<_, Inner>(KafkaLog) {
+        match AckedProducer::new(&self.settings) {
             Ok(fresh) => {
                 let old = match self.current.write() {
                     Ok(mut guard) => std::mem::replace(&mut *guard, Arc::new(fresh)),

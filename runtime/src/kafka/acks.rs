@@ -1,0 +1,360 @@
+//! A producer whose delivery reports are served on the tokio runtime.
+//!
+//! rust-rdkafka's `FutureProducer` runs a thread that polls librdkafka for
+//! delivery reports and wakes each waiting task from there: per batch of
+//! acknowledgements a futex wake-up of that thread, then one cross-thread
+//! wake-up per waiting task. Here librdkafka wakes one task on the runtime
+//! when reports land in its empty main queue (`rd_kafka_queue_cb_event_enable`),
+//! and that task serves them: the thread hop is gone, and the requests waiting
+//! for their acknowledgement are woken on the worker that serves the reports.
+//! Without a runtime at construction a thread serves them, as before.
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use rdkafka::bindings as rdsys;
+use rdkafka::client::{Client, ClientContext};
+use rdkafka::config::{FromClientConfigAndContext, RDKafkaLogLevel};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Message, ToBytes};
+use rdkafka::producer::{
+    BaseProducer, BaseRecord, DeliveryResult, FutureRecord, Producer, ProducerContext,
+};
+use rdkafka::ClientConfig;
+use tokio::sync::{oneshot, Notify};
+
+use super::log::{route_error, route_log};
+use super::producer::Delivered;
+
+/// The broker's answer for one record.
+pub type Ack = Result<Delivered, KafkaError>;
+
+/// How long the serving task sleeps at most without a wake-up: a safety net
+/// under librdkafka's empty-to-non-empty report.
+const SERVE_AT_LEAST_EVERY: Duration = Duration::from_millis(100);
+
+/// Routes librdkafka's logs and errors, and hands each delivery report to
+/// the task waiting for it.
+struct AckContext {
+    /// Delivery reports and errors served so far: the serving task polls
+    /// until a poll serves nothing.
+    served: AtomicU64,
+}
+
+impl ClientContext for AckContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        route_log(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.served.fetch_add(1, Ordering::Relaxed);
+        route_error(error, reason);
+    }
+}
+
+impl ProducerContext for AckContext {
+    type DeliveryOpaque = Box<oneshot::Sender<Ack>>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, waiting: Self::DeliveryOpaque) {
+        self.served.fetch_add(1, Ordering::Relaxed);
+        let ack = match result {
+            Ok(message) => Ok(Delivered {
+                partition: message.partition(),
+                offset: message.offset(),
+            }),
+            Err((error, _)) => Err(error.clone()),
+        };
+        // The requester may have given up (its deadline passed).
+        let _ = waiting.send(ack);
+    }
+}
+
+type Base = BaseProducer<AckContext>;
+
+/// An idempotent producer as configured, with its delivery reports served
+/// on the runtime it was built on (see the module docs).
+pub struct AckedProducer {
+    producer: Arc<Base>,
+    wake: MainQueueWake,
+    server: Server,
+}
+
+/// Who serves the delivery reports.
+enum Server {
+    Task(tokio::task::AbortHandle),
+    Thread(Arc<AtomicBool>),
+}
+
+impl AckedProducer {
+    /// Builds the producer from `config` and starts serving its reports.
+    pub fn new(config: &ClientConfig) -> Result<Self, KafkaError> {
+        Self::serving_at_least_every(config, SERVE_AT_LEAST_EVERY)
+    }
+
+    /// As [`AckedProducer::new`], the serving task looking at the queue at
+    /// least every `interval` even without a wake-up.
+    fn serving_at_least_every(
+        config: &ClientConfig,
+        interval: Duration,
+    ) -> Result<Self, KafkaError> {
+        let context = AckContext {
+            served: AtomicU64::new(0),
+        };
+        let producer = Arc::new(Base::from_config_and_context(config, context)?);
+        let notify = Arc::new(Notify::new());
+        let wake = MainQueueWake::enable(producer.client(), notify.clone());
+        let weak = Arc::downgrade(&producer);
+        let server = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                Server::Task(runtime.spawn(serve(weak, notify, interval)).abort_handle())
+            }
+            Err(_) => {
+                let stop = Arc::new(AtomicBool::new(false));
+                let stopped = stop.clone();
+                std::thread::Builder::new()
+                    .name("producer-acks".into())
+                    .spawn(move || serve_on_thread(weak, &stopped, interval))
+                    .map_err(|_| {
+                        KafkaError::ClientCreation("no thread for delivery reports".into())
+                    })?;
+                Server::Thread(stop)
+            }
+        };
+        Ok(Self {
+            producer,
+            wake,
+            server,
+        })
+    }
+
+    /// Queues `record`; the receiver resolves with the broker's answer.
+    pub fn send<K, P>(
+        &self,
+        record: FutureRecord<'_, K, P>,
+    ) -> Result<oneshot::Receiver<Ack>, KafkaError>
+    where
+        K: ToBytes + ?Sized,
+        P: ToBytes + ?Sized,
+    {
+        let (waiting, ack) = oneshot::channel();
+        let base = BaseRecord {
+            topic: record.topic,
+            partition: record.partition,
+            payload: record.payload,
+            key: record.key,
+            timestamp: record.timestamp,
+            headers: record.headers,
+            delivery_opaque: Box::new(waiting),
+        };
+        match self.producer.send(base) {
+            Ok(()) => Ok(ack),
+            Err((error, _)) => Err(error),
+        }
+    }
+
+    /// The librdkafka client (metadata, fatal errors).
+    pub fn client(&self) -> &Client<impl ClientContext> {
+        self.producer.client()
+    }
+
+    /// Waits (blocking) until everything queued is acknowledged or `timeout` passes.
+    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
+        self.producer.flush(timeout)
+    }
+
+    /// Records queued or in flight, not yet reported.
+    pub fn in_flight_count(&self) -> i32 {
+        self.producer.in_flight_count()
+    }
+}
+
+impl Drop for AckedProducer {
+    fn drop(&mut self) {
+        // Before the producer closes: no report may wake a task that is
+        // gone, and the queue handle must go before the client does.
+        self.wake.disable();
+        match &self.server {
+            Server::Task(task) => task.abort(),
+            Server::Thread(stop) => stop.store(true, Ordering::Relaxed),
+        }
+        // Dropping `producer` then purges what is left and serves those
+        // reports itself (rust-rdkafka's drop), unless the serving task
+        // holds it for a moment longer.
+    }
+}
+
+/// Serves delivery reports whenever librdkafka says some arrived.
+async fn serve(producer: Weak<Base>, notify: Arc<Notify>, interval: Duration) {
+    loop {
+        let _ = tokio::time::timeout(interval, notify.notified()).await;
+        let Some(producer) = producer.upgrade() else {
+            return;
+        };
+        serve_ready(&producer);
+    }
+}
+
+/// Serves delivery reports on a thread, for a producer built outside a runtime.
+fn serve_on_thread(producer: Weak<Base>, stop: &AtomicBool, interval: Duration) {
+    while !stop.load(Ordering::Relaxed) {
+        let Some(producer) = producer.upgrade() else {
+            return;
+        };
+        producer.poll(interval);
+    }
+}
+
+/// Polls without waiting until a poll serves nothing: the wake-up comes only
+/// when the queue was empty, so it is emptied each time.
+fn serve_ready(producer: &Base) {
+    loop {
+        let before = producer.context().served.load(Ordering::Relaxed);
+        producer.poll(Duration::ZERO);
+        if producer.context().served.load(Ordering::Relaxed) == before {
+            return;
+        }
+    }
+}
+
+/// librdkafka's wake-up on the producer's main queue (where delivery reports
+/// land), calling [`Notify::notify_one`] from librdkafka's thread when an
+/// empty queue gets an event.
+struct MainQueueWake {
+    queue: *mut rdsys::rd_kafka_queue_t,
+    notify: Arc<Notify>,
+}
+
+// SAFETY: the queue handle is only used to enable and disable the wake-up,
+// which librdkafka does under the queue's lock, from any thread.
+unsafe impl Send for MainQueueWake {}
+unsafe impl Sync for MainQueueWake {}
+
+impl MainQueueWake {
+    fn enable(client: &Client<AckContext>, notify: Arc<Notify>) -> Self {
+        // SAFETY: the client is alive; the handle is destroyed in `disable`,
+        // before the client (see `AckedProducer`'s drop). The opaque points
+        // into `notify`, which lives as long as `self`, and the callback is
+        // removed in `disable` before `self` (and `notify`) can go.
+        unsafe {
+            let queue = rdsys::rd_kafka_queue_get_main(client.native_ptr());
+            let opaque = Arc::as_ptr(&notify) as *mut c_void;
+            rdsys::rd_kafka_queue_cb_event_enable(queue, Some(wake_task), opaque);
+            Self { queue, notify }
+        }
+    }
+
+    fn disable(&mut self) {
+        if self.queue.is_null() {
+            return;
+        }
+        // SAFETY: librdkafka removes the callback under the queue's lock, so
+        // none runs once this returns; the handle is not used again.
+        unsafe {
+            rdsys::rd_kafka_queue_cb_event_enable(self.queue, None, std::ptr::null_mut());
+            rdsys::rd_kafka_queue_destroy(self.queue);
+        }
+        self.queue = std::ptr::null_mut();
+        // Whoever waits is told to look once more (and finds it closing).
+        self.notify.notify_one();
+    }
+}
+
+impl Drop for MainQueueWake {
+    fn drop(&mut self) {
+        self.disable();
+    }
+}
+
+/// librdkafka's callback: runs on its thread, under the queue's lock, so it
+/// only wakes the serving task.
+unsafe extern "C" fn wake_task(_: *mut rdsys::rd_kafka_t, opaque: *mut c_void) {
+    // SAFETY: `opaque` is the `Notify` kept alive by `MainQueueWake` until
+    // the callback is removed.
+    let notify = unsafe { &*(opaque as *const Notify) };
+    notify.notify_one();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::types::RDKafkaErrorCode;
+
+    fn config(bootstrap: &str, linger_ms: &str) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", bootstrap)
+            .set("enable.idempotence", "true")
+            .set("linger.ms", linger_ms)
+            .set("message.timeout.ms", "10000");
+        config
+    }
+
+    #[tokio::test]
+    async fn librdkafka_wakes_the_task_that_serves_reports() {
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        cluster.create_topic("t", 1, 1).expect("topic");
+        // No safety net within the test's time: only librdkafka's wake-up
+        // can get the reports served.
+        let producer = AckedProducer::serving_at_least_every(
+            &config(&cluster.bootstrap_servers(), "0"),
+            Duration::from_secs(3600),
+        )
+        .expect("producer");
+        assert!(matches!(producer.server, Server::Task(_)));
+        let mut offsets = Vec::new();
+        for n in 0..3 {
+            let ack = producer
+                .send(FutureRecord::to("t").key("k").payload(&format!("{n}")))
+                .expect("queued");
+            let delivered = tokio::time::timeout(Duration::from_secs(10), ack)
+                .await
+                .expect("a report in time")
+                .expect("a report")
+                .expect("delivered");
+            offsets.push(delivered.offset);
+        }
+        assert_eq!(offsets, [0, 1, 2]);
+    }
+
+    #[test]
+    fn reports_are_served_on_a_thread_without_a_runtime() {
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        cluster.create_topic("t", 1, 1).expect("topic");
+        let producer =
+            AckedProducer::new(&config(&cluster.bootstrap_servers(), "0")).expect("producer");
+        assert!(matches!(producer.server, Server::Thread(_)));
+        let ack = producer
+            .send(FutureRecord::to("t").key("k").payload("x"))
+            .expect("queued");
+        let delivered = ack.blocking_recv().expect("a report").expect("delivered");
+        assert_eq!(delivered.partition, 0);
+    }
+
+    #[tokio::test]
+    async fn closing_the_producer_answers_what_it_still_held() {
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        cluster.create_topic("t", 1, 1).expect("topic");
+        // A long linger keeps the record in the client until it closes.
+        let producer =
+            AckedProducer::new(&config(&cluster.bootstrap_servers(), "5000")).expect("producer");
+        let ack = producer
+            .send(FutureRecord::to("t").key("k").payload("held"))
+            .expect("queued");
+        drop(producer);
+        let answer = tokio::time::timeout(Duration::from_secs(5), ack)
+            .await
+            .expect("an answer, not a hang");
+        match answer {
+            Ok(Err(error)) => {
+                assert_eq!(
+                    error.rdkafka_error_code(),
+                    Some(RDKafkaErrorCode::PurgeQueue)
+                )
+            }
+            other => panic!("expected a purged record, got {other:?}"),
+        }
+    }
+}
