@@ -7,8 +7,9 @@
 //! consumer's retry-lateness histogram. Prints numbers; asserts nothing.
 //!
 //! `cargo bench -p switchboard-tests --bench e2e` (BENCH_SECS per rate,
-//! BENCH_RATES="500,5000"; E2E_HANDOFF_LINGER=<ms> tries another linger for
-//! the consumer's hand-off producer than the product's).
+//! BENCH_RATES="500,5000"; E2E_HANDOFF_LINGER=<ms> and E2E_GATEWAY_LINGER=<ms>
+//! try another linger than the product's for the consumer's hand-off
+//! producer and for the gateway).
 //!
 //! On tansu every consumer sets `fetch.wait.max.ms=10`: tansu holds a
 //! long-poll fetch for the whole wait even when data arrives (shared
@@ -51,6 +52,8 @@ const FAIL_ONCE_EVERY: u64 = 10;
 struct Pass {
     /// Event id → when its `202` arrived, unix µs.
     accepted: HashMap<String, i64>,
+    /// Time from sending each accepted request to its `202`, µs, sorted.
+    answered_in: Vec<i64>,
     /// Answers other than `202`, by status.
     refused: HashMap<u16, u64>,
     /// Requests that got no answer (connection errors).
@@ -66,6 +69,7 @@ async fn offer(gateway: &Gateway, prefix: &str, rate: u64, duration: Duration) -
         .build_http();
     let uri = format!("http://{}/webhooks/genesys", gateway.addr);
     let accepted = Arc::new(Mutex::new(HashMap::new()));
+    let answered_in = Arc::new(Mutex::new(Vec::new()));
     let refused = Arc::new(Mutex::new(HashMap::new()));
     let failed = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let total = rate * duration.as_secs();
@@ -78,10 +82,11 @@ async fn offer(gateway: &Gateway, prefix: &str, rate: u64, duration: Duration) -
         // requests leave in groups of five each millisecond).
         let due = started + period * n as u32;
         tokio::time::sleep_until(due.into()).await;
-        let (client, uri, accepted, refused, failed) = (
+        let (client, uri, accepted, answered_in, refused, failed) = (
             client.clone(),
             uri.clone(),
             accepted.clone(),
+            answered_in.clone(),
             refused.clone(),
             failed.clone(),
         );
@@ -95,9 +100,11 @@ async fn offer(gateway: &Gateway, prefix: &str, rate: u64, duration: Duration) -
                 .header("content-type", "application/json")
                 .body(Full::new(Bytes::from(body)))
                 .expect("request");
+            let sent = unix_us();
             match client.request(request).await {
                 Ok(response) if response.status() == StatusCode::ACCEPTED => {
                     let at = unix_us();
+                    answered_in.lock().expect("lock").push(at - sent);
                     let _ = response.into_body().collect().await;
                     accepted.lock().expect("lock").insert(id, at);
                 }
@@ -118,9 +125,12 @@ async fn offer(gateway: &Gateway, prefix: &str, rate: u64, duration: Duration) -
         let _ = task.await;
     }
     let accepted = std::mem::take(&mut *accepted.lock().expect("lock"));
+    let mut answered_in = std::mem::take(&mut *answered_in.lock().expect("lock"));
+    answered_in.sort_unstable();
     let refused = std::mem::take(&mut *refused.lock().expect("lock"));
     Pass {
         accepted,
+        answered_in,
         refused,
         failed: failed.load(std::sync::atomic::Ordering::Relaxed),
         offered: total,
@@ -247,7 +257,13 @@ async fn main() {
     let consumer =
         ConsumerProcess::start(&bootstrap, main, group, &downstream.url(), &consumer_env).await;
     consumer.wait_assigned(3 * PARTITIONS as usize).await;
-    let gateway = Gateway::start(&bootstrap, main, None, &[("RUST_LOG", "warn")]).await;
+    // E2E_GATEWAY_LINGER (ms) likewise tries another linger for the gateway.
+    let gateway_linger = std::env::var("E2E_GATEWAY_LINGER").ok();
+    let mut gateway_env = vec![("RUST_LOG", "warn")];
+    if let Some(linger) = &gateway_linger {
+        gateway_env.push(("KAFKA_LINGER_MS", linger));
+    }
+    let gateway = Gateway::start(&bootstrap, main, None, &gateway_env).await;
     gateway.wait_ready().await;
     println!(
         "e2e bench: {secs} s per rate, open loop, {PARTITIONS} partitions, ~700 B bodies, downstream answering at once; latency = sender's 202 -> downstream receipt; tansu with fetch.wait.max.ms=10"
@@ -319,6 +335,11 @@ async fn main() {
                 println!(
                     "  CPU per event: gateway {:.1} us, consumer {:.1} us, broker {:.1} us",
                     cpu[0], cpu[1], cpu[2]
+                );
+                println!(
+                    "  sender's wait for the 202: p50 {:.2} ms, p99 {:.2} ms",
+                    percentile(&pass.answered_in, 0.50),
+                    percentile(&pass.answered_in, 0.99)
                 );
             }
         }
