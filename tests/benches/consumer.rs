@@ -6,16 +6,6 @@
 //!
 //! `cargo bench -p switchboard-tests --bench consumer` (BENCH_EVENTS, BENCH_PARTITIONS to change).
 
-#[allow(dead_code, unused_imports)]
-#[path = "../it/downstream.rs"]
-mod downstream;
-#[allow(dead_code, unused_imports)]
-#[path = "../it/harness/mod.rs"]
-mod harness;
-#[allow(dead_code, unused_imports)]
-#[path = "../it/pipeline.rs"]
-mod pipeline;
-
 use std::time::{Duration, Instant};
 use switchboard_consumer::metrics;
 
@@ -25,6 +15,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use downstream::Downstream;
 use harness::{eventually, Broker};
 use pipeline::{create_group_topics, ids, produce_events, ConsumerProcess};
+use switchboard_tests::{downstream, harness, pipeline};
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)

@@ -17,16 +17,6 @@
 //! pipeline. Kafka answers a fetch as soon as data is there; the product
 //! keeps librdkafka's default.
 
-#[allow(dead_code, unused_imports)]
-#[path = "../it/downstream.rs"]
-mod downstream;
-#[allow(dead_code, unused_imports)]
-#[path = "../it/harness/mod.rs"]
-mod harness;
-#[allow(dead_code, unused_imports)]
-#[path = "../it/pipeline.rs"]
-mod pipeline;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -43,6 +33,7 @@ use harness::process::cpu_time_us;
 use harness::{Broker, Gateway};
 use pipeline::{create_group_topics, ConsumerProcess};
 use switchboard_consumer::metrics;
+use switchboard_tests::{downstream, harness, pipeline};
 
 const PARTITIONS: i32 = 3;
 /// Every tenth event fails once in the second pass.

@@ -6,10 +6,6 @@
 //!
 //! `cargo bench -p switchboard-tests --bench gateway` (BENCH_SECS, BENCH_CONNECTIONS to change).
 
-#[allow(dead_code, unused_imports)]
-#[path = "../it/harness/mod.rs"]
-mod harness;
-
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +21,7 @@ use hyper_util::rt::TokioIo;
 
 use harness::process::cpu_time_us;
 use harness::{create_topic, Broker, Gateway};
+use switchboard_tests::harness;
 
 struct Run {
     requests: u64,

@@ -7,16 +7,6 @@
 //!
 //! `cargo bench -p switchboard-tests --bench markers` (BENCH_MARKERS to change).
 
-#[allow(dead_code, unused_imports)]
-#[path = "../it/downstream.rs"]
-mod downstream;
-#[allow(dead_code, unused_imports)]
-#[path = "../it/harness/mod.rs"]
-mod harness;
-#[allow(dead_code, unused_imports)]
-#[path = "../it/pipeline.rs"]
-mod pipeline;
-
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -29,6 +19,7 @@ use downstream::Downstream;
 use harness::process::memory_mib;
 use harness::{eventually, Broker};
 use pipeline::{create_group_topics, produce_events, ConsumerProcess};
+use switchboard_tests::{downstream, harness, pipeline};
 
 /// Writes `count` delivered markers to partition 0 of `topic`, as consumers write them.
 async fn write_markers(bootstrap: &str, topic: &str, count: usize) {

@@ -4,13 +4,12 @@
 mod consumer;
 mod consumer_outage;
 mod deployment;
-mod downstream;
 mod gateway;
 mod gateway_limits;
 mod gateway_outage;
-mod harness;
 mod observability;
 mod openapi;
 mod ops;
-mod pipeline;
 mod soak;
+
+use switchboard_tests::{downstream, harness, pipeline};

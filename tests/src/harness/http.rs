@@ -39,6 +39,12 @@ pub struct HttpClient {
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
+impl Default for HttpClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl HttpClient {
     pub fn new() -> Self {
         Self {

@@ -166,7 +166,6 @@ pub async fn listening_addr(child: &mut Child, log: &Path, message: &str) -> Soc
 }
 
 /// User + system CPU time of `pid` so far, µs (from /proc/<pid>/stat).
-#[allow(dead_code)] // the benches'
 pub fn cpu_time_us(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may hold spaces) start after ')'.
@@ -188,7 +187,6 @@ pub fn cpu_time_us(pid: u32) -> f64 {
 
 /// A memory figure of `pid` from /proc/<pid>/status (`VmRSS`, or `VmHWM`
 /// for the peak), MiB.
-#[allow(dead_code)] // the benches'
 pub fn memory_mib(field: &str, pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status

@@ -254,13 +254,11 @@ impl ConsumerProcess {
     }
 
     /// The process id (for reading its memory from /proc; the markers bench).
-    #[allow(dead_code)]
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// `None` while the process runs, else how it ended.
-    #[allow(dead_code)] // the soak test's
     pub fn child_status(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()
     }

@@ -98,7 +98,6 @@ impl Gateway {
     }
 
     /// The sum of every sample of metric `name` whose labels contain all of `labels`.
-    #[allow(dead_code)] // not every test binary reads gateway metrics
     pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
         super::wait::metric_sum(&self.admin_url("/metrics"), name, labels).await
     }

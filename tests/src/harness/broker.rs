@@ -102,7 +102,6 @@ impl Broker {
     }
 
     /// The broker's process id while it runs.
-    #[allow(dead_code)] // the benches'
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }

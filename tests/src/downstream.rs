@@ -44,7 +44,6 @@ pub struct Seen {
     /// When the request arrived, unix milliseconds.
     pub at_ms: i64,
     /// The same, unix microseconds (the latency benches).
-    #[allow(dead_code)] // the benches'
     pub at_us: i64,
     pub answered: u16,
     /// How long the answer was held back.
@@ -127,7 +126,6 @@ impl Downstream {
     }
 
     /// Holds every answer back for `delay` from now on.
-    #[allow(dead_code)] // the soak test's
     pub fn set_delay(&self, delay: Duration) {
         self.behaviour.lock().expect("lock").delay = delay;
     }
@@ -146,7 +144,6 @@ impl Downstream {
     }
 
     /// How many requests were answered 2xx, without copying what was seen.
-    #[allow(dead_code)] // the benches'
     pub fn success_count(&self) -> usize {
         let behaviour = self.behaviour.lock().expect("lock");
         behaviour

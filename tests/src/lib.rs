@@ -1,0 +1,12 @@
+//! What the end-to-end tests (`it/`) and the benchmarks (`benches/`) share:
+//! the harness that runs a real broker and the workspace's own binaries, a
+//! real downstream HTTP server, and the consumer-side helpers. One library,
+//! so each bench uses the same code the tests prove instead of a copy.
+//!
+//! - [`harness`]: broker, processes, the gateway, HTTP, waiting.
+//! - [`downstream`]: the customer's service stand-in.
+//! - [`pipeline`]: a group's topics, events produced as the gateway does, consumer processes.
+
+pub mod downstream;
+pub mod harness;
+pub mod pipeline;
