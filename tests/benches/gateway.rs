@@ -4,7 +4,10 @@
 //! 202 without Kafka. Prints numbers; asserts nothing (speed is measured
 //! here, behaviour in the tests).
 //!
-//! `cargo bench -p switchboard-tests --bench gateway` (BENCH_SECS, BENCH_CONNECTIONS to change).
+//! `cargo bench -p switchboard-tests --bench gateway` (BENCH_SECS, BENCH_CONNECTIONS,
+//! BENCH_PARTITIONS to change; `KAFKA_*` producer settings such as
+//! `KAFKA_LINGER_MS` or `KAFKA_COMPRESSION_TYPE` reach both the gateway and the
+//! bare producer).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -107,9 +110,10 @@ async fn load(
 
 /// The broker's own floor: `concurrency` tasks, each producing one ~700 B
 /// keyed record with a bare librdkafka producer configured as the gateway's
-/// (idempotent, `acks=all`, the gateway's linger unless `KAFKA_LINGER_MS`
-/// says otherwise) and awaiting its acknowledgement before the next. What
-/// the gateway adds on top of this is HTTP and its own code.
+/// (idempotent, `acks=all`, the gateway's linger, then every `KAFKA_*`
+/// setting of the bench's environment, as the gateway takes them) and
+/// awaiting its acknowledgement before the next. What the gateway adds on
+/// top of this is HTTP and its own code.
 async fn produce_load(
     bootstrap: &str,
     topic: &str,
@@ -121,10 +125,8 @@ async fn produce_load(
     use switchboard_gateway::config::PRODUCER_LINGER_MS;
     use switchboard_runtime::kafka::KafkaSettings;
     let mut settings = KafkaSettings::durable_producer("bench-bare-producer", PRODUCER_LINGER_MS);
+    settings.apply_env(&std::env::vars().collect());
     settings.set("bootstrap.servers", bootstrap);
-    if let Ok(linger) = std::env::var("KAFKA_LINGER_MS") {
-        settings.set("linger.ms", linger);
-    }
     let producer: FutureProducer = settings.client_config().create().expect("producer");
     let producer = Arc::new(producer);
     let stop = Arc::new(AtomicBool::new(false));
@@ -268,6 +270,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(64);
+    let partitions: i32 = std::env::var("BENCH_PARTITIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
     let duration = Duration::from_secs(secs);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -277,7 +283,7 @@ fn main() {
     runtime.block_on(async {
         let ceiling_addr = start_ceiling_server();
         let broker = Broker::start().await;
-        create_topic(&broker.bootstrap(), "bench", 3).await;
+        create_topic(&broker.bootstrap(), "bench", partitions).await;
         // KAFKA_* (producer tuning) and TOKIO_* (TOKIO_WORKER_THREADS) in the
         // bench's environment reach the gateway.
         let kafka: Vec<(String, String)> = std::env::vars()
@@ -288,7 +294,7 @@ fn main() {
         let gateway = Gateway::start(&broker.bootstrap(), "bench", None, &env).await;
         gateway.wait_ready().await;
 
-        println!("gateway bench: {connections} connections, {secs} s per run, ~700 B bodies, broker = tansu on loopback");
+        println!("gateway bench: {connections} connections, {partitions} partitions, {secs} s per run, ~700 B bodies, broker = tansu on loopback");
         let ceiling = load(ceiling_addr, "/webhooks/genesys", connections, duration, &[]).await;
         report("ceiling (hyper, 202, no Kafka)", &ceiling);
         let bare = produce_load(&broker.bootstrap(), "bench", connections, duration, broker.pid().expect("broker runs")).await;
