@@ -13,6 +13,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use switchboard_proto::{headers as h, Envelope, GroupTopics, IdOrigin};
+use switchboard_runtime::kafka::KafkaSettings;
 
 use crate::harness::process::unique_log;
 use crate::harness::{
@@ -56,14 +57,12 @@ pub fn envelope(event_id: &str, source: &str) -> Envelope {
     }
 }
 
+/// A producer configured as the gateway's (idempotent, `acks=all`, lz4), so
+/// consumers read records batched and compressed as the gateway writes them.
 fn producer(bootstrap: &str) -> FutureProducer {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("enable.idempotence", "true")
-        .set("allow.auto.create.topics", "false")
-        .set("linger.ms", "1")
-        .create()
-        .expect("producer")
+    let mut settings = KafkaSettings::durable_producer("tests-pipeline", 1);
+    settings.set("bootstrap.servers", bootstrap);
+    settings.client_config().create().expect("producer")
 }
 
 /// Produces envelopes of source `genesys` for `ids` to `topic`, keyed by id

@@ -66,6 +66,12 @@ impl KafkaSettings {
     /// [`KafkaSettings::client_defaults`] for a producer whose records must
     /// be durable before anyone is told so: idempotent, `acks=all`, a record
     /// fails in the client after 30 s, and `linger_ms` of batching.
+    ///
+    /// Batches are lz4-compressed: webhook JSON shrinks severalfold, so the
+    /// broker stores, replicates and serves fewer bytes, and on the test
+    /// broker it cost less CPU per record (4.7 → 3.0 µs at 256 connections)
+    /// for ~1 µs more in the producer (BENCHMARKS.md). lz4 is built into
+    /// librdkafka; `zstd` is not (rdkafka is built without libzstd).
     pub fn durable_producer(client_id: &str, linger_ms: u32) -> Self {
         let mut settings = Self::client_defaults(client_id);
         settings.merge(&Self::from_pairs([
@@ -73,6 +79,7 @@ impl KafkaSettings {
             ("acks", "all".into()),
             ("message.timeout.ms", "30000".into()),
             ("linger.ms", linger_ms.to_string()),
+            ("compression.type", "lz4".into()),
         ]));
         settings
     }
@@ -307,6 +314,15 @@ mod tests {
         let problems = file.check().expect_err("unknown");
         assert!(problems.contains(r#"[kafka] "lingr.ms""#), "{problems}");
         assert!(KafkaSettings::durable_producer("x", 1).check().is_ok());
+    }
+
+    #[test]
+    fn durable_producers_compress_with_a_codec_librdkafka_has_built_in() {
+        let settings = KafkaSettings::durable_producer("x", 1);
+        assert_eq!(settings.get("compression.type"), Some("lz4"));
+        let producer: Result<rdkafka::producer::BaseProducer, _> =
+            settings.client_config().create();
+        assert!(producer.is_ok(), "{:?}", producer.err());
     }
 
     #[test]
