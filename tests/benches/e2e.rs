@@ -224,10 +224,7 @@ fn report(name: &str, pass: &Pass, sorted: &[i64], undelivered: usize) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let secs: u64 = std::env::var("BENCH_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
+    let secs: u64 = harness::bench_setting("BENCH_SECS", 10);
     let rates: Vec<u64> = std::env::var("BENCH_RATES")
         .unwrap_or_else(|_| "500,5000".into())
         .split(',')

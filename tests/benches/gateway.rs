@@ -262,18 +262,9 @@ fn report(name: &str, run: &Run) {
 }
 
 fn main() {
-    let secs: u64 = std::env::var("BENCH_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
-    let connections: usize = std::env::var("BENCH_CONNECTIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64);
-    let partitions: i32 = std::env::var("BENCH_PARTITIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+    let secs: u64 = harness::bench_setting("BENCH_SECS", 5);
+    let connections: usize = harness::bench_setting("BENCH_CONNECTIONS", 64);
+    let partitions: i32 = harness::bench_setting("BENCH_PARTITIONS", 3);
     let duration = Duration::from_secs(secs);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -91,10 +91,7 @@ fn log_seconds(line: &str) -> Option<f64> {
 
 #[tokio::main]
 async fn main() {
-    let markers: usize = std::env::var("BENCH_MARKERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let markers: usize = harness::bench_setting("BENCH_MARKERS", 1_000_000);
     let broker = Broker::start().await;
     let bootstrap = broker.bootstrap();
     let (main, group) = ("bench-markers", "bench");

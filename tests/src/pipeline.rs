@@ -12,6 +12,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use switchboard_gateway::config::PRODUCER_LINGER_MS;
 use switchboard_proto::{headers as h, Envelope, GroupTopics, IdOrigin};
 use switchboard_runtime::kafka::KafkaSettings;
 
@@ -60,7 +61,7 @@ pub fn envelope(event_id: &str, source: &str) -> Envelope {
 /// A producer configured as the gateway's (idempotent, `acks=all`, lz4), so
 /// consumers read records batched and compressed as the gateway writes them.
 fn producer(bootstrap: &str) -> FutureProducer {
-    let mut settings = KafkaSettings::durable_producer("tests-pipeline", 1);
+    let mut settings = KafkaSettings::durable_producer("tests-pipeline", PRODUCER_LINGER_MS);
     settings.set("bootstrap.servers", bootstrap);
     settings.client_config().create().expect("producer")
 }

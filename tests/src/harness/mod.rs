@@ -26,6 +26,15 @@ pub use process::{
 };
 pub use wait::{eventually, metric_sum, wait_exit, wait_metric_line, wait_until_ok};
 
+/// A bench's numeric setting from the environment (`BENCH_SECS=10`), or
+/// `default` when it is unset or does not parse.
+pub fn bench_setting<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A topic name no other test uses.
 pub fn unique_topic(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
