@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use rdkafka::consumer::Consumer as _;
 use switchboard_runtime::admin::{self, Health};
 use switchboard_runtime::exit::Started;
-use switchboard_runtime::kafka::metadata::{partition_counts, require_topics, topic_config};
+use switchboard_runtime::kafka::metadata::{partition_counts, topic_config};
 use tracing::{debug, info, warn};
 
 use crate::config::ConsumerConfig;
@@ -79,7 +79,11 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
         crate::metrics::BROKER_READY,
         PROBE_INTERVAL,
         move || {
-            require_topics(client.client(), &topics, METADATA_TIMEOUT)?;
+            // Through the hand-off producer, which this warms up for its
+            // first write (see `ReplaceableProducer::require_topics`).
+            probe_pipeline
+                .producer
+                .require_topics(&topics, METADATA_TIMEOUT)?;
             probe_pipeline.producer.check()?;
             match probe_pipeline.stuck.load(Ordering::Relaxed) {
                 0 => Ok(()),

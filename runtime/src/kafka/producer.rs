@@ -186,9 +186,18 @@ impl ReplaceableProducer {
     }
 
     /// Ok when the broker answers and every one of `topics` exists
-    /// (blocking; see [`super::metadata::require_topics`]).
+    /// (blocking; see [`super::metadata::require_topics`]). The first time
+    /// it is, the producer is warmed up for writing without a wait (see
+    /// [`AckedProducer::warm_up`]): a readiness probe built on this says
+    /// ready only once a record sent would go out at once.
     pub fn require_topics(&self, topics: &[String], timeout: Duration) -> Result<(), String> {
-        super::metadata::require_topics(self.current().client(), topics, timeout)
+        let producer = self.current();
+        super::metadata::require_topics(producer.client(), topics, timeout)?;
+        if producer.is_warm() {
+            Ok(())
+        } else {
+            producer.warm_up(topics, timeout)
+        }
     }
 
     /// Waits (blocking) until everything queued is acknowledged or `timeout` passes.
