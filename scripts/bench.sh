@@ -4,7 +4,8 @@
 # to a ceiling measured in the same run (the box is noisy: compare ratios,
 # not absolutes). The full output is kept in target/bench/<time>.txt.
 #
-#   scripts/bench.sh            # gateway at 8, 64 and 256 connections, consumer, end to end, markers
+#   scripts/bench.sh            # gateway at 8, 64 and 256 connections, consumer, end to end
+#                               # (also at 5 k/s with KAFKA_LINGER_MS=5), markers
 #   BENCH_SECS=10 scripts/bench.sh
 #   BENCH_SKIP_MARKERS=1 scripts/bench.sh   # the 1 M-marker bench takes a few minutes
 set -euo pipefail
@@ -21,6 +22,8 @@ out="target/bench/$(date -u +%Y%m%dT%H%M%SZ).txt"
   done
   cargo bench -q -p switchboard-tests --bench consumer
   BENCH_SECS=${BENCH_E2E_SECS:-10} cargo bench -q -p switchboard-tests --bench e2e
+  # The README's setting for open-loop senders at thousands of events a second.
+  E2E_GATEWAY_LINGER=5 BENCH_RATES=5000 BENCH_SECS=${BENCH_E2E_SECS:-10} cargo bench -q -p switchboard-tests --bench e2e
   if [ -z "${BENCH_SKIP_MARKERS:-}" ]; then
     cargo bench -q -p switchboard-tests --bench markers
   fi

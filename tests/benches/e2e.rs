@@ -9,7 +9,8 @@
 //! `cargo bench -p switchboard-tests --bench e2e` (BENCH_SECS per rate,
 //! BENCH_RATES="500,5000"; E2E_HANDOFF_LINGER=<ms> and E2E_GATEWAY_LINGER=<ms>
 //! try another linger than the product's for the consumer's hand-off
-//! producer and for the gateway).
+//! producer and for the gateway; E2E_GATEWAY_ENV="KAFKA_A=1 KAFKA_B=2" passes
+//! more settings to the gateway).
 //!
 //! On tansu every consumer sets `fetch.wait.max.ms=10`: tansu holds a
 //! long-poll fetch for the whole wait even when data arrives (shared
@@ -251,10 +252,25 @@ async fn main() {
     if let Some(linger) = &gateway_linger {
         gateway_env.push(("KAFKA_LINGER_MS", linger));
     }
+    // E2E_GATEWAY_ENV="KAFKA_A=1 KAFKA_B=2" passes more settings to the gateway.
+    let extra_env = std::env::var("E2E_GATEWAY_ENV").unwrap_or_default();
+    gateway_env.extend(
+        extra_env
+            .split_whitespace()
+            .filter_map(|pair| pair.split_once('=')),
+    );
     let gateway = Gateway::start(&bootstrap, main, None, &gateway_env).await;
     gateway.wait_ready().await;
+    let gateway_settings = match gateway_env.len() {
+        1 => "the product's".to_owned(),
+        _ => gateway_env[1..]
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
     println!(
-        "e2e bench: {secs} s per rate, open loop, {PARTITIONS} partitions, ~700 B bodies, downstream answering at once; latency = sender's 202 -> downstream receipt; tansu with fetch.wait.max.ms=10"
+        "e2e bench: {secs} s per rate, open loop, {PARTITIONS} partitions, ~700 B bodies, downstream answering at once; latency = sender's 202 -> downstream receipt; tansu with fetch.wait.max.ms=10; gateway settings: {gateway_settings}"
     );
 
     for &rate in &rates {
