@@ -17,13 +17,6 @@ use harness::{eventually, Broker};
 use pipeline::{create_group_topics, ids, produce_events, ConsumerProcess};
 use switchboard_tests::{downstream, harness, pipeline};
 
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// A group-less consumer assigned every partition of `topic` from its start.
 fn reading_from_start<C>(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> C
 where
@@ -110,8 +103,8 @@ async fn delivery_ceiling(
 
 #[tokio::main]
 async fn main() {
-    let events = env_number("BENCH_EVENTS", 100_000);
-    let partitions = env_number("BENCH_PARTITIONS", 3) as i32;
+    let events: usize = harness::bench_setting("BENCH_EVENTS", 100_000);
+    let partitions: i32 = harness::bench_setting("BENCH_PARTITIONS", 3);
     let broker = Broker::start().await;
     let bootstrap = broker.bootstrap();
     let main = "bench-consumer";
