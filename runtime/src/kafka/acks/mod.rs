@@ -156,9 +156,9 @@ impl AckedProducer {
     /// first answer comes through the bootstrap connection, which librdkafka
     /// drops once it knows the brokers' ids, so at that moment none is
     /// connected and a record sent then waits for the timer (the first 202 of
-    /// a fresh gateway took 340–480 ms in two starts of three). A second
-    /// request has to connect to a learned broker, and its answer asks for
-    /// the id at once.
+    /// a fresh gateway took ~440 ms in 3 starts of 10; BENCHMARKS.md). A
+    /// second request has to connect to a learned broker, and its answer asks
+    /// for the id at once.
     pub fn warm_up(&self, topics: &[String], timeout: Duration) -> Result<(), String> {
         super::metadata::require_topics(self.client(), topics, timeout)?;
         self.warm.store(true, Ordering::Relaxed);
