@@ -261,13 +261,15 @@ async fn main() {
     );
     let gateway = Gateway::start(&bootstrap, main, None, &gateway_env).await;
     gateway.wait_ready().await;
-    let gateway_settings = match gateway_env.len() {
-        1 => "the product's".to_owned(),
-        _ => gateway_env[1..]
-            .iter()
-            .map(|(key, value)| format!("{key}={value}"))
-            .collect::<Vec<_>>()
-            .join(" "),
+    let tried: Vec<String> = gateway_env
+        .iter()
+        .filter(|(key, _)| *key != "RUST_LOG")
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    let gateway_settings = if tried.is_empty() {
+        "the product's".to_owned()
+    } else {
+        tried.join(" ")
     };
     println!(
         "e2e bench: {secs} s per rate, open loop, {PARTITIONS} partitions, ~700 B bodies, downstream answering at once; latency = sender's 202 -> downstream receipt; tansu with fetch.wait.max.ms=10; gateway settings: {gateway_settings}"

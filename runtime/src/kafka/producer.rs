@@ -193,11 +193,7 @@ impl ReplaceableProducer {
     pub fn require_topics(&self, topics: &[String], timeout: Duration) -> Result<(), String> {
         let producer = self.current();
         super::metadata::require_topics(producer.client(), topics, timeout)?;
-        if producer.is_warm() {
-            Ok(())
-        } else {
-            producer.warm_up(topics, timeout)
-        }
+        producer.warm_up(topics, timeout)
     }
 
     /// Waits (blocking) until everything queued is acknowledged or `timeout` passes.

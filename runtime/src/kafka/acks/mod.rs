@@ -142,14 +142,10 @@ impl AckedProducer {
         })
     }
 
-    /// Whether [`AckedProducer::warm_up`] has been done.
-    pub fn is_warm(&self) -> bool {
-        self.warm.load(Ordering::Relaxed)
-    }
-
     /// Gets the producer ready to write without waiting (blocking), once the
     /// broker has answered a metadata request for `topics`: asks again, so
-    /// that the idempotent producer asks for its producer id now.
+    /// that the idempotent producer asks for its producer id now. Done once
+    /// per producer; later calls return at once.
     ///
     /// librdkafka asks for the id when a metadata answer arrives while a
     /// broker it learned is connected, and otherwise on a 500 ms timer. The
@@ -160,6 +156,9 @@ impl AckedProducer {
     /// second request has to connect to a learned broker, and its answer asks
     /// for the id at once.
     pub fn warm_up(&self, topics: &[String], timeout: Duration) -> Result<(), String> {
+        if self.warm.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         super::metadata::require_topics(self.client(), topics, timeout)?;
         self.warm.store(true, Ordering::Relaxed);
         Ok(())

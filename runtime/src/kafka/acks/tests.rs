@@ -14,6 +14,18 @@ fn config(bootstrap: &str, linger_ms: &str) -> ClientConfig {
     config
 }
 
+/// Sends record `n` and waits (at most 10 s) for its delivery report.
+async fn deliver(producer: &AckedProducer, n: i64, late: &str) -> Delivered {
+    let ack = producer
+        .send(FutureRecord::to("t").key("k").payload(&format!("{n}")))
+        .expect("queued");
+    tokio::time::timeout(Duration::from_secs(10), ack)
+        .await
+        .expect(late)
+        .expect("a report")
+        .expect("delivered")
+}
+
 #[tokio::test]
 async fn librdkafka_wakes_the_task_that_serves_reports() {
     let cluster = MockCluster::new(1).expect("mock cluster");
@@ -28,15 +40,7 @@ async fn librdkafka_wakes_the_task_that_serves_reports() {
     assert!(matches!(producer.server, Server::Task(_)));
     let mut offsets = Vec::new();
     for n in 0..3 {
-        let ack = producer
-            .send(FutureRecord::to("t").key("k").payload(&format!("{n}")))
-            .expect("queued");
-        let delivered = tokio::time::timeout(Duration::from_secs(10), ack)
-            .await
-            .expect("a report in time")
-            .expect("a report")
-            .expect("delivered");
-        offsets.push(delivered.offset);
+        offsets.push(deliver(&producer, n, "a report in time").await.offset);
     }
     assert_eq!(offsets, [0, 1, 2]);
 }
@@ -58,14 +62,7 @@ async fn log_lines_in_the_queue_do_not_hold_the_reports_behind_them() {
     let producer = AckedProducer::serving_at_least_every(&logging, Duration::from_secs(3600))
         .expect("producer");
     for n in 0..5 {
-        let ack = producer
-            .send(FutureRecord::to("t").key("k").payload(&format!("{n}")))
-            .expect("queued");
-        let delivered = tokio::time::timeout(Duration::from_secs(10), ack)
-            .await
-            .expect("a report in time, not held behind a log line")
-            .expect("a report")
-            .expect("delivered");
+        let delivered = deliver(&producer, n, "a report in time, not held behind a log line").await;
         assert_eq!(delivered.offset, n);
     }
 }
