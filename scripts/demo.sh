@@ -20,9 +20,9 @@ LOGS=target/demo
 mkdir -p "$LOGS"
 
 command -v curl >/dev/null || { echo "curl is needed: apt-get install -y curl" >&2; exit 1; }
-TANSU=$(scripts/install-broker.sh)
+KAFKA_DIR=$(scripts/install-kafka.sh)
 echo "== building (first time: a few minutes, librdkafka is compiled from source)"
-cargo build --quiet --bin gateway --bin consumer --example peek
+cargo build --quiet --bin gateway --bin consumer --bin local-kafka --example peek
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -30,15 +30,16 @@ trap cleanup EXIT
 
 wait_for() { # what, command...
   local what=$1; shift
-  for _ in $(seq 1 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  for _ in $(seq 1 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
   echo "timed out waiting for $what (logs in $LOGS/)" >&2; exit 1
 }
 
-echo "== broker: tansu on $BROKERS (memory engine, logs in $LOGS/broker.log)"
-"$TANSU" broker --storage-engine memory://tansu/ \
-  --listener-url "tcp://$BROKERS" --advertised-listener-url "tcp://$BROKERS" >"$LOGS/broker.log" 2>&1 &
+echo "== broker: Apache Kafka $(cat "$KAFKA_DIR/VERSION") (KRaft, one node) on $BROKERS (log in $LOGS/kafka/node-1/kafka.log)"
+SWITCHBOARD_KAFKA_DIR=$KAFKA_DIR target/debug/local-kafka --port "$KAFKA_PORT" --dir "$LOGS/kafka" \
+  >"$LOGS/local-kafka.out" 2>&1 &
 pids+=($!)
-wait_for "the broker" bash -c "exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT"
+# local-kafka prints the bootstrap line once the metadata lists the broker.
+wait_for "the broker" grep -q '^bootstrap=' "$LOGS/local-kafka.out"
 echo "== topics: consumer topics ensure (main topic + the group's retry, DLT and dedupe topics)"
 KAFKA_BROKERS=$BROKERS SWITCHBOARD_TOPIC=$TOPIC target/debug/consumer topics ensure --group "$GROUP" --partitions 3 --execute | sed 's/^/   /'
 

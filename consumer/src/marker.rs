@@ -73,6 +73,10 @@ impl MarkerLoader {
             .set("group.id", format!("{group}.marker-reader"))
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "true")
+            // A read position past the log's end (the topic was deleted and
+            // created again) or before its start (retention) is answered
+            // OFFSET_OUT_OF_RANGE: start that partition's log from its
+            // beginning (tests/it/markers.rs).
             .set("auto.offset.reset", "earliest")
             // The reader stops at the end of the log, which it learns from a
             // fetch answered without data: the broker holds that one for

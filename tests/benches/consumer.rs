@@ -13,7 +13,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use downstream::Downstream;
-use harness::{eventually, Broker};
+use harness::{eventually, Kafka};
 use pipeline::{create_group_topics, ids, produce_events, ConsumerProcess};
 use switchboard_tests::{downstream, harness, pipeline};
 
@@ -105,7 +105,7 @@ async fn delivery_ceiling(
 async fn main() {
     let events: usize = harness::bench_setting("BENCH_EVENTS", 100_000);
     let partitions: i32 = harness::bench_setting("BENCH_PARTITIONS", 3);
-    let broker = Broker::start().await;
+    let broker = Kafka::start().await;
     let bootstrap = broker.bootstrap();
     let main = "bench-consumer";
     let group = "bench";
@@ -140,8 +140,8 @@ async fn main() {
     )
     .await;
     let took = started.elapsed();
-    // The rate over the delivery window, so the group join (seconds on tansu)
-    // does not count against the worker.
+    // The rate over the delivery window, so the group join and marker load
+    // do not count against the worker.
     let seen = downstream.seen();
     let first = seen.iter().map(|s| s.at_ms).min().unwrap_or(0);
     let last = seen.iter().map(|s| s.at_ms).max().unwrap_or(0);

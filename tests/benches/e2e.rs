@@ -12,11 +12,9 @@
 //! producer and for the gateway; E2E_GATEWAY_ENV="KAFKA_A=1 KAFKA_B=2" passes
 //! more settings to the gateway).
 //!
-//! On tansu every consumer sets `fetch.wait.max.ms=10`: tansu holds a
-//! long-poll fetch for the whole wait even when data arrives (shared
-//! BROKER.md), so librdkafka's default (500 ms) would measure tansu, not the
-//! pipeline. Kafka answers a fetch as soon as data is there; the product
-//! keeps librdkafka's default.
+//! The consumer keeps librdkafka's fetch settings: Kafka answers a long-poll
+//! fetch as soon as data arrives, so `fetch.wait.max.ms` bounds only idle
+//! fetches.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,7 +29,7 @@ use hyper_util::rt::TokioExecutor;
 use downstream::{unix_us, Answer, Downstream};
 use harness::http::HttpClient;
 use harness::process::cpu_time_us;
-use harness::{Broker, Gateway};
+use harness::{Gateway, Kafka};
 use pipeline::{create_group_topics, ConsumerProcess};
 use switchboard_consumer::metrics;
 use switchboard_tests::{downstream, harness, pipeline};
@@ -231,7 +229,7 @@ async fn main() {
         .split(',')
         .filter_map(|r| r.trim().parse().ok())
         .collect();
-    let broker = Broker::start().await;
+    let broker = Kafka::start().await;
     let bootstrap = broker.bootstrap();
     let (main, group) = ("bench-e2e", "bench-e2e-group");
     create_group_topics(&bootstrap, main, group, PARTITIONS).await;
@@ -239,7 +237,7 @@ async fn main() {
     // The hand-off producer keeps the product's linger unless
     // E2E_HANDOFF_LINGER (ms) asks for another, to compare.
     let handoff_linger = std::env::var("E2E_HANDOFF_LINGER").ok();
-    let mut consumer_env = vec![("RUST_LOG", "info"), ("KAFKA_FETCH_WAIT_MAX_MS", "10")];
+    let mut consumer_env = vec![("RUST_LOG", "info")];
     if let Some(linger) = &handoff_linger {
         consumer_env.push(("KAFKA_LINGER_MS", linger));
     }
@@ -272,7 +270,8 @@ async fn main() {
         tried.join(" ")
     };
     println!(
-        "e2e bench: {secs} s per rate, open loop, {PARTITIONS} partitions, ~700 B bodies, downstream answering at once; latency = sender's 202 -> downstream receipt; tansu with fetch.wait.max.ms=10; gateway settings: {gateway_settings}"
+        "e2e bench: {secs} s per rate, open loop, {PARTITIONS} partitions, ~700 B bodies, downstream answering at once; latency = sender's 202 -> downstream receipt; Kafka {}, one node; gateway settings: {gateway_settings}",
+        harness::kafka::Installation::get().version()
     );
 
     for &rate in &rates {

@@ -23,7 +23,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
 use harness::process::cpu_time_us;
-use harness::{create_topic, Broker, Gateway};
+use harness::{create_topic, Gateway, Kafka};
 use switchboard_tests::harness;
 
 struct Run {
@@ -273,7 +273,7 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         let ceiling_addr = start_ceiling_server();
-        let broker = Broker::start().await;
+        let broker = Kafka::start().await;
         create_topic(&broker.bootstrap(), "bench", partitions).await;
         // KAFKA_* (producer tuning) and TOKIO_* (TOKIO_WORKER_THREADS) in the
         // bench's environment reach the gateway.
@@ -285,7 +285,7 @@ fn main() {
         let gateway = Gateway::start(&broker.bootstrap(), "bench", None, &env).await;
         gateway.wait_ready().await;
 
-        println!("gateway bench: {connections} connections, {partitions} partitions, {secs} s per run, ~700 B bodies, broker = tansu on loopback");
+        println!("gateway bench: {connections} connections, {partitions} partitions, {secs} s per run, ~700 B bodies, broker = Kafka {} (one node) on loopback", harness::kafka::Installation::get().version());
         let ceiling = load(ceiling_addr, "/webhooks/genesys", connections, duration, &[]).await;
         report("ceiling (hyper, 202, no Kafka)", &ceiling);
         let bare = produce_load(&broker.bootstrap(), "bench", connections, duration, broker.pid().expect("broker runs")).await;

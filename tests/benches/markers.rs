@@ -17,7 +17,7 @@ use switchboard_proto::{headers as h, GroupTopics};
 
 use downstream::Downstream;
 use harness::process::memory_mib;
-use harness::{eventually, Broker};
+use harness::{eventually, Kafka};
 use pipeline::{create_group_topics, produce_events, ConsumerProcess};
 use switchboard_tests::{downstream, harness, pipeline};
 
@@ -92,7 +92,7 @@ fn log_seconds(line: &str) -> Option<f64> {
 #[tokio::main]
 async fn main() {
     let markers: usize = harness::bench_setting("BENCH_MARKERS", 1_000_000);
-    let broker = Broker::start().await;
+    let broker = Kafka::start().await;
     let bootstrap = broker.bootstrap();
     let (main, group) = ("bench-markers", "bench");
     create_group_topics(&bootstrap, main, group, 1).await;

@@ -73,11 +73,19 @@ fn compose_file_matches_the_repository_and_the_binaries_contract() {
     ] {
         assert!(names.contains(wanted), "service {wanted} is missing");
     }
-    assert!(
-        compose["services"]["kafka"]["image"]
-            .as_str()
-            .is_some_and(|i| i.starts_with("apache/kafka:")),
-        "the official apache/kafka image"
+    // The official image, at the version the tests and the demo run
+    // (scripts/install-kafka.sh --version prints the one written there).
+    let installed = std::process::Command::new("bash")
+        .arg(repo("scripts/install-kafka.sh"))
+        .arg("--version")
+        .output()
+        .expect("run install-kafka.sh --version");
+    let version = String::from_utf8_lossy(&installed.stdout).trim().to_owned();
+    assert!(!version.is_empty(), "install-kafka.sh names its version");
+    assert_eq!(
+        compose["services"]["kafka"]["image"].as_str(),
+        Some(format!("apache/kafka:{version}").as_str()),
+        "compose runs the Kafka the tests run"
     );
     assert_eq!(
         compose["services"]["kafka"]["environment"]["KAFKA_PROCESS_ROLES"], "broker,controller",

@@ -16,7 +16,7 @@ use switchboard_proto::{headers, Envelope, IdOrigin};
 use tokio::sync::Semaphore;
 
 use crate::harness::{
-    assert_problem, create_topic, fixture, raw_request, read_head, read_topic, shared_broker,
+    assert_problem, create_topic, fixture, raw_request, read_head, read_topic, shared_kafka,
     unique_topic, Gateway, HttpClient,
 };
 
@@ -33,7 +33,7 @@ async fn gateway_on_new_topic(
     config: Option<&str>,
     env: &[(&str, &str)],
 ) -> (String, Gateway) {
-    let broker = shared_broker().await;
+    let broker = shared_kafka().await;
     let topic = unique_topic(prefix);
     create_topic(&broker.bootstrap(), &topic, 3).await;
     let gateway = Gateway::start(&broker.bootstrap(), &topic, config, env).await;
@@ -94,7 +94,7 @@ async fn each_genesys_fixture_is_accepted_and_lands_keyed_by_its_event_id() {
         expected.insert(id, (body, origin, at));
     }
 
-    let records = read_topic(&shared_broker().await.bootstrap(), &topic).await;
+    let records = read_topic(&shared_kafka().await.bootstrap(), &topic).await;
     assert_eq!(
         records.len(),
         expected.len(),
@@ -241,7 +241,7 @@ async fn bad_inputs_get_their_status_and_problem_json_and_nothing_is_produced() 
         .await
         .expect("request");
     assert_eq!(reply.status, StatusCode::ACCEPTED);
-    let records = read_topic(&shared_broker().await.bootstrap(), &topic).await;
+    let records = read_topic(&shared_kafka().await.bootstrap(), &topic).await;
     let keys: Vec<&str> = records.iter().map(|r| r.key.as_str()).collect();
     assert_eq!(keys, vec!["from-header"]);
     let envelope = Envelope::decode(records[0].value.as_slice()).expect("envelope");
@@ -394,7 +394,7 @@ async fn signed_sources_accept_good_signatures_and_reject_bad_ones() {
         "RFC 9110: a 401 names its scheme"
     );
 
-    let records = read_topic(&shared_broker().await.bootstrap(), &topic).await;
+    let records = read_topic(&shared_kafka().await.bootstrap(), &topic).await;
     assert_eq!(
         records.len(),
         6,
@@ -495,7 +495,7 @@ async fn every_id_answered_202_in_a_concurrent_burst_is_in_the_topic() {
         "every request of a burst on a healthy broker is accepted; others: {other:?}"
     );
 
-    let records = read_topic(&shared_broker().await.bootstrap(), &topic).await;
+    let records = read_topic(&shared_kafka().await.bootstrap(), &topic).await;
     let landed: BTreeSet<String> = records.iter().map(|r| r.key.clone()).collect();
     assert_eq!(
         records.len(),
@@ -539,7 +539,7 @@ async fn a_body_exactly_at_the_limit_is_accepted_and_one_byte_more_is_413_never_
         .await
         .expect("request");
     assert_problem(&reply, StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large");
-    let records = read_topic(&shared_broker().await.bootstrap(), &topic).await;
+    let records = read_topic(&shared_kafka().await.bootstrap(), &topic).await;
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].key, "at-limit");
 }

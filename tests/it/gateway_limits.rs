@@ -11,7 +11,7 @@ use http::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::{create_topic, eventually, shared_broker, unique_topic, Gateway, HttpClient};
+use crate::harness::{create_topic, eventually, shared_kafka, unique_topic, Gateway, HttpClient};
 
 const MIB: u64 = 1024 * 1024;
 /// The budget under test (the default is 128 MiB).
@@ -102,7 +102,7 @@ async fn trickle(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_slow_senders_stay_within_the_body_budget_and_an_event_still_gets_202() {
-    let bootstrap = shared_broker().await.bootstrap();
+    let bootstrap = shared_kafka().await.bootstrap();
     let topic = unique_topic("budget");
     create_topic(&bootstrap, &topic, 1).await;
     let gateway = Gateway::start(

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 
 use crate::harness::{
-    assert_problem, create_topic, eventually, read_topic, unique_topic, wait_metric_line, Broker,
-    Gateway, HttpClient,
+    assert_problem, create_topic, eventually, read_topic, unique_topic, wait_metric_line, Gateway,
+    HttpClient, Kafka,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_outage_answers_503_fast_and_recovers_without_a_gateway_restart() {
-    let mut broker = Broker::start().await;
+    let mut broker = Kafka::start().await;
     let topic = unique_topic("outage");
     create_topic(&broker.bootstrap(), &topic, 1).await;
     let deadline_ms = 1000;
@@ -70,11 +70,9 @@ async fn broker_outage_answers_503_fast_and_recovers_without_a_gateway_restart()
         String::from_utf8_lossy(&reply.body)
     );
 
-    // tansu's memory engine forgets topics and producer ids on restart: the
-    // topic is created again, and the gateway must replace its producer
-    // (fatal UNKNOWN_PRODUCER_ID) by itself.
-    broker.restart().await;
-    create_topic(&broker.bootstrap(), &topic, 1).await;
+    // The broker comes back with its data (topic, producer state): the
+    // gateway's producer reconnects by itself.
+    broker.start_again().await;
     let mut attempt = 0;
     eventually(
         "a 202 after the broker is back",
@@ -102,7 +100,7 @@ async fn broker_outage_answers_503_fast_and_recovers_without_a_gateway_restart()
     let records = read_topic(&broker.bootstrap(), &topic).await;
     assert!(
         records.iter().any(|r| r.key.starts_with("after-")),
-        "the accepted event is in the recreated topic: {:?}",
+        "the accepted event is in the topic: {:?}",
         records.iter().map(|r| &r.key).collect::<Vec<_>>()
     );
     drop(gateway);
@@ -110,7 +108,7 @@ async fn broker_outage_answers_503_fast_and_recovers_without_a_gateway_restart()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_producer_queue_answers_429_with_retry_after_at_once() {
-    let broker = Broker::start().await;
+    let broker = Kafka::start().await;
     let topic = unique_topic("queuefull");
     create_topic(&broker.bootstrap(), &topic, 1).await;
     // A one-record producer queue, so a frozen broker fills it with one event.
@@ -160,7 +158,7 @@ async fn a_full_producer_queue_answers_429_with_retry_after_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_an_in_flight_request_finish_then_exits_zero() {
-    let broker = Broker::start().await;
+    let broker = Kafka::start().await;
     let topic = unique_topic("term");
     create_topic(&broker.bootstrap(), &topic, 1).await;
     let mut gateway = Gateway::start(
@@ -224,7 +222,7 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_zero() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_is_not_ready_until_its_topic_exists_and_leaves_the_service_on_sigterm() {
-    let broker = Broker::start().await;
+    let broker = Kafka::start().await;
     let topic = unique_topic("notyet");
     let mut gateway = Gateway::start(&broker.bootstrap(), &topic, None, &[]).await;
     let client = HttpClient::new();

@@ -1,5 +1,5 @@
-//! End-to-end tests against a real Kafka-protocol broker (tansu) and real
-//! processes over TCP. `scripts/test.sh` installs the broker when missing.
+//! End-to-end tests against a real Apache Kafka (KRaft, started by the
+//! harness) and real processes over TCP. `scripts/test.sh` installs Kafka when missing.
 
 mod consumer;
 mod consumer_outage;
@@ -7,9 +7,11 @@ mod deployment;
 mod gateway;
 mod gateway_limits;
 mod gateway_outage;
+mod markers;
 mod observability;
 mod openapi;
 mod ops;
 mod soak;
+mod topic_limits;
 
 use switchboard_tests::{downstream, harness, pipeline};

@@ -12,7 +12,7 @@ use http::StatusCode;
 
 use crate::downstream::{Answer, Downstream};
 use crate::harness::{
-    eventually, log_dir, probably_free_port, shared_broker, spawn_tied, unique_topic, Gateway,
+    eventually, log_dir, probably_free_port, shared_kafka, spawn_tied, unique_topic, Gateway,
     HttpClient,
 };
 use crate::pipeline::{create_group_topics, ConsumerProcess};
@@ -84,7 +84,7 @@ async fn dashboards_and_alerts_work_against_a_real_prometheus() {
     assert!(ok, "promtool check config: {out}");
 
     // A live pipeline with failures: a gateway, a consumer, a downstream.
-    let bootstrap = shared_broker().await.bootstrap();
+    let bootstrap = shared_kafka().await.bootstrap();
     let main = unique_topic("observe");
     let group = format!("{main}-group");
     create_group_topics(&bootstrap, &main, &group, 2).await;

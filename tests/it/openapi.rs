@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::harness::{create_topic, log_dir, shared_broker, unique_topic, Gateway};
+use crate::harness::{create_topic, log_dir, shared_kafka, unique_topic, Gateway};
 
 /// Examples per operation and phase; `SCHEMATHESIS_EXAMPLES` raises it.
 fn examples() -> String {
@@ -51,7 +51,7 @@ fn schemathesis(base: &str, include: &str, report: &Path) -> (bool, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answer_matches_the_openapi_description() {
-    let bootstrap = shared_broker().await.bootstrap();
+    let bootstrap = shared_kafka().await.bootstrap();
     let topic = unique_topic("openapi");
     create_topic(&bootstrap, &topic, 1).await;
     let gateway = Gateway::start(&bootstrap, &topic, None, &[]).await;

@@ -9,7 +9,7 @@ use switchboard_runtime::exit;
 
 use crate::downstream::{unix_ms, Downstream};
 use crate::harness::{
-    create_topic, eventually, partition_count, read_topic, shared_broker, unique_topic,
+    create_topic, eventually, partition_count, read_topic, shared_kafka, unique_topic,
 };
 use crate::pipeline::{
     committed, consumer_command, consumer_command_full, create_group_topics, ids, produce_events,
@@ -61,7 +61,7 @@ fn suppressed_ids(log: &str) -> HashSet<String> {
 
 #[tokio::test]
 async fn offsets_reset_by_datetime_and_by_duration_replays_from_exactly_there() {
-    let bootstrap = shared_broker().await.bootstrap();
+    let bootstrap = shared_kafka().await.bootstrap();
     let main = unique_topic("replay");
     let group = format!("{main}-group");
     create_group_topics(&bootstrap, &main, &group, 1).await;
@@ -114,10 +114,13 @@ async fn offsets_reset_by_datetime_and_by_duration_replays_from_exactly_there() 
         .find(|l| l.starts_with(&format!("{main} ")))
         .expect("partition row");
     let cells: Vec<&str> = row.split_whitespace().collect();
-    // Topic, partition, committed, new. The lag columns use the log end, which tansu
-    // under-reports (shared BROKER.md: "latest" is the last batch's base + 1),
-    // so they are not asserted here; `render` is unit-tested.
-    assert_eq!(&cells[..4], [main.as_str(), "0", "30", "10"], "{out}");
+    // Topic, partition, committed, new, lag now, lag after, change: the
+    // lags from the broker's log end (30).
+    assert_eq!(
+        cells,
+        [main.as_str(), "0", "30", "10", "0", "20", "+20"],
+        "{out}"
+    );
     assert_eq!(
         committed(&bootstrap, &group, &main, 1)[&0],
         30,
@@ -159,7 +162,7 @@ async fn offsets_reset_by_datetime_and_by_duration_replays_from_exactly_there() 
 
 #[tokio::test]
 async fn a_redeliver_reset_delivers_the_replayed_range_once_more_and_a_plain_one_does_not() {
-    let bootstrap = shared_broker().await.bootstrap();
+    let bootstrap = shared_kafka().await.bootstrap();
     let main = unique_topic("redeliver");
     let group = format!("{main}-group");
     create_group_topics(&bootstrap, &main, &group, 1).await;
@@ -231,7 +234,7 @@ async fn a_redeliver_reset_delivers_the_replayed_range_once_more_and_a_plain_one
 
 #[tokio::test]
 async fn dlt_list_filters_exactly_and_redrive_delivers_each_event_once() {
-    let bootstrap = shared_broker().await.bootstrap();
+    let bootstrap = shared_kafka().await.bootstrap();
     let main = unique_topic("dltops");
     let group = format!("{main}-group");
     create_group_topics(&bootstrap, &main, &group, 2).await;
@@ -395,7 +398,7 @@ async fn dlt_list_filters_exactly_and_redrive_delivers_each_event_once() {
 
 #[tokio::test]
 async fn bad_usage_exits_64_and_a_missing_topic_exits_1() {
-    let bootstrap = shared_broker().await.bootstrap();
+    let bootstrap = shared_kafka().await.bootstrap();
     let (code, _) = consumer_command(&bootstrap, &[], &["offsets", "reset", "--group", "g"]).await;
     assert_eq!(code, i32::from(exit::USAGE), "no target given");
     let (code, _) = consumer_command(
@@ -433,7 +436,7 @@ async fn bad_usage_exits_64_and_a_missing_topic_exits_1() {
 
 #[tokio::test]
 async fn topics_ensure_plans_first_and_creates_nothing_when_any_part_is_refused() {
-    let bootstrap = shared_broker().await.bootstrap();
+    let bootstrap = shared_kafka().await.bootstrap();
     let main = unique_topic("ensure");
     create_topic(&bootstrap, &main, 3).await;
     let env = [("SWITCHBOARD_TOPIC", main.as_str())];
@@ -485,7 +488,7 @@ async fn topics_ensure_plans_first_and_creates_nothing_when_any_part_is_refused(
     let plan: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
     assert_eq!(plan["executed"], false);
     assert_eq!(plan["partitions"], 3, "the main topic's count");
-    // tansu is one broker: RF 3 / minISR 2 are clamped, and the plan says so.
+    // The test cluster is one node: RF 3 / minISR 2 are clamped, and the plan says so.
     assert_eq!(plan["replication_factor"], 1);
     assert_eq!(plan["min_insync_replicas"], 1);
     assert_eq!(plan["warnings"].as_array().map(Vec::len), Some(2), "{plan}");
@@ -517,7 +520,7 @@ async fn topics_ensure_plans_first_and_creates_nothing_when_any_part_is_refused(
 
 #[tokio::test]
 async fn offsets_reset_refuses_an_unknown_group_and_plans_every_stage_at_once() {
-    let bootstrap = shared_broker().await.bootstrap();
+    let bootstrap = shared_kafka().await.bootstrap();
     let main = unique_topic("allstages");
     let group = format!("{main}-group");
     create_group_topics(&bootstrap, &main, &group, 2).await;
@@ -597,4 +600,61 @@ async fn offsets_reset_refuses_an_unknown_group_and_plans_every_stage_at_once() 
     )
     .await;
     assert_eq!(code, i32::from(exit::USAGE));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_reset_refuses_a_group_with_active_members_and_resets_it_once_they_left() {
+    let bootstrap = shared_kafka().await.bootstrap();
+    let main = unique_topic("activegroup");
+    let group = format!("{main}-group");
+    create_group_topics(&bootstrap, &main, &group, 1).await;
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    let events = ids("active", 5);
+    produce_events(&bootstrap, &main, &events).await;
+    let mut member =
+        ConsumerProcess::start(&bootstrap, &main, &group, &downstream.url(), &[]).await;
+    eventually(
+        "delivered and committed",
+        Duration::from_secs(30),
+        || async { (committed(&bootstrap, &group, &main, 1).get(&0) == Some(&5)).then_some(()) },
+    )
+    .await;
+
+    let env = [("SWITCHBOARD_TOPIC", main.as_str())];
+    let reset = [
+        "offsets",
+        "reset",
+        "--group",
+        &group,
+        "--topic",
+        "main",
+        "--to-earliest",
+        "--execute",
+    ];
+    // The broker describes the group with its member (DescribeGroups):
+    // moving offsets under a running member would be overwritten by its
+    // next commit, so the tool refuses and moves nothing.
+    let (code, _, stderr) = consumer_command_full(&bootstrap, &env, &reset).await;
+    assert_eq!(code, i32::from(exit::FAILED), "{stderr}");
+    assert!(stderr.contains("is active"), "{stderr}");
+    assert!(
+        stderr.contains("1 members"),
+        "the member the broker listed: {stderr}"
+    );
+    assert_eq!(
+        committed(&bootstrap, &group, &main, 1)[&0],
+        5,
+        "nothing moved"
+    );
+
+    // Once the member has left (SIGTERM: it leaves the group), the same
+    // command resets.
+    member.signal(libc::SIGTERM);
+    assert!(member
+        .wait_for_exit(Duration::from_secs(20))
+        .await
+        .success());
+    let (code, out) = consumer_command(&bootstrap, &env, &reset).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(committed(&bootstrap, &group, &main, 1)[&0], 0);
 }

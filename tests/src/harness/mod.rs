@@ -1,28 +1,34 @@
-//! The test harness, by concern. Everything is real: a tansu broker on
+//! The test harness, by concern. Everything is real: Apache Kafka (KRaft) on
 //! loopback, the workspace's own binaries as child processes, HTTP over TCP.
 //!
-//! - [`broker`]: the broker (shared, or private for outage tests), topics, reading them back.
+//! - [`kafka`]: the one Kafka launcher (a node shared by a test binary, or
+//!   private clusters for tests that kill, freeze or restart them).
+//! - [`topics`]: creating topics and reading them back.
 //! - [`process`]: children that die with the tests, their logs and the
 //!   addresses they report after binding port 0.
 //! - [`gateway`]: a running gateway process.
 //! - [`http`]: an HTTP client, replies, problem+json checks, raw TCP requests.
 //! - [`wait`]: waiting for a condition with a deadline (never a fixed sleep as the assertion).
 
-pub mod broker;
 pub mod gateway;
 pub mod http;
+pub mod kafka;
 pub mod process;
+pub mod topics;
 pub mod wait;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-pub use broker::{create_topic, partition_count, read_topic, shared_broker, Broker, Record};
 pub use gateway::Gateway;
 pub use http::{assert_problem, raw_request, read_head, HttpClient};
+pub use kafka::{shared_kafka, Kafka, KafkaSpec};
 pub use process::{
     listening_addr, log_dir, log_filter, probably_free_port, read_log, send_signal, spawn_tied,
     workspace_binary, LOOPBACK_ANY_PORT,
+};
+pub use topics::{
+    create_topic, create_topic_with, delete_topic, partition_count, read_topic, Record,
 };
 pub use wait::{eventually, metric_sum, wait_exit, wait_metric_line, wait_until_ok};
 
