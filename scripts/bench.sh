@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmarks in one command (not part of the test suite): builds in
-# release, starts its own broker per bench, and prints each measurement next
+# release, starts its own Kafka node per bench, and prints each measurement next
 # to a ceiling measured in the same run (the box is noisy: compare ratios,
 # not absolutes). The full output is kept in target/bench/<time>.txt.
 #
@@ -10,12 +10,12 @@
 #   BENCH_SKIP_MARKERS=1 scripts/bench.sh   # the 1 M-marker bench takes a few minutes
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TANSU_BIN=$(scripts/install-broker.sh)
-export TANSU_BIN
+SWITCHBOARD_KAFKA_DIR=$(scripts/install-kafka.sh)
+export SWITCHBOARD_KAFKA_DIR
 mkdir -p target/bench
 out="target/bench/$(date -u +%Y%m%dT%H%M%SZ).txt"
 {
-  echo "# $(date -u +%FT%TZ) on $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  echo "# $(date -u +%FT%TZ) on $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), Apache Kafka $(cat "$SWITCHBOARD_KAFKA_DIR/VERSION")"
   cargo build -q --release -p switchboard-gateway -p switchboard-consumer
   for connections in 8 64 256; do
     BENCH_CONNECTIONS=$connections cargo bench -q -p switchboard-tests --bench gateway
