@@ -64,8 +64,9 @@ impl Node {
         let output = Installation::get()
             .java("256m")
             .arg("kafka.tools.StorageTool")
-            .args(["format", "--ignore-formatted", "-t", cluster_id, "-c"])
+            .args(["format", "--ignore-formatted", "-c"])
             .arg(node.properties())
+            .arg(format!("--cluster-id={cluster_id}"))
             .output()
             .expect("run kafka.tools.StorageTool");
         assert!(
