@@ -9,10 +9,10 @@
 //! - [`watermark`]: per-partition commit watermark over concurrent work.
 //! - [`process`]: one event through one stage: handle, then deliver or hand on.
 //! - [`deliver`]: the handler trait and HTTP delivery with outcome classification.
-//! - [`hop`]: a record as held in memory and the headers of its next hop.
+//! - [`record`]: a consumed record as held in memory and the headers of its next hop.
 //! - [`handoff`]: retry, dead-letter and marker records, written with the runtime's replaceable producer.
 //! - [`dedupe`]: duplicate suppression by event id (design and bounds) and the gate every record passes.
-//! - [`marker`]: the delivered-marker log that dedupe reloads on assignment.
+//! - [`marker`]: the delivered-marker log (its codec, writer and loader) that dedupe reloads on assignment.
 //! - [`topics`]: the group's topics and the start-up partition check.
 //! - [`metrics`]: metric names, descriptions and recording helpers.
 //! - [`ops`]: operator commands: `topics ensure`, `offsets reset`, `dlt list|redrive`.
@@ -20,17 +20,44 @@
 //!
 //! Process plumbing (logging, shutdown, exit codes, configuration layering,
 //! admin endpoints, the replaceable producer) is `switchboard-runtime`'s.
+//!
+//! # Glossary
+//! One word per thing; the code's names follow it.
+//! - **consumed record** ([`record::ConsumedRecord`]): a record read from the
+//!   main topic or a retry stage, owned so a task can outlive the poll.
+//! - **stage**: one rung of the [`stage::Ladder`]: the main topic, then each
+//!   retry topic (`retry-1m`, `retry-10m`); the dead-letter topic (**DLT**)
+//!   is where the ladder ends.
+//! - **delivered**: the downstream answered 2xx. Only that. A record the
+//!   broker took is **acknowledged** (`switchboard_runtime::kafka::Acked`).
+//! - **hand off** ([`handoff`]): the consumer produces a record itself and
+//!   waits for the broker's acknowledgement before it counts: a hop, a
+//!   delivered marker, a replay fence.
+//! - **hop**: one move of a record along the ladder, to the next retry
+//!   stage or to the DLT; it rewrites the **hop headers**
+//!   (`switchboard_proto::hop`: attempt, due time, error chain, origin).
+//! - **pointer**: a DLT record without a value, standing in for a record
+//!   that could not be handed off; `dlt redrive` re-reads the original.
+//! - **marker**: a record of the delivered-marker log ([`marker`]) saying
+//!   an event was delivered; a **fence** in the same log asks for a
+//!   replayed range to be delivered again.
+//! - **partition move**: a rebalance taking a partition from one member to
+//!   another (revocation, then assignment).
+//! - **slot**: room for one delivery in progress: per partition
+//!   (`CONSUMER_CONCURRENCY`) and per destination (`max_in_flight`); a
+//!   **started** record holds a partition slot and may wait for a
+//!   destination slot; a **buffered** record is read but not started.
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod dedupe;
 pub mod deliver;
 pub mod handoff;
-pub mod hop;
 pub mod marker;
 pub mod metrics;
 pub mod ops;
 pub mod process;
+pub mod record;
 pub mod run;
 pub mod stage;
 pub mod topics;

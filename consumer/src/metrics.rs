@@ -10,6 +10,7 @@ use metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use switchboard_proto::DltReason;
 
 /// Events finished by a stage, by `source`, `stage` and `outcome`
 /// (`delivered`, `retried`, `dead_lettered`, `duplicate`).
@@ -182,10 +183,11 @@ pub fn retried(source: &'static str, stage: &'static str, next: &'static str) {
 }
 
 /// A record dead-lettered from `stage` for `reason`.
-pub fn dead_lettered(source: &'static str, stage: &'static str, reason: &'static str) {
+pub fn dead_lettered(source: &'static str, stage: &'static str, reason: DltReason) {
     counter!(HANDLED, "source" => source, "stage" => stage, "outcome" => "dead_lettered")
         .increment(1);
-    counter!(DEAD_LETTERED, "source" => source, "stage" => stage, "reason" => reason).increment(1);
+    counter!(DEAD_LETTERED, "source" => source, "stage" => stage, "reason" => reason.code())
+        .increment(1);
 }
 
 /// A copy suppressed by dedupe.

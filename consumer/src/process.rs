@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_proto::Envelope;
+use switchboard_proto::{DltReason, Envelope};
 use switchboard_runtime::kafka::permanent::error_is_permanent;
 use switchboard_runtime::kafka::ReplaceableProducer;
 use tokio::sync::Semaphore;
@@ -15,36 +15,10 @@ use tracing::{debug, error, warn};
 
 use crate::deliver::{Handler, Outcome};
 use crate::handoff::{self, Handoff};
-use crate::hop::{hop_headers, Destination, HopFailure, Incoming};
 use crate::metrics;
+use crate::record::{hop_headers, ConsumedRecord, Destination, HopFailure};
 use crate::stage::Ladder;
 use switchboard_runtime::time::unix_ms;
-
-/// Why a record was dead-lettered (a bounded set, used as a metric label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DltReason {
-    /// The value is not a Switchboard envelope.
-    Poison,
-    /// The handler said it will never work (a 4xx, no downstream configured).
-    Rejected,
-    /// Every retry stage failed.
-    Exhausted,
-    /// The record could not be written to its next topic (too large, topic
-    /// gone, not authorised): a pointer to the original stands in for it.
-    Unroutable,
-}
-
-impl DltReason {
-    /// The code written to the `sb-dlt-reason` header.
-    pub fn code(self) -> &'static str {
-        match self {
-            DltReason::Poison => "poison",
-            DltReason::Rejected => "rejected",
-            DltReason::Exhausted => "exhausted",
-            DltReason::Unroutable => "unroutable",
-        }
-    }
-}
 
 /// Everything a task needs, shared by all tasks.
 pub struct Pipeline<H> {
@@ -80,7 +54,7 @@ pub enum Finished {
 /// One record to work on; `event` is the decoded envelope or why it did not decode.
 pub struct Job {
     /// The record.
-    pub record: Incoming,
+    pub record: ConsumedRecord,
     /// Its envelope.
     pub event: Result<Envelope, String>,
     /// The delivery slots of its partition.
@@ -115,7 +89,14 @@ pub async fn run_job<H: Handler>(pipeline: &Pipeline<H>, job: Job) -> Finished {
     match pipeline.handler.handle(&event, attempt, &job.slots).await {
         Outcome::Delivered => {
             let at_ms = unix_ms();
-            crate::marker::record_delivery(pipeline, &job.record, &event, attempt);
+            crate::marker::record_delivery(
+                &pipeline.producer,
+                pipeline.ladder.delivered_topic(),
+                job.record.partition,
+                &event,
+                pipeline.ladder.name(stage),
+                attempt,
+            );
             metrics::delivered(source, stage_name, at_ms - event.received_at_unix_ms);
             Finished::Delivered { at_ms }
         }
@@ -137,13 +118,13 @@ pub async fn run_job<H: Handler>(pipeline: &Pipeline<H>, job: Job) -> Finished {
                     due_at_ms: now_ms + delay,
                 };
                 let topic = pipeline.ladder.topic(next);
-                match hand_on(pipeline, &job.record, topic, destination, &error, now_ms).await {
-                    HandOn::Acknowledged => {
+                match hand_off(pipeline, &job.record, topic, destination, &error, now_ms).await {
+                    HandedOff::Acknowledged => {
                         metrics::retried(source, stage_name, pipeline.ladder.static_name(next));
                         Finished::Retried
                     }
-                    HandOn::Stopped => Finished::Abandoned,
-                    HandOn::Refused(why) => {
+                    HandedOff::Stopped => Finished::Abandoned,
+                    HandedOff::Refused(why) => {
                         let error = format!("{error}; then {topic} refused the record: {why}");
                         dead_letter_pointer(pipeline, &job.record, source, &error).await
                     }
@@ -159,26 +140,20 @@ pub async fn run_job<H: Handler>(pipeline: &Pipeline<H>, job: Job) -> Finished {
 
 async fn dead_letter<H>(
     pipeline: &Pipeline<H>,
-    record: &Incoming,
+    record: &ConsumedRecord,
     source: &'static str,
     reason: DltReason,
     error: &str,
 ) -> Finished {
     let topic = pipeline.ladder.dlt_topic();
-    let destination = Destination::DeadLetter {
-        reason: reason.code(),
-    };
-    match hand_on(pipeline, record, topic, destination, error, unix_ms()).await {
-        HandOn::Acknowledged => {
-            metrics::dead_lettered(
-                source,
-                pipeline.ladder.static_name(record.stage),
-                reason.code(),
-            );
+    let destination = Destination::DeadLetter { reason };
+    match hand_off(pipeline, record, topic, destination, error, unix_ms()).await {
+        HandedOff::Acknowledged => {
+            metrics::dead_lettered(source, pipeline.ladder.static_name(record.stage), reason);
             Finished::DeadLettered
         }
-        HandOn::Stopped => Finished::Abandoned,
-        HandOn::Refused(why) => {
+        HandedOff::Stopped => Finished::Abandoned,
+        HandedOff::Refused(why) => {
             let error = format!("{error}; then {topic} refused the record: {why}");
             dead_letter_pointer(pipeline, record, source, &error).await
         }
@@ -186,7 +161,7 @@ async fn dead_letter<H>(
 }
 
 /// How a hand-off ended.
-enum HandOn {
+enum HandedOff {
     /// The broker acknowledged it.
     Acknowledged,
     /// The process started stopping first.
@@ -197,14 +172,14 @@ enum HandOn {
 
 /// Produces the hop of `record` to `topic` until the broker acknowledges it,
 /// retrying transient errors with backoff.
-async fn hand_on<H>(
+async fn hand_off<H>(
     pipeline: &Pipeline<H>,
-    record: &Incoming,
+    record: &ConsumedRecord,
     topic: &str,
     destination: Destination,
     error: &str,
     now_ms: i64,
-) -> HandOn {
+) -> HandedOff {
     let failure = HopFailure {
         failed_stage: pipeline.ladder.name(record.stage),
         error,
@@ -222,10 +197,10 @@ async fn hand_on<H>(
             headers: hop_headers(record, &failure, destination),
         };
         match handoff::send(&pipeline.producer, handoff).await {
-            Ok(()) => return HandOn::Acknowledged,
+            Ok(()) => return HandedOff::Acknowledged,
             Err(error) if error_is_permanent(&error) => {
                 metrics::handoff_failed();
-                return HandOn::Refused(error.to_string());
+                return HandedOff::Refused(error.to_string());
             }
             Err(error) => {
                 metrics::handoff_failed();
@@ -236,7 +211,7 @@ async fn hand_on<H>(
             }
         }
         if pipeline.stopping.load(Ordering::Relaxed) {
-            return HandOn::Stopped;
+            return HandedOff::Stopped;
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -252,12 +227,12 @@ async fn hand_on<H>(
 /// the consumer reports not ready and counts it until the broker takes it.
 async fn dead_letter_pointer<H>(
     pipeline: &Pipeline<H>,
-    record: &Incoming,
+    record: &ConsumedRecord,
     source: &'static str,
     error: &str,
 ) -> Finished {
     let topic = pipeline.ladder.dlt_topic();
-    let reason = DltReason::Unroutable.code();
+    let reason = DltReason::Unroutable;
     let failure = HopFailure {
         failed_stage: pipeline.ladder.name(record.stage),
         error,

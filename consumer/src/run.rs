@@ -16,7 +16,7 @@ use tracing::{debug, info, warn};
 use crate::config::ConsumerConfig;
 use crate::deliver::HttpDelivery;
 use crate::process::Pipeline;
-use crate::topics::{check_group_topics, group_topics, smaller_message_limits};
+use crate::topics::{check_group_topics, smaller_message_limits, GroupTopicNames};
 use crate::worker::Worker;
 
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
@@ -55,7 +55,7 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
 
     // Refuse to start on missing topics or mismatched partition counts.
     let client = worker.client();
-    let topics = group_topics(&config.ladder);
+    let topics = GroupTopicNames::of(&config.ladder).all();
     let ladder = config.ladder.clone();
     let (check_client, check_topics) = (client.clone(), topics.clone());
     tokio::task::spawn_blocking(move || {
@@ -144,8 +144,7 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
 /// an unroutable pointer at its first hop). Brokers that do not describe
 /// topic configs are not asked twice.
 async fn warn_about_message_limits(config: &ConsumerConfig) {
-    let mut topics = group_topics(&config.ladder);
-    topics.pop(); // the delivered-marker topic holds small records only
+    let topics = GroupTopicNames::of(&config.ladder).carrying_records();
     match topic_config(
         &config.consumer_kafka,
         &topics,

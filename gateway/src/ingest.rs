@@ -11,7 +11,7 @@ use switchboard_proto::{Envelope, Header, SCHEMA_VERSION};
 
 use crate::json_pointer::Found;
 use crate::problem::Rejection;
-use crate::producer::{Delivered, EventProducer, OutgoingRecord, ProduceError};
+use crate::producer::{Acked, EventProducer, OutgoingRecord, ProduceError};
 use crate::source::Source;
 
 /// What the gateway tells the sender after the broker acknowledged.
@@ -22,7 +22,7 @@ pub struct Accepted<'a> {
     /// Topic written.
     pub topic: &'a str,
     /// Where it landed.
-    pub delivered: Delivered,
+    pub acked: Acked,
 }
 
 /// The `202` body, serialised straight from borrowed fields (no JSON tree).
@@ -40,8 +40,8 @@ impl Accepted<'_> {
         let body = AcceptedBody {
             id: &self.id,
             topic: self.topic,
-            partition: self.delivered.partition,
-            offset: self.delivered.offset,
+            partition: self.acked.partition,
+            offset: self.acked.offset,
         };
         // Strings and integers always serialise.
         serde_json::to_string(&body).unwrap_or_default()
@@ -137,10 +137,10 @@ pub async fn ingest<'s>(
         traceparent,
     };
     match producer.send(record, settings.deadline).await {
-        Ok(delivered) => Ok(Accepted {
+        Ok(acked) => Ok(Accepted {
             id: envelope.event_id,
             topic: &source.topic,
-            delivered,
+            acked,
         }),
         Err(error) => {
             crate::metrics::produce_failed(source.name, error.kind());
@@ -223,7 +223,7 @@ mod tests {
         let accepted = Accepted {
             id: "evt-\"1\"".into(),
             topic: "webhooks",
-            delivered: Delivered {
+            acked: Acked {
                 partition: 2,
                 offset: 41,
             },

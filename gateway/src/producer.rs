@@ -8,7 +8,7 @@ use std::time::Duration;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
-pub use switchboard_runtime::kafka::Delivered;
+pub use switchboard_runtime::kafka::Acked;
 use switchboard_runtime::kafka::{KafkaSettings, RebuildPolicy, ReplaceableProducer};
 
 /// Why a record was not acknowledged.
@@ -98,7 +98,7 @@ impl EventProducer {
         &self,
         record: OutgoingRecord<'_>,
         deadline: Duration,
-    ) -> Result<Delivered, ProduceError> {
+    ) -> Result<Acked, ProduceError> {
         let mut headers = OwnedHeaders::new_with_capacity(4)
             .insert(Header {
                 key: switchboard_proto::headers::EVENT_ID,

@@ -5,6 +5,7 @@
 //! read as absent.
 
 use crate::headers as h;
+use crate::DltReason;
 
 /// Where a record first entered the pipeline (its main-topic coordinates).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,8 +33,9 @@ pub struct HopState {
     pub first_failure_at_ms: Option<i64>,
     /// The error chain so far, newest first.
     pub last_error: Option<String>,
-    /// Why the record was dead-lettered (on dead-letter records).
-    pub dlt_reason: Option<String>,
+    /// Why the record was dead-lettered (on dead-letter records; a code
+    /// this version does not know reads as absent).
+    pub dlt_reason: Option<DltReason>,
     /// The stage whose attempt failed last.
     pub failed_stage: Option<String>,
     /// Main-topic coordinates, when this record is a hop.
@@ -88,7 +90,7 @@ impl HopState {
                 }
                 h::FIRST_FAILURE_AT => hop.first_failure_at_ms = number,
                 h::LAST_ERROR => hop.last_error = owned(),
-                h::DLT_REASON => hop.dlt_reason = owned(),
+                h::DLT_REASON => hop.dlt_reason = text.and_then(DltReason::from_code),
                 h::FAILED_STAGE => hop.failed_stage = owned(),
                 h::ORIGINAL_TOPIC => origin.topic = owned(),
                 h::ORIGINAL_PARTITION => origin.partition = number,
@@ -122,8 +124,10 @@ impl HopState {
         if let Some(error) = &self.last_error {
             out.push((h::LAST_ERROR, h::cap_last_error(error).to_owned()));
         }
+        if let Some(reason) = self.dlt_reason {
+            out.push((h::DLT_REASON, reason.code().to_owned()));
+        }
         for (name, value) in [
-            (h::DLT_REASON, &self.dlt_reason),
             (h::FAILED_STAGE, &self.failed_stage),
             (h::CONSUMER_GROUP, &self.group),
         ] {
@@ -152,7 +156,7 @@ mod tests {
             due_at_unreadable: false,
             first_failure_at_ms: Some(100),
             last_error: Some("retry-1m attempt 2: HTTP 503".into()),
-            dlt_reason: Some("exhausted".into()),
+            dlt_reason: Some(DltReason::Exhausted),
             failed_stage: Some("retry-1m".into()),
             origin: Some(Origin {
                 topic: "webhooks".into(),

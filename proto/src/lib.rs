@@ -11,15 +11,18 @@
 //! - [`topics`]: the main topic and a consumer group's retry, dead-letter and
 //!   delivered-marker topics.
 //! - [`hop`]: the hop headers' codec (retry and dead-letter state), pure.
+//! - [`dlt`]: why a record is dead-lettered ([`DltReason`], the `sb-dlt-reason` values).
 //! - [`limits`]: record sizes the gateway, the topics and the hand-offs
 //!   agree on.
 #![forbid(unsafe_code)]
 
+pub mod dlt;
 pub mod envelope;
 pub mod headers;
 pub mod hop;
 pub mod limits;
 pub mod topics;
 
+pub use dlt::DltReason;
 pub use envelope::{Envelope, Header, IdOrigin, SCHEMA_VERSION};
 pub use topics::{GroupTopics, TopicNameError, DEFAULT_MAIN_TOPIC};

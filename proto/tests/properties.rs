@@ -6,7 +6,7 @@ use prost::Message as _;
 use switchboard_proto::envelope::decode_known;
 use switchboard_proto::headers as h;
 use switchboard_proto::hop::{HopState, Origin};
-use switchboard_proto::{Envelope, Header, SCHEMA_VERSION};
+use switchboard_proto::{DltReason, Envelope, Header, SCHEMA_VERSION};
 
 fn header_name() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -41,7 +41,7 @@ proptest! {
         due_at_ms in number(),
         first_failure_at_ms in number(),
         last_error in text(),
-        dlt_reason in text(),
+        dlt_reason in prop::option::of(prop::sample::select(DltReason::ALL.to_vec())),
         failed_stage in text(),
         origin in prop::option::of(("\\PC{1,40}", any::<i32>(), any::<i64>(), any::<i64>())),
         group in text(),

@@ -4,8 +4,8 @@
 //! A fence says: records of `topic` on this partition number with offsets in
 //! `[from, to)` ignore deliveries made before `at_ms`. It travels as a
 //! record on the group's delivered-marker topic (so Kafka alone carries it,
-//! and every member that loads the partition's markers honours it), with
-//! the header `sb-replay-fence` and this JSON as its value. Deliveries made
+//! and every member that loads the partition's markers honours it), encoded
+//! by [`crate::marker::codec`]. Deliveries made
 //! during the replay still count, so a range holding two copies of one
 //! event delivers it once more, not once per copy.
 
@@ -22,23 +22,6 @@ pub struct Fence {
     pub to: i64,
     /// Deliveries before this time (unix ms) do not count inside the range.
     pub at_ms: i64,
-}
-
-impl Fence {
-    /// The marker record key: unique per fence, so compaction keeps each.
-    pub fn key(&self, partition: i32) -> String {
-        format!("fence/{}/{partition}/{}", self.topic, self.at_ms)
-    }
-
-    /// The record value.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
-    }
-
-    /// Reads a fence record's value.
-    pub fn from_bytes(value: &[u8]) -> Option<Fence> {
-        serde_json::from_slice(value).ok()
-    }
 }
 
 /// The fences of one partition number.
@@ -95,8 +78,6 @@ mod tests {
         assert_eq!(fences.covering("webhooks", 30), None, "to is exclusive");
         assert_eq!(fences.covering("webhooks", 9), None);
         assert_eq!(fences.covering("webhooks.g.retry-1m", 15), None);
-        assert_eq!(Fence::from_bytes(&fence.to_bytes()), Some(fence.clone()));
-        assert_eq!(fence.key(3), "fence/webhooks/3/5000");
         fences.expire(5_000 + 100, 50);
         assert_eq!(
             fences.covering("webhooks", 10),

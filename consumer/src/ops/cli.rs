@@ -73,7 +73,7 @@ pub async fn topics(config: &ConsumerConfig, command: TopicsCommand) -> ExitCode
         kafka,
         async {
             let window = config.dedupe_window();
-            let names: Vec<String> = setup::topic_names(&config.ladder);
+            let names = crate::topics::GroupTopicNames::of(&config.ladder).all();
             let cluster = setup::cluster::read(kafka, &names).await?;
             let plan = setup::plan(&config.ladder, &options, window, &cluster);
             let execute = args.execute && plan.refusal.is_none();

@@ -10,10 +10,9 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 use switchboard_proto::hop::{HopState, Origin};
-use switchboard_proto::{headers as h, Envelope};
+use switchboard_proto::{headers as h, DltReason, Envelope};
 
 use crate::ops::{client_config, OpsError};
-use crate::process::DltReason;
 use switchboard_runtime::kafka::{KafkaLog, KafkaSettings};
 
 use crate::ops::TIMEOUT;
@@ -139,11 +138,14 @@ fn decode(message: &rdkafka::message::BorrowedMessage<'_>) -> DltEntry {
             .unwrap_or_default(),
         received_at_ms: envelope.as_ref().map_or(0, |e| e.received_at_unix_ms),
         attempts: hop.attempts,
-        reason: hop.dlt_reason.clone().unwrap_or_default(),
+        reason: hop
+            .dlt_reason
+            .map(DltReason::code)
+            .unwrap_or_default()
+            .to_owned(),
         last_error: hop.last_error.clone().unwrap_or_default(),
         original_offset: hop.origin.as_ref().map(|o| o.offset),
-        pointer: value.is_empty()
-            && hop.dlt_reason.as_deref() == Some(DltReason::Unroutable.code()),
+        pointer: value.is_empty() && hop.dlt_reason == Some(DltReason::Unroutable),
         redriven_at_ms: hop.redriven_at_ms,
         key,
         value,

@@ -77,9 +77,7 @@ pub fn unreachable_hint(kafka: &KafkaSettings) -> String {
 /// Client settings for an operator tool: the connection and security settings
 /// of `kafka`, without the worker's group membership.
 pub fn client_config(kafka: &KafkaSettings) -> ClientConfig {
-    kafka
-        .filtered(|key| !key.starts_with("group.") && key != "statistics.interval.ms")
-        .client_config()
+    kafka.plain_client().client_config()
 }
 
 /// The partitions of `topic`, or a clear error when it does not exist.

@@ -13,16 +13,17 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 use switchboard_proto::headers as h;
-use switchboard_proto::hop::{is_hop_header, HopState, Origin};
+use switchboard_proto::hop::{HopState, Origin};
 use switchboard_runtime::kafka::{KafkaLog, KafkaSettings};
 use switchboard_runtime::time::unix_ms;
 
 use crate::ops::dlt::DltEntry;
 use crate::ops::{client_config, OpsError};
+use crate::record::rebuild_headers;
 
 use crate::ops::TIMEOUT;
 
@@ -45,20 +46,7 @@ pub fn redrive_headers(entry: &DltEntry, now_ms: i64) -> OwnedHeaders {
         group: hop.group,
         ..HopState::default()
     };
-    let mut headers = OwnedHeaders::new_with_capacity(entry.headers.len() + 2);
-    for (key, value) in all().filter(|(key, _)| !is_hop_header(key)) {
-        headers = headers.insert(Header {
-            key,
-            value: Some(value),
-        });
-    }
-    for (key, value) in &redriven.encode() {
-        headers = headers.insert(Header {
-            key,
-            value: Some(value.as_bytes()),
-        });
-    }
-    headers
+    rebuild_headers(all(), &redriven)
 }
 
 /// Republishes `entries` to `topic` at most `rate` per second, on their own

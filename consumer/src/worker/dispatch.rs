@@ -17,9 +17,9 @@ use super::partition::Running;
 use super::{Completion, LoopEvent, Parked, PartitionKey, Queues, State, WorkerContext};
 use crate::dedupe::{event_id_hash, Admission, IdHash};
 use crate::deliver::Handler;
-use crate::hop::Incoming;
 use crate::metrics;
 use crate::process::{run_job, Finished, Job};
+use crate::record::ConsumedRecord;
 use crate::stage::DueCorrection;
 
 /// Tasks a partition may have started per delivery slot (the rest wait for
@@ -155,7 +155,7 @@ impl<H: Handler> State<H> {
         }
         partition
             .buffer
-            .push_back(Incoming::from_message(message, stage));
+            .push_back(ConsumedRecord::from_message(message, stage));
     }
 
     /// Starts every record that may start, and notes when the earliest
@@ -224,7 +224,7 @@ impl<H: Handler> State<H> {
         &mut self,
         key: PartitionKey,
         epoch: u64,
-        record: Incoming,
+        record: ConsumedRecord,
         event: Result<Envelope, String>,
     ) {
         if self.partitions.get(&key).is_none_or(|p| p.epoch != epoch) {
@@ -271,7 +271,7 @@ impl<H: Handler> State<H> {
         key: PartitionKey,
         epoch: u64,
         id: Option<IdHash>,
-        record: Incoming,
+        record: ConsumedRecord,
         event: Result<Envelope, String>,
     ) {
         let offset = record.offset;

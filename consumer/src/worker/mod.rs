@@ -29,6 +29,32 @@
 //! - On stop: pause everything, let in-flight work finish within the grace
 //!   period, commit, leave the group.
 //!
+//! # Life of a record
+//! Where the loop does each thing, in the order one record meets them:
+//! 1. [`Worker::run`] turns the loop: `take_readable` (dispatch.rs) moves
+//!    records from each readable partition queue into its buffer, up to
+//!    `room`; records polled before their queue existed come through
+//!    `accept` (dispatch.rs).
+//! 2. `step` (dispatch.rs) handles what woke the loop (`handle`: finished
+//!    tasks, confirmed commits, loaded markers), then `dispatch` →
+//!    `start_buffered` starts each partition's due records while it has slots.
+//! 3. `start_or_park` asks the [`DedupeGate`]: a duplicate is finished at
+//!    once, a copy of an event in progress is parked behind it, anything
+//!    else is spawned (`spawn`) as a task on the tokio runtime.
+//! 4. The task is [`crate::process::run_job`]: the handler delivers
+//!    ([`crate::deliver`]); a delivery writes its marker
+//!    ([`crate::marker::record_delivery`]); a failure hands the record off
+//!    to the next stage or the DLT and waits for the broker's acknowledgement.
+//! 5. The task's `Completion` comes back as a loop event; `complete`
+//!    (dispatch.rs) marks the offset done in the partition's [`Watermark`]
+//!    and releases parked copies.
+//! 6. `commit` (commit.rs) commits each watermark on the commit interval;
+//!    the broker's confirmation arrives in `commit_callback` (rebalance.rs)
+//!    and `confirm_commits` records it.
+//! 7. On a partition move, `revoke` (rebalance.rs) drains the partition's
+//!    tasks, flushes markers and commits; `assign` starts the new
+//!    partitions once `load_markers` (markers.rs, off this thread) is done.
+//!
 //! # Layout
 //! - this file: settings, the loop's state and the poll loop itself;
 //! - [`partition`]: one assigned partition and its key;
@@ -58,9 +84,9 @@ use tracing::{info, warn};
 
 use crate::dedupe::{DedupeGate, IdHash};
 use crate::deliver::Handler;
-use crate::hop::Incoming;
 use crate::marker::MarkerLoader;
 use crate::process::{Finished, Pipeline};
+use crate::record::ConsumedRecord;
 #[cfg(doc)]
 use crate::watermark::Watermark;
 use markers::MarkerLoading;
@@ -109,7 +135,7 @@ struct Completion {
 struct Parked {
     key: PartitionKey,
     epoch: u64,
-    record: Incoming,
+    record: ConsumedRecord,
     event: Envelope,
 }
 

@@ -8,7 +8,7 @@ use tokio::sync::Semaphore;
 use tokio::task::AbortHandle;
 
 use crate::dedupe::IdHash;
-use crate::hop::Incoming;
+use crate::record::ConsumedRecord;
 use crate::stage::StageIndex;
 use crate::watermark::Watermark;
 
@@ -36,7 +36,7 @@ pub struct PartitionState {
     /// Which assignment this is: work from an older one is ignored.
     pub epoch: u64,
     /// Records read but not started, in offset order.
-    pub buffer: VecDeque<Incoming>,
+    pub buffer: VecDeque<ConsumedRecord>,
     /// Tasks running, by offset.
     pub in_flight: HashMap<i64, Running>,
     /// What may be committed.

@@ -21,7 +21,7 @@ use super::{lock, LoopEvent, PartitionKey, State};
 use crate::deliver::Handler;
 use crate::metrics;
 
-/// Longest a hand-over waits for the markers (and any hand-off) of finished
+/// Longest a partition move waits for the markers (and any hand-off) of finished
 /// work to be acknowledged before it commits.
 const HANDOVER_FLUSH: Duration = Duration::from_secs(5);
 
@@ -196,7 +196,7 @@ impl<H: Handler> State<H> {
     /// before their offsets are committed, so the next owner reads them.
     fn flush_handoffs(&self) {
         if let Err(error) = self.pipeline.producer.flush(HANDOVER_FLUSH) {
-            warn!(%error, "delivered markers not acknowledged before the hand-over; the next owner may deliver those events again");
+            warn!(%error, "delivered markers not acknowledged before the partition move; the next owner may deliver those events again");
         }
     }
 

@@ -88,7 +88,7 @@ pub async fn topic_configs(
 ) -> Result<BTreeMap<String, BTreeMap<String, String>>, KafkaError> {
     use rdkafka::admin::{AdminClient, AdminOptions, OwnedResourceSpecifier, ResourceSpecifier};
     let admin: AdminClient<super::KafkaLog> = settings
-        .filtered(|key| !key.starts_with("group.") && key != "statistics.interval.ms")
+        .plain_client()
         .client_config()
         .create_with_context(super::KafkaLog)?;
     let resources: Vec<ResourceSpecifier<'_>> =

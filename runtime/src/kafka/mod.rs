@@ -18,6 +18,6 @@ pub mod rebuild;
 pub mod settings;
 
 pub use log::KafkaLog;
-pub use producer::{Delivered, ReplaceableProducer};
+pub use producer::{Acked, ReplaceableProducer};
 pub use rebuild::RebuildPolicy;
 pub use settings::KafkaSettings;

@@ -28,7 +28,7 @@ type Inner = AckedProducer;
 
 /// Where an acknowledged record landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Delivered {
+pub struct Acked {
     /// Partition written.
     pub partition: i32,
     /// Offset of the record.
@@ -57,7 +57,7 @@ pub struct Pending<'a> {
 impl Pending<'_> {
     /// Waits for the broker's answer. An error that breaks the producer
     /// replaces it before this returns.
-    pub async fn acknowledged(self) -> Result<Delivered, KafkaError> {
+    pub async fn acknowledged(self) -> Result<Acked, KafkaError> {
         let result = match self.delivery.await {
             Ok(ack) => ack,
             // The report was dropped unsent: the producer is gone.
@@ -122,7 +122,7 @@ impl ReplaceableProducer {
     }
 
     /// Queues `record` and waits for the broker's acknowledgement.
-    pub async fn send<K, P>(&self, record: FutureRecord<'_, K, P>) -> Result<Delivered, KafkaError>
+    pub async fn send<K, P>(&self, record: FutureRecord<'_, K, P>) -> Result<Acked, KafkaError>
     where
         K: ToBytes + ?Sized,
         P: ToBytes + ?Sized,
@@ -135,7 +135,7 @@ impl ReplaceableProducer {
     pub fn send_detached<K, P>(
         self: &Arc<Self>,
         record: FutureRecord<'_, K, P>,
-    ) -> Result<impl Future<Output = Result<Delivered, KafkaError>> + Send + 'static, KafkaError>
+    ) -> Result<impl Future<Output = Result<Acked, KafkaError>> + Send + 'static, KafkaError>
     where
         K: ToBytes + ?Sized,
         P: ToBytes + ?Sized,

@@ -198,6 +198,14 @@ impl KafkaSettings {
         )
     }
 
+    /// The settings of a client that is not a member of the group (admin
+    /// clients, operator tools, the marker reader): every connection and
+    /// security setting, without `group.*` (membership, static identity) and
+    /// without statistics.
+    pub fn plain_client(&self) -> KafkaSettings {
+        self.filtered(|key| !key.starts_with("group.") && key != "statistics.interval.ms")
+    }
+
     /// A librdkafka client configuration with every setting.
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();

@@ -8,11 +8,10 @@
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
-use switchboard_proto::headers as h;
 
 use crate::dedupe::Fence;
+use crate::marker::MarkerRecord;
 use crate::ops::{client_config, OpsError};
 use switchboard_runtime::kafka::metadata::partitions;
 use switchboard_runtime::kafka::{KafkaLog, KafkaSettings};
@@ -109,16 +108,12 @@ pub fn write_fences(
     runtime.block_on(async {
         let producer = crate::handoff::producer(producer_kafka)?;
         for (partition, fence) in fences {
-            let key = fence.key(*partition);
-            let value = fence.to_bytes();
+            let fence = MarkerRecord::fence(*partition, fence);
             let record = FutureRecord::to(marker_topic)
                 .partition(*partition)
-                .key(&key)
-                .payload(&value)
-                .headers(OwnedHeaders::new().insert(Header {
-                    key: h::REPLAY_FENCE,
-                    value: Some("1"),
-                }));
+                .key(&fence.key)
+                .payload(&fence.value)
+                .headers(fence.headers);
             tokio::time::timeout(TIMEOUT, producer.send(record))
                 .await
                 .map_err(|_| {

@@ -122,17 +122,6 @@ impl Plan {
     }
 }
 
-/// The names of the topics of `ladder`'s group: main, each retry stage, the
-/// dead-letter topic and the delivered-marker topic, in plan order.
-pub fn topic_names(ladder: &Ladder) -> Vec<String> {
-    let mut names: Vec<String> = (0..ladder.len())
-        .map(|s| ladder.topic(s).to_owned())
-        .collect();
-    names.push(ladder.topics().dlt());
-    names.push(ladder.topics().delivered());
-    names
-}
-
 /// The topics of `ladder`'s group and their creation configs.
 pub fn specs(
     ladder: &Ladder,

@@ -26,10 +26,10 @@ use rdkafka::ClientConfig;
 use tokio::sync::{oneshot, Notify};
 
 use super::log::{route_error, route_log};
-use super::producer::Delivered;
+use super::producer::Acked;
 
 /// The broker's answer for one record.
-pub type Ack = Result<Delivered, KafkaError>;
+pub type Ack = Result<Acked, KafkaError>;
 
 /// How long the serving task sleeps at most without a wake-up: a safety net
 /// under librdkafka's empty-to-non-empty report.
@@ -70,7 +70,7 @@ impl ProducerContext for AckContext {
     fn delivery(&self, result: &DeliveryResult<'_>, waiting: Self::DeliveryOpaque) {
         self.served.fetch_add(1, Ordering::Relaxed);
         let ack = match result {
-            Ok(message) => Ok(Delivered {
+            Ok(message) => Ok(Acked {
                 partition: message.partition(),
                 offset: message.offset(),
             }),

@@ -15,7 +15,7 @@ fn config(bootstrap: &str, linger_ms: &str) -> ClientConfig {
 }
 
 /// Sends record `n` and waits (at most 10 s) for its delivery report.
-async fn deliver(producer: &AckedProducer, n: i64, late: &str) -> Delivered {
+async fn deliver(producer: &AckedProducer, n: i64, late: &str) -> Acked {
     let ack = producer
         .send(FutureRecord::to("t").key("k").payload(&format!("{n}")))
         .expect("queued");

@@ -7,12 +7,13 @@ use bytes::Bytes;
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use switchboard_proto::hop::is_hop_header;
 pub use switchboard_proto::hop::{HopState, Origin};
+use switchboard_proto::DltReason;
 
 use crate::stage::StageIndex;
 
 /// One record read from a stage's topic, owned so a task can outlive the poll.
 #[derive(Debug, Clone)]
-pub struct Incoming {
+pub struct ConsumedRecord {
     /// Stage whose topic it came from.
     pub stage: StageIndex,
     /// That topic.
@@ -33,7 +34,7 @@ pub struct Incoming {
     pub hop: HopState,
 }
 
-impl Incoming {
+impl ConsumedRecord {
     /// Copies what the consumer needs out of a polled message.
     pub fn from_message(message: &BorrowedMessage<'_>, stage: StageIndex) -> Self {
         let mut carried = Vec::new();
@@ -89,10 +90,10 @@ pub enum Destination {
         /// Unix milliseconds.
         due_at_ms: i64,
     },
-    /// The dead-letter topic, for `reason` (a bounded code, see [`crate::process::DltReason`]).
+    /// The dead-letter topic, for `reason`.
     DeadLetter {
-        /// Bounded reason code.
-        reason: &'static str,
+        /// Why.
+        reason: DltReason,
     },
 }
 
@@ -110,7 +111,7 @@ pub struct HopFailure<'a> {
 
 /// Builds the headers of `incoming`'s next hop to `destination`.
 pub fn hop_headers(
-    incoming: &Incoming,
+    incoming: &ConsumedRecord,
     failure: &HopFailure<'_>,
     destination: Destination,
 ) -> OwnedHeaders {
@@ -127,7 +128,7 @@ pub fn hop_headers(
     };
     let (due_at_ms, dlt_reason) = match destination {
         Destination::Retry { due_at_ms, .. } => (Some(due_at_ms), None),
-        Destination::DeadLetter { reason } => (None, Some(reason.to_owned())),
+        Destination::DeadLetter { reason } => (None, Some(reason)),
     };
     let next = HopState {
         attempts: attempt,
@@ -141,9 +142,25 @@ pub fn hop_headers(
         redriven_at_ms: incoming.hop.redriven_at_ms,
         ..HopState::default()
     };
+    let carried = incoming
+        .carried
+        .iter()
+        .map(|(key, value)| (key.as_str(), value.as_slice()));
+    rebuild_headers(carried, &next)
+}
+
+/// The headers of a record's next hop: every header of `previous` that is
+/// not a hop header (the gateway's own, in order), then `next` encoded. Every
+/// writer of a hop (retry, dead letter, re-drive) builds its headers here, so
+/// a record never carries two values of a hop header.
+pub fn rebuild_headers<'a>(
+    previous: impl Iterator<Item = (&'a str, &'a [u8])>,
+    next: &HopState,
+) -> OwnedHeaders {
     let encoded = next.encode();
-    let mut headers = OwnedHeaders::new_with_capacity(incoming.carried.len() + encoded.len());
-    for (key, value) in &incoming.carried {
+    let kept: Vec<(&str, &[u8])> = previous.filter(|(key, _)| !is_hop_header(key)).collect();
+    let mut headers = OwnedHeaders::new_with_capacity(kept.len() + encoded.len());
+    for (key, value) in kept {
         headers = headers.insert(Header {
             key,
             value: Some(value),
@@ -163,8 +180,8 @@ mod tests {
     use super::*;
     use switchboard_proto::headers as h;
 
-    fn incoming(hop: HopState) -> Incoming {
-        Incoming {
+    fn incoming(hop: HopState) -> ConsumedRecord {
+        ConsumedRecord {
             stage: 1,
             topic: "webhooks.g.retry-1m".into(),
             partition: 2,
@@ -244,7 +261,7 @@ mod tests {
             &record,
             &failure,
             Destination::DeadLetter {
-                reason: "exhausted",
+                reason: DltReason::Exhausted,
             },
         );
         assert_eq!(header_values(&headers, h::REDRIVEN_AT), vec!["7000"]);
@@ -264,7 +281,7 @@ mod tests {
                 &record,
                 &failure,
                 Destination::DeadLetter {
-                    reason: "exhausted",
+                    reason: DltReason::Exhausted,
                 },
             );
             record.hop.last_error = header_values(&headers, h::LAST_ERROR).pop();

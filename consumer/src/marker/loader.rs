@@ -1,9 +1,6 @@
-//! The delivered-marker log that makes dedupe survive restarts and partition
-//! moves (design and bounds: [`crate::dedupe`]). Writing: one small record per
-//! delivered event, keyed by `source/event-id` ([`crate::dedupe::dedupe_key`]),
-//! on the event's partition number.
-//! Reading: on assignment, the markers of the last window (or, for a partition
-//! this process held before, the ones written since it last looked).
+//! Reading the marker log back: on assignment, the markers of the last
+//! window (or, for a partition this process held before, the ones written
+//! since it last looked), into each partition's [`DeliveredSet`].
 
 use std::time::{Duration, Instant};
 
@@ -12,42 +9,12 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use serde::Serialize;
 use tracing::debug;
 
-use rdkafka::message::{Header, OwnedHeaders};
-use switchboard_proto::{headers as h, Envelope};
-
-use crate::dedupe::{dedupe_key, id_hash, DeliveredSet, Fence};
-use crate::handoff::{self, Handoff};
-use crate::hop::Incoming;
-use crate::process::Pipeline;
+use super::codec::{read_message, MarkerRead};
+use crate::dedupe::DeliveredSet;
 use switchboard_runtime::kafka::{KafkaLog, KafkaSettings};
 use switchboard_runtime::time::{millis, unix_ms};
-
-/// The value of a marker record: what an operator reading the topic wants to know.
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct Marker<'a> {
-    /// Stage the event was delivered from.
-    pub stage: &'a str,
-    /// Attempt that succeeded (1 for the first).
-    pub attempt: u32,
-}
-
-impl Marker<'_> {
-    /// The record value.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
-    }
-}
-
-/// Whether a marker-topic record is a replay fence rather than a delivery.
-fn is_fence(message: &rdkafka::message::BorrowedMessage<'_>) -> bool {
-    use rdkafka::message::Headers;
-    message
-        .headers()
-        .is_some_and(|headers| headers.iter().any(|hd| hd.key == h::REPLAY_FENCE))
-}
 
 /// Reads marker partitions with a group-less consumer (assign, never commit).
 ///
@@ -65,7 +32,7 @@ pub struct MarkerLoader {
 impl MarkerLoader {
     /// A loader for `topic` using the connection `settings` (security, brokers).
     pub fn new(settings: &KafkaSettings, topic: &str) -> Result<Self, KafkaError> {
-        let mut config = settings.client_config();
+        let mut config = settings.plain_client().client_config();
         // librdkafka's assign() needs a group id; this one never subscribes
         // and never commits, so it never joins or disturbs a group.
         let group = settings.get("group.id").unwrap_or("switchboard");
@@ -87,9 +54,6 @@ impl MarkerLoader {
             // time its queue passes `queued.min.messages` or
             // `queued.max.messages.kbytes` (1 M markers: 6.7 s instead of 1 s).
             .set("fetch.queue.backoff.ms", "10");
-        for key in ["group.instance.id", "statistics.interval.ms"] {
-            config.remove(key);
-        }
         // A bad setting shows at start-up, not at the first assignment.
         let _: BaseConsumer<KafkaLog> = config.create_with_context(KafkaLog)?;
         Ok(Self {
@@ -166,19 +130,13 @@ impl MarkerLoader {
                     if let Some((_, set)) = sets.iter_mut().find(|(p, _)| *p == partition) {
                         set.next_marker_offset = Some(message.offset() + 1);
                         let at = message.timestamp().to_millis().unwrap_or(now_ms);
-                        if is_fence(&message) {
-                            if let Some(fence) =
-                                Fence::from_bytes(message.payload().unwrap_or_default())
-                            {
-                                set.fences.add(fence);
-                            }
-                        } else if let Some(key) =
-                            message.key().and_then(|k| std::str::from_utf8(k).ok())
-                        {
-                            if at >= from_ms {
-                                set.insert(id_hash(key), at);
+                        match read_message(&message) {
+                            MarkerRead::Fence(fence) => set.fences.add(fence),
+                            MarkerRead::Delivery(id) if at >= from_ms => {
+                                set.insert(id, at);
                                 read += 1;
                             }
+                            MarkerRead::Delivery(_) | MarkerRead::Unreadable => {}
                         }
                     }
                 }
@@ -276,41 +234,4 @@ fn is_transient(error: &KafkaError) -> bool {
                 | RDKafkaErrorCode::OperationTimedOut
         )
     )
-}
-
-/// Writes the delivered marker that dedupe reads back, without waiting: the
-/// event is delivered either way (its offset may be committed), and this
-/// process already remembers the id. A marker lost to a crash in the next
-/// milliseconds can only let a later duplicate through.
-pub fn record_delivery<H>(
-    pipeline: &Pipeline<H>,
-    record: &Incoming,
-    event: &Envelope,
-    attempt: u32,
-) {
-    let value = Marker {
-        stage: pipeline.ladder.name(record.stage),
-        attempt,
-    }
-    .to_bytes();
-    let headers = OwnedHeaders::new_with_capacity(2)
-        .insert(Header {
-            key: h::EVENT_ID,
-            value: Some(event.event_id.as_bytes()),
-        })
-        .insert(Header {
-            key: h::SOURCE,
-            value: Some(event.source.as_bytes()),
-        });
-    let key = dedupe_key(&event.source, &event.event_id);
-    handoff::send_detached(
-        &pipeline.producer,
-        Handoff {
-            topic: pipeline.ladder.delivered_topic(),
-            partition: record.partition,
-            key: Some(key.as_bytes()),
-            payload: &value,
-            headers,
-        },
-    );
 }
