@@ -13,6 +13,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use downstream::Downstream;
+use harness::process::cpu_time_us;
 use harness::{eventually, Kafka};
 use pipeline::{create_group_topics, ids, produce_events, ConsumerProcess};
 use switchboard_tests::{downstream, harness, pipeline};
@@ -115,10 +116,24 @@ async fn main() {
         produce_events(&bootstrap, main, chunk).await;
     }
     let ceiling_rps = ceiling(&bootstrap, main, partitions, events);
+    // CPU per event, µs, of each process while a run delivers: the box has
+    // two cores, so what the broker spends is taken from the consumer.
+    let broker_pid = broker.pid().expect("broker runs");
+    let bench_pid = std::process::id();
+    let cpu_of = |pids: &[u32]| -> Vec<f64> { pids.iter().map(|p| cpu_time_us(*p)).collect() };
+    let per_event = |before: &[f64], after: &[f64]| -> Vec<f64> {
+        after
+            .iter()
+            .zip(before)
+            .map(|(a, b)| (a - b) / events as f64)
+            .collect()
+    };
+    let naive_before = cpu_of(&[broker_pid, bench_pid]);
     let delivery_ceiling_rps = {
         let downstream = Downstream::start(200, Duration::ZERO).await;
         delivery_ceiling(&bootstrap, main, partitions, events, &downstream.url()).await
     };
+    let naive_cpu = per_event(&naive_before, &cpu_of(&[broker_pid, bench_pid]));
 
     let downstream = Downstream::start(200, Duration::ZERO).await;
     let started = Instant::now();
@@ -133,6 +148,8 @@ async fn main() {
         .collect();
     env.push(("RUST_LOG", "info"));
     let consumer = ConsumerProcess::start(&bootstrap, main, group, &downstream.url(), &env).await;
+    let ours_pids = [broker_pid, consumer.pid(), bench_pid];
+    let ours_before = cpu_of(&ours_pids);
     eventually(
         "every event delivered",
         Duration::from_secs(600),
@@ -140,6 +157,7 @@ async fn main() {
     )
     .await;
     let took = started.elapsed();
+    let ours_cpu = per_event(&ours_before, &cpu_of(&ours_pids));
     // The rate over the delivery window, so the group join and marker load
     // do not count against the worker.
     let seen = downstream.seen();
@@ -165,5 +183,9 @@ async fn main() {
         "  ceiling    {delivery_ceiling_rps:>9.0} events/s (a naive consumer doing the same POSTs, 32 in flight: no dedupe, markers, commits or retries)"
     );
     println!("  ratio      {:>9.2}", delivered_rps / delivery_ceiling_rps);
+    println!(
+        "  CPU per event: consumer {:.1} us + downstream {:.1} us, broker {:.1} us (naive: consumer and downstream {:.1} us, broker {:.1} us)",
+        ours_cpu[1], ours_cpu[2], ours_cpu[0], naive_cpu[1], naive_cpu[0]
+    );
     println!("  bare read  {ceiling_rps:>9.0} records/s (a bare consumer doing nothing, from its first record: librdkafka's prefetch)");
 }
