@@ -5,7 +5,6 @@
 //! broker's acknowledgement, because the source offset is committed on it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedHeaders;
@@ -41,17 +40,13 @@ impl<'a> Handoff<'a> {
     }
 }
 
-/// Pending hand-offs with no acknowledgement for this long, while the
-/// broker answers, mean the producer is stuck.
-const STALL_AFTER: Duration = Duration::from_secs(30);
-
-/// Builds the hand-off producer from `settings`.
+/// Builds the hand-off producer from `settings`, replaced by the runtime's
+/// standard policy when it breaks or stalls.
 pub fn producer(settings: &KafkaSettings) -> Result<Arc<ReplaceableProducer>, KafkaError> {
-    let policy = RebuildPolicy::for_settings(STALL_AFTER, settings);
     ReplaceableProducer::new(
         "hand-off",
         settings,
-        policy,
+        RebuildPolicy::standard(settings),
         crate::metrics::PRODUCER_REBUILDS,
     )
     .map(Arc::new)

@@ -7,7 +7,8 @@ use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
 use metrics::{
-    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter,
+    Gauge, Unit,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use switchboard_proto::DltReason;
@@ -31,7 +32,7 @@ pub const END_TO_END: &str = "switchboard_consumer_end_to_end_seconds";
 pub const GROUP_LABEL: &str = "group";
 /// Records republished from the dead-letter topic and handled again, by `stage`.
 pub const REDRIVEN: &str = "switchboard_consumer_redriven_events_total";
-/// Events being worked on right now, by `source`.
+/// Tasks started and not finished (delivering, or waiting for their destination), by `source`.
 pub const IN_FLIGHT: &str = "switchboard_consumer_events_in_flight";
 /// Records not yet committed by the group, by `stage` and `partition`.
 pub const LAG: &str = "switchboard_consumer_lag_records";
@@ -41,8 +42,20 @@ pub const ASSIGNED: &str = "switchboard_consumer_assigned_partitions";
 pub const BROKER_READY: &str = "switchboard_consumer_broker_ready";
 /// Failed attempts to produce a retry, dead-letter or marker record (retried).
 pub const HANDOFF_ERRORS: &str = "switchboard_consumer_handoff_errors_total";
-/// Producers replaced after their idempotence state broke.
+/// Producers replaced after a fatal error, a broken idempotence state or a stall.
 pub const PRODUCER_REBUILDS: &str = "switchboard_consumer_producer_rebuilds_total";
+/// Events waiting for their destination (held, paced, or at its cap), by `destination`.
+pub const DESTINATION_WAITING: &str = "switchboard_consumer_destination_waiting";
+/// Requests to a destination in flight right now, by `destination`.
+pub const DESTINATION_IN_FLIGHT: &str = "switchboard_consumer_destination_in_flight";
+/// Unix time until which a destination is held after a `Retry-After`, by
+/// `destination` (a time in the past, or 0: not held).
+pub const DESTINATION_HELD_UNTIL: &str = "switchboard_consumer_destination_held_until_seconds";
+/// Answers from a destination, by `destination` and `class` ([`AnswerClass`]).
+pub const DESTINATION_ANSWERS: &str = "switchboard_consumer_destination_answers_total";
+/// The `destination` label of the default downstream (a source with a URL
+/// of its own is labelled with its name).
+pub const DEFAULT_DESTINATION: &str = "default";
 /// Dead-letter pointers the broker refuses: each holds its partition.
 pub const STUCK: &str = "switchboard_consumer_handoffs_stuck";
 
@@ -84,10 +97,7 @@ pub fn install(group: &str) -> Result<PrometheusHandle, metrics_exporter_prometh
         RETRIES_SCHEDULED,
         "Records handed to a retry stage, by source and target stage."
     );
-    describe_counter!(
-        DEAD_LETTERED,
-        "Records written to the dead-letter topic, by source, failed stage and reason."
-    );
+    describe_counter!(DEAD_LETTERED, dead_lettered_help());
     describe_counter!(
         DEDUPE_HITS,
         "Copies not delivered because their event id already was, by source and stage."
@@ -107,7 +117,10 @@ pub fn install(group: &str) -> Result<PrometheusHandle, metrics_exporter_prometh
         Unit::Seconds,
         "Time from gateway receipt to successful delivery, by source."
     );
-    describe_gauge!(IN_FLIGHT, "Events being worked on right now, by source.");
+    describe_gauge!(
+        IN_FLIGHT,
+        "Tasks started and not finished (delivering, or waiting for their destination), by source."
+    );
     describe_counter!(
         REDRIVEN,
         "Records re-driven from the dead-letter topic and handled again, by stage."
@@ -127,8 +140,22 @@ pub fn install(group: &str) -> Result<PrometheusHandle, metrics_exporter_prometh
     );
     describe_counter!(
         PRODUCER_REBUILDS,
-        "Hand-off producers replaced after their idempotence state broke."
+        "Hand-off producers replaced after a fatal error, an error that broke their idempotence state, or a stall."
     );
+    describe_gauge!(
+        DESTINATION_WAITING,
+        "Events waiting for their destination (held, paced, or at its max_in_flight), by destination."
+    );
+    describe_gauge!(
+        DESTINATION_IN_FLIGHT,
+        "Requests to a destination in flight right now, by destination."
+    );
+    describe_gauge!(
+        DESTINATION_HELD_UNTIL,
+        Unit::Seconds,
+        "Unix time until which a destination is held after a Retry-After, by destination; held while above time()."
+    );
+    describe_counter!(DESTINATION_ANSWERS, destination_answers_help());
     describe_gauge!(
         STUCK,
         "Dead-letter pointers the broker refuses; each holds its partition and makes the consumer not ready."
@@ -180,6 +207,15 @@ pub fn delivered(source: &'static str, stage: &'static str, age_ms: i64) {
 pub fn retried(source: &'static str, stage: &'static str, next: &'static str) {
     counter!(HANDLED, "source" => source, "stage" => stage, "outcome" => "retried").increment(1);
     counter!(RETRIES_SCHEDULED, "source" => source, "stage" => next).increment(1);
+}
+
+/// The help text of [`DEAD_LETTERED`], naming every reason.
+pub fn dead_lettered_help() -> String {
+    let reasons: Vec<&str> = DltReason::ALL.iter().map(|r| r.code()).collect();
+    format!(
+        "Records written to the dead-letter topic, by source, failed stage and reason ({}).",
+        reasons.join(", ")
+    )
 }
 
 /// A record dead-lettered from `stage` for `reason`.
@@ -240,4 +276,102 @@ pub fn handoff_failed() {
 /// Sets how many dead-letter pointers the broker refuses right now.
 pub fn stuck(count: usize) {
     gauge!(STUCK).set(count as f64);
+}
+
+/// How a destination answered one request: the `class` label of
+/// [`DESTINATION_ANSWERS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerClass {
+    /// 2xx: delivered.
+    Success,
+    /// 3xx.
+    Redirect,
+    /// 4xx (a 429 among them).
+    ClientError,
+    /// 5xx.
+    ServerError,
+    /// No HTTP answer: refused, reset, TLS failure, timeout.
+    NoAnswer,
+}
+
+impl AnswerClass {
+    /// Every class, in the order docs and metrics list them.
+    pub const ALL: [AnswerClass; 5] = [
+        AnswerClass::Success,
+        AnswerClass::Redirect,
+        AnswerClass::ClientError,
+        AnswerClass::ServerError,
+        AnswerClass::NoAnswer,
+    ];
+
+    /// The label value.
+    pub const fn code(self) -> &'static str {
+        match self {
+            AnswerClass::Success => "2xx",
+            AnswerClass::Redirect => "3xx",
+            AnswerClass::ClientError => "4xx",
+            AnswerClass::ServerError => "5xx",
+            AnswerClass::NoAnswer => "none",
+        }
+    }
+
+    /// The class of an HTTP status.
+    pub fn of_status(status: u16) -> Self {
+        match status {
+            200..=299 => AnswerClass::Success,
+            300..=399 => AnswerClass::Redirect,
+            500..=599 => AnswerClass::ServerError,
+            _ => AnswerClass::ClientError,
+        }
+    }
+}
+
+/// The help text of [`DESTINATION_ANSWERS`], naming every class.
+pub fn destination_answers_help() -> String {
+    let classes: Vec<&str> = AnswerClass::ALL.iter().map(|c| c.code()).collect();
+    format!(
+        "Answers from a destination, by destination and class ({}).",
+        classes.join(", ")
+    )
+}
+
+/// The series of one destination, resolved once when it is set up (the
+/// label set is bounded: the default downstream and each source with a URL
+/// of its own), every one present from the start at zero.
+#[derive(Debug)]
+pub struct DestinationSeries {
+    /// Events waiting for the destination.
+    pub waiting: Gauge,
+    /// Requests in flight to it.
+    pub in_flight: Gauge,
+    /// Unix seconds until which it is held.
+    pub held_until: Gauge,
+    answers: [Counter; AnswerClass::ALL.len()],
+}
+
+impl DestinationSeries {
+    /// The series of `destination`.
+    pub fn new(destination: &str) -> Self {
+        let label = destination.to_owned();
+        let series = Self {
+            waiting: gauge!(DESTINATION_WAITING, "destination" => label.clone()),
+            in_flight: gauge!(DESTINATION_IN_FLIGHT, "destination" => label.clone()),
+            held_until: gauge!(DESTINATION_HELD_UNTIL, "destination" => label.clone()),
+            answers: AnswerClass::ALL.map(|class| {
+                counter!(DESTINATION_ANSWERS, "destination" => label.clone(), "class" => class.code())
+            }),
+        };
+        series.waiting.set(0.0);
+        series.in_flight.set(0.0);
+        series.held_until.set(0.0);
+        for answers in &series.answers {
+            answers.increment(0);
+        }
+        series
+    }
+
+    /// The destination answered (or did not) one request.
+    pub fn answered(&self, class: AnswerClass) {
+        self.answers[class as usize].increment(1);
+    }
 }

@@ -3,13 +3,14 @@
 //! topic. A task resolves only when its offset may be committed (or when the
 //! process is stopping and the work was abandoned, uncommitted).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_proto::{DltReason, Envelope};
 use switchboard_runtime::kafka::permanent::error_is_permanent;
 use switchboard_runtime::kafka::ReplaceableProducer;
+use switchboard_runtime::shutdown::Shutdown;
 use tokio::sync::Semaphore;
 use tracing::{debug, error, warn};
 
@@ -28,8 +29,8 @@ pub struct Pipeline<H> {
     pub producer: Arc<ReplaceableProducer>,
     /// Stages and topic names.
     pub ladder: Ladder,
-    /// Set when the process is stopping: hand-offs stop retrying.
-    pub stopping: AtomicBool,
+    /// The process's stop: once begun, hand-offs stop retrying.
+    pub stopping: Shutdown,
     /// Dead-letter pointers the broker refuses right now: their partitions
     /// are held, and the consumer reports not ready.
     pub stuck: AtomicUsize,
@@ -210,7 +211,7 @@ async fn hand_off<H>(
                 }
             }
         }
-        if pipeline.stopping.load(Ordering::Relaxed) {
+        if pipeline.stopping.has_begun() {
             return HandedOff::Stopped;
         }
         tokio::time::sleep(backoff).await;
@@ -262,7 +263,7 @@ async fn dead_letter_pointer<H>(
             }
             Err(_) => metrics::handoff_failed(),
         }
-        if pipeline.stopping.load(Ordering::Relaxed) {
+        if pipeline.stopping.has_begun() {
             break Finished::Abandoned;
         }
         tokio::time::sleep(backoff).await;

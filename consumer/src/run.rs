@@ -2,7 +2,7 @@
 //! check, hand-off producer, HTTP handler, group member on its own thread,
 //! admin endpoints, readiness probe.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use rdkafka::consumer::Consumer as _;
 use switchboard_runtime::admin::{self, Health};
 use switchboard_runtime::exit::Started;
 use switchboard_runtime::kafka::metadata::{partition_counts, topic_config};
+use switchboard_runtime::shutdown::Shutdown;
 use tracing::{debug, info, warn};
 
 use crate::config::ConsumerConfig;
@@ -38,11 +39,13 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
     }
     let producer = crate::handoff::producer(&config.producer_kafka)
         .context("cannot create the hand-off producer")?;
+    // One stop, read by readiness, the poll loop and the hand-offs.
+    let stop = Shutdown::new();
     let pipeline = Arc::new(Pipeline {
         handler: HttpDelivery::new(config.http.clone()),
         producer,
         ladder: config.ladder.clone(),
-        stopping: AtomicBool::new(false),
+        stopping: stop.clone(),
         stuck: AtomicUsize::new(0),
     });
     let worker = Worker::new(
@@ -67,11 +70,19 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
 
     warn_about_message_limits(&config).await;
 
-    let health = Arc::new(Health::beating_within(LIVENESS_LIMIT));
+    let health = Arc::new(Health::beating_within(LIVENESS_LIMIT).stopping_with(&stop));
     let server = tokio::spawn(admin::serve(
         admin_listener,
         health.clone(),
         metrics.clone(),
+    ));
+    // Supervision keeps the hand-off producer usable and warm for its
+    // first write; readiness reports what it found.
+    let supervision = tokio::spawn(switchboard_runtime::kafka::supervise(
+        pipeline.producer.clone(),
+        topics,
+        PROBE_INTERVAL,
+        METADATA_TIMEOUT,
     ));
     let probe_pipeline = pipeline.clone();
     let probe = tokio::spawn(admin::watch_readiness(
@@ -79,12 +90,7 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
         crate::metrics::BROKER_READY,
         PROBE_INTERVAL,
         move || {
-            // Through the hand-off producer, which this warms up for its
-            // first write (see `ReplaceableProducer::require_topics`).
-            probe_pipeline
-                .producer
-                .require_topics(&topics, METADATA_TIMEOUT)?;
-            probe_pipeline.producer.check()?;
+            probe_pipeline.producer.health()?;
             match probe_pipeline.stuck.load(Ordering::Relaxed) {
                 0 => Ok(()),
                 stuck => Err(format!(
@@ -101,7 +107,6 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
         concurrency = config.worker.concurrency,
         "consumer starting"
     );
-    let stop = Arc::new(AtomicBool::new(false));
     let loop_stop = stop.clone();
     let loop_health = health.clone();
     let (finished_tx, finished) = tokio::sync::oneshot::channel();
@@ -119,14 +124,14 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
         outcome = &mut finished => Some(outcome),
     };
     info!("stopping");
-    health.set_stopping();
-    stop.store(true, Ordering::Relaxed);
+    stop.begin();
     let outcome = match early {
         Some(outcome) => outcome,
         None => finished.await,
     }
     .unwrap_or_else(|_| Err("the poll loop panicked".to_owned()));
     probe.abort();
+    supervision.abort();
     upkeep.abort();
     server.abort();
     let flushed =

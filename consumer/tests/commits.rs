@@ -1,10 +1,10 @@
 //! A commit counts only once the broker confirmed it. librdkafka's mock
 //! cluster (in this process) fails the group's first offset commits on
 //! purpose; the worker must send the commit again until the broker has it,
-//! rather than believe the first request. (tansu cannot be made to refuse a
-//! commit, so this one fault is injected with the mock cluster.)
+//! rather than believe the first request. (A real Kafka cannot be told to
+//! refuse one commit, so this one fault is injected with the mock cluster.)
 
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,7 @@ use switchboard_consumer::worker::{Worker, WorkerSettings};
 use switchboard_proto::{Envelope, GroupTopics};
 use switchboard_runtime::admin::Health;
 use switchboard_runtime::kafka::KafkaSettings;
+use switchboard_runtime::shutdown::Shutdown;
 use tokio::sync::Semaphore;
 
 /// Delivers everything at once, counting.
@@ -110,11 +111,12 @@ async fn a_refused_commit_is_sent_again_until_the_broker_has_it() {
         ("acks", "all"),
     ]))
     .expect("hand-off producer");
+    let stop = Shutdown::new();
     let pipeline = Arc::new(Pipeline {
         handler: Instant200(delivered.clone()),
         producer: handoff,
         ladder,
-        stopping: AtomicBool::new(false),
+        stopping: stop.clone(),
         stuck: AtomicUsize::new(0),
     });
     let worker = Worker::new(
@@ -130,7 +132,6 @@ async fn a_refused_commit_is_sent_again_until_the_broker_has_it() {
         tokio::runtime::Handle::current(),
     )
     .expect("worker");
-    let stop = Arc::new(AtomicBool::new(false));
     let loop_stop = stop.clone();
     let poll_loop = std::thread::spawn(move || {
         let health = Health::always_live();
@@ -151,7 +152,7 @@ async fn a_refused_commit_is_sent_again_until_the_broker_has_it() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop.begin();
     let _ = tokio::task::spawn_blocking(move || poll_loop.join()).await;
     assert_eq!(delivered.load(std::sync::atomic::Ordering::Relaxed), 5);
     assert_eq!(

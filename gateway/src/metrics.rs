@@ -6,6 +6,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::producer::ProduceErrorKind;
 use http::StatusCode;
 use metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter,
@@ -19,7 +20,7 @@ pub const REQUESTS: &str = "switchboard_gateway_requests_total";
 pub const ACCEPTED: &str = "switchboard_gateway_events_accepted_total";
 /// Time from request head to response, by `source` and `status`.
 pub const INGEST_DURATION: &str = "switchboard_gateway_ingest_duration_seconds";
-/// Produce failures by `source` and `kind` (`deadline`, `queue_full`, `broker`).
+/// Produce failures by `source` and `kind` ([`ProduceErrorKind`]).
 pub const PRODUCE_ERRORS: &str = "switchboard_gateway_produce_errors_total";
 /// Webhook requests being handled right now.
 pub const IN_FLIGHT: &str = "switchboard_gateway_requests_in_flight";
@@ -54,10 +55,7 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
         Unit::Seconds,
         "Time from request to response, by source and status."
     );
-    describe_counter!(
-        PRODUCE_ERRORS,
-        "Produce failures by source and kind (deadline, queue_full, broker)."
-    );
+    describe_counter!(PRODUCE_ERRORS, produce_errors_help());
     describe_gauge!(IN_FLIGHT, "Webhook requests being handled right now.");
     describe_gauge!(
         BROKER_READY,
@@ -105,8 +103,8 @@ impl SourceSeries {
             series.by_status(status).0.increment(0);
         }
         series.accepted.increment(0);
-        for kind in ["deadline", "queue_full", "too_large", "broker"] {
-            counter!(PRODUCE_ERRORS, "source" => source, "kind" => kind).increment(0);
+        for kind in ProduceErrorKind::ALL {
+            counter!(PRODUCE_ERRORS, "source" => source, "kind" => kind.code()).increment(0);
         }
         series
     }
@@ -139,9 +137,18 @@ pub fn in_flight_gauge() -> Gauge {
     gauge!(IN_FLIGHT)
 }
 
+/// The help text of [`PRODUCE_ERRORS`], naming every kind.
+pub fn produce_errors_help() -> String {
+    let kinds: Vec<&str> = ProduceErrorKind::ALL.iter().map(|k| k.code()).collect();
+    format!(
+        "Produce failures by source and kind ({}).",
+        kinds.join(", ")
+    )
+}
+
 /// Records a produce failure of `kind`.
-pub fn produce_failed(source: &'static str, kind: &'static str) {
-    counter!(PRODUCE_ERRORS, "source" => source, "kind" => kind).increment(1);
+pub fn produce_failed(source: &'static str, kind: ProduceErrorKind) {
+    counter!(PRODUCE_ERRORS, "source" => source, "kind" => kind.code()).increment(1);
 }
 
 /// Sets the readiness gauge.

@@ -3,6 +3,7 @@
 //! acknowledged it, or fails at the deadline. Replacing a producer whose
 //! idempotence state broke is the runtime's [`ReplaceableProducer`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -41,13 +42,46 @@ impl ProduceError {
 }
 
 impl ProduceError {
-    /// A bounded label for metrics.
-    pub fn kind(&self) -> &'static str {
+    /// Its kind, the bounded metric label.
+    pub fn kind(&self) -> ProduceErrorKind {
         match self {
-            ProduceError::QueueFull => "queue_full",
-            ProduceError::Deadline(_) => "deadline",
-            ProduceError::TooLarge(_) => "too_large",
-            ProduceError::Broker(_) => "broker",
+            ProduceError::QueueFull => ProduceErrorKind::QueueFull,
+            ProduceError::Deadline(_) => ProduceErrorKind::Deadline,
+            ProduceError::TooLarge(_) => ProduceErrorKind::TooLarge,
+            ProduceError::Broker(_) => ProduceErrorKind::Broker,
+        }
+    }
+}
+
+/// The kinds of [`ProduceError`]: the `kind` label of the produce-error counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProduceErrorKind {
+    /// No acknowledgement within the deadline (answered 503).
+    Deadline,
+    /// librdkafka's queue is full (answered 429).
+    QueueFull,
+    /// The record is larger than the client or the topic takes (answered 413).
+    TooLarge,
+    /// The broker or the client refused the record (answered 503).
+    Broker,
+}
+
+impl ProduceErrorKind {
+    /// Every kind, in the order docs and metrics list them.
+    pub const ALL: [ProduceErrorKind; 4] = [
+        ProduceErrorKind::Deadline,
+        ProduceErrorKind::QueueFull,
+        ProduceErrorKind::TooLarge,
+        ProduceErrorKind::Broker,
+    ];
+
+    /// The label value.
+    pub const fn code(self) -> &'static str {
+        match self {
+            ProduceErrorKind::Deadline => "deadline",
+            ProduceErrorKind::QueueFull => "queue_full",
+            ProduceErrorKind::TooLarge => "too_large",
+            ProduceErrorKind::Broker => "broker",
         }
     }
 }
@@ -75,22 +109,33 @@ const _: () = assert!(
 
 /// The gateway's producer.
 pub struct EventProducer {
-    inner: ReplaceableProducer,
+    inner: Arc<ReplaceableProducer>,
 }
 
 impl EventProducer {
-    /// Builds the producer from librdkafka `settings`; `stall_after` is how
-    /// long pending records may go unacknowledged, with the broker
-    /// reachable, before the producer is replaced.
-    pub fn new(settings: &KafkaSettings, stall_after: Duration) -> Result<Self, KafkaError> {
-        let policy = RebuildPolicy::for_settings(stall_after, settings);
+    /// Builds the producer from librdkafka `settings`, replaced by the
+    /// runtime's standard policy when it breaks or stalls.
+    pub fn new(settings: &KafkaSettings) -> Result<Self, KafkaError> {
         let inner = ReplaceableProducer::new(
             "gateway",
             settings,
-            policy,
+            RebuildPolicy::standard(settings),
             crate::metrics::PRODUCER_REBUILDS,
         )?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Supervises the producer for writing to `topics` (see the runtime's
+    /// `supervise`); runs until aborted.
+    pub async fn supervise(&self, topics: Vec<String>, every: Duration, timeout: Duration) {
+        switchboard_runtime::kafka::supervise(self.inner.clone(), topics, every, timeout).await;
+    }
+
+    /// What supervision last found (what readiness reports).
+    pub fn health(&self) -> Result<(), String> {
+        self.inner.health()
     }
 
     /// Produces `record` and waits for the broker's acknowledgement, at most `deadline`.
@@ -133,15 +178,6 @@ impl EventProducer {
             Err(_) => Err(ProduceError::Deadline(deadline)),
             Ok(result) => result.map_err(ProduceError::from_kafka),
         }
-    }
-
-    /// Ready when the broker answers and every topic exists (blocking). Also
-    /// replaces a producer that turned fatal or stalled while the broker
-    /// answers: every record older than the deadline was already answered
-    /// 503, so replacing it loses nothing acknowledged.
-    pub fn probe(&self, topics: &[String], timeout: Duration) -> Result<(), String> {
-        self.inner.require_topics(topics, timeout)?;
-        self.inner.check()
     }
 
     /// Waits (blocking) until queued records are delivered or `timeout` passes.

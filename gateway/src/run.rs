@@ -38,10 +38,7 @@ pub async fn run(config: GatewayConfig, started: Started) -> anyhow::Result<()> 
         }
     }
     let topics = config.topics();
-    // A producer with records pending and no ack for this long, while the
-    // broker answers, is replaced (see the runtime's rebuild policy).
-    let stall_after = (config.deadline * 2).max(Duration::from_secs(5));
-    let producer = EventProducer::new(&config.kafka, stall_after)?;
+    let producer = EventProducer::new(&config.kafka)?;
     // Ready from the first good probe until shutdown: during a broker outage
     // every gateway answers 503 with Retry-After itself (see the README).
     let health = Arc::new(Health::always_live().staying_ready_through_outages());
@@ -64,13 +61,23 @@ pub async fn run(config: GatewayConfig, started: Started) -> anyhow::Result<()> 
         budget: BodyBudget::new(config.http.body_budget_bytes, config.retry_after_secs),
     });
 
-    let probe_app = app.clone();
+    // Supervision replaces a producer that turned fatal or stalled (every
+    // record older than the deadline was already answered 503, so replacing
+    // it loses nothing acknowledged); readiness reports what it found.
+    let supervised = app.clone();
     let timeout = config.deadline;
+    let supervision = tokio::spawn(async move {
+        supervised
+            .producer
+            .supervise(topics, PROBE_INTERVAL, timeout)
+            .await
+    });
+    let probe_app = app.clone();
     let probe = tokio::spawn(admin::watch_readiness(
         health,
         crate::metrics::BROKER_READY,
         PROBE_INTERVAL,
-        move || probe_app.producer.probe(&topics, timeout),
+        move || probe_app.producer.health(),
     ));
     let upkeep = tokio::spawn(admin::metrics_upkeep(metrics.clone()));
     let admin = tokio::spawn(admin::serve(admin_listener, app.health.clone(), metrics));
@@ -78,6 +85,7 @@ pub async fn run(config: GatewayConfig, started: Started) -> anyhow::Result<()> 
 
     serve(listener, app.clone(), shutdown, config.shutdown_grace).await;
     probe.abort();
+    supervision.abort();
     upkeep.abort();
 
     let grace = config.shutdown_grace;

@@ -23,6 +23,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+use crate::shutdown::Shutdown;
 use crate::time::{millis, unix_ms};
 
 /// Path of the Prometheus scrape endpoint.
@@ -38,7 +39,7 @@ pub struct Health {
     probe_ok: AtomicBool,
     reached: AtomicBool,
     stays_ready: bool,
-    stopping: AtomicBool,
+    shutdown: Shutdown,
     beat_ms: AtomicI64,
     liveness_limit: Option<Duration>,
 }
@@ -60,7 +61,7 @@ impl Health {
             probe_ok: AtomicBool::new(false),
             reached: AtomicBool::new(false),
             stays_ready: false,
-            stopping: AtomicBool::new(false),
+            shutdown: Shutdown::new(),
             beat_ms: AtomicI64::new(unix_ms()),
             liveness_limit,
         }
@@ -94,14 +95,21 @@ impl Health {
         self.probe_ok.load(Ordering::Relaxed)
     }
 
-    /// Marks the process as stopping: not ready from now on.
+    /// Reads the process's stop from `shutdown` (shared with whatever else
+    /// stops on it) instead of a shutdown of its own.
+    pub fn stopping_with(mut self, shutdown: &Shutdown) -> Self {
+        self.shutdown = shutdown.clone();
+        self
+    }
+
+    /// Begins the process's stop: not ready from now on.
     pub fn set_stopping(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
+        self.shutdown.begin();
     }
 
     /// Whether the process is stopping.
     pub fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::Relaxed)
+        self.shutdown.has_begun()
     }
 
     /// Ready: not stopping, and the probe succeeded (for a process that

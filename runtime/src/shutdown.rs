@@ -1,6 +1,33 @@
-//! One future that resolves on SIGTERM (what Kubernetes sends) or SIGINT.
+//! Stopping: one future that resolves on SIGTERM (what Kubernetes sends) or
+//! SIGINT, and one [`Shutdown`] value that every part of the process reads.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use tokio::signal::unix::{signal, SignalKind};
+
+/// The process's stop, begun once and read wherever it matters (readiness
+/// turns false, a poll loop stops taking work, retries give up). Clones
+/// share it; pass it down rather than adding another flag.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown(Arc<AtomicBool>);
+
+impl Shutdown {
+    /// A shutdown not begun.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Begins the stop (idempotent).
+    pub fn begin(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the stop has begun.
+    pub fn has_begun(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
 
 /// Resolves when the process is asked to stop.
 pub async fn signal_received() {

@@ -370,6 +370,68 @@ async fn backpressure_holds_deliveries_without_using_attempts() {
     assert!(setup.read(&setup.topics.retry("retry-1m")).await.is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_destination_shows_its_hold_its_waiting_events_and_its_answers() {
+    let setup = setup("held-metrics", 1).await;
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    downstream.script(
+        "held-first",
+        &[Answer {
+            status: 429,
+            retry_after_secs: Some(5),
+        }],
+    );
+    let consumer = setup.consumer(&downstream, &[]).await;
+    let default = r#"destination="default""#;
+    let series = |name: &'static str, extra: &'static str| {
+        let consumer = &consumer;
+        async move {
+            let labels: Vec<&str> = [default, extra]
+                .into_iter()
+                .filter(|l| !l.is_empty())
+                .collect();
+            consumer.metric(name, &labels).await
+        }
+    };
+    produce_events(&setup.bootstrap, &setup.main, &["held-first".to_owned()]).await;
+    eventually("the 429", Duration::from_secs(30), || async {
+        (!downstream.seen().is_empty()).then_some(())
+    })
+    .await;
+    // Events arriving during the hold wait for the destination, not a slot.
+    let behind = ids("held-behind", 5);
+    produce_events(&setup.bootstrap, &setup.main, &behind).await;
+    eventually("five events waiting", Duration::from_secs(4), || async {
+        (series(metrics::DESTINATION_WAITING, "").await >= 5.0).then_some(())
+    })
+    .await;
+    let now_s = crate::downstream::unix_ms() as f64 / 1000.0;
+    let held_until = series(metrics::DESTINATION_HELD_UNTIL, "").await;
+    assert!(
+        held_until > now_s && held_until <= now_s + 5.5,
+        "held until {held_until}, now {now_s}"
+    );
+
+    let all: Vec<String> = std::iter::once("held-first".to_owned())
+        .chain(behind)
+        .collect();
+    wait_delivered(&downstream, &all, Duration::from_secs(30)).await;
+    eventually(
+        "the gauges back to zero",
+        Duration::from_secs(5),
+        || async {
+            let waiting = series(metrics::DESTINATION_WAITING, "").await;
+            let in_flight = series(metrics::DESTINATION_IN_FLIGHT, "").await;
+            (waiting == 0.0 && in_flight == 0.0).then_some(())
+        },
+    )
+    .await;
+    let answers = |class| series(metrics::DESTINATION_ANSWERS, class);
+    assert_eq!(answers(r#"class="4xx""#).await, 1.0, "the one 429");
+    assert_eq!(answers(r#"class="2xx""#).await, 6.0);
+    assert_eq!(answers(r#"class="5xx""#).await, 0.0, "present at zero");
+}
+
 #[tokio::test]
 async fn retry_after_zero_is_held_at_least_a_second_and_longer_each_time() {
     let setup = setup("hold-zero", 1).await;

@@ -667,3 +667,50 @@ fn the_restricted_check_refuses_a_pod_without_a_seccomp_profile() {
     .expect("yaml");
     assert_restricted("x", &pod);
 }
+
+/// Every value of a bounded metric label is named where an SRE looks it up:
+/// the metric's help text (what `/metrics` says), the README and the RUNBOOK.
+#[test]
+fn every_label_value_is_named_in_the_help_text_the_readme_and_the_runbook() {
+    use switchboard_gateway::producer::ProduceErrorKind;
+    use switchboard_proto::DltReason;
+    let readme = std::fs::read_to_string(repo("README.md")).expect("README");
+    let runbook = std::fs::read_to_string(repo("RUNBOOK.md")).expect("RUNBOOK");
+    let labels: [(&str, String, Vec<&str>); 3] = [
+        (
+            "reason of switchboard_consumer_dead_lettered_total",
+            switchboard_consumer::metrics::dead_lettered_help(),
+            DltReason::ALL.iter().map(|r| r.code()).collect(),
+        ),
+        (
+            "class of switchboard_consumer_destination_answers_total",
+            switchboard_consumer::metrics::destination_answers_help(),
+            switchboard_consumer::metrics::AnswerClass::ALL
+                .iter()
+                .map(|c| c.code())
+                .collect(),
+        ),
+        (
+            "kind of switchboard_gateway_produce_errors_total",
+            switchboard_gateway::metrics::produce_errors_help(),
+            ProduceErrorKind::ALL.iter().map(|k| k.code()).collect(),
+        ),
+    ];
+    for (label, help, values) in labels {
+        for value in values {
+            let quoted = format!("`{value}`");
+            assert!(
+                help.contains(value),
+                "{label}: the help text lacks {value}: {help}"
+            );
+            assert!(
+                readme.contains(&quoted),
+                "{label}: README.md never names {quoted}"
+            );
+            assert!(
+                runbook.contains(&quoted),
+                "{label}: RUNBOOK.md never names {quoted}"
+            );
+        }
+    }
+}

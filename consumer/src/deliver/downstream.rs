@@ -12,6 +12,8 @@ use http::Uri;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::hold_wait;
+use crate::metrics::{AnswerClass, DestinationSeries};
+use switchboard_runtime::time::unix_ms;
 
 /// The limits of one destination.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -77,24 +79,55 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     }
 }
 
-/// One downstream URL with its limits and its hold.
+/// One downstream URL with its limits, its hold and its metrics.
 #[derive(Debug)]
 pub struct Downstream {
     uri: Uri,
     in_flight: Arc<Semaphore>,
     pacer: Option<Pacer>,
     hold: Mutex<Hold>,
+    series: DestinationSeries,
+}
+
+/// A place under a destination's `max_in_flight`, held while a request is
+/// out; counted in its in-flight gauge until dropped.
+#[derive(Debug)]
+pub struct Place<'a> {
+    _permit: OwnedSemaphorePermit,
+    series: &'a DestinationSeries,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.series.in_flight.decrement(1.0);
+    }
+}
+
+/// Counts one event in its destination's waiting gauge while it lives (a
+/// task aborted while it waits is uncounted too).
+struct Waiting<'a>(&'a DestinationSeries);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.decrement(1.0);
+    }
 }
 
 impl Downstream {
-    /// A downstream at `uri` with `limits`.
-    pub fn new(uri: Uri, limits: Limits) -> Self {
+    /// The downstream `name` (its `destination` label) at `uri` with `limits`.
+    pub fn new(name: &str, uri: Uri, limits: Limits) -> Self {
         Self {
             uri,
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
             pacer: limits.rate.and_then(Pacer::new),
             hold: Mutex::new(Hold::default()),
+            series: DestinationSeries::new(name),
         }
+    }
+
+    /// Counts how the destination answered one request.
+    pub fn record_answer(&self, class: AnswerClass) {
+        self.series.answered(class);
     }
 
     /// Where requests go.
@@ -111,8 +144,10 @@ impl Downstream {
     }
 
     /// Waits until a request may go: no hold, its turn under the rate, and a
-    /// place under `max_in_flight`. The permit is the place.
-    pub async fn admit(&self) -> OwnedSemaphorePermit {
+    /// place under `max_in_flight`.
+    pub async fn admit(&self) -> Place<'_> {
+        self.series.waiting.increment(1.0);
+        let _waiting = Waiting(&self.series);
         loop {
             if let Some(wait) = self.hold_remaining() {
                 tokio::time::sleep(wait).await;
@@ -131,7 +166,11 @@ impl Downstream {
             };
             // A hold may have begun while this one waited for its place.
             if self.hold_remaining().is_none() {
-                return permit;
+                self.series.in_flight.increment(1.0);
+                return Place {
+                    _permit: permit,
+                    series: &self.series,
+                };
             }
         }
     }
@@ -151,6 +190,9 @@ impl Downstream {
         let until = now.checked_add(wait)?;
         if hold.until.is_none_or(|current| current < until) {
             hold.until = Some(until);
+            let until_unix =
+                unix_ms().saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+            self.series.held_until.set(until_unix as f64 / 1000.0);
         }
         (!active).then_some(wait)
     }
@@ -166,7 +208,7 @@ mod tests {
     use super::*;
 
     fn downstream(limits: Limits) -> Downstream {
-        Downstream::new(Uri::from_static("http://127.0.0.1:1/"), limits)
+        Downstream::new("test", Uri::from_static("http://127.0.0.1:1/"), limits)
     }
 
     #[test]
@@ -224,12 +266,14 @@ mod tests {
         let _second = target.admit().await;
         let waiting = tokio::spawn({
             let target = target.clone();
-            async move { target.admit().await }
+            async move {
+                let _third = target.admit().await;
+            }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!waiting.is_finished(), "a third waits for a place");
         drop(first);
-        let _third = tokio::time::timeout(Duration::from_secs(1), waiting)
+        tokio::time::timeout(Duration::from_secs(1), waiting)
             .await
             .expect("admitted once a place freed")
             .expect("task");

@@ -32,6 +32,7 @@ use switchboard_proto::Envelope;
 use tokio::sync::Semaphore;
 use tracing::warn;
 
+use crate::metrics::{AnswerClass, DEFAULT_DESTINATION};
 use downstream::{Downstream, Limits};
 
 /// Request header carrying the event id, so a downstream can dedupe too.
@@ -138,7 +139,7 @@ impl HttpDelivery {
             client,
             default: settings
                 .default_url
-                .map(|uri| Downstream::new(uri, settings.limits)),
+                .map(|uri| Downstream::new(DEFAULT_DESTINATION, uri, settings.limits)),
             by_source: settings
                 .source_urls
                 .into_iter()
@@ -148,7 +149,8 @@ impl HttpDelivery {
                         .get(&source)
                         .copied()
                         .unwrap_or(settings.limits);
-                    (source, Downstream::new(uri, limits))
+                    let downstream = Downstream::new(&source, uri, limits);
+                    (source, downstream)
                 })
                 .collect(),
             timeout: settings.timeout,
@@ -160,7 +162,12 @@ impl HttpDelivery {
         self.by_source.get(source).or(self.default.as_ref())
     }
 
-    async fn exchange(&self, target: &Downstream, event: &Envelope, attempt: u32) -> Answer {
+    async fn exchange(
+        &self,
+        target: &Downstream,
+        event: &Envelope,
+        attempt: u32,
+    ) -> (Answer, AnswerClass) {
         let content_type = if event.content_type.is_empty() {
             "application/json"
         } else {
@@ -184,9 +191,12 @@ impl HttpDelivery {
         let request = match request.body(Full::new(event.body.clone())) {
             Ok(request) => request,
             Err(error) => {
-                return Answer::Done(Outcome::Permanent(format!(
-                    "cannot build the request (bad header value in the envelope?): {error}"
-                )))
+                return (
+                    Answer::Done(Outcome::Permanent(format!(
+                        "cannot build the request (bad header value in the envelope?): {error}"
+                    ))),
+                    AnswerClass::NoAnswer,
+                )
             }
         };
         let call = async {
@@ -211,15 +221,24 @@ impl HttpDelivery {
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>((status, retry_after, snippet))
         };
         match tokio::time::timeout(self.timeout, call).await {
-            Err(_) => Answer::Done(Outcome::Retryable(format!(
-                "no answer within {:?}",
-                self.timeout
-            ))),
-            Ok(Err(error)) => Answer::Done(Outcome::Retryable(format!(
-                "request failed: {}",
-                error_chain(&*error)
-            ))),
-            Ok(Ok((status, retry_after, snippet))) => classify(status, retry_after, &snippet),
+            Err(_) => (
+                Answer::Done(Outcome::Retryable(format!(
+                    "no answer within {:?}",
+                    self.timeout
+                ))),
+                AnswerClass::NoAnswer,
+            ),
+            Ok(Err(error)) => (
+                Answer::Done(Outcome::Retryable(format!(
+                    "request failed: {}",
+                    error_chain(&*error)
+                ))),
+                AnswerClass::NoAnswer,
+            ),
+            Ok(Ok((status, retry_after, snippet))) => (
+                classify(status, retry_after, &snippet),
+                AnswerClass::of_status(status.as_u16()),
+            ),
         }
     }
 }
@@ -239,8 +258,9 @@ impl Handler for HttpDelivery {
                 return Outcome::Retryable("the partition's delivery slots are closed".into());
             };
             let started = Instant::now();
-            let answer = self.exchange(target, event, attempt).await;
+            let (answer, class) = self.exchange(target, event, attempt).await;
             drop((slot, place));
+            target.record_answer(class);
             crate::metrics::delivery_finished(started.elapsed(), answer_class(&answer));
             let (wait, error) = match answer {
                 Answer::Done(outcome) => {

@@ -22,10 +22,6 @@ use crate::process::{run_job, Finished, Job};
 use crate::record::ConsumedRecord;
 use crate::stage::DueCorrection;
 
-/// Tasks a partition may have started per delivery slot (the rest wait for
-/// their destination without a slot).
-const WAITING_PER_SLOT: usize = 8;
-
 /// How often the loop expires dedupe ids and looks at every partition's queue.
 const UPKEEP_EVERY: Duration = Duration::from_secs(1);
 
@@ -52,7 +48,7 @@ impl<H: Handler> State<H> {
         }
         self.dispatch();
         if self.last_commit.elapsed() >= self.settings.commit_interval {
-            for (source, count) in &self.in_flight_by_source {
+            for (source, count) in &self.started_by_source {
                 metrics::in_flight(source, *count);
             }
             self.commit(consumer, CommitMode::Async, |_| true);
@@ -118,17 +114,14 @@ impl<H: Handler> State<H> {
     /// How many records `key`'s buffer may still take.
     pub(super) fn room(&self, key: &PartitionKey) -> usize {
         match self.partitions.get(key) {
-            Some(p) if p.ready => {
-                let high = (self.settings.concurrency * 2).max(64);
-                high.saturating_sub(p.buffer.len())
-            }
+            Some(p) if p.ready => self.limits.buffered.saturating_sub(p.buffer.len()),
             _ => 0,
         }
     }
 
-    /// Records in flight on every partition.
-    pub(super) fn in_flight(&self) -> usize {
-        self.partitions.values().map(|p| p.in_flight.len()).sum()
+    /// Tasks started and not finished, on every partition.
+    pub(super) fn started_count(&self) -> usize {
+        self.partitions.values().map(|p| p.started.len()).sum()
     }
 
     /// Takes a polled record into its partition's buffer.
@@ -166,9 +159,7 @@ impl<H: Handler> State<H> {
         }
         let now_ms = unix_ms();
         let now = Instant::now();
-        // Tasks started per partition: those waiting for their destination
-        // hold no delivery slot, so a partition may run ahead of its slots.
-        let outstanding = self.settings.concurrency.saturating_mul(WAITING_PER_SLOT);
+        let outstanding = self.limits.started;
         self.next_due = None;
         let mut buffered = std::mem::take(&mut self.buffered);
         buffered.retain(|key| self.start_buffered(*key, outstanding, now_ms, now));
@@ -189,7 +180,7 @@ impl<H: Handler> State<H> {
             return true;
         }
         while let Some(partition) = self.partitions.get_mut(&key) {
-            if partition.in_flight.len() >= outstanding {
+            if partition.started.len() >= outstanding {
                 return true;
             }
             let Some(head) = partition.buffer.front() else {
@@ -308,8 +299,8 @@ impl<H: Handler> State<H> {
                 id,
                 source,
             };
-            partition.in_flight.insert(offset, running);
-            *self.in_flight_by_source.entry(source).or_insert(0) += 1;
+            partition.started.insert(offset, running);
+            *self.started_by_source.entry(source).or_insert(0) += 1;
         }
     }
 
@@ -333,8 +324,8 @@ impl<H: Handler> State<H> {
         else {
             return;
         };
-        if let Some(running) = partition.in_flight.remove(&done.offset) {
-            if let Some(count) = self.in_flight_by_source.get_mut(running.source) {
+        if let Some(running) = partition.started.remove(&done.offset) {
+            if let Some(count) = self.started_by_source.get_mut(running.source) {
                 *count -= 1;
             }
         }

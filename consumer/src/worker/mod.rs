@@ -2,8 +2,9 @@
 //! tokio runtime.
 //!
 //! - Each assigned partition (of the main topic and of every retry stage) has
-//!   a small buffer of records read but not started, up to `concurrency`
-//!   records in flight, and a [`Watermark`] that decides what to commit.
+//!   a small buffer of records read but not started, delivery slots, tasks
+//!   started (within the [`limits`]), and a [`Watermark`] that decides what
+//!   to commit.
 //! - Each partition has its own librdkafka queue; the loop takes records from
 //!   it only while the partition's buffer has room, and wakes when a task
 //!   finishes or records arrive.
@@ -58,6 +59,7 @@
 //! # Layout
 //! - this file: settings, the loop's state and the poll loop itself;
 //! - [`partition`]: one assigned partition and its key;
+//! - [`limits`]: each partition's slots, started and buffered limits;
 //! - `dispatch`: records into buffers, through the gate, into tasks, and back;
 //! - `commit`: watermark commits and lag;
 //! - `rebalance`: assignment, revocation, draining and stopping;
@@ -65,12 +67,12 @@
 
 mod commit;
 mod dispatch;
+pub mod limits;
 mod markers;
 pub mod partition;
 mod rebalance;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -80,6 +82,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use switchboard_proto::Envelope;
 use switchboard_runtime::admin::Health;
 use switchboard_runtime::kafka::KafkaSettings;
+use switchboard_runtime::shutdown::Shutdown;
 use tracing::{info, warn};
 
 use crate::dedupe::{DedupeGate, IdHash};
@@ -89,6 +92,7 @@ use crate::process::{Finished, Pipeline};
 use crate::record::ConsumedRecord;
 #[cfg(doc)]
 use crate::watermark::Watermark;
+use limits::PartitionLimits;
 use markers::MarkerLoading;
 pub use partition::PartitionKey;
 use partition::PartitionState;
@@ -145,9 +149,11 @@ struct State<H: Handler> {
     pipeline: Arc<Pipeline<H>>,
     runtime: tokio::runtime::Handle,
     settings: WorkerSettings,
+    /// Each partition's slots, started and buffered limits (from `settings`).
+    limits: PartitionLimits,
     partitions: HashMap<PartitionKey, PartitionState>,
     gate: DedupeGate<Parked>,
-    in_flight_by_source: HashMap<&'static str, i64>,
+    started_by_source: HashMap<&'static str, i64>,
     completions: Receiver<LoopEvent>,
     completion_tx: Sender<LoopEvent>,
     markers: MarkerLoading,
@@ -206,9 +212,10 @@ impl<H: Handler> Worker<H> {
             pipeline,
             runtime,
             gate: DedupeGate::new(settings.dedupe_window),
+            limits: PartitionLimits::for_concurrency(settings.concurrency),
             settings,
             partitions: HashMap::new(),
-            in_flight_by_source: HashMap::new(),
+            started_by_source: HashMap::new(),
             completions,
             completion_tx: completion_tx.clone(),
             markers,
@@ -262,7 +269,7 @@ impl<H: Handler> Worker<H> {
         self.consumer.clone()
     }
 
-    /// Runs the poll loop on the calling thread until `stop` is set, then
+    /// Runs the poll loop on the calling thread until `stop` has begun, then
     /// drains, commits and leaves the group.
     ///
     /// Each assigned partition gets its own queue (librdkafka keeps
@@ -274,13 +281,13 @@ impl<H: Handler> Worker<H> {
     /// Returns an error when the consumer hit a fatal error (another member
     /// with the same `group.instance.id` fenced it, for example): it stops
     /// as it would on SIGTERM, and the process should exit non-zero.
-    pub fn run(self, stop: &AtomicBool, health: &Health) -> Result<(), String> {
+    pub fn run(self, stop: &Shutdown, health: &Health) -> Result<(), String> {
         let consumer = &*self.consumer;
         let mut queues: Queues<H> = HashMap::new();
         let mut fatal = None;
         loop {
             health.beat();
-            if stop.load(Ordering::Relaxed) {
+            if stop.has_begun() {
                 break;
             }
             // Serves callbacks (rebalances run here) and takes any record

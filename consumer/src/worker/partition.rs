@@ -37,28 +37,28 @@ pub struct PartitionState {
     pub epoch: u64,
     /// Records read but not started, in offset order.
     pub buffer: VecDeque<ConsumedRecord>,
-    /// Tasks running, by offset.
-    pub in_flight: HashMap<i64, Running>,
+    /// Tasks started and not finished, by offset (see [`super::limits`]).
+    pub started: HashMap<i64, Running>,
     /// What may be committed.
     pub mark: Watermark,
     /// Its partition number's delivered markers are loaded: records may start.
     pub ready: bool,
-    /// Its delivery slots (`concurrency`): a task holds one only while its
-    /// request is out, not while it waits for its destination.
+    /// Its delivery slots (see [`super::limits`]): a task holds one only
+    /// while its request is out, not while it waits for its destination.
     pub slots: Arc<Semaphore>,
 }
 
 impl PartitionState {
-    /// A freshly assigned partition of assignment `epoch` with `concurrency`
+    /// A freshly assigned partition of assignment `epoch` with `slots`
     /// delivery slots.
-    pub fn new(epoch: u64, concurrency: usize) -> Self {
+    pub fn new(epoch: u64, slots: usize) -> Self {
         Self {
             epoch,
             buffer: VecDeque::new(),
-            in_flight: HashMap::new(),
+            started: HashMap::new(),
             mark: Watermark::default(),
             ready: false,
-            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            slots: Arc::new(Semaphore::new(slots.max(1))),
         }
     }
 }

@@ -3,7 +3,6 @@
 //! stop at shutdown. librdkafka calls the rebalance steps from inside `poll`,
 //! on the loop's thread, through [`WorkerContext`].
 
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -160,7 +159,7 @@ impl<H: Handler> State<H> {
                 .partitions
                 .iter()
                 .filter(|(k, _)| include(k))
-                .map(|(_, p)| p.in_flight.len())
+                .map(|(_, p)| p.started.len())
                 .sum();
             if pending == 0 {
                 return 0;
@@ -175,10 +174,10 @@ impl<H: Handler> State<H> {
                             continue;
                         }
                         let epoch = partition.epoch;
-                        for (_, running) in partition.in_flight.drain() {
+                        for (_, running) in partition.started.drain() {
                             running.task.abort();
                             aborted += 1;
-                            if let Some(count) = self.in_flight_by_source.get_mut(running.source) {
+                            if let Some(count) = self.started_by_source.get_mut(running.source) {
                                 *count -= 1;
                             }
                             if let Some(id) = running.id {
@@ -274,7 +273,7 @@ impl<H: Handler> State<H> {
         let mut fresh = TopicPartitionList::new();
         for key in self.keys_of(assigned) {
             self.next_epoch += 1;
-            let state = PartitionState::new(self.next_epoch, self.settings.concurrency);
+            let state = PartitionState::new(self.next_epoch, self.limits.slots);
             self.partitions.insert(key, state);
             self.queues_stale = true;
             fresh.add_partition(self.pipeline.ladder.topic(key.stage), key.partition);
@@ -330,7 +329,7 @@ impl<H: Handler> State<H> {
     /// Stops taking work, lets in-flight work finish within the drain
     /// timeout, and commits.
     pub(super) fn stop(&mut self, consumer: &BaseConsumer<WorkerContext<H>>) {
-        self.pipeline.stopping.store(true, Ordering::Relaxed);
+        self.pipeline.stopping.begin();
         let mut all = TopicPartitionList::new();
         for (key, partition) in self.partitions.iter_mut() {
             partition.buffer.clear();
@@ -339,8 +338,8 @@ impl<H: Handler> State<H> {
         if all.count() > 0 {
             let _ = consumer.pause(&all);
         }
-        let in_flight = self.in_flight();
-        info!(in_flight, "stopping: finishing in-flight work");
+        let started = self.started_count();
+        info!(started, "stopping: finishing started work");
         let aborted = self.drain(self.settings.drain_timeout, |_| true);
         if aborted > 0 {
             warn!(
@@ -350,7 +349,7 @@ impl<H: Handler> State<H> {
         }
         self.flush_handoffs();
         self.commit(consumer, CommitMode::Sync, |_| true);
-        for (source, count) in &self.in_flight_by_source {
+        for (source, count) in &self.started_by_source {
             metrics::in_flight(source, *count);
         }
     }

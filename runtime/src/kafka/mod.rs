@@ -7,6 +7,7 @@
 //! - [`permanent`]: produce errors no retry can cure for a record.
 //! - [`producer`]: the replaceable idempotent producer every component writes with;
 //!   `acks` serves its delivery reports on the tokio runtime.
+//! - [`supervise`]: the task that keeps a producer healthy and tells readiness.
 
 #[allow(unsafe_code)]
 mod acks;
@@ -16,8 +17,10 @@ pub mod permanent;
 pub mod producer;
 pub mod rebuild;
 pub mod settings;
+pub mod supervise;
 
 pub use log::KafkaLog;
 pub use producer::{Acked, ReplaceableProducer};
 pub use rebuild::RebuildPolicy;
 pub use settings::KafkaSettings;
+pub use supervise::supervise;

@@ -44,6 +44,8 @@ pub struct ReplaceableProducer {
     rebuild: Mutex<()>,
     stall: StallWatch,
     rebuilds_metric: &'static str,
+    /// What supervision last found ([`super::supervise`]).
+    health: Mutex<Result<(), String>>,
 }
 
 /// A record queued in the producer, not yet acknowledged.
@@ -90,6 +92,7 @@ impl ReplaceableProducer {
             rebuild: Mutex::new(()),
             stall: StallWatch::new(policy.stall_after),
             rebuilds_metric,
+            health: Mutex::new(Err(format!("{name} producer not checked yet"))),
         })
     }
 
@@ -194,6 +197,24 @@ impl ReplaceableProducer {
         let producer = self.current();
         super::metadata::require_topics(producer.client(), topics, timeout)?;
         producer.warm_up(topics, timeout)
+    }
+
+    /// What supervision last found: Ok while the broker answers, the
+    /// producer's topics exist and the producer is usable; the reason
+    /// otherwise. What readiness reads.
+    pub fn health(&self) -> Result<(), String> {
+        match self.health.lock() {
+            Ok(found) => found.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Records what supervision found.
+    pub(super) fn record_health(&self, found: Result<(), String>) {
+        match self.health.lock() {
+            Ok(mut health) => *health = found,
+            Err(poisoned) => *poisoned.into_inner() = found,
+        }
     }
 
     /// Waits (blocking) until everything queued is acknowledged or `timeout` passes.

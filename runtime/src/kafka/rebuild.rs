@@ -20,6 +20,12 @@ use std::time::{Duration, Instant};
 
 use rdkafka::error::RDKafkaErrorCode;
 
+/// Pending records with no acknowledgement for this long, while the broker
+/// answers metadata, mean a producer is stuck (one threshold for every
+/// producer: a healthy broker acknowledges `acks=all` within milliseconds to
+/// a few seconds, and a stuck gateway answers 503 until it is replaced).
+pub const STALL_AFTER: Duration = Duration::from_secs(10);
+
 /// The explicit rebuild policy of a [`super::ReplaceableProducer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RebuildPolicy {
@@ -41,6 +47,13 @@ impl RebuildPolicy {
             stall_after,
             retire_within: message_timeout + Duration::from_secs(1),
         }
+    }
+
+    /// The policy of every producer of the product: [`STALL_AFTER`] of
+    /// pending silence is a stall, and retirement follows the producer
+    /// `settings`' own message timeout.
+    pub fn standard(settings: &super::KafkaSettings) -> Self {
+        Self::for_settings(STALL_AFTER, settings)
     }
 
     /// [`RebuildPolicy::for_message_timeout`] with the producer `settings`' own timeout.
