@@ -40,33 +40,45 @@ fn warn_once(correction: DueCorrection) {
 }
 
 impl<H: Handler> State<H> {
-    /// One turn of the loop: finished work, new work, pauses, commits and
-    /// upkeep. Returns how long the next poll may wait.
+    /// One turn of the loop: what woke it, the work that may start, the
+    /// commit and upkeep when they are due. Returns how long the next poll
+    /// may wait.
     pub(super) fn step(&mut self, consumer: &BaseConsumer<WorkerContext<H>>) -> Duration {
         while let Ok(event) = self.completions.try_recv() {
             self.handle(event);
         }
         self.dispatch();
         if self.last_commit.elapsed() >= self.settings.commit_interval {
-            for (source, count) in &self.started_by_source {
-                metrics::in_flight(source, *count);
-            }
-            self.commit(consumer, CommitMode::Async, |_| true);
-            self.last_commit = Instant::now();
+            self.commit_turn(consumer);
         }
         if self.last_upkeep.elapsed() >= UPKEEP_EVERY {
-            self.gate.expire(unix_ms());
-            // A safety net under librdkafka's empty-to-non-empty report: a
-            // report missed for any reason costs at most this long.
-            self.readable.extend(self.partitions.keys().copied());
-            self.last_upkeep = Instant::now();
+            self.upkeep();
         }
         // Rebalance callbacks are served at least this often.
         let idle = Duration::from_millis(100);
-        match self.next_due {
+        match self.wake.next_due {
             Some(due) => due.saturating_duration_since(Instant::now()).min(idle),
             None => idle,
         }
+    }
+
+    /// On the commit interval: commits every watermark, and publishes the
+    /// in-flight gauge (counted per event, published at this pace).
+    fn commit_turn(&mut self, consumer: &BaseConsumer<WorkerContext<H>>) {
+        for (source, count) in &self.started_by_source {
+            metrics::in_flight(source, *count);
+        }
+        self.commit(consumer, CommitMode::Async, |_| true);
+        self.last_commit = Instant::now();
+    }
+
+    /// Now and then: forgets expired dedupe claims, and marks every queue
+    /// readable, a safety net under librdkafka's empty-to-non-empty report
+    /// (a report missed for any reason costs at most this long).
+    fn upkeep(&mut self) {
+        self.gate.expire(unix_ms());
+        self.wake.readable.extend(self.partitions.keys().copied());
+        self.last_upkeep = Instant::now();
     }
 
     /// Blocks until a task finishes, records arrive, or `wait` passes.
@@ -83,7 +95,7 @@ impl<H: Handler> State<H> {
             LoopEvent::Committed(offsets) => self.confirm_commits(&offsets),
             LoopEvent::MarkersLoaded(loaded) => self.markers_loaded(loaded),
             LoopEvent::Readable(key) => {
-                self.readable.insert(key);
+                self.wake.readable.insert(key);
             }
         }
     }
@@ -93,7 +105,7 @@ impl<H: Handler> State<H> {
     /// reports records again; one left with records (its buffer is full)
     /// stays readable.
     pub(super) fn take_readable(&mut self, queues: &Queues<H>) {
-        let mut readable = std::mem::take(&mut self.readable);
+        let mut readable = std::mem::take(&mut self.wake.readable);
         readable.retain(|key| {
             let Some((_, queue)) = queues.get(key) else {
                 return false;
@@ -107,8 +119,8 @@ impl<H: Handler> State<H> {
             }
             true
         });
-        let reported_meanwhile = std::mem::replace(&mut self.readable, readable);
-        self.readable.extend(reported_meanwhile);
+        let reported_meanwhile = std::mem::replace(&mut self.wake.readable, readable);
+        self.wake.readable.extend(reported_meanwhile);
     }
 
     /// How many records `key`'s buffer may still take.
@@ -144,7 +156,7 @@ impl<H: Handler> State<H> {
         };
         partition.mark.received(message.offset());
         if partition.buffer.is_empty() {
-            self.buffered.insert(key);
+            self.wake.buffered.insert(key);
         }
         partition
             .buffer
@@ -160,11 +172,11 @@ impl<H: Handler> State<H> {
         let now_ms = unix_ms();
         let now = Instant::now();
         let outstanding = self.limits.started;
-        self.next_due = None;
-        let mut buffered = std::mem::take(&mut self.buffered);
+        self.wake.next_due = None;
+        let mut buffered = std::mem::take(&mut self.wake.buffered);
         buffered.retain(|key| self.start_buffered(*key, outstanding, now_ms, now));
-        let added_meanwhile = std::mem::replace(&mut self.buffered, buffered);
-        self.buffered.extend(added_meanwhile);
+        let added_meanwhile = std::mem::replace(&mut self.wake.buffered, buffered);
+        self.wake.buffered.extend(added_meanwhile);
     }
 
     /// Starts the records of `key`'s buffer that may start, in order, and
@@ -194,7 +206,8 @@ impl<H: Handler> State<H> {
                 let due_ms = due.at_ms;
                 if due_ms > now_ms {
                     let wait = Duration::from_millis(due_ms.abs_diff(now_ms));
-                    self.next_due = Some(self.next_due.map_or(now + wait, |d| d.min(now + wait)));
+                    self.wake.next_due =
+                        Some(self.wake.next_due.map_or(now + wait, |d| d.min(now + wait)));
                     return true;
                 }
                 let late = Duration::from_millis(now_ms.abs_diff(due_ms));

@@ -4,6 +4,7 @@
 //! limit. Here one loader thread reads, the poll loop keeps turning, and a
 //! newly assigned partition starts only once its markers are in.
 
+use std::collections::HashMap;
 use std::sync::mpsc::{self, Sender};
 use std::time::{Duration, Instant};
 
@@ -29,12 +30,19 @@ pub(super) struct Loaded {
     pub sets: Vec<(i32, DeliveredSet)>,
 }
 
-/// The loader thread's inbox.
-pub(super) struct MarkerLoading {
+/// The marker loads of this member: the loader thread's inbox, and which
+/// load each partition number waits for.
+pub(super) struct MarkerLoads {
     requests: Sender<Request>,
+    /// The newest load of each partition number still loading: only that
+    /// load makes the partitions of that number ready (an older one may
+    /// finish later with a stale set).
+    newest: HashMap<i32, u64>,
+    /// The token of the last load asked for.
+    last_token: u64,
 }
 
-impl MarkerLoading {
+impl MarkerLoads {
     /// Starts the loader thread; results come back to the loop as events.
     pub(super) fn start(
         loader: MarkerLoader,
@@ -63,13 +71,34 @@ impl MarkerLoading {
                     }
                 }
             })?;
-        Ok(Self { requests })
+        Ok(Self {
+            requests,
+            newest: HashMap::new(),
+            last_token: 0,
+        })
     }
 
-    /// Asks for `sets` to be filled; the answer carries `token`.
-    pub(super) fn request(&self, token: u64, sets: Vec<(i32, DeliveredSet)>) {
+    /// Asks for `sets` to be filled, for the partition numbers `held` (the
+    /// numbers no longer held stop waiting).
+    pub(super) fn request(&mut self, held: &[i32], sets: Vec<(i32, DeliveredSet)>) {
+        self.last_token += 1;
+        let token = self.last_token;
+        for number in held {
+            self.newest.insert(*number, token);
+        }
+        self.newest.retain(|number, _| held.contains(number));
         if self.requests.send(Request { token, sets }).is_err() {
             warn!("the marker loader stopped; markers are not loaded");
         }
+    }
+
+    /// Whether the load `token` is the newest of partition `number`: then
+    /// that number is loaded and its partitions may start.
+    pub(super) fn finish(&mut self, number: i32, token: u64) -> bool {
+        let newest = self.newest.get(&number) == Some(&token);
+        if newest {
+            self.newest.remove(&number);
+        }
+        newest
     }
 }

@@ -50,7 +50,7 @@
 //!    (dispatch.rs) marks the offset done in the partition's [`Watermark`]
 //!    and releases parked copies.
 //! 6. `commit` (commit.rs) commits each watermark on the commit interval;
-//!    the broker's confirmation arrives in `commit_callback` (rebalance.rs)
+//!    the broker's confirmation arrives in `commit_callback` (context.rs)
 //!    and `confirm_commits` records it.
 //! 7. On a partition move, `revoke` (rebalance.rs) drains the partition's
 //!    tasks, flushes markers and commits; `assign` starts the new
@@ -62,17 +62,21 @@
 //! - [`limits`]: each partition's slots, started and buffered limits;
 //! - `dispatch`: records into buffers, through the gate, into tasks, and back;
 //! - `commit`: watermark commits and lag;
+//! - `context`: librdkafka's callbacks (logs, rebalances, commits, statistics);
 //! - `rebalance`: assignment, revocation, draining and stopping;
-//! - `markers`: delivered markers loaded off the poll thread.
+//! - `markers`: delivered markers loaded off the poll thread;
+//! - `wakeups`: which partitions a turn visits, and when the loop wakes.
 
 mod commit;
+mod context;
 mod dispatch;
 pub mod limits;
 mod markers;
 pub mod partition;
 mod rebalance;
+mod wakeups;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -92,12 +96,13 @@ use crate::process::{Finished, Pipeline};
 use crate::record::ConsumedRecord;
 #[cfg(doc)]
 use crate::watermark::Watermark;
+pub use context::WorkerContext;
+use context::UNDELIVERED_REVOKE_AFTER;
 use limits::PartitionLimits;
-use markers::MarkerLoading;
+use markers::MarkerLoads;
 pub use partition::PartitionKey;
 use partition::PartitionState;
-pub use rebalance::WorkerContext;
-use rebalance::UNDELIVERED_REVOKE_AFTER;
+use wakeups::WakeUps;
 
 /// Tuning of the loop.
 #[derive(Debug, Clone)]
@@ -154,25 +159,20 @@ struct State<H: Handler> {
     partitions: HashMap<PartitionKey, PartitionState>,
     gate: DedupeGate<Parked>,
     started_by_source: HashMap<&'static str, i64>,
+    /// Where tasks, commits, marker loads and queues report to the loop.
     completions: Receiver<LoopEvent>,
     completion_tx: Sender<LoopEvent>,
-    markers: MarkerLoading,
-    /// The newest marker load of each partition number still loading.
-    loading: HashMap<i32, u64>,
-    load_token: u64,
+    /// Marker loads asked for and which one each partition number waits for.
+    markers: MarkerLoads,
+    /// The epoch the next assigned partition gets: a completion names the
+    /// epoch of its task, so one from before a revocation is ignored.
     next_epoch: u64,
+    /// When watermarks were last committed (and the in-flight gauge set).
     last_commit: Instant,
+    /// When dedupe claims were last expired and every queue re-checked.
     last_upkeep: Instant,
-    next_due: Option<Instant>,
-    /// Partitions whose queue may hold records. librdkafka reports only a
-    /// queue's step from empty to non-empty, so a partition stays here until
-    /// a poll finds its queue empty (a full buffer leaves records behind).
-    readable: HashSet<PartitionKey>,
-    /// Partitions with records in their buffer (a superset: a partition
-    /// leaves it when the dispatcher finds its buffer empty).
-    buffered: HashSet<PartitionKey>,
-    /// The assignment changed since the queues were matched to it.
-    queues_stale: bool,
+    /// What tells the loop where work may be.
+    wake: WakeUps,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -201,7 +201,7 @@ impl<H: Handler> Worker<H> {
     ) -> anyhow::Result<Self> {
         let loader = MarkerLoader::new(kafka, pipeline.ladder.delivered_topic())?;
         let (completion_tx, completions) = std::sync::mpsc::channel();
-        let markers = MarkerLoading::start(
+        let markers = MarkerLoads::start(
             loader,
             settings.dedupe_window,
             settings.marker_load_timeout,
@@ -219,15 +219,10 @@ impl<H: Handler> Worker<H> {
             completions,
             completion_tx: completion_tx.clone(),
             markers,
-            loading: HashMap::new(),
-            load_token: 0,
             next_epoch: 0,
             last_commit: Instant::now(),
             last_upkeep: Instant::now(),
-            next_due: None,
-            readable: HashSet::new(),
-            buffered: HashSet::new(),
-            queues_stale: false,
+            wake: WakeUps::default(),
         }));
         let context = WorkerContext::new(state.clone(), completion_tx.clone());
         let consumer: BaseConsumer<WorkerContext<H>> =
@@ -244,7 +239,7 @@ impl<H: Handler> Worker<H> {
     /// partitions no longer assigned (or assigned anew). A new queue counts
     /// as readable: records may have arrived before its callback was set.
     fn sync_queues(&self, queues: &mut Queues<H>, state: &mut State<H>) {
-        state.queues_stale = false;
+        state.wake.queues_stale = false;
         queues
             .retain(|key, (epoch, _)| state.partitions.get(key).is_some_and(|p| p.epoch == *epoch));
         for (key, partition) in &state.partitions {
@@ -259,7 +254,7 @@ impl<H: Handler> Worker<H> {
                     let _ = wake.send(LoopEvent::Readable(readable));
                 });
                 queues.insert(*key, (partition.epoch, queue));
-                state.readable.insert(*key);
+                state.wake.readable.insert(*key);
             }
         }
     }
@@ -304,7 +299,7 @@ impl<H: Handler> Worker<H> {
                 break;
             }
             let mut state = lock(&self.state);
-            if state.queues_stale {
+            if state.wake.queues_stale {
                 self.sync_queues(&mut queues, &mut state);
             }
             state.take_readable(&queues);

@@ -1,140 +1,24 @@
 //! Partitions coming and going: assignment (fresh state, markers loaded
 //! before the first record), revocation (drain, commit, forget), and the
 //! stop at shutdown. librdkafka calls the rebalance steps from inside `poll`,
-//! on the loop's thread, through [`WorkerContext`].
+//! on the loop's thread, through [`super::WorkerContext`].
 
-use std::sync::mpsc::{RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-use rdkafka::client::ClientContext;
-use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::{Offset, TopicPartitionList};
-use switchboard_runtime::kafka::log::{route_error, route_log};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::TopicPartitionList;
 use tracing::{info, warn};
 
+use super::context::{WorkerContext, UNDELIVERED_REVOKE_AFTER};
 use super::partition::PartitionState;
-use super::{lock, LoopEvent, PartitionKey, State};
+use super::{PartitionKey, State};
 use crate::deliver::Handler;
 use crate::metrics;
 
 /// Longest a partition move waits for the markers (and any hand-off) of finished
 /// work to be acknowledged before it commits.
-const HANDOVER_FLUSH: Duration = Duration::from_secs(5);
-
-/// The consumer context: routes logs, runs the rebalance steps on the state,
-/// and passes confirmed commits to the loop (through its channel, never by
-/// locking the state, which a synchronous commit may already hold).
-pub struct WorkerContext<H: Handler> {
-    state: Arc<Mutex<State<H>>>,
-    events: Mutex<Sender<LoopEvent>>,
-    join: Mutex<JoinWatch>,
-}
-
-/// The group client's join state as its statistics report it, and when the
-/// application last ran a rebalance step: to notice a revoke librdkafka
-/// waits for but never delivered.
-struct JoinWatch {
-    state: String,
-    since: Instant,
-    last_step: Instant,
-}
-
-/// How long librdkafka may wait for an unassign it never asked for before
-/// the loop does it ([`WorkerContext::revoke_never_delivered`]).
-pub(super) const UNDELIVERED_REVOKE_AFTER: Duration = Duration::from_secs(20);
-
-impl<H: Handler> WorkerContext<H> {
-    pub(super) fn new(state: Arc<Mutex<State<H>>>, events: Sender<LoopEvent>) -> Self {
-        let now = Instant::now();
-        Self {
-            state,
-            events: Mutex::new(events),
-            join: Mutex::new(JoinWatch {
-                state: String::new(),
-                since: now,
-                last_step: now,
-            }),
-        }
-    }
-
-    /// Whether librdkafka has waited longer than `after` for the application
-    /// to unassign (join state `wait-unassign-call`) without handing the loop
-    /// a revoke since. Seen when a restarted cluster forgot the member while
-    /// a revoke was being prepared (found by the fault soak): the revoke never
-    /// arrives and the member would idle for ever.
-    pub(super) fn revoke_never_delivered(&self, after: Duration) -> bool {
-        let join = lock(&self.join);
-        join.state == "wait-unassign-call"
-            && join.since.elapsed() > after
-            && join.last_step <= join.since
-    }
-
-    fn rebalance_step(&self) {
-        lock(&self.join).last_step = Instant::now();
-    }
-}
-
-impl<H: Handler> ClientContext for WorkerContext<H> {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
-        route_log(level, fac, message);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        route_error(error, reason);
-    }
-
-    fn stats(&self, statistics: rdkafka::Statistics) {
-        if let Some(group) = &statistics.cgrp {
-            let mut join = lock(&self.join);
-            if join.state != group.join_state {
-                tracing::debug!(from = %join.state, to = %group.join_state, state = %group.state, "group join state");
-                join.state = group.join_state.clone();
-                join.since = Instant::now();
-            }
-        }
-        lock(&self.state).report_lag(&statistics);
-    }
-}
-
-impl<H: Handler> ConsumerContext for WorkerContext<H> {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        self.rebalance_step();
-        match rebalance {
-            Rebalance::Revoke(revoked) => lock(&self.state).revoke(consumer, revoked),
-            Rebalance::Error(error) => warn!(%error, "rebalance failed"),
-            Rebalance::Assign(_) => {}
-        }
-    }
-
-    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
-        if let Err(error) = result {
-            warn!(%error, "offset commit failed; it is sent again with the next commit");
-            return;
-        }
-        let confirmed: Vec<(String, i32, i64)> = offsets
-            .elements()
-            .iter()
-            .filter(|e| e.error().is_ok())
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(offset) => Some((e.topic().to_owned(), e.partition(), offset)),
-                _ => None,
-            })
-            .collect();
-        if !confirmed.is_empty() {
-            let _ = lock(&self.events).send(LoopEvent::Committed(confirmed));
-        }
-    }
-
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        self.rebalance_step();
-        if let Rebalance::Assign(assigned) = rebalance {
-            lock(&self.state).assign(consumer, assigned);
-        }
-    }
-}
+const PARTITION_MOVE_FLUSH: Duration = Duration::from_secs(5);
 
 impl<H: Handler> State<H> {
     fn keys_of(&self, list: &TopicPartitionList) -> Vec<PartitionKey> {
@@ -194,7 +78,7 @@ impl<H: Handler> State<H> {
     /// Lets the markers and hand-offs of finished work reach the broker
     /// before their offsets are committed, so the next owner reads them.
     fn flush_handoffs(&self) {
-        if let Err(error) = self.pipeline.producer.flush(HANDOVER_FLUSH) {
+        if let Err(error) = self.pipeline.producer.flush(PARTITION_MOVE_FLUSH) {
             warn!(%error, "delivered markers not acknowledged before the partition move; the next owner may deliver those events again");
         }
     }
@@ -216,7 +100,11 @@ impl<H: Handler> State<H> {
         consumer.context().rebalance_step();
     }
 
-    fn revoke(&mut self, consumer: &BaseConsumer<WorkerContext<H>>, revoked: &TopicPartitionList) {
+    pub(super) fn revoke(
+        &mut self,
+        consumer: &BaseConsumer<WorkerContext<H>>,
+        revoked: &TopicPartitionList,
+    ) {
         let started = Instant::now();
         let keys = self.keys_of(revoked);
         let is_revoked = |key: &PartitionKey| keys.contains(key);
@@ -258,7 +146,7 @@ impl<H: Handler> State<H> {
         for key in &keys {
             self.partitions.remove(key);
         }
-        self.queues_stale = true;
+        self.wake.queues_stale = true;
         self.gate.drop_waiters(|parked| !keys.contains(&parked.key));
         metrics::assigned(self.partitions.len());
         info!(
@@ -269,13 +157,17 @@ impl<H: Handler> State<H> {
         );
     }
 
-    fn assign(&mut self, consumer: &BaseConsumer<WorkerContext<H>>, assigned: &TopicPartitionList) {
+    pub(super) fn assign(
+        &mut self,
+        consumer: &BaseConsumer<WorkerContext<H>>,
+        assigned: &TopicPartitionList,
+    ) {
         let mut fresh = TopicPartitionList::new();
         for key in self.keys_of(assigned) {
             self.next_epoch += 1;
             let state = PartitionState::new(self.next_epoch, self.limits.slots);
             self.partitions.insert(key, state);
-            self.queues_stale = true;
+            self.wake.queues_stale = true;
             fresh.add_partition(self.pipeline.ladder.topic(key.stage), key.partition);
         }
         // A partition starts resumed whatever librdkafka remembers (a stop
@@ -302,12 +194,7 @@ impl<H: Handler> State<H> {
         held.sort_unstable();
         held.dedup();
         let sets = self.gate.begin_load(&held);
-        self.load_token += 1;
-        for number in &held {
-            self.loading.insert(*number, self.load_token);
-        }
-        self.loading.retain(|number, _| held.contains(number));
-        self.markers.request(self.load_token, sets);
+        self.markers.request(&held, sets);
     }
 
     /// Takes in a finished marker load; the partitions it was the newest
@@ -315,8 +202,7 @@ impl<H: Handler> State<H> {
     pub(super) fn markers_loaded(&mut self, loaded: super::markers::Loaded) {
         for (number, set) in loaded.sets {
             self.gate.finish_load(number, set);
-            if self.loading.get(&number) == Some(&loaded.token) {
-                self.loading.remove(&number);
+            if self.markers.finish(number, loaded.token) {
                 for (key, partition) in self.partitions.iter_mut() {
                     if key.partition == number {
                         partition.ready = true;
