@@ -10,7 +10,6 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::FutureRecord;
 use switchboard_runtime::kafka::{KafkaSettings, RebuildPolicy, ReplaceableProducer};
-use tracing::warn;
 
 /// One record to hand on.
 pub struct Handoff<'a> {
@@ -66,14 +65,10 @@ pub fn send_detached(producer: &Arc<ReplaceableProducer>, handoff: Handoff<'_>) 
         Ok(acknowledged) => {
             tokio::spawn(async move {
                 if let Err(error) = acknowledged.await {
-                    crate::metrics::handoff_failed();
-                    warn!(topic, %error, "record not acknowledged");
+                    crate::events::detached_hand_off_lost(&topic, &error);
                 }
             });
         }
-        Err(error) => {
-            crate::metrics::handoff_failed();
-            warn!(topic, %error, "record not queued");
-        }
+        Err(error) => crate::events::detached_hand_off_lost(&topic, &error),
     }
 }

@@ -14,7 +14,8 @@
 //! - [`dedupe`]: duplicate suppression by event id (design and bounds) and the gate every record passes.
 //! - [`marker`]: the delivered-marker log (its codec, writer and loader) that dedupe reloads on assignment.
 //! - [`topics`]: the group's topics and the start-up partition check.
-//! - [`metrics`]: metric names, descriptions and recording helpers.
+//! - [`events`]: what happens to a record, each logged and counted in one function.
+//! - [`metrics`]: metric names, descriptions, label enums and recording helpers.
 //! - [`ops`]: operator commands: `topics ensure`, `offsets reset`, `dlt list|redrive`.
 //! - [`run`]: wires it all together and runs to a clean stop.
 //!
@@ -52,6 +53,7 @@
 pub mod config;
 pub mod dedupe;
 pub mod deliver;
+pub mod events;
 pub mod handoff;
 pub mod marker;
 pub mod metrics;

@@ -89,10 +89,7 @@ pub fn install(group: &str) -> Result<PrometheusHandle, metrics_exporter_prometh
         .set_buckets_for_metric(Matcher::Full(RETRY_LATENESS.into()), LATENESS_BUCKETS)?
         .set_buckets_for_metric(Matcher::Full(END_TO_END.into()), END_TO_END_BUCKETS)?
         .install_recorder()?;
-    describe_counter!(
-        HANDLED,
-        "Events finished by a stage, by source, stage and outcome."
-    );
+    describe_counter!(HANDLED, handled_help());
     describe_counter!(
         RETRIES_SCHEDULED,
         "Records handed to a retry stage, by source and target stage."
@@ -107,11 +104,7 @@ pub fn install(group: &str) -> Result<PrometheusHandle, metrics_exporter_prometh
         Unit::Seconds,
         "Time a retry record was handled after its due time, by stage."
     );
-    describe_histogram!(
-        DELIVERY_DURATION,
-        Unit::Seconds,
-        "Duration of one exchange with a downstream, by outcome."
-    );
+    describe_histogram!(DELIVERY_DURATION, Unit::Seconds, delivery_duration_help());
     describe_histogram!(
         END_TO_END,
         Unit::Seconds,
@@ -197,15 +190,61 @@ pub fn source_label(source: &str) -> &'static str {
     leaked
 }
 
-/// A successful delivery and its end-to-end latency (`age_ms` since receipt).
-pub fn delivered(source: &'static str, stage: &'static str, age_ms: i64) {
-    counter!(HANDLED, "source" => source, "stage" => stage, "outcome" => "delivered").increment(1);
-    histogram!(END_TO_END, "source" => source).record(age_ms.max(0) as f64 / 1000.0);
+/// How a stage finished with a record: the `outcome` label of [`HANDLED`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// The downstream took it.
+    Delivered,
+    /// Handed off to the next retry stage.
+    Retried,
+    /// Handed off to the dead-letter topic.
+    DeadLettered,
+    /// A copy of an event already delivered, suppressed.
+    Duplicate,
 }
 
-/// A record handed from `stage` to the retry stage `next`.
-pub fn retried(source: &'static str, stage: &'static str, next: &'static str) {
-    counter!(HANDLED, "source" => source, "stage" => stage, "outcome" => "retried").increment(1);
+impl Handled {
+    /// Every outcome, in the order docs and metrics list them.
+    pub const ALL: [Handled; 4] = [
+        Handled::Delivered,
+        Handled::Retried,
+        Handled::DeadLettered,
+        Handled::Duplicate,
+    ];
+
+    /// The label value.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Handled::Delivered => "delivered",
+            Handled::Retried => "retried",
+            Handled::DeadLettered => "dead_lettered",
+            Handled::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// The help text of [`HANDLED`], naming every outcome.
+pub fn handled_help() -> String {
+    let outcomes: Vec<&str> = Handled::ALL.iter().map(|o| o.code()).collect();
+    format!(
+        "Events finished by a stage, by source, stage and outcome ({}).",
+        outcomes.join(", ")
+    )
+}
+
+/// A stage finished with a record of `source`.
+pub fn handled(source: &'static str, stage: &'static str, outcome: Handled) {
+    counter!(HANDLED, "source" => source, "stage" => stage, "outcome" => outcome.code())
+        .increment(1);
+}
+
+/// The time from the gateway's receipt to delivery.
+pub fn end_to_end(source: &'static str, age: Duration) {
+    histogram!(END_TO_END, "source" => source).record(age.as_secs_f64());
+}
+
+/// A record of `source` handed to the retry stage `next`.
+pub fn retry_scheduled(source: &'static str, next: &'static str) {
     counter!(RETRIES_SCHEDULED, "source" => source, "stage" => next).increment(1);
 }
 
@@ -220,15 +259,12 @@ pub fn dead_lettered_help() -> String {
 
 /// A record dead-lettered from `stage` for `reason`.
 pub fn dead_lettered(source: &'static str, stage: &'static str, reason: DltReason) {
-    counter!(HANDLED, "source" => source, "stage" => stage, "outcome" => "dead_lettered")
-        .increment(1);
     counter!(DEAD_LETTERED, "source" => source, "stage" => stage, "reason" => reason.code())
         .increment(1);
 }
 
 /// A copy suppressed by dedupe.
-pub fn duplicate(source: &'static str, stage: &'static str) {
-    counter!(HANDLED, "source" => source, "stage" => stage, "outcome" => "duplicate").increment(1);
+pub fn dedupe_hit(source: &'static str, stage: &'static str) {
     counter!(DEDUPE_HITS, "source" => source, "stage" => stage).increment(1);
 }
 
@@ -237,9 +273,52 @@ pub fn retry_lateness(stage: &'static str, late: Duration) {
     histogram!(RETRY_LATENESS, "stage" => stage).record(late.as_secs_f64());
 }
 
+/// How one exchange with a downstream ended: the `outcome` label of
+/// [`DELIVERY_DURATION`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExchangeOutcome {
+    /// 2xx.
+    Delivered,
+    /// Worth another attempt (5xx, 408, 429 without `Retry-After`, no answer).
+    Retryable,
+    /// Never worth another attempt (other 3xx and 4xx).
+    Permanent,
+    /// 429 or 503 with `Retry-After`: the destination is held.
+    Backpressure,
+}
+
+impl ExchangeOutcome {
+    /// Every outcome, in the order docs and metrics list them.
+    pub const ALL: [ExchangeOutcome; 4] = [
+        ExchangeOutcome::Delivered,
+        ExchangeOutcome::Retryable,
+        ExchangeOutcome::Permanent,
+        ExchangeOutcome::Backpressure,
+    ];
+
+    /// The label value.
+    pub const fn code(self) -> &'static str {
+        match self {
+            ExchangeOutcome::Delivered => "delivered",
+            ExchangeOutcome::Retryable => "retryable",
+            ExchangeOutcome::Permanent => "permanent",
+            ExchangeOutcome::Backpressure => "backpressure",
+        }
+    }
+}
+
+/// The help text of [`DELIVERY_DURATION`], naming every outcome.
+pub fn delivery_duration_help() -> String {
+    let outcomes: Vec<&str> = ExchangeOutcome::ALL.iter().map(|o| o.code()).collect();
+    format!(
+        "Duration of one exchange with a downstream, by outcome ({}).",
+        outcomes.join(", ")
+    )
+}
+
 /// One downstream exchange finished with `outcome`.
-pub fn delivery_finished(elapsed: Duration, outcome: &'static str) {
-    histogram!(DELIVERY_DURATION, "outcome" => outcome).record(elapsed.as_secs_f64());
+pub fn delivery_finished(elapsed: Duration, outcome: ExchangeOutcome) {
+    histogram!(DELIVERY_DURATION, "outcome" => outcome.code()).record(elapsed.as_secs_f64());
 }
 
 /// Sets the in-flight gauge of `source`.

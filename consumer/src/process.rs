@@ -12,9 +12,9 @@ use switchboard_runtime::kafka::permanent::error_is_permanent;
 use switchboard_runtime::kafka::ReplaceableProducer;
 use switchboard_runtime::shutdown::Shutdown;
 use tokio::sync::Semaphore;
-use tracing::{debug, error, warn};
 
 use crate::deliver::{Handler, Outcome};
+use crate::events::{self, Subject};
 use crate::handoff::{self, Handoff};
 use crate::metrics;
 use crate::record::{hop_headers, ConsumedRecord, Destination, HopFailure};
@@ -74,20 +74,28 @@ pub async fn run_job<H: Handler>(pipeline: &Pipeline<H>, job: Job) -> Finished {
     let event = match job.event {
         Ok(event) => event,
         Err(why) => {
-            warn!(topic = job.record.topic, partition = job.record.partition, offset = job.record.offset, %why, "record is not an envelope; dead-lettering it");
-            return dead_letter(
-                pipeline,
-                &job.record,
-                metrics::UNKNOWN,
-                DltReason::Poison,
-                &why,
-            )
-            .await;
+            let subject = Subject {
+                source: metrics::UNKNOWN,
+                stage: stage_name,
+                event_id: "",
+                attempt: job.record.attempt(),
+                at: (job.record.partition, job.record.offset),
+            };
+            return dead_letter(pipeline, &job.record, &subject, DltReason::Poison, &why).await;
         }
     };
-    let source = metrics::source_label(&event.source);
-    let attempt = job.record.attempt();
-    match pipeline.handler.handle(&event, attempt, &job.slots).await {
+    let subject = Subject {
+        source: metrics::source_label(&event.source),
+        stage: stage_name,
+        event_id: &event.event_id,
+        attempt: job.record.attempt(),
+        at: (job.record.partition, job.record.offset),
+    };
+    match pipeline
+        .handler
+        .handle(&event, subject.attempt, &job.slots)
+        .await
+    {
         Outcome::Delivered => {
             let at_ms = unix_ms();
             crate::marker::record_delivery(
@@ -96,22 +104,17 @@ pub async fn run_job<H: Handler>(pipeline: &Pipeline<H>, job: Job) -> Finished {
                 job.record.partition,
                 &event,
                 pipeline.ladder.name(stage),
-                attempt,
+                subject.attempt,
             );
-            metrics::delivered(source, stage_name, at_ms - event.received_at_unix_ms);
+            let age_ms = u64::try_from(at_ms - event.received_at_unix_ms).unwrap_or(0);
+            events::delivered(&subject, Duration::from_millis(age_ms));
             Finished::Delivered { at_ms }
         }
         Outcome::Permanent(error) => {
-            warn!(event_id = event.event_id, source = event.source, stage = stage_name, attempt, %error, "downstream refused the event; dead-lettering it");
-            dead_letter(pipeline, &job.record, source, DltReason::Rejected, &error).await
+            dead_letter(pipeline, &job.record, &subject, DltReason::Rejected, &error).await
         }
         Outcome::Retryable(error) => match pipeline.ladder.next(stage) {
             Some(next) => {
-                if attempt == 1 {
-                    warn!(event_id = event.event_id, source = event.source, %error, "delivery failed; retrying through the retry stages");
-                } else {
-                    debug!(event_id = event.event_id, stage = stage_name, attempt, %error, "retry failed; next stage");
-                }
                 let now_ms = unix_ms();
                 let delay = pipeline.ladder.delay(next).as_millis() as i64;
                 let destination = Destination::Retry {
@@ -121,19 +124,29 @@ pub async fn run_job<H: Handler>(pipeline: &Pipeline<H>, job: Job) -> Finished {
                 let topic = pipeline.ladder.topic(next);
                 match hand_off(pipeline, &job.record, topic, destination, &error, now_ms).await {
                     HandedOff::Acknowledged => {
-                        metrics::retried(source, stage_name, pipeline.ladder.static_name(next));
+                        events::retry_scheduled(
+                            &subject,
+                            pipeline.ladder.static_name(next),
+                            &error,
+                        );
                         Finished::Retried
                     }
                     HandedOff::Stopped => Finished::Abandoned,
                     HandedOff::Refused(why) => {
                         let error = format!("{error}; then {topic} refused the record: {why}");
-                        dead_letter_pointer(pipeline, &job.record, source, &error).await
+                        dead_letter_pointer(pipeline, &job.record, &subject, &error).await
                     }
                 }
             }
             None => {
-                warn!(event_id = event.event_id, source = event.source, attempt, %error, "last retry failed; dead-lettering the event");
-                dead_letter(pipeline, &job.record, source, DltReason::Exhausted, &error).await
+                dead_letter(
+                    pipeline,
+                    &job.record,
+                    &subject,
+                    DltReason::Exhausted,
+                    &error,
+                )
+                .await
             }
         },
     }
@@ -142,7 +155,7 @@ pub async fn run_job<H: Handler>(pipeline: &Pipeline<H>, job: Job) -> Finished {
 async fn dead_letter<H>(
     pipeline: &Pipeline<H>,
     record: &ConsumedRecord,
-    source: &'static str,
+    subject: &Subject<'_>,
     reason: DltReason,
     error: &str,
 ) -> Finished {
@@ -150,13 +163,13 @@ async fn dead_letter<H>(
     let destination = Destination::DeadLetter { reason };
     match hand_off(pipeline, record, topic, destination, error, unix_ms()).await {
         HandedOff::Acknowledged => {
-            metrics::dead_lettered(source, pipeline.ladder.static_name(record.stage), reason);
+            events::dead_lettered(subject, reason, error);
             Finished::DeadLettered
         }
         HandedOff::Stopped => Finished::Abandoned,
         HandedOff::Refused(why) => {
             let error = format!("{error}; then {topic} refused the record: {why}");
-            dead_letter_pointer(pipeline, record, source, &error).await
+            dead_letter_pointer(pipeline, record, subject, &error).await
         }
     }
 }
@@ -204,11 +217,8 @@ async fn hand_off<H>(
                 return HandedOff::Refused(error.to_string());
             }
             Err(error) => {
-                metrics::handoff_failed();
-                if !logged {
-                    warn!(topic, %error, "cannot hand the record on yet; retrying (its offset stays uncommitted)");
-                    logged = true;
-                }
+                events::hand_off_failed(topic, &error, !logged);
+                logged = true;
             }
         }
         if pipeline.stopping.has_begun() {
@@ -229,7 +239,7 @@ async fn hand_off<H>(
 async fn dead_letter_pointer<H>(
     pipeline: &Pipeline<H>,
     record: &ConsumedRecord,
-    source: &'static str,
+    subject: &Subject<'_>,
     error: &str,
 ) -> Finished {
     let topic = pipeline.ladder.dlt_topic();
@@ -240,7 +250,6 @@ async fn dead_letter_pointer<H>(
         group: pipeline.ladder.topics().group(),
         now_ms: unix_ms(),
     };
-    warn!(topic = record.topic, partition = record.partition, offset = record.offset, %error, "record cannot be handed on; dead-lettering a pointer to it");
     let mut stuck = false;
     let mut backoff = Duration::from_millis(100);
     let finished = loop {
@@ -253,13 +262,13 @@ async fn dead_letter_pointer<H>(
         };
         match handoff::send(&pipeline.producer, pointer).await {
             Ok(()) => {
-                metrics::dead_lettered(source, pipeline.ladder.static_name(record.stage), reason);
+                events::dead_lettered(subject, reason, error);
                 break Finished::DeadLettered;
             }
             Err(refused) if !stuck && error_is_permanent(&refused) => {
                 stuck = true;
-                metrics::stuck(pipeline.stuck.fetch_add(1, Ordering::Relaxed) + 1);
-                error!(topic, %refused, "the dead-letter topic refuses even a pointer; holding the partition until it takes one");
+                let now_stuck = pipeline.stuck.fetch_add(1, Ordering::Relaxed) + 1;
+                events::pointer_refused(topic, &refused, now_stuck);
             }
             Err(_) => metrics::handoff_failed(),
         }

@@ -676,7 +676,18 @@ fn every_label_value_is_named_in_the_help_text_the_readme_and_the_runbook() {
     use switchboard_proto::DltReason;
     let readme = std::fs::read_to_string(repo("README.md")).expect("README");
     let runbook = std::fs::read_to_string(repo("RUNBOOK.md")).expect("RUNBOOK");
-    let labels: [(&str, String, Vec<&str>); 3] = [
+    use switchboard_consumer::metrics::{ExchangeOutcome, Handled};
+    let labels: [(&str, String, Vec<&str>); 5] = [
+        (
+            "outcome of switchboard_consumer_events_handled_total",
+            switchboard_consumer::metrics::handled_help(),
+            Handled::ALL.iter().map(|o| o.code()).collect(),
+        ),
+        (
+            "outcome of switchboard_consumer_delivery_duration_seconds",
+            switchboard_consumer::metrics::delivery_duration_help(),
+            ExchangeOutcome::ALL.iter().map(|o| o.code()).collect(),
+        ),
         (
             "reason of switchboard_consumer_dead_lettered_total",
             switchboard_consumer::metrics::dead_lettered_help(),

@@ -32,7 +32,7 @@ use switchboard_proto::Envelope;
 use tokio::sync::Semaphore;
 use tracing::warn;
 
-use crate::metrics::{AnswerClass, DEFAULT_DESTINATION};
+use crate::metrics::{AnswerClass, ExchangeOutcome, DEFAULT_DESTINATION};
 use downstream::{Downstream, Limits};
 
 /// Request header carrying the event id, so a downstream can dedupe too.
@@ -261,7 +261,7 @@ impl Handler for HttpDelivery {
             let (answer, class) = self.exchange(target, event, attempt).await;
             drop((slot, place));
             target.record_answer(class);
-            crate::metrics::delivery_finished(started.elapsed(), answer_class(&answer));
+            crate::metrics::delivery_finished(started.elapsed(), exchange_outcome(&answer));
             let (wait, error) = match answer {
                 Answer::Done(outcome) => {
                     target.answered();
@@ -283,12 +283,12 @@ impl Handler for HttpDelivery {
     }
 }
 
-fn answer_class(answer: &Answer) -> &'static str {
+fn exchange_outcome(answer: &Answer) -> ExchangeOutcome {
     match answer {
-        Answer::Done(Outcome::Delivered) => "delivered",
-        Answer::Done(Outcome::Retryable(_)) => "retryable",
-        Answer::Done(Outcome::Permanent(_)) => "permanent",
-        Answer::Backpressure { .. } => "backpressure",
+        Answer::Done(Outcome::Delivered) => ExchangeOutcome::Delivered,
+        Answer::Done(Outcome::Retryable(_)) => ExchangeOutcome::Retryable,
+        Answer::Done(Outcome::Permanent(_)) => ExchangeOutcome::Permanent,
+        Answer::Backpressure { .. } => ExchangeOutcome::Backpressure,
     }
 }
 

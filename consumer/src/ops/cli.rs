@@ -13,10 +13,11 @@ pub use crate::ops::args::{
     DltCommand, EnsureArgs, FilterArgs, ListArgs, OffsetsCommand, RedriveArgs, ResetArgs,
     ResetTarget, TopicsCommand,
 };
-use crate::ops::dlt::{self, DltFilter};
-use crate::ops::reset::{self, ResetTo};
+use crate::ops::dlt;
+use crate::ops::request;
+use crate::ops::reset;
 use crate::ops::setup::{self, EnsureOptions};
-use crate::ops::{parse_time, OpsError};
+use crate::ops::OpsError;
 use switchboard_runtime::time::unix_ms;
 
 /// Exit code: refused or failed.
@@ -111,38 +112,12 @@ pub fn offsets(config: &ConsumerConfig, command: OffsetsCommand) -> ExitCode {
         Ok(config) => config,
         Err(why) => return usage(why),
     };
-    let ladder = &config.ladder;
-    let group = ladder.topics().group().to_owned();
-    let topics: Vec<String> = match &args.topic {
-        Some(topic) => vec![(0..ladder.len())
-            .find(|&s| ladder.name(s) == topic)
-            .map_or(topic.clone(), |s| ladder.topic(s).to_owned())],
-        None => (0..ladder.len())
-            .map(|s| ladder.topic(s).to_owned())
-            .collect(),
-    };
+    let group = config.ladder.topics().group().to_owned();
+    let topics = request::reset_topics(&config.ladder, args.topic.as_deref());
     let now = unix_ms();
-    let t = &args.to;
-    let to = if let Some(text) = &t.to_datetime {
-        match humantime::parse_rfc3339_weak(text) {
-            Ok(at) => ResetTo::Time(
-                at.duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as i64),
-            ),
-            Err(e) => return usage(format!("--to-datetime {text:?}: {e}")),
-        }
-    } else if let Some(ago) = t.by_duration {
-        ResetTo::Time(now - ago.as_millis() as i64)
-    } else if t.to_earliest {
-        ResetTo::Earliest
-    } else if t.to_latest {
-        ResetTo::Latest
-    } else if let Some(offset) = t.to_offset {
-        ResetTo::Offset(offset)
-    } else if let Some(n) = t.shift_by {
-        ResetTo::ShiftBy(n)
-    } else {
-        return usage("give one of --to-datetime, --by-duration, --to-earliest, --to-latest, --to-offset, --shift-by".into());
+    let to = match request::reset_target(&args.to, now) {
+        Ok(to) => to,
+        Err(why) => return usage(why),
     };
     finish(
         &config.consumer_kafka,
@@ -191,19 +166,6 @@ pub fn offsets(config: &ConsumerConfig, command: OffsetsCommand) -> ExitCode {
     )
 }
 
-fn filter(args: &FilterArgs) -> Result<DltFilter, String> {
-    let now = unix_ms();
-    let time = |t: &Option<String>| t.as_deref().map(|t| parse_time(t, now)).transpose();
-    Ok(DltFilter {
-        since_ms: time(&args.since)?,
-        until_ms: time(&args.until)?,
-        source: args.source.clone(),
-        reason_contains: args.reason_contains.clone(),
-        limit: args.limit,
-        newest: args.newest,
-    })
-}
-
 /// Runs `dlt list` or `dlt redrive`.
 pub async fn dlt(config: &ConsumerConfig, command: DltCommand) -> ExitCode {
     let filter_args = match &command {
@@ -215,17 +177,11 @@ pub async fn dlt(config: &ConsumerConfig, command: DltCommand) -> ExitCode {
         Err(why) => return usage(why),
     };
     if let DltCommand::Redrive(args) = &command {
-        let f = &args.filter;
-        let unfiltered = f.since.is_none()
-            && f.until.is_none()
-            && f.source.is_none()
-            && f.reason_contains.is_none()
-            && f.limit.is_none();
-        if unfiltered && !args.all {
-            return usage("a re-drive without a filter takes every dead-letter record of the group: say so with --all (or filter with --since/--until/--source/--reason-contains/--limit)".into());
+        if let Err(why) = request::refuse_unfiltered_redrive(args) {
+            return usage(why);
         }
     }
-    let selection = match filter(filter_args) {
+    let selection = match request::dlt_filter(filter_args, unix_ms()) {
         Ok(selection) => selection,
         Err(why) => return usage(why),
     };
@@ -247,12 +203,7 @@ pub async fn dlt(config: &ConsumerConfig, command: DltCommand) -> ExitCode {
             ExitCode::SUCCESS
         }
         DltCommand::Redrive(args) => {
-            let target = match args.to.as_str() {
-                "retry" if config.ladder.len() > 1 => config.ladder.topic(1).to_owned(),
-                "retry" => config.ladder.topics().main().to_owned(),
-                "main" => config.ladder.topics().main().to_owned(),
-                topic => topic.to_owned(),
-            };
+            let target = request::redrive_target(&args.to, &config.ladder);
             let summary = |executed: bool, sent: usize| serde_json::json!({"target": target, "executed": executed, "sent": sent, "records": entries});
             if !args.execute {
                 if args.json {

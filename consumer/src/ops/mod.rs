@@ -6,6 +6,7 @@
 //! - [`reset`]: `consumer offsets reset`, modelled on `kafka-consumer-groups --reset-offsets`.
 //! - [`dlt`]: `consumer dlt list`.
 //! - [`redrive`]: `consumer dlt redrive`, pointers included.
+//! - [`request`]: what a reset or a dlt command asks for, checked before any I/O (pure).
 //! - [`args`]: their arguments and help text.
 //! - [`cli`]: running them, and their exit codes.
 
@@ -13,6 +14,7 @@ pub mod args;
 pub mod cli;
 pub mod dlt;
 pub mod redrive;
+pub mod request;
 pub mod reset;
 pub mod setup;
 
@@ -122,11 +124,8 @@ pub fn table(rows: &[Vec<String>]) -> String {
 /// Parses a point in time: RFC 3339 (`2026-11-23T09:05:00Z`) or a duration
 /// ago (`30m`, `2h`), as unix milliseconds relative to `now_ms`.
 pub fn parse_time(text: &str, now_ms: i64) -> Result<i64, String> {
-    if let Ok(at) = humantime::parse_rfc3339_weak(text.trim()) {
-        return at
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .map_err(|_| format!("{text:?} is before 1970"));
+    if humantime::parse_rfc3339_weak(text.trim()).is_ok() {
+        return parse_instant(text);
     }
     match humantime::parse_duration(text.trim()) {
         Ok(ago) => Ok(now_ms - ago.as_millis() as i64),
@@ -134,6 +133,15 @@ pub fn parse_time(text: &str, now_ms: i64) -> Result<i64, String> {
             "{text:?} is neither an RFC 3339 time (2026-11-23T09:05:00Z) nor a duration (30m)"
         )),
     }
+}
+
+/// An RFC 3339 time (`2026-11-23T09:05:00Z`), unix milliseconds.
+pub fn parse_instant(text: &str) -> Result<i64, String> {
+    let at = humantime::parse_rfc3339_weak(text.trim())
+        .map_err(|e| format!("{text:?} is not an RFC 3339 time (2026-11-23T09:05:00Z): {e}"))?;
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .map_err(|_| format!("{text:?} is before 1970"))
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use super::partition::Running;
 use super::{Completion, LoopEvent, Parked, PartitionKey, Queues, State, WorkerContext};
 use crate::dedupe::{event_id_hash, Admission, IdHash};
 use crate::deliver::Handler;
+use crate::events::{self, Subject};
 use crate::metrics;
 use crate::process::{run_job, Finished, Job};
 use crate::record::ConsumedRecord;
@@ -256,13 +257,13 @@ impl<H: Handler> State<H> {
             }
             Admission::Parked => {}
             Admission::Duplicate(Parked { record, event, .. }) => {
-                let stage_name = self.pipeline.ladder.static_name(key.stage);
-                metrics::duplicate(metrics::source_label(&event.source), stage_name);
-                debug!(
-                    event_id = event.event_id,
-                    stage = stage_name,
-                    "already delivered; suppressed"
-                );
+                events::duplicate(&Subject {
+                    source: metrics::source_label(&event.source),
+                    stage: self.pipeline.ladder.static_name(key.stage),
+                    event_id: &event.event_id,
+                    attempt: record.attempt(),
+                    at: (record.partition, record.offset),
+                });
                 if let Some(partition) = self.partitions.get_mut(&key) {
                     partition.mark.done(record.offset);
                 }

@@ -1,0 +1,190 @@
+//! What an `offsets reset` or a `dlt` command asks for, read from its
+//! arguments and checked against the safety rules before anything touches
+//! the cluster. Pure and unit-tested, as `setup::plan` is for `topics
+//! ensure`; [`super::cli`] only wires these to the cluster and the output.
+
+use super::args::{FilterArgs, RedriveArgs, ResetTarget};
+use super::dlt::DltFilter;
+use super::reset::ResetTo;
+use super::{parse_instant, parse_time};
+use crate::stage::Ladder;
+
+/// The topics a reset moves: `topic` as a stage name (`main`, `retry-1m`)
+/// or a full topic name, or every stage of the group when none is given.
+pub fn reset_topics(ladder: &Ladder, topic: Option<&str>) -> Vec<String> {
+    match topic {
+        Some(topic) => vec![(0..ladder.len())
+            .find(|&s| ladder.name(s) == topic)
+            .map_or(topic.to_owned(), |s| ladder.topic(s).to_owned())],
+        None => (0..ladder.len())
+            .map(|s| ladder.topic(s).to_owned())
+            .collect(),
+    }
+}
+
+/// Where a reset moves the offsets (exactly one target).
+pub fn reset_target(target: &ResetTarget, now_ms: i64) -> Result<ResetTo, String> {
+    if let Some(text) = &target.to_datetime {
+        return parse_instant(text)
+            .map(ResetTo::Time)
+            .map_err(|why| format!("--to-datetime: {why}"));
+    }
+    if let Some(ago) = target.by_duration {
+        return Ok(ResetTo::Time(now_ms - ago.as_millis() as i64));
+    }
+    if target.to_earliest {
+        return Ok(ResetTo::Earliest);
+    }
+    if target.to_latest {
+        return Ok(ResetTo::Latest);
+    }
+    if let Some(offset) = target.to_offset {
+        return Ok(ResetTo::Offset(offset));
+    }
+    if let Some(n) = target.shift_by {
+        return Ok(ResetTo::ShiftBy(n));
+    }
+    Err("give one of --to-datetime, --by-duration, --to-earliest, --to-latest, --to-offset, --shift-by".into())
+}
+
+/// The dead-letter records a `dlt list` or `dlt redrive` selects.
+pub fn dlt_filter(args: &FilterArgs, now_ms: i64) -> Result<DltFilter, String> {
+    let time = |t: &Option<String>| t.as_deref().map(|t| parse_time(t, now_ms)).transpose();
+    Ok(DltFilter {
+        since_ms: time(&args.since)?,
+        until_ms: time(&args.until)?,
+        source: args.source.clone(),
+        reason_contains: args.reason_contains.clone(),
+        limit: args.limit,
+        newest: args.newest,
+    })
+}
+
+/// A re-drive without any filter takes every dead-letter record of the
+/// group: it must say so with `--all`.
+pub fn refuse_unfiltered_redrive(args: &RedriveArgs) -> Result<(), String> {
+    let f = &args.filter;
+    let unfiltered = f.since.is_none()
+        && f.until.is_none()
+        && f.source.is_none()
+        && f.reason_contains.is_none()
+        && f.limit.is_none();
+    if unfiltered && !args.all {
+        return Err("a re-drive without a filter takes every dead-letter record of the group: say so with --all (or filter with --since/--until/--source/--reason-contains/--limit)".into());
+    }
+    Ok(())
+}
+
+/// Where a re-drive republishes: `retry` (the group's first retry stage, or
+/// main when the ladder has none), `main`, or a topic named in full.
+pub fn redrive_target(to: &str, ladder: &Ladder) -> String {
+    match to {
+        "retry" if ladder.len() > 1 => ladder.topic(1).to_owned(),
+        "retry" | "main" => ladder.topics().main().to_owned(),
+        topic => topic.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::args::ResetArgs;
+    use crate::stage::parse_retry_stages;
+    use clap::Parser;
+    use switchboard_proto::GroupTopics;
+
+    #[derive(Parser)]
+    struct Reset {
+        #[command(flatten)]
+        args: ResetArgs,
+    }
+
+    #[derive(Parser)]
+    struct Redrive {
+        #[command(flatten)]
+        args: RedriveArgs,
+    }
+
+    fn ladder() -> Ladder {
+        let topics = GroupTopics::new("webhooks", "crm").expect("names");
+        Ladder::new(
+            topics,
+            parse_retry_stages("retry-1m=60s,retry-10m=600s").expect("stages"),
+        )
+    }
+
+    fn reset(line: &str) -> ResetArgs {
+        Reset::try_parse_from(std::iter::once("reset").chain(line.split_whitespace()))
+            .expect("parses")
+            .args
+    }
+
+    fn redrive(line: &str) -> RedriveArgs {
+        Redrive::try_parse_from(std::iter::once("redrive").chain(line.split_whitespace()))
+            .expect("parses")
+            .args
+    }
+
+    #[test]
+    fn a_reset_names_a_stage_a_topic_or_every_stage() {
+        let ladder = ladder();
+        assert_eq!(
+            reset_topics(&ladder, Some("retry-1m")),
+            ["webhooks.crm.retry-1m"]
+        );
+        assert_eq!(reset_topics(&ladder, Some("main")), ["webhooks"]);
+        assert_eq!(reset_topics(&ladder, Some("other")), ["other"]);
+        assert_eq!(
+            reset_topics(&ladder, None),
+            [
+                "webhooks",
+                "webhooks.crm.retry-1m",
+                "webhooks.crm.retry-10m"
+            ]
+        );
+    }
+
+    #[test]
+    fn each_reset_target_reads_as_one_destination() {
+        let now = 10_000_000;
+        let to = |line: &str| reset_target(&reset(line).to, now);
+        assert_eq!(
+            to("--topic main --to-datetime 2026-11-23T09:05:00Z"),
+            Ok(ResetTo::Time(1_795_424_700_000))
+        );
+        assert_eq!(
+            to("--topic main --by-duration 30m"),
+            Ok(ResetTo::Time(now - 1_800_000))
+        );
+        assert_eq!(to("--topic main --to-earliest"), Ok(ResetTo::Earliest));
+        assert_eq!(to("--topic main --shift-by -5"), Ok(ResetTo::ShiftBy(-5)));
+        let bad = to("--topic main --to-datetime yesterday").expect_err("refused");
+        assert!(bad.starts_with("--to-datetime:"), "{bad}");
+    }
+
+    #[test]
+    fn a_redrive_without_a_filter_must_say_all() {
+        assert!(refuse_unfiltered_redrive(&redrive("")).is_err());
+        assert!(refuse_unfiltered_redrive(&redrive("--all")).is_ok());
+        assert!(refuse_unfiltered_redrive(&redrive("--since 2h")).is_ok());
+        assert!(refuse_unfiltered_redrive(&redrive("--limit 5")).is_ok());
+    }
+
+    #[test]
+    fn a_dlt_filter_reads_times_as_instants_or_durations_ago() {
+        let args = redrive("--since 2h --until 2026-11-23T09:05:00Z --source genesys");
+        let filter = dlt_filter(&args.filter, 10_000_000).expect("filter");
+        assert_eq!(filter.since_ms, Some(10_000_000 - 7_200_000));
+        assert_eq!(filter.until_ms, Some(1_795_424_700_000));
+        assert_eq!(filter.source.as_deref(), Some("genesys"));
+        assert!(dlt_filter(&redrive("--since soon").filter, 0).is_err());
+    }
+
+    #[test]
+    fn a_redrive_goes_to_the_first_retry_stage_main_or_a_named_topic() {
+        let ladder = ladder();
+        assert_eq!(redrive_target("retry", &ladder), "webhooks.crm.retry-1m");
+        assert_eq!(redrive_target("main", &ladder), "webhooks");
+        assert_eq!(redrive_target("elsewhere", &ladder), "elsewhere");
+    }
+}
