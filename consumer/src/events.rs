@@ -10,6 +10,7 @@ use switchboard_proto::DltReason;
 use tracing::{debug, error, warn};
 
 use crate::metrics::{self, Handled};
+use crate::record::ConsumedRecord;
 
 /// The record an event is about.
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +26,24 @@ pub struct Subject<'a> {
     pub attempt: u32,
     /// Its partition and offset on the stage's topic.
     pub at: (i32, i64),
+}
+
+impl<'a> Subject<'a> {
+    /// The subject `record` (of `source`, read from `stage`, carrying `event_id`).
+    pub fn of(
+        record: &ConsumedRecord,
+        source: &'static str,
+        stage: &'static str,
+        event_id: &'a str,
+    ) -> Self {
+        Self {
+            source,
+            stage,
+            event_id,
+            attempt: record.attempt(),
+            at: (record.partition, record.offset),
+        }
+    }
 }
 
 /// The downstream took the event; `age` is the time since the gateway received it.

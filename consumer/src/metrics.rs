@@ -12,6 +12,7 @@ use metrics::{
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use switchboard_proto::DltReason;
+use switchboard_runtime::labels::help_naming;
 
 /// Events finished by a stage, by `source`, `stage` and `outcome`
 /// (`delivered`, `retried`, `dead_lettered`, `duplicate`).
@@ -225,10 +226,9 @@ impl Handled {
 
 /// The help text of [`HANDLED`], naming every outcome.
 pub fn handled_help() -> String {
-    let outcomes: Vec<&str> = Handled::ALL.iter().map(|o| o.code()).collect();
-    format!(
-        "Events finished by a stage, by source, stage and outcome ({}).",
-        outcomes.join(", ")
+    help_naming(
+        "Events finished by a stage, by source, stage and outcome",
+        Handled::ALL.map(Handled::code),
     )
 }
 
@@ -250,10 +250,9 @@ pub fn retry_scheduled(source: &'static str, next: &'static str) {
 
 /// The help text of [`DEAD_LETTERED`], naming every reason.
 pub fn dead_lettered_help() -> String {
-    let reasons: Vec<&str> = DltReason::ALL.iter().map(|r| r.code()).collect();
-    format!(
-        "Records written to the dead-letter topic, by source, failed stage and reason ({}).",
-        reasons.join(", ")
+    help_naming(
+        "Records written to the dead-letter topic, by source, failed stage and reason",
+        DltReason::ALL.map(DltReason::code),
     )
 }
 
@@ -309,10 +308,9 @@ impl ExchangeOutcome {
 
 /// The help text of [`DELIVERY_DURATION`], naming every outcome.
 pub fn delivery_duration_help() -> String {
-    let outcomes: Vec<&str> = ExchangeOutcome::ALL.iter().map(|o| o.code()).collect();
-    format!(
-        "Duration of one exchange with a downstream, by outcome ({}).",
-        outcomes.join(", ")
+    help_naming(
+        "Duration of one exchange with a downstream, by outcome",
+        ExchangeOutcome::ALL.map(ExchangeOutcome::code),
     )
 }
 
@@ -407,10 +405,9 @@ impl AnswerClass {
 
 /// The help text of [`DESTINATION_ANSWERS`], naming every class.
 pub fn destination_answers_help() -> String {
-    let classes: Vec<&str> = AnswerClass::ALL.iter().map(|c| c.code()).collect();
-    format!(
-        "Answers from a destination, by destination and class ({}).",
-        classes.join(", ")
+    help_naming(
+        "Answers from a destination, by destination and class",
+        AnswerClass::ALL.map(AnswerClass::code),
     )
 }
 

@@ -74,23 +74,12 @@ pub async fn run_job<H: Handler>(pipeline: &Pipeline<H>, job: Job) -> Finished {
     let event = match job.event {
         Ok(event) => event,
         Err(why) => {
-            let subject = Subject {
-                source: metrics::UNKNOWN,
-                stage: stage_name,
-                event_id: "",
-                attempt: job.record.attempt(),
-                at: (job.record.partition, job.record.offset),
-            };
+            let subject = Subject::of(&job.record, metrics::UNKNOWN, stage_name, "");
             return dead_letter(pipeline, &job.record, &subject, DltReason::Poison, &why).await;
         }
     };
-    let subject = Subject {
-        source: metrics::source_label(&event.source),
-        stage: stage_name,
-        event_id: &event.event_id,
-        attempt: job.record.attempt(),
-        at: (job.record.partition, job.record.offset),
-    };
+    let source = metrics::source_label(&event.source);
+    let subject = Subject::of(&job.record, source, stage_name, &event.event_id);
     match pipeline
         .handler
         .handle(&event, subject.attempt, &job.slots)

@@ -13,6 +13,7 @@ use metrics::{
     Gauge, Histogram, Unit,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use switchboard_runtime::labels::help_naming;
 
 /// Requests answered, by `source` and `status` code.
 pub const REQUESTS: &str = "switchboard_gateway_requests_total";
@@ -139,10 +140,9 @@ pub fn in_flight_gauge() -> Gauge {
 
 /// The help text of [`PRODUCE_ERRORS`], naming every kind.
 pub fn produce_errors_help() -> String {
-    let kinds: Vec<&str> = ProduceErrorKind::ALL.iter().map(|k| k.code()).collect();
-    format!(
-        "Produce failures by source and kind ({}).",
-        kinds.join(", ")
+    help_naming(
+        "Produce failures by source and kind",
+        ProduceErrorKind::ALL.map(ProduceErrorKind::code),
     )
 }
 

@@ -257,13 +257,9 @@ impl<H: Handler> State<H> {
             }
             Admission::Parked => {}
             Admission::Duplicate(Parked { record, event, .. }) => {
-                events::duplicate(&Subject {
-                    source: metrics::source_label(&event.source),
-                    stage: self.pipeline.ladder.static_name(key.stage),
-                    event_id: &event.event_id,
-                    attempt: record.attempt(),
-                    at: (record.partition, record.offset),
-                });
+                let source = metrics::source_label(&event.source);
+                let stage = self.pipeline.ladder.static_name(key.stage);
+                events::duplicate(&Subject::of(&record, source, stage, &event.event_id));
                 if let Some(partition) = self.partitions.get_mut(&key) {
                     partition.mark.done(record.offset);
                 }
