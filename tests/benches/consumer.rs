@@ -4,9 +4,15 @@
 //! Prints numbers; asserts nothing (speed is measured here, behaviour in the
 //! tests).
 //!
-//! `cargo bench -p switchboard-tests --bench consumer` (BENCH_EVENTS, BENCH_PARTITIONS to change).
+//! A second run measures deliveries per second against a downstream that
+//! answers in a fixed time, beside the README's throughput formula.
+//!
+//! `cargo bench -p switchboard-tests --bench consumer` (BENCH_EVENTS, BENCH_PARTITIONS to change;
+//! BENCH_LATENCY_MS and BENCH_LATENCY_EVENTS for the second run).
 
 use std::time::{Duration, Instant};
+use switchboard_consumer::config::DEFAULT_CONCURRENCY;
+use switchboard_consumer::deliver::downstream::DEFAULT_MAX_IN_FLIGHT;
 use switchboard_consumer::metrics;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -188,4 +194,48 @@ async fn main() {
         ours_cpu[1], ours_cpu[2], ours_cpu[0], naive_cpu[1], naive_cpu[0]
     );
     println!("  bare read  {ceiling_rps:>9.0} records/s (a bare consumer doing nothing, from its first record: librdkafka's prefetch)");
+    slow_destination(&bootstrap, partitions).await;
+}
+
+/// Deliveries per second of one consumer with the product's defaults against
+/// a downstream answering in BENCH_LATENCY_MS, beside the README's formula:
+/// min(partitions x CONSUMER_CONCURRENCY, max_in_flight) / latency.
+async fn slow_destination(bootstrap: &str, partitions: i32) {
+    let latency_ms: u64 = harness::bench_setting("BENCH_LATENCY_MS", 200);
+    let events: usize = harness::bench_setting("BENCH_LATENCY_EVENTS", 2_000);
+    let (main, group) = ("bench-latency", "bench-latency");
+    create_group_topics(bootstrap, main, group, partitions).await;
+    let event_ids = ids("latency", events);
+    for chunk in event_ids.chunks(5_000) {
+        produce_events(bootstrap, main, chunk).await;
+    }
+    let downstream = Downstream::start(200, Duration::from_millis(latency_ms)).await;
+    let consumer = ConsumerProcess::start(
+        bootstrap,
+        main,
+        group,
+        &downstream.url(),
+        &[("RUST_LOG", "info")],
+    )
+    .await;
+    eventually(
+        "every event delivered to the slow downstream",
+        Duration::from_secs(600),
+        || async { (downstream.success_count() >= events).then_some(()) },
+    )
+    .await;
+    drop(consumer);
+    let seen = downstream.seen();
+    let first = seen.iter().map(|s| s.at_ms).min().unwrap_or(0);
+    let last = seen.iter().map(|s| s.at_ms).max().unwrap_or(0);
+    let measured = events as f64 / ((last - first).max(1) as f64 / 1000.0);
+    let in_flight = (partitions as usize * DEFAULT_CONCURRENCY).min(DEFAULT_MAX_IN_FLIGHT);
+    let predicted = in_flight as f64 / (latency_ms as f64 / 1000.0);
+    println!(
+        "slow destination: {events} events, {partitions} partitions, downstream answering in {latency_ms} ms, product defaults"
+    );
+    println!(
+        "  delivered  {measured:>9.0} events/s; formula min({partitions} x {DEFAULT_CONCURRENCY}, max_in_flight {DEFAULT_MAX_IN_FLIGHT}) / {latency_ms} ms = {predicted:.0}/s; ratio {:.2}",
+        measured / predicted
+    );
 }

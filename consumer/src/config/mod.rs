@@ -105,6 +105,9 @@ pub mod env {
 /// The consumer group when none is configured.
 pub const DEFAULT_GROUP: &str = "switchboard";
 
+/// Delivery slots per partition when `CONSUMER_CONCURRENCY` is not set.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+
 /// `[downstream]` as written.
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -186,7 +189,7 @@ impl Default for ConsumerSettings {
         Self {
             topic: switchboard_proto::DEFAULT_MAIN_TOPIC.to_owned(),
             group: DEFAULT_GROUP.to_owned(),
-            concurrency: 32,
+            concurrency: DEFAULT_CONCURRENCY,
             metrics_listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 9091)),
             retry_stages: None,
             dedupe_window: Duration::from_secs(24 * 3600),

@@ -196,6 +196,6 @@ fn destinations_have_limits_by_default_and_per_source() {
         ConsumerConfig::load(None, &vars(&[("DOWNSTREAM_MAX_IN_FLIGHT", "0")])).expect_err("zero");
     assert!(error.to_string().contains("at least 1"), "{error}");
     let default = ConsumerConfig::load(None, &vars(&[])).expect("valid");
-    assert_eq!(default.http.limits.max_in_flight, 16);
+    assert_eq!(default.http.limits.max_in_flight, 32);
     assert_eq!(default.http.limits.rate, None);
 }

@@ -33,9 +33,14 @@ impl Default for Limits {
     }
 }
 
-/// Requests in flight to one destination by default: one slow CRM is not hit
-/// by every partition's full concurrency (3 partitions × 32 = 96) at once.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 16;
+/// Requests in flight to one destination by default, per consumer process:
+/// one partition's delivery slots (`CONSUMER_CONCURRENCY`'s default), so a
+/// slow CRM is not hit by every partition's full concurrency at once (3
+/// partitions × 32 = 96), and 3 members against a 200 ms service still do
+/// 3 × 32 / 0.2 s = 480 events/s, above the 250–400/s peak of a
+/// 5,000-agent centre (docs/genesys-eventbridge.md, "Sizing"). At 16 they did
+/// 240/s.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;
 
 #[derive(Debug, Default)]
 struct Hold {
