@@ -216,8 +216,8 @@ impl ConsumerProcess {
             .env("DOWNSTREAM_URL", downstream)
             .env("RETRY_STAGES", TEST_STAGES)
             .env("CONSUMER_METRICS_LISTEN", LOOPBACK_ANY_PORT)
-            // tansu: the first JoinGroup takes 3-20 s unless the session
-            // timeout is short (shared BROKER.md); Kafka needs no such setting.
+            // Tests kill members: a 6 s session (the broker's minimum) lets
+            // the group notice a dead one within seconds, not Kafka's 45 s.
             .env("KAFKA_SESSION_TIMEOUT_MS", "6000")
             .env("KAFKA_HEARTBEAT_INTERVAL_MS", "500")
             .stdout(Stdio::null())

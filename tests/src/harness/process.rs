@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 pub const LOOPBACK_ANY_PORT: &str = "127.0.0.1:0";
 
 /// A port that was free a moment ago, for third-party servers that must be
-/// told their port (tansu advertises it; Prometheus takes it as a flag). Our
+/// told their port (Kafka advertises it; Prometheus takes it as a flag). Our
 /// own binaries bind [`LOOPBACK_ANY_PORT`] instead. A lost race shows as a
 /// server that exits at start; the broker then tries another port.
 pub fn probably_free_port() -> u16 {
