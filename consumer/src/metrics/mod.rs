@@ -7,12 +7,19 @@ use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
 use metrics::{
-    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter,
-    Gauge, Unit,
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use switchboard_proto::DltReason;
-use switchboard_runtime::labels::help_naming;
+
+mod destination;
+mod labels;
+
+pub use destination::DestinationSeries;
+pub use labels::{
+    dead_lettered_help, delivery_duration_help, destination_answers_help, handled_help,
+    AnswerClass, ExchangeOutcome, Handled,
+};
 
 /// Events finished by a stage, by `source`, `stage` and `outcome`
 /// (`delivered`, `retried`, `dead_lettered`, `duplicate`).
@@ -191,47 +198,6 @@ pub fn source_label(source: &str) -> &'static str {
     leaked
 }
 
-/// How a stage finished with a record: the `outcome` label of [`HANDLED`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Handled {
-    /// The downstream took it.
-    Delivered,
-    /// Handed off to the next retry stage.
-    Retried,
-    /// Handed off to the dead-letter topic.
-    DeadLettered,
-    /// A copy of an event already delivered, suppressed.
-    Duplicate,
-}
-
-impl Handled {
-    /// Every outcome, in the order docs and metrics list them.
-    pub const ALL: [Handled; 4] = [
-        Handled::Delivered,
-        Handled::Retried,
-        Handled::DeadLettered,
-        Handled::Duplicate,
-    ];
-
-    /// The label value.
-    pub const fn code(self) -> &'static str {
-        match self {
-            Handled::Delivered => "delivered",
-            Handled::Retried => "retried",
-            Handled::DeadLettered => "dead_lettered",
-            Handled::Duplicate => "duplicate",
-        }
-    }
-}
-
-/// The help text of [`HANDLED`], naming every outcome.
-pub fn handled_help() -> String {
-    help_naming(
-        "Events finished by a stage, by source, stage and outcome",
-        Handled::ALL.map(Handled::code),
-    )
-}
-
 /// A stage finished with a record of `source`.
 pub fn handled(source: &'static str, stage: &'static str, outcome: Handled) {
     counter!(HANDLED, "source" => source, "stage" => stage, "outcome" => outcome.code())
@@ -248,14 +214,6 @@ pub fn retry_scheduled(source: &'static str, next: &'static str) {
     counter!(RETRIES_SCHEDULED, "source" => source, "stage" => next).increment(1);
 }
 
-/// The help text of [`DEAD_LETTERED`], naming every reason.
-pub fn dead_lettered_help() -> String {
-    help_naming(
-        "Records written to the dead-letter topic, by source, failed stage and reason",
-        DltReason::ALL.map(DltReason::code),
-    )
-}
-
 /// A record dead-lettered from `stage` for `reason`.
 pub fn dead_lettered(source: &'static str, stage: &'static str, reason: DltReason) {
     counter!(DEAD_LETTERED, "source" => source, "stage" => stage, "reason" => reason.code())
@@ -270,48 +228,6 @@ pub fn dedupe_hit(source: &'static str, stage: &'static str) {
 /// A retry record handled `late` after its due time.
 pub fn retry_lateness(stage: &'static str, late: Duration) {
     histogram!(RETRY_LATENESS, "stage" => stage).record(late.as_secs_f64());
-}
-
-/// How one exchange with a downstream ended: the `outcome` label of
-/// [`DELIVERY_DURATION`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExchangeOutcome {
-    /// 2xx.
-    Delivered,
-    /// Worth another attempt (5xx, 408, 429 without `Retry-After`, no answer).
-    Retryable,
-    /// Never worth another attempt (other 3xx and 4xx).
-    Permanent,
-    /// 429 or 503 with `Retry-After`: the destination is held.
-    Backpressure,
-}
-
-impl ExchangeOutcome {
-    /// Every outcome, in the order docs and metrics list them.
-    pub const ALL: [ExchangeOutcome; 4] = [
-        ExchangeOutcome::Delivered,
-        ExchangeOutcome::Retryable,
-        ExchangeOutcome::Permanent,
-        ExchangeOutcome::Backpressure,
-    ];
-
-    /// The label value.
-    pub const fn code(self) -> &'static str {
-        match self {
-            ExchangeOutcome::Delivered => "delivered",
-            ExchangeOutcome::Retryable => "retryable",
-            ExchangeOutcome::Permanent => "permanent",
-            ExchangeOutcome::Backpressure => "backpressure",
-        }
-    }
-}
-
-/// The help text of [`DELIVERY_DURATION`], naming every outcome.
-pub fn delivery_duration_help() -> String {
-    help_naming(
-        "Duration of one exchange with a downstream, by outcome",
-        ExchangeOutcome::ALL.map(ExchangeOutcome::code),
-    )
 }
 
 /// One downstream exchange finished with `outcome`.
@@ -353,101 +269,4 @@ pub fn handoff_failed() {
 /// Sets how many dead-letter pointers the broker refuses right now.
 pub fn stuck(count: usize) {
     gauge!(STUCK).set(count as f64);
-}
-
-/// How a destination answered one request: the `class` label of
-/// [`DESTINATION_ANSWERS`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AnswerClass {
-    /// 2xx: delivered.
-    Success,
-    /// 3xx.
-    Redirect,
-    /// 4xx (a 429 among them).
-    ClientError,
-    /// 5xx.
-    ServerError,
-    /// No HTTP answer: refused, reset, TLS failure, timeout.
-    NoAnswer,
-}
-
-impl AnswerClass {
-    /// Every class, in the order docs and metrics list them.
-    pub const ALL: [AnswerClass; 5] = [
-        AnswerClass::Success,
-        AnswerClass::Redirect,
-        AnswerClass::ClientError,
-        AnswerClass::ServerError,
-        AnswerClass::NoAnswer,
-    ];
-
-    /// The label value.
-    pub const fn code(self) -> &'static str {
-        match self {
-            AnswerClass::Success => "2xx",
-            AnswerClass::Redirect => "3xx",
-            AnswerClass::ClientError => "4xx",
-            AnswerClass::ServerError => "5xx",
-            AnswerClass::NoAnswer => "none",
-        }
-    }
-
-    /// The class of an HTTP status.
-    pub fn of_status(status: u16) -> Self {
-        match status {
-            200..=299 => AnswerClass::Success,
-            300..=399 => AnswerClass::Redirect,
-            500..=599 => AnswerClass::ServerError,
-            _ => AnswerClass::ClientError,
-        }
-    }
-}
-
-/// The help text of [`DESTINATION_ANSWERS`], naming every class.
-pub fn destination_answers_help() -> String {
-    help_naming(
-        "Answers from a destination, by destination and class",
-        AnswerClass::ALL.map(AnswerClass::code),
-    )
-}
-
-/// The series of one destination, resolved once when it is set up (the
-/// label set is bounded: the default downstream and each source with a URL
-/// of its own), every one present from the start at zero.
-#[derive(Debug)]
-pub struct DestinationSeries {
-    /// Events waiting for the destination.
-    pub waiting: Gauge,
-    /// Requests in flight to it.
-    pub in_flight: Gauge,
-    /// Unix seconds until which it is held.
-    pub held_until: Gauge,
-    answers: [Counter; AnswerClass::ALL.len()],
-}
-
-impl DestinationSeries {
-    /// The series of `destination`.
-    pub fn new(destination: &str) -> Self {
-        let label = destination.to_owned();
-        let series = Self {
-            waiting: gauge!(DESTINATION_WAITING, "destination" => label.clone()),
-            in_flight: gauge!(DESTINATION_IN_FLIGHT, "destination" => label.clone()),
-            held_until: gauge!(DESTINATION_HELD_UNTIL, "destination" => label.clone()),
-            answers: AnswerClass::ALL.map(|class| {
-                counter!(DESTINATION_ANSWERS, "destination" => label.clone(), "class" => class.code())
-            }),
-        };
-        series.waiting.set(0.0);
-        series.in_flight.set(0.0);
-        series.held_until.set(0.0);
-        for answers in &series.answers {
-            answers.increment(0);
-        }
-        series
-    }
-
-    /// The destination answered (or did not) one request.
-    pub fn answered(&self, class: AnswerClass) {
-        self.answers[class as usize].increment(1);
-    }
 }

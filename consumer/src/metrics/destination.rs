@@ -1,0 +1,50 @@
+//! The series of one destination (the default downstream, or a source with
+//! a URL of its own), resolved once.
+
+use metrics::{counter, gauge, Counter, Gauge};
+
+use super::labels::AnswerClass;
+use super::{
+    DESTINATION_ANSWERS, DESTINATION_HELD_UNTIL, DESTINATION_IN_FLIGHT, DESTINATION_WAITING,
+};
+
+/// The series of one destination, resolved once when it is set up (the
+/// label set is bounded: the default downstream and each source with a URL
+/// of its own), every one present from the start at zero.
+#[derive(Debug)]
+pub struct DestinationSeries {
+    /// Events waiting for the destination.
+    pub waiting: Gauge,
+    /// Requests in flight to it.
+    pub in_flight: Gauge,
+    /// Unix seconds until which it is held.
+    pub held_until: Gauge,
+    answers: [Counter; AnswerClass::ALL.len()],
+}
+
+impl DestinationSeries {
+    /// The series of `destination`.
+    pub fn new(destination: &str) -> Self {
+        let label = destination.to_owned();
+        let series = Self {
+            waiting: gauge!(DESTINATION_WAITING, "destination" => label.clone()),
+            in_flight: gauge!(DESTINATION_IN_FLIGHT, "destination" => label.clone()),
+            held_until: gauge!(DESTINATION_HELD_UNTIL, "destination" => label.clone()),
+            answers: AnswerClass::ALL.map(|class| {
+                counter!(DESTINATION_ANSWERS, "destination" => label.clone(), "class" => class.code())
+            }),
+        };
+        series.waiting.set(0.0);
+        series.in_flight.set(0.0);
+        series.held_until.set(0.0);
+        for answers in &series.answers {
+            answers.increment(0);
+        }
+        series
+    }
+
+    /// The destination answered (or did not) one request.
+    pub fn answered(&self, class: AnswerClass) {
+        self.answers[class as usize].increment(1);
+    }
+}

@@ -1,0 +1,156 @@
+//! The consumer's bounded label values as enums: each has `ALL` and
+//! `code()`, and writes its metric's help text, so the values are listed in
+//! one place that `/metrics`, the docs test and the call sites share.
+
+use switchboard_proto::DltReason;
+use switchboard_runtime::labels::help_naming;
+
+#[cfg(doc)]
+use super::{DEAD_LETTERED, DELIVERY_DURATION, DESTINATION_ANSWERS, HANDLED};
+
+/// How a stage finished with a record: the `outcome` label of [`HANDLED`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// The downstream took it.
+    Delivered,
+    /// Handed off to the next retry stage.
+    Retried,
+    /// Handed off to the dead-letter topic.
+    DeadLettered,
+    /// A copy of an event already delivered, suppressed.
+    Duplicate,
+}
+
+impl Handled {
+    /// Every outcome, in the order docs and metrics list them.
+    pub const ALL: [Handled; 4] = [
+        Handled::Delivered,
+        Handled::Retried,
+        Handled::DeadLettered,
+        Handled::Duplicate,
+    ];
+
+    /// The label value.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Handled::Delivered => "delivered",
+            Handled::Retried => "retried",
+            Handled::DeadLettered => "dead_lettered",
+            Handled::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// The help text of [`HANDLED`], naming every outcome.
+pub fn handled_help() -> String {
+    help_naming(
+        "Events finished by a stage, by source, stage and outcome",
+        Handled::ALL.map(Handled::code),
+    )
+}
+
+/// The help text of [`DEAD_LETTERED`], naming every reason.
+pub fn dead_lettered_help() -> String {
+    help_naming(
+        "Records written to the dead-letter topic, by source, failed stage and reason",
+        DltReason::ALL.map(DltReason::code),
+    )
+}
+
+/// How one exchange with a downstream ended: the `outcome` label of
+/// [`DELIVERY_DURATION`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExchangeOutcome {
+    /// 2xx.
+    Delivered,
+    /// Worth another attempt (5xx, 408, 429 without `Retry-After`, no answer).
+    Retryable,
+    /// Never worth another attempt (other 3xx and 4xx).
+    Permanent,
+    /// 429 or 503 with `Retry-After`: the destination is held.
+    Backpressure,
+}
+
+impl ExchangeOutcome {
+    /// Every outcome, in the order docs and metrics list them.
+    pub const ALL: [ExchangeOutcome; 4] = [
+        ExchangeOutcome::Delivered,
+        ExchangeOutcome::Retryable,
+        ExchangeOutcome::Permanent,
+        ExchangeOutcome::Backpressure,
+    ];
+
+    /// The label value.
+    pub const fn code(self) -> &'static str {
+        match self {
+            ExchangeOutcome::Delivered => "delivered",
+            ExchangeOutcome::Retryable => "retryable",
+            ExchangeOutcome::Permanent => "permanent",
+            ExchangeOutcome::Backpressure => "backpressure",
+        }
+    }
+}
+
+/// The help text of [`DELIVERY_DURATION`], naming every outcome.
+pub fn delivery_duration_help() -> String {
+    help_naming(
+        "Duration of one exchange with a downstream, by outcome",
+        ExchangeOutcome::ALL.map(ExchangeOutcome::code),
+    )
+}
+
+/// How a destination answered one request: the `class` label of
+/// [`DESTINATION_ANSWERS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerClass {
+    /// 2xx: delivered.
+    Success,
+    /// 3xx.
+    Redirect,
+    /// 4xx (a 429 among them).
+    ClientError,
+    /// 5xx.
+    ServerError,
+    /// No HTTP answer: refused, reset, TLS failure, timeout.
+    NoAnswer,
+}
+
+impl AnswerClass {
+    /// Every class, in the order docs and metrics list them.
+    pub const ALL: [AnswerClass; 5] = [
+        AnswerClass::Success,
+        AnswerClass::Redirect,
+        AnswerClass::ClientError,
+        AnswerClass::ServerError,
+        AnswerClass::NoAnswer,
+    ];
+
+    /// The label value.
+    pub const fn code(self) -> &'static str {
+        match self {
+            AnswerClass::Success => "2xx",
+            AnswerClass::Redirect => "3xx",
+            AnswerClass::ClientError => "4xx",
+            AnswerClass::ServerError => "5xx",
+            AnswerClass::NoAnswer => "none",
+        }
+    }
+
+    /// The class of an HTTP status.
+    pub fn of_status(status: u16) -> Self {
+        match status {
+            200..=299 => AnswerClass::Success,
+            300..=399 => AnswerClass::Redirect,
+            500..=599 => AnswerClass::ServerError,
+            _ => AnswerClass::ClientError,
+        }
+    }
+}
+
+/// The help text of [`DESTINATION_ANSWERS`], naming every class.
+pub fn destination_answers_help() -> String {
+    help_naming(
+        "Answers from a destination, by destination and class",
+        AnswerClass::ALL.map(AnswerClass::code),
+    )
+}
