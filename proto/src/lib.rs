@@ -14,6 +14,8 @@
 //! - [`dlt`]: why a record is dead-lettered ([`DltReason`], the `sb-dlt-reason` values).
 //! - [`limits`]: record sizes the gateway, the topics and the hand-offs
 //!   agree on.
+//! - [`standard_webhooks`]: the signature the consumer signs its HTTP
+//!   deliveries with and the gateway verifies.
 #![forbid(unsafe_code)]
 
 pub mod dlt;
@@ -21,6 +23,7 @@ pub mod envelope;
 pub mod headers;
 pub mod hop;
 pub mod limits;
+pub mod standard_webhooks;
 pub mod topics;
 
 pub use dlt::DltReason;

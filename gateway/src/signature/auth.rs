@@ -6,9 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use base64::engine::general_purpose::{STANDARD as BASE64, STANDARD_NO_PAD as BASE64_NO_PAD};
-use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
+use switchboard_proto::standard_webhooks::SigningKey;
 use serde::Deserialize;
 
 use super::{SignatureEncoding, Verifier};
@@ -136,14 +135,10 @@ fn whole_seconds(tolerance: Option<Duration>) -> u64 {
 }
 
 /// A Standard Webhooks secret: `whsec_` + base64, padded or not.
-fn standard_webhooks_key(secret: Vec<u8>) -> Result<Vec<u8>, String> {
+fn standard_webhooks_key(secret: Vec<u8>) -> Result<SigningKey, String> {
     let text =
         String::from_utf8(secret).map_err(|_| "standard-webhooks secret is not text".to_owned())?;
-    let encoded = text.strip_prefix("whsec_").unwrap_or(&text);
-    BASE64
-        .decode(encoded)
-        .or_else(|_| BASE64_NO_PAD.decode(encoded))
-        .map_err(|_| "standard-webhooks secret must be whsec_<base64>".to_owned())
+    SigningKey::from_secret(&text).map_err(|e| format!("standard-webhooks secret: {e}"))
 }
 
 impl AuthConfig {

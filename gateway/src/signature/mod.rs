@@ -9,6 +9,7 @@ use hmac::{Hmac, Mac};
 use http::HeaderMap;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+use switchboard_proto::standard_webhooks::{self, SignatureError, SigningKey};
 
 pub use auth::AuthConfig;
 
@@ -87,8 +88,8 @@ pub enum Verifier {
     },
     /// Standard Webhooks: `webhook-signature: v1,<base64>` over `id.timestamp.body`.
     StandardWebhooks {
-        /// Decoded secrets (the base64 part after `whsec_`).
-        secrets: Vec<Vec<u8>>,
+        /// Decoded secrets.
+        secrets: Vec<SigningKey>,
         /// Allowed distance between `webhook-timestamp` and now.
         tolerance_secs: u64,
     },
@@ -103,12 +104,9 @@ pub enum Verifier {
 
 /// Header names of the presets.
 pub mod preset_headers {
-    /// Standard Webhooks message id.
-    pub const WEBHOOK_ID: &str = "webhook-id";
-    /// Standard Webhooks signing timestamp, unix seconds.
-    pub const WEBHOOK_TIMESTAMP: &str = "webhook-timestamp";
-    /// Standard Webhooks signatures.
-    pub const WEBHOOK_SIGNATURE: &str = "webhook-signature";
+    pub use switchboard_proto::standard_webhooks::{
+        WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP,
+    };
     /// Svix's name for [`WEBHOOK_ID`] (Svix-based senders sign the same way).
     pub const SVIX_ID: &str = "svix-id";
     /// Svix's name for [`WEBHOOK_TIMESTAMP`].
@@ -248,27 +246,16 @@ impl Verifier {
                 let timestamp = header_str(headers, timestamp_header)?;
                 let signatures = header_str(headers, signature_header)?;
                 check_tolerance(timestamp, now_unix_s, *tolerance_secs, timestamp_header)?;
-                let signed = [id.as_bytes(), b".", timestamp.as_bytes(), b".", body];
-                let mut malformed = true;
-                for candidate in signatures.split(' ') {
-                    let Some(encoded) = candidate.strip_prefix("v1,") else {
-                        continue;
-                    };
-                    let Ok(presented) = BASE64.decode(encoded) else {
-                        continue;
-                    };
-                    malformed = false;
-                    if any_mac_matches(secrets, &signed, &presented).is_ok() {
-                        return Ok(());
-                    }
-                }
-                if malformed {
-                    Err(AuthError::Malformed {
-                        header: signature_header,
-                    })
-                } else {
-                    Err(AuthError::Mismatch)
-                }
+                standard_webhooks::verify(secrets, id, timestamp, body, signatures).map_err(
+                    |error| match error {
+                        SignatureError::Mismatch => AuthError::Mismatch,
+                        SignatureError::Malformed | SignatureError::BadSecret => {
+                            AuthError::Malformed {
+                                header: signature_header,
+                            }
+                        }
+                    },
+                )
             }
             Verifier::Stripe {
                 secrets,

@@ -97,11 +97,17 @@ fn api_key_and_basic_accept_any_configured_secret() {
     ));
 }
 
+/// The verifier's key for raw `key` bytes, as a `whsec_` secret gives it.
+fn signing_key(key: &[u8]) -> switchboard_proto::standard_webhooks::SigningKey {
+    let secret = format!("whsec_{}", BASE64.encode(key));
+    switchboard_proto::standard_webhooks::SigningKey::from_secret(&secret).expect("secret")
+}
+
 #[test]
 fn standard_webhooks_checks_signature_and_timestamp() {
     let key = b"0123456789abcdef0123456789abcdef".to_vec();
     let verifier = Verifier::StandardWebhooks {
-        secrets: vec![key.clone()],
+        secrets: vec![signing_key(&key)],
         tolerance_secs: 300,
     };
     let now = 1_800_000_000u64;
@@ -136,7 +142,7 @@ fn standard_webhooks_checks_signature_and_timestamp() {
 fn svix_senders_use_their_own_header_names_for_the_same_scheme() {
     let key = b"0123456789abcdef0123456789abcdef".to_vec();
     let verifier = Verifier::StandardWebhooks {
-        secrets: vec![key.clone()],
+        secrets: vec![signing_key(&key)],
         tolerance_secs: 300,
     };
     let now = 1_800_000_000u64;
