@@ -2,7 +2,8 @@
 # Installs what the observability, deployment and OpenAPI tests need beside
 # the broker: Prometheus and promtool (Debian's package), kubernetes-validate
 # (PyPI, validates manifests offline) and schemathesis (PyPI, checks the
-# gateway against docs/openapi.yaml). Skips what is already there.
+# gateway against docs/openapi.yaml) and standardwebhooks (PyPI, the reference
+# library that verifies the consumer's signed deliveries). Skips what is already there.
 set -euo pipefail
 
 if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
@@ -25,4 +26,10 @@ if ! command -v schemathesis >/dev/null; then
   python3 -m pip install -q --disable-pip-version-check schemathesis==4.32.5 >&2 ||
     python3 -m pip install -q --disable-pip-version-check schemathesis >&2
   hash -r
+fi
+
+if ! python3 -c "import standardwebhooks" >/dev/null 2>&1; then
+  echo "installing standardwebhooks (PyPI, verifies the consumer's signed deliveries)..." >&2
+  python3 -m pip install -q --disable-pip-version-check standardwebhooks==1.3.0 >&2 ||
+    python3 -m pip install -q --disable-pip-version-check standardwebhooks >&2
 fi

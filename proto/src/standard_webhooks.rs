@@ -135,11 +135,23 @@ mod tests {
         let (old, new) = (key("whsec_b2xkLXNlY3JldA=="), key("whsec_bmV3LXNlY3JldA"));
         let signed = sign(&[new.clone(), old.clone()], "evt-1", "100", b"{}");
         assert_eq!(signed.split(' ').count(), 2, "one signature per secret");
-        assert_eq!(verify(&[old.clone()], "evt-1", "100", b"{}", &signed), Ok(()));
-        assert_eq!(verify(&[new.clone()], "evt-1", "100", b"{}", &signed), Ok(()));
+        assert_eq!(
+            verify(std::slice::from_ref(&old), "evt-1", "100", b"{}", &signed),
+            Ok(())
+        );
+        assert_eq!(
+            verify(std::slice::from_ref(&new), "evt-1", "100", b"{}", &signed),
+            Ok(())
+        );
         let mismatch = Err(SignatureError::Mismatch);
-        assert_eq!(verify(&[new.clone()], "evt-2", "100", b"{}", &signed), mismatch);
-        assert_eq!(verify(&[new.clone()], "evt-1", "101", b"{}", &signed), mismatch);
+        assert_eq!(
+            verify(std::slice::from_ref(&new), "evt-2", "100", b"{}", &signed),
+            mismatch
+        );
+        assert_eq!(
+            verify(std::slice::from_ref(&new), "evt-1", "101", b"{}", &signed),
+            mismatch
+        );
         assert_eq!(verify(&[new], "evt-1", "100", b"{ }", &signed), mismatch);
         assert_eq!(
             verify(&[old], "evt-1", "100", b"{}", "v2,abc"),

@@ -4,6 +4,7 @@
 mod consumer;
 mod consumer_outage;
 mod deployment;
+mod destinations;
 mod gateway;
 mod gateway_limits;
 mod gateway_outage;

@@ -48,6 +48,8 @@ pub struct Seen {
     pub answered: u16,
     /// How long the answer was held back.
     pub delay: Duration,
+    /// Every request header.
+    pub headers: http::HeaderMap,
 }
 
 #[derive(Default)]
@@ -191,6 +193,7 @@ async fn answer(
     let source = header("x-source").unwrap_or_default();
     let traceparent = header("traceparent");
     let content_type = header("content-type").unwrap_or_default();
+    let headers = request.headers().clone();
     let body = request
         .into_body()
         .collect()
@@ -221,6 +224,7 @@ async fn answer(
         at_us,
         answered: reply.status,
         delay,
+        headers,
     });
     let mut response = Response::new(Full::new(Bytes::from(format!("scripted {}", reply.status))));
     *response.status_mut() = StatusCode::from_u16(reply.status).expect("status");

@@ -3,6 +3,7 @@
 //! with their defaults and environment variables, then validates them into
 //! a [`ConsumerConfig`].
 
+mod downstream;
 mod kafka;
 
 use std::collections::BTreeMap;
@@ -10,16 +11,15 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use http::Uri;
 use serde::Deserialize;
 use switchboard_proto::GroupTopics;
 use switchboard_runtime::config::{self as layering, ConfigError};
 use switchboard_runtime::kafka::KafkaSettings;
 
-use crate::deliver::downstream::{Limits, DEFAULT_MAX_IN_FLIGHT};
 use crate::deliver::HttpSettings;
 use crate::stage::{default_retry_stages, parse_retry_stages, Ladder};
 use crate::worker::WorkerSettings;
+use downstream::DownstreamSettings;
 
 /// Environment variables the consumer reads.
 pub mod env {
@@ -108,62 +108,6 @@ pub const DEFAULT_GROUP: &str = "switchboard";
 /// Delivery slots per partition when `CONSUMER_CONCURRENCY` is not set.
 pub const DEFAULT_CONCURRENCY: usize = 32;
 
-/// `[downstream]` as written.
-#[derive(Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct DownstreamSettings {
-    url: Option<String>,
-    #[serde(with = "humantime_serde")]
-    timeout: Duration,
-    #[serde(with = "humantime_serde")]
-    max_hold: Duration,
-    max_in_flight: usize,
-    rate: Option<f64>,
-    sources: BTreeMap<String, String>,
-    limits: BTreeMap<String, LimitSettings>,
-}
-
-/// `[downstream.limits.SOURCE]`: the limits of one source's destination.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct LimitSettings {
-    max_in_flight: Option<usize>,
-    rate: Option<f64>,
-}
-
-impl Default for DownstreamSettings {
-    fn default() -> Self {
-        Self {
-            url: None,
-            timeout: Duration::from_secs(5),
-            max_hold: Duration::from_secs(300),
-            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-            rate: None,
-            sources: BTreeMap::new(),
-            limits: BTreeMap::new(),
-        }
-    }
-}
-
-fn limits(setting: &str, max_in_flight: usize, rate: Option<f64>) -> Result<Limits, ConfigError> {
-    if max_in_flight == 0 {
-        return Err(ConfigError::invalid(
-            setting,
-            "max_in_flight must be at least 1",
-        ));
-    }
-    if rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
-        return Err(ConfigError::invalid(
-            setting,
-            "rate must be a positive number of events per second",
-        ));
-    }
-    Ok(Limits {
-        max_in_flight,
-        rate,
-    })
-}
-
 /// The settings as written (file and environment), before validation.
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -219,19 +163,6 @@ pub struct ConsumerConfig {
     pub producer_kafka: KafkaSettings,
 }
 
-fn parse_url(setting: &str, text: &str) -> Result<Uri, ConfigError> {
-    let uri: Uri = text
-        .parse()
-        .map_err(|e| ConfigError::invalid(setting, format!("{text:?}: {e}")))?;
-    match (uri.scheme_str(), uri.authority()) {
-        (Some("http" | "https"), Some(_)) => Ok(uri),
-        _ => Err(ConfigError::invalid(
-            setting,
-            format!("{text:?} must be an absolute http:// or https:// URL"),
-        )),
-    }
-}
-
 impl ConsumerConfig {
     /// Reads the file (when given) and the environment `vars`, then validates.
     pub fn load(path: Option<&Path>, vars: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
@@ -260,32 +191,7 @@ impl ConsumerConfig {
             return Err(ConfigError::invalid(env::CONCURRENCY, "must be at least 1"));
         }
 
-        let default_url = match &settings.downstream.url {
-            Some(text) => Some(parse_url(env::DOWNSTREAM_URL, text)?),
-            None => None,
-        };
-        let mut source_urls = BTreeMap::new();
-        for (source, text) in &settings.downstream.sources {
-            let setting = format!("downstream.sources.{source}");
-            source_urls.insert(source.clone(), parse_url(&setting, text)?);
-        }
-        let downstream = &settings.downstream;
-        let default_limits = limits("downstream", downstream.max_in_flight, downstream.rate)?;
-        let mut source_limits = BTreeMap::new();
-        for (source, given) in &downstream.limits {
-            let setting = format!("downstream.limits.{source}");
-            let max_in_flight = given.max_in_flight.unwrap_or(default_limits.max_in_flight);
-            let rate = given.rate.or(default_limits.rate);
-            source_limits.insert(source.clone(), limits(&setting, max_in_flight, rate)?);
-        }
-        let http = HttpSettings {
-            default_url,
-            source_urls,
-            timeout: downstream.timeout,
-            max_hold: downstream.max_hold,
-            limits: default_limits,
-            source_limits,
-        };
+        let http = downstream::http_settings(&settings.downstream, vars)?;
         let worker = WorkerSettings {
             concurrency: settings.concurrency,
             commit_interval: settings.commit_interval,

@@ -199,3 +199,58 @@ fn destinations_have_limits_by_default_and_per_source() {
     assert_eq!(default.http.limits.max_in_flight, 32);
     assert_eq!(default.http.limits.rate, None);
 }
+
+#[test]
+fn each_destination_has_its_own_headers_credentials_and_signing() {
+    let toml = r#"
+        [downstream]
+        url = "https://crm.internal/events"
+        headers = { "X-Tenant" = "acme" }
+        auth = { kind = "bearer", token = { env = "CRM_TOKEN" } }
+        signing = { secrets = [{ env = "CRM_WHSEC" }] }
+
+        [downstream.sources]
+        plain = "http://plain.internal/hook"
+
+        [downstream.sources.zendesk]
+        url = "https://acme.zendesk.com/api/hook"
+        auth = { kind = "basic", username = "bot", password = { env = "ZD_PASSWORD" } }
+    "#;
+    let env = vars(&[
+        ("CRM_TOKEN", "crm-t0k3n"),
+        ("CRM_WHSEC", "whsec_c2VjcmV0"),
+        ("ZD_PASSWORD", "zd-p4ss"),
+    ]);
+    let config = ConsumerConfig::from_toml(toml, &env).expect("valid");
+    let shown = format!("{config:?}");
+    for secret in ["crm-t0k3n", "c2VjcmV0", "zd-p4ss"] {
+        assert!(!shown.contains(secret), "{secret} shows in Debug");
+    }
+    let apply = |outgoing: &crate::deliver::outgoing::Outgoing| {
+        let mut headers = http::HeaderMap::new();
+        outgoing
+            .apply(&mut headers, "evt", b"{}", 0)
+            .expect("applied");
+        headers
+    };
+    let default = apply(&config.http.outgoing);
+    assert_eq!(default["authorization"], "Bearer crm-t0k3n");
+    assert_eq!(default["x-tenant"], "acme");
+    assert!(default.contains_key("webhook-signature"));
+    // A source's own destination inherits none of the default's.
+    let plain = apply(&config.http.source_outgoing["plain"]);
+    assert!(plain.is_empty(), "{plain:?}");
+    let zendesk = apply(&config.http.source_outgoing["zendesk"]);
+    assert!(zendesk["authorization"]
+        .to_str()
+        .expect("text")
+        .starts_with("Basic "));
+    assert!(!zendesk.contains_key("x-tenant") && !zendesk.contains_key("webhook-signature"));
+    assert_eq!(
+        config.http.source_urls["zendesk"].to_string(),
+        "https://acme.zendesk.com/api/hook"
+    );
+
+    let missing = ConsumerConfig::from_toml(toml, &vars(&[("CRM_TOKEN", "t")])).expect_err("unset");
+    assert!(missing.to_string().contains("CRM_WHSEC"), "{missing}");
+}

@@ -12,6 +12,7 @@ use http::Uri;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::hold_wait;
+use super::outgoing::Outgoing;
 use crate::metrics::{AnswerClass, DestinationSeries};
 use switchboard_runtime::time::unix_ms;
 
@@ -92,6 +93,7 @@ pub struct Downstream {
     pacer: Option<Pacer>,
     hold: Mutex<Hold>,
     series: DestinationSeries,
+    outgoing: Arc<Outgoing>,
 }
 
 /// A place under a destination's `max_in_flight`, held while a request is
@@ -119,15 +121,22 @@ impl Drop for Waiting<'_> {
 }
 
 impl Downstream {
-    /// The downstream `name` (its `destination` label) at `uri` with `limits`.
-    pub fn new(name: &str, uri: Uri, limits: Limits) -> Self {
+    /// The downstream `name` (its `destination` label) at `uri` with
+    /// `limits`, its requests carrying `outgoing`.
+    pub fn new(name: &str, uri: Uri, limits: Limits, outgoing: Arc<Outgoing>) -> Self {
         Self {
             uri,
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
             pacer: limits.rate.and_then(Pacer::new),
             hold: Mutex::new(Hold::default()),
             series: DestinationSeries::new(name),
+            outgoing,
         }
+    }
+
+    /// What its requests carry besides the event.
+    pub fn outgoing(&self) -> &Outgoing {
+        &self.outgoing
     }
 
     /// Counts how the destination answered one request.
@@ -213,7 +222,12 @@ mod tests {
     use super::*;
 
     fn downstream(limits: Limits) -> Downstream {
-        Downstream::new("test", Uri::from_static("http://127.0.0.1:1/"), limits)
+        Downstream::new(
+            "test",
+            Uri::from_static("http://127.0.0.1:1/"),
+            limits,
+            Arc::default(),
+        )
     }
 
     #[test]

@@ -14,15 +14,19 @@
 //! before it takes one of its partition's delivery slots, so a held or slow
 //! destination never takes slots from another.
 
+mod answer;
 pub mod downstream;
+pub mod outgoing;
+pub mod secret;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
-use http::{Request, StatusCode, Uri};
+use http::{Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_tls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -32,8 +36,11 @@ use switchboard_proto::Envelope;
 use tokio::sync::Semaphore;
 use tracing::warn;
 
-use crate::metrics::{AnswerClass, ExchangeOutcome, DEFAULT_DESTINATION};
+use crate::metrics::{AnswerClass, DEFAULT_DESTINATION};
+use answer::{classify, error_chain, exchange_outcome, Answer};
+pub use answer::{hold_wait, parse_retry_after, HOLD_FLOOR, HOLD_FLOOR_CAP};
 use downstream::{Downstream, Limits};
+use outgoing::Outgoing;
 
 /// Request header carrying the event id, so a downstream can dedupe too.
 pub const X_EVENT_ID: &str = "x-event-id";
@@ -74,23 +81,6 @@ pub trait Handler: Send + Sync + 'static {
     ) -> impl Future<Output = Outcome> + Send;
 }
 
-/// The shortest hold, whatever the downstream asked for: `Retry-After: 0`
-/// or a date in the past must not turn into a tight loop of requests.
-pub const HOLD_FLOOR: Duration = Duration::from_secs(1);
-/// The longest floor consecutive holds grow to.
-pub const HOLD_FLOOR_CAP: Duration = Duration::from_secs(60);
-
-/// How long to hold after the `holds`-th consecutive backpressure answer
-/// (1 for the first) that asked for `asked`: at least a floor that doubles
-/// with each hold (1 s, 2 s, 4 s … up to [`HOLD_FLOOR_CAP`]).
-pub fn hold_wait(asked: Duration, holds: u32) -> Duration {
-    let doublings = holds.saturating_sub(1).min(16);
-    let floor = HOLD_FLOOR
-        .saturating_mul(1u32 << doublings)
-        .min(HOLD_FLOOR_CAP);
-    asked.max(floor)
-}
-
 /// Settings of [`HttpDelivery`].
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
@@ -107,6 +97,10 @@ pub struct HttpSettings {
     pub limits: Limits,
     /// Per-source limits.
     pub source_limits: BTreeMap<String, Limits>,
+    /// What requests to the default URL carry (headers, credentials, signature).
+    pub outgoing: Arc<Outgoing>,
+    /// What requests to each source's own URL carry (nothing of the default's).
+    pub source_outgoing: BTreeMap<String, Arc<Outgoing>>,
 }
 
 /// POSTs events to their downstream.
@@ -116,12 +110,6 @@ pub struct HttpDelivery {
     by_source: BTreeMap<String, Downstream>,
     timeout: Duration,
     max_hold: Duration,
-}
-
-/// How one HTTP exchange ended.
-enum Answer {
-    Done(Outcome),
-    Backpressure { wait: Duration, error: String },
 }
 
 impl HttpDelivery {
@@ -137,9 +125,14 @@ impl HttpDelivery {
             .build(connector);
         Self {
             client,
-            default: settings
-                .default_url
-                .map(|uri| Downstream::new(DEFAULT_DESTINATION, uri, settings.limits)),
+            default: settings.default_url.map(|uri| {
+                Downstream::new(
+                    DEFAULT_DESTINATION,
+                    uri,
+                    settings.limits,
+                    settings.outgoing.clone(),
+                )
+            }),
             by_source: settings
                 .source_urls
                 .into_iter()
@@ -149,7 +142,12 @@ impl HttpDelivery {
                         .get(&source)
                         .copied()
                         .unwrap_or(settings.limits);
-                    let downstream = Downstream::new(&source, uri, limits);
+                    let outgoing = settings
+                        .source_outgoing
+                        .get(&source)
+                        .cloned()
+                        .unwrap_or_default();
+                    let downstream = Downstream::new(&source, uri, limits, outgoing);
                     (source, downstream)
                 })
                 .collect(),
@@ -188,7 +186,7 @@ impl HttpDelivery {
                 request = request.header("tracestate", &event.tracestate);
             }
         }
-        let request = match request.body(Full::new(event.body.clone())) {
+        let mut request = match request.body(Full::new(event.body.clone())) {
             Ok(request) => request,
             Err(error) => {
                 return (
@@ -199,6 +197,23 @@ impl HttpDelivery {
                 )
             }
         };
+        let now_s = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if let Err(why) =
+            target
+                .outgoing()
+                .apply(request.headers_mut(), &event.event_id, &event.body, now_s)
+        {
+            // The destination's settings, not the event, are at fault: the
+            // ladder retries it (and the operator sees the error chain).
+            return (
+                Answer::Done(Outcome::Retryable(format!(
+                    "cannot add the destination's credentials or signature: {why}"
+                ))),
+                AnswerClass::NoAnswer,
+            );
+        }
         let call = async {
             let response = self.client.request(request).await?;
             let status = response.status();
@@ -280,121 +295,5 @@ impl Handler for HttpDelivery {
                 warn!(downstream = %target.uri(), event_id = event.event_id, hold = ?hold, %error, "downstream asked to back off; holding deliveries to it");
             }
         }
-    }
-}
-
-fn exchange_outcome(answer: &Answer) -> ExchangeOutcome {
-    match answer {
-        Answer::Done(Outcome::Delivered) => ExchangeOutcome::Delivered,
-        Answer::Done(Outcome::Retryable(_)) => ExchangeOutcome::Retryable,
-        Answer::Done(Outcome::Permanent(_)) => ExchangeOutcome::Permanent,
-        Answer::Backpressure { .. } => ExchangeOutcome::Backpressure,
-    }
-}
-
-fn classify(status: StatusCode, retry_after: Option<Duration>, snippet: &[u8]) -> Answer {
-    if status.is_success() {
-        return Answer::Done(Outcome::Delivered);
-    }
-    let error = if snippet.is_empty() {
-        format!("HTTP {}", status.as_u16())
-    } else {
-        format!(
-            "HTTP {}: {}",
-            status.as_u16(),
-            String::from_utf8_lossy(snippet).trim()
-        )
-    };
-    match (status.as_u16(), retry_after) {
-        (429 | 503, Some(wait)) => Answer::Backpressure { wait, error },
-        (408 | 429, _) | (500..=599, _) => Answer::Done(Outcome::Retryable(error)),
-        _ => Answer::Done(Outcome::Permanent(error)),
-    }
-}
-
-/// Parses `Retry-After`: delay-seconds or an HTTP date, relative to `now`.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn outcome(status: u16, retry_after: Option<u64>) -> Result<Outcome, Duration> {
-        let status = StatusCode::from_u16(status).expect("valid");
-        match classify(status, retry_after.map(Duration::from_secs), b"") {
-            Answer::Done(outcome) => Ok(outcome),
-            Answer::Backpressure { wait, .. } => Err(wait),
-        }
-    }
-
-    #[test]
-    fn answers_are_classified_as_documented() {
-        assert_eq!(outcome(200, None), Ok(Outcome::Delivered));
-        assert_eq!(outcome(204, None), Ok(Outcome::Delivered));
-        for retryable in [408, 429, 500, 502, 503, 504] {
-            assert!(
-                outcome(retryable, None).is_ok_and(|o| o.is_retryable()),
-                "{retryable}"
-            );
-        }
-        for permanent in [301, 400, 401, 404, 410, 422] {
-            assert!(
-                matches!(outcome(permanent, None), Ok(Outcome::Permanent(_))),
-                "{permanent}"
-            );
-        }
-        assert_eq!(outcome(429, Some(3)), Err(Duration::from_secs(3)));
-        assert_eq!(outcome(503, Some(1)), Err(Duration::from_secs(1)));
-        assert!(
-            matches!(outcome(400, Some(3)), Ok(Outcome::Permanent(_))),
-            "Retry-After on a 400 is not backpressure"
-        );
-    }
-
-    #[test]
-    fn retry_after_takes_seconds_or_a_date() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
-        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
-        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        assert_eq!(
-            parse_retry_after(&later, now),
-            Some(Duration::from_secs(30))
-        );
-        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
-        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("soon", now), None);
-    }
-
-    #[test]
-    fn holds_have_a_floor_that_doubles_and_never_overflow() {
-        assert_eq!(hold_wait(Duration::ZERO, 1), Duration::from_secs(1));
-        assert_eq!(hold_wait(Duration::ZERO, 2), Duration::from_secs(2));
-        assert_eq!(hold_wait(Duration::ZERO, 4), Duration::from_secs(8));
-        assert_eq!(hold_wait(Duration::ZERO, 40), HOLD_FLOOR_CAP);
-        assert_eq!(
-            hold_wait(Duration::from_secs(30), 1),
-            Duration::from_secs(30)
-        );
-        assert_eq!(hold_wait(Duration::MAX, u32::MAX), Duration::MAX);
-        let far = parse_retry_after(&u64::MAX.to_string(), SystemTime::now()).expect("parsed");
-        assert!(Duration::ZERO.saturating_add(far) >= far);
     }
 }

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use switchboard_proto::standard_webhooks::SigningKey;
 use serde::Deserialize;
+use switchboard_proto::standard_webhooks::SigningKey;
 
 use super::{SignatureEncoding, Verifier};
 

@@ -1,0 +1,174 @@
+//! `[downstream]`: where events go and what each destination gets. The
+//! default destination (`url`, its limits, `headers`, `auth`, `signing`)
+//! and the sources with a URL of their own (`[downstream.sources]`, a URL
+//! or a table), validated into [`HttpSettings`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Uri;
+use serde::Deserialize;
+
+use super::{env, ConfigError};
+use crate::deliver::downstream::{Limits, DEFAULT_MAX_IN_FLIGHT};
+use crate::deliver::outgoing::{AuthSettings, Outgoing, SigningSettings};
+use crate::deliver::HttpSettings;
+
+/// `[downstream]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct DownstreamSettings {
+    url: Option<String>,
+    #[serde(with = "humantime_serde")]
+    timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    max_hold: Duration,
+    max_in_flight: usize,
+    rate: Option<f64>,
+    /// Static headers of the default destination's requests.
+    headers: BTreeMap<String, String>,
+    /// How the consumer authenticates to the default destination.
+    auth: Option<AuthSettings>,
+    /// Standard Webhooks signing of the default destination's requests.
+    signing: Option<SigningSettings>,
+    sources: BTreeMap<String, SourceDestination>,
+    limits: BTreeMap<String, LimitSettings>,
+}
+
+/// `[downstream.sources]`: a source's own destination, a URL or a table
+/// (`url`, `headers`, `auth`, `signing`; nothing inherited from the default
+/// destination but its limits, which `[downstream.limits.SOURCE]` sets).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SourceDestination {
+    Url(String),
+    Table(SourceDestinationSettings),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceDestinationSettings {
+    url: String,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    auth: Option<AuthSettings>,
+    signing: Option<SigningSettings>,
+}
+
+/// `[downstream.limits.SOURCE]`: the limits of one source's destination.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct LimitSettings {
+    max_in_flight: Option<usize>,
+    rate: Option<f64>,
+}
+
+impl Default for DownstreamSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            timeout: Duration::from_secs(5),
+            max_hold: Duration::from_secs(300),
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            rate: None,
+            headers: BTreeMap::new(),
+            auth: None,
+            signing: None,
+            sources: BTreeMap::new(),
+            limits: BTreeMap::new(),
+        }
+    }
+}
+
+fn limits(setting: &str, max_in_flight: usize, rate: Option<f64>) -> Result<Limits, ConfigError> {
+    if max_in_flight == 0 {
+        return Err(ConfigError::invalid(
+            setting,
+            "max_in_flight must be at least 1",
+        ));
+    }
+    if rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+        return Err(ConfigError::invalid(
+            setting,
+            "rate must be a positive number of events per second",
+        ));
+    }
+    Ok(Limits {
+        max_in_flight,
+        rate,
+    })
+}
+
+/// Validates `[downstream]` into the delivery settings (`vars` is the
+/// environment, for secrets named by variable).
+pub(super) fn http_settings(
+    downstream: &DownstreamSettings,
+    vars: &BTreeMap<String, String>,
+) -> Result<HttpSettings, ConfigError> {
+    let default_url = match &downstream.url {
+        Some(text) => Some(parse_url(env::DOWNSTREAM_URL, text)?),
+        None => None,
+    };
+    let outgoing = |headers, auth, signing, what: &str| {
+        Outgoing::load(headers, auth, signing, vars, what)
+            .map(Arc::new)
+            .map_err(|why| ConfigError::invalid(what, why))
+    };
+    let default_outgoing = outgoing(
+        &downstream.headers,
+        downstream.auth.as_ref(),
+        downstream.signing.as_ref(),
+        "downstream",
+    )?;
+    let mut source_urls = BTreeMap::new();
+    let mut source_outgoing = BTreeMap::new();
+    for (source, destination) in &downstream.sources {
+        let setting = format!("downstream.sources.{source}");
+        let (text, own) = match destination {
+            SourceDestination::Url(text) => (text, Arc::default()),
+            SourceDestination::Table(table) => (
+                &table.url,
+                outgoing(
+                    &table.headers,
+                    table.auth.as_ref(),
+                    table.signing.as_ref(),
+                    &setting,
+                )?,
+            ),
+        };
+        source_urls.insert(source.clone(), parse_url(&setting, text)?);
+        source_outgoing.insert(source.clone(), own);
+    }
+    let default_limits = limits("downstream", downstream.max_in_flight, downstream.rate)?;
+    let mut source_limits = BTreeMap::new();
+    for (source, given) in &downstream.limits {
+        let setting = format!("downstream.limits.{source}");
+        let max_in_flight = given.max_in_flight.unwrap_or(default_limits.max_in_flight);
+        let rate = given.rate.or(default_limits.rate);
+        source_limits.insert(source.clone(), limits(&setting, max_in_flight, rate)?);
+    }
+    Ok(HttpSettings {
+        default_url,
+        source_urls,
+        timeout: downstream.timeout,
+        max_hold: downstream.max_hold,
+        limits: default_limits,
+        source_limits,
+        outgoing: default_outgoing,
+        source_outgoing,
+    })
+}
+
+fn parse_url(setting: &str, text: &str) -> Result<Uri, ConfigError> {
+    let uri: Uri = text
+        .parse()
+        .map_err(|e| ConfigError::invalid(setting, format!("{text:?}: {e}")))?;
+    match (uri.scheme_str(), uri.authority()) {
+        (Some("http" | "https"), Some(_)) => Ok(uri),
+        _ => Err(ConfigError::invalid(
+            setting,
+            format!("{text:?} must be an absolute http:// or https:// URL"),
+        )),
+    }
+}

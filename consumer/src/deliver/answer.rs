@@ -1,0 +1,160 @@
+//! Reading a downstream's answer: what an HTTP exchange means for the event
+//! (delivered, retry, dead letter, or a hold of the destination), the
+//! `Retry-After` header, and how long a hold lasts.
+
+use std::time::{Duration, SystemTime};
+
+use http::StatusCode;
+
+use super::Outcome;
+use crate::metrics::ExchangeOutcome;
+
+/// The shortest hold, whatever the downstream asked for: `Retry-After: 0`
+/// or a date in the past must not turn into a tight loop of requests.
+pub const HOLD_FLOOR: Duration = Duration::from_secs(1);
+/// The longest floor consecutive holds grow to.
+pub const HOLD_FLOOR_CAP: Duration = Duration::from_secs(60);
+
+/// How long to hold after the `holds`-th consecutive backpressure answer
+/// (1 for the first) that asked for `asked`: at least a floor that doubles
+/// with each hold (1 s, 2 s, 4 s … up to [`HOLD_FLOOR_CAP`]).
+pub fn hold_wait(asked: Duration, holds: u32) -> Duration {
+    let doublings = holds.saturating_sub(1).min(16);
+    let floor = HOLD_FLOOR
+        .saturating_mul(1u32 << doublings)
+        .min(HOLD_FLOOR_CAP);
+    asked.max(floor)
+}
+
+/// How one HTTP exchange ended.
+pub(super) enum Answer {
+    /// The event's outcome.
+    Done(Outcome),
+    /// The destination asked to be left alone for `wait`.
+    Backpressure {
+        /// How long it asked for.
+        wait: Duration,
+        /// The answer, for the error chain.
+        error: String,
+    },
+}
+
+pub(super) fn exchange_outcome(answer: &Answer) -> ExchangeOutcome {
+    match answer {
+        Answer::Done(Outcome::Delivered) => ExchangeOutcome::Delivered,
+        Answer::Done(Outcome::Retryable(_)) => ExchangeOutcome::Retryable,
+        Answer::Done(Outcome::Permanent(_)) => ExchangeOutcome::Permanent,
+        Answer::Backpressure { .. } => ExchangeOutcome::Backpressure,
+    }
+}
+
+pub(super) fn classify(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    snippet: &[u8],
+) -> Answer {
+    if status.is_success() {
+        return Answer::Done(Outcome::Delivered);
+    }
+    let error = if snippet.is_empty() {
+        format!("HTTP {}", status.as_u16())
+    } else {
+        format!(
+            "HTTP {}: {}",
+            status.as_u16(),
+            String::from_utf8_lossy(snippet).trim()
+        )
+    };
+    match (status.as_u16(), retry_after) {
+        (429 | 503, Some(wait)) => Answer::Backpressure { wait, error },
+        (408 | 429, _) | (500..=599, _) => Answer::Done(Outcome::Retryable(error)),
+        _ => Answer::Done(Outcome::Permanent(error)),
+    }
+}
+
+/// Parses `Retry-After`: delay-seconds or an HTTP date, relative to `now`.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+pub(super) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(status: u16, retry_after: Option<u64>) -> Result<Outcome, Duration> {
+        let status = StatusCode::from_u16(status).expect("valid");
+        match classify(status, retry_after.map(Duration::from_secs), b"") {
+            Answer::Done(outcome) => Ok(outcome),
+            Answer::Backpressure { wait, .. } => Err(wait),
+        }
+    }
+
+    #[test]
+    fn answers_are_classified_as_documented() {
+        assert_eq!(outcome(200, None), Ok(Outcome::Delivered));
+        assert_eq!(outcome(204, None), Ok(Outcome::Delivered));
+        for retryable in [408, 429, 500, 502, 503, 504] {
+            assert!(
+                outcome(retryable, None).is_ok_and(|o| o.is_retryable()),
+                "{retryable}"
+            );
+        }
+        for permanent in [301, 400, 401, 404, 410, 422] {
+            assert!(
+                matches!(outcome(permanent, None), Ok(Outcome::Permanent(_))),
+                "{permanent}"
+            );
+        }
+        assert_eq!(outcome(429, Some(3)), Err(Duration::from_secs(3)));
+        assert_eq!(outcome(503, Some(1)), Err(Duration::from_secs(1)));
+        assert!(
+            matches!(outcome(400, Some(3)), Ok(Outcome::Permanent(_))),
+            "Retry-After on a 400 is not backpressure"
+        );
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(30))
+        );
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn holds_have_a_floor_that_doubles_and_never_overflow() {
+        assert_eq!(hold_wait(Duration::ZERO, 1), Duration::from_secs(1));
+        assert_eq!(hold_wait(Duration::ZERO, 2), Duration::from_secs(2));
+        assert_eq!(hold_wait(Duration::ZERO, 4), Duration::from_secs(8));
+        assert_eq!(hold_wait(Duration::ZERO, 40), HOLD_FLOOR_CAP);
+        assert_eq!(
+            hold_wait(Duration::from_secs(30), 1),
+            Duration::from_secs(30)
+        );
+        assert_eq!(hold_wait(Duration::MAX, u32::MAX), Duration::MAX);
+        let far = parse_retry_after(&u64::MAX.to_string(), SystemTime::now()).expect("parsed");
+        assert!(Duration::ZERO.saturating_add(far) >= far);
+    }
+}

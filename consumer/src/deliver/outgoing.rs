@@ -1,0 +1,336 @@
+//! What a destination's requests carry besides the event: static headers,
+//! credentials (a bearer token, Basic, or a named API-key header) and a
+//! Standard Webhooks signature ([`switchboard_proto::standard_webhooks`]).
+//! Each destination (the default downstream, or a source's own URL) has its
+//! own; a source's destination inherits none of the default's, so a token
+//! meant for one service never reaches another. Secrets come from files or
+//! environment variables ([`super::secret`]).
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use http::HeaderMap;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use switchboard_proto::standard_webhooks::{
+    self, SigningKey, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP,
+};
+
+use super::secret::{Secret, SecretSettings};
+
+/// Headers the consumer sets itself, which static headers may not replace.
+const RESERVED: &[&str] = &[
+    "authorization",
+    "content-type",
+    "content-length",
+    "host",
+    "user-agent",
+    "traceparent",
+    "tracestate",
+    "x-event-id",
+    "x-attempt",
+    "x-source",
+    WEBHOOK_ID,
+    WEBHOOK_TIMESTAMP,
+    WEBHOOK_SIGNATURE,
+];
+
+/// How the consumer authenticates to a destination, as configured.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AuthSettings {
+    /// `Authorization: Bearer <token>`.
+    Bearer {
+        /// Where the token is.
+        token: SecretSettings,
+    },
+    /// `Authorization: Basic <base64 of user:password>`.
+    Basic {
+        /// The user name (not secret).
+        username: String,
+        /// Where the password is.
+        password: SecretSettings,
+    },
+    /// A named header carrying a key (`X-API-Key: <key>`).
+    ApiKey {
+        /// The header's name.
+        header: String,
+        /// Where the key is.
+        key: SecretSettings,
+    },
+}
+
+/// Standard Webhooks signing, as configured.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SigningSettings {
+    /// `whsec_` secrets; during a rotation give two (every request then
+    /// carries one signature per secret, and the receiver accepts either).
+    pub secrets: Vec<SecretSettings>,
+}
+
+enum Credentials {
+    Bearer(Secret),
+    Basic { username: String, password: Secret },
+    ApiKey { header: HeaderName, key: Secret },
+}
+
+/// What one destination's requests carry, resolved (secrets loaded).
+#[derive(Default)]
+pub struct Outgoing {
+    headers: Vec<(HeaderName, HeaderValue)>,
+    credentials: Option<Credentials>,
+    signing: Vec<Secret>,
+}
+
+impl std::fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let auth = match &self.credentials {
+            None => "none",
+            Some(Credentials::Bearer(_)) => "bearer",
+            Some(Credentials::Basic { .. }) => "basic",
+            Some(Credentials::ApiKey { .. }) => "api_key",
+        };
+        f.debug_struct("Outgoing")
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .field("auth", &auth)
+            .field("signing_secrets", &self.signing.len())
+            .finish()
+    }
+}
+
+impl Outgoing {
+    /// Resolves a destination's `headers`, `auth` and `signing` (`vars` is
+    /// the environment; `what` names the destination in errors).
+    pub fn load(
+        headers: &BTreeMap<String, String>,
+        auth: Option<&AuthSettings>,
+        signing: Option<&SigningSettings>,
+        vars: &BTreeMap<String, String>,
+        what: &str,
+    ) -> Result<Self, String> {
+        let mut resolved = Vec::with_capacity(headers.len());
+        for (name, value) in headers {
+            let header = HeaderName::try_from(name.as_str())
+                .map_err(|_| format!("{what}.headers: {name:?} is not a header name"))?;
+            if RESERVED.contains(&header.as_str()) {
+                return Err(format!(
+                    "{what}.headers: {name} is set by the consumer itself (use auth for credentials)"
+                ));
+            }
+            let value = HeaderValue::try_from(value.as_str())
+                .map_err(|_| format!("{what}.headers.{name}: not a valid header value"))?;
+            resolved.push((header, value));
+        }
+        let credentials = match auth {
+            None => None,
+            Some(AuthSettings::Bearer { token }) => Some(Credentials::Bearer(Secret::load(
+                token,
+                vars,
+                &format!("{what}.auth.token"),
+            )?)),
+            Some(AuthSettings::Basic { username, password }) => Some(Credentials::Basic {
+                username: username.clone(),
+                password: Secret::load(password, vars, &format!("{what}.auth.password"))?,
+            }),
+            Some(AuthSettings::ApiKey { header, key }) => {
+                let header = HeaderName::try_from(header.as_str())
+                    .map_err(|_| format!("{what}.auth.header: {header:?} is not a header name"))?;
+                Some(Credentials::ApiKey {
+                    header,
+                    key: Secret::load(key, vars, &format!("{what}.auth.key"))?,
+                })
+            }
+        };
+        let mut secrets = Vec::new();
+        if let Some(signing) = signing {
+            if signing.secrets.is_empty() {
+                return Err(format!("{what}.signing: give at least one secret"));
+            }
+            for (i, source) in signing.secrets.iter().enumerate() {
+                let secret = Secret::load(source, vars, &format!("{what}.signing.secrets[{i}]"))?;
+                secret
+                    .with_current(SigningKey::from_secret)
+                    .map_err(|e| format!("{what}.signing.secrets[{i}]: {e}"))?;
+                secrets.push(secret);
+            }
+        }
+        Ok(Self {
+            headers: resolved,
+            credentials,
+            signing: secrets,
+        })
+    }
+
+    /// Adds what this destination's requests carry to `headers`, for the
+    /// event `event_id` whose request body is `body`, signed at `now_s`
+    /// (unix seconds). Credential values are marked sensitive (never
+    /// logged by the HTTP stack).
+    pub fn apply(
+        &self,
+        headers: &mut HeaderMap,
+        event_id: &str,
+        body: &[u8],
+        now_s: u64,
+    ) -> Result<(), String> {
+        for (name, value) in &self.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        if let Some(credentials) = &self.credentials {
+            let (name, text) = match credentials {
+                Credentials::Bearer(token) => {
+                    (AUTHORIZATION, token.with_current(|t| format!("Bearer {t}")))
+                }
+                Credentials::Basic { username, password } => {
+                    let pair = password.with_current(|p| format!("{username}:{p}"));
+                    (AUTHORIZATION, format!("Basic {}", BASE64.encode(pair)))
+                }
+                Credentials::ApiKey { header, key } => {
+                    (header.clone(), key.current().expose_secret().to_owned())
+                }
+            };
+            let mut value = HeaderValue::try_from(text)
+                .map_err(|_| "the credential is not a valid header value".to_owned())?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        if !self.signing.is_empty() {
+            let keys = self
+                .signing
+                .iter()
+                .map(|secret| secret.with_current(SigningKey::from_secret))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("signing secret: {e}"))?;
+            let timestamp = now_s.to_string();
+            let signature = standard_webhooks::sign(&keys, event_id, &timestamp, body);
+            let value = |text: &str| {
+                HeaderValue::try_from(text).map_err(|_| format!("{text:?} is not a header value"))
+            };
+            headers.insert(WEBHOOK_ID, value(event_id)?);
+            headers.insert(WEBHOOK_TIMESTAMP, value(&timestamp)?);
+            headers.insert(WEBHOOK_SIGNATURE, value(&signature)?);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn env(name: &str) -> SecretSettings {
+        SecretSettings {
+            file: None,
+            env: Some(name.into()),
+        }
+    }
+
+    #[test]
+    fn each_kind_of_credential_becomes_its_header() {
+        let env_vars = vars(&[("TOKEN", "t0k"), ("PASS", "p4ss"), ("KEY", "k3y")]);
+        let with = |auth: AuthSettings| {
+            let outgoing =
+                Outgoing::load(&BTreeMap::new(), Some(&auth), None, &env_vars, "downstream")
+                    .expect("valid");
+            let mut headers = HeaderMap::new();
+            outgoing
+                .apply(&mut headers, "evt", b"{}", 0)
+                .expect("applied");
+            headers
+        };
+        let bearer = with(AuthSettings::Bearer {
+            token: env("TOKEN"),
+        });
+        assert_eq!(bearer[AUTHORIZATION], "Bearer t0k");
+        assert!(bearer[AUTHORIZATION].is_sensitive());
+        let basic = with(AuthSettings::Basic {
+            username: "crm".into(),
+            password: env("PASS"),
+        });
+        assert_eq!(
+            basic[AUTHORIZATION],
+            format!("Basic {}", BASE64.encode("crm:p4ss"))
+        );
+        let api_key = with(AuthSettings::ApiKey {
+            header: "X-API-Key".into(),
+            key: env("KEY"),
+        });
+        assert_eq!(api_key["x-api-key"], "k3y");
+        assert!(!api_key.contains_key(AUTHORIZATION));
+    }
+
+    #[test]
+    fn a_signed_request_verifies_with_the_same_codec() {
+        let env_vars = vars(&[("WHSEC", "whsec_c2VjcmV0LWtleQ==")]);
+        let signing = SigningSettings {
+            secrets: vec![env("WHSEC")],
+        };
+        let outgoing = Outgoing::load(
+            &BTreeMap::new(),
+            None,
+            Some(&signing),
+            &env_vars,
+            "downstream",
+        )
+        .expect("valid");
+        let mut headers = HeaderMap::new();
+        outgoing
+            .apply(&mut headers, "evt-7", b"{\"a\":1}", 1_700_000_000)
+            .expect("signed");
+        assert_eq!(headers[WEBHOOK_ID], "evt-7");
+        assert_eq!(headers[WEBHOOK_TIMESTAMP], "1700000000");
+        let key = SigningKey::from_secret("whsec_c2VjcmV0LWtleQ==").expect("key");
+        let signature = headers[WEBHOOK_SIGNATURE].to_str().expect("text");
+        assert_eq!(
+            standard_webhooks::verify(&[key], "evt-7", "1700000000", b"{\"a\":1}", signature),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_their_place_and_secrets_never_show() {
+        let none = BTreeMap::new();
+        let reserved: BTreeMap<String, String> = [("X-Event-Id".to_owned(), "x".to_owned())].into();
+        let error =
+            Outgoing::load(&reserved, None, None, &vars(&[]), "downstream").expect_err("reserved");
+        assert!(error.contains("downstream.headers"), "{error}");
+        let bad_secret = SigningSettings {
+            secrets: vec![env("WHSEC")],
+        };
+        let error = Outgoing::load(
+            &none,
+            None,
+            Some(&bad_secret),
+            &vars(&[("WHSEC", "not base64!")]),
+            "downstream.sources.crm",
+        )
+        .expect_err("bad secret");
+        assert!(
+            error.starts_with("downstream.sources.crm.signing.secrets[0]"),
+            "{error}"
+        );
+        let outgoing = Outgoing::load(
+            &none,
+            Some(&AuthSettings::Bearer {
+                token: env("TOKEN"),
+            }),
+            None,
+            &vars(&[("TOKEN", "t0k")]),
+            "downstream",
+        )
+        .expect("valid");
+        assert!(!format!("{outgoing:?}").contains("t0k"));
+    }
+}

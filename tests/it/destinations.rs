@@ -1,0 +1,233 @@
+//! What a protected destination gets from the consumer, end to end against
+//! real HTTP servers: Standard Webhooks signatures that the reference Python
+//! library (`standardwebhooks`) verifies, and a bearer token read from a
+//! file and rotated without a restart.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use http::StatusCode;
+
+use crate::downstream::Downstream;
+use crate::harness::shared_kafka;
+use crate::harness::{eventually, log_dir, spawn_tied, unique_topic, HttpClient};
+use crate::pipeline::{create_group_topics, ids, produce_events, ConsumerProcess};
+
+/// The receiver's secret, and a second one only the consumer holds (a
+/// rotation in progress: the receiver has not switched yet).
+const RECEIVER_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const NEXT_SECRET: &str = "whsec_bmV4dC1zZWNyZXQtbm90LXlldC1zaGFyZWQ=";
+
+/// The Python receiver (tests/receivers/standard_webhooks_receiver.py): its
+/// URL and the lines it printed ("verified ID" / "rejected ID: why").
+struct Receiver {
+    url: String,
+    lines: Arc<Mutex<Vec<String>>>,
+    _child: std::process::Child,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("receivers")
+            .join("standard_webhooks_receiver.py");
+        let mut command = Command::new("python3");
+        command
+            .arg(script)
+            .env("WHSEC", RECEIVER_SECRET)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log_dir().join("receiver.log")).expect("log"));
+        let mut child = spawn_tied(command);
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first = String::new();
+        stdout
+            .read_line(&mut first)
+            .expect("the receiver's first line");
+        let port = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("receiver said {first:?} (is standardwebhooks installed?)"))
+            .to_owned();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let collected = lines.clone();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                collected.lock().expect("lock").push(line);
+            }
+        });
+        Receiver {
+            url: format!("http://127.0.0.1:{port}/hooks"),
+            lines,
+            _child: child,
+        }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().expect("lock").clone()
+    }
+}
+
+fn config_file(name: &str, text: &str) -> std::path::PathBuf {
+    let path = log_dir().join(format!("{}.toml", unique_topic(name)));
+    std::fs::write(&path, text).expect("config file");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_deliveries_verify_with_the_standard_webhooks_library_during_a_rotation() {
+    let receiver = Receiver::start();
+    // The library itself refuses what is not signed with its secret (a
+    // fresh timestamp, so the signature is what fails).
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        .to_string();
+    let forged = HttpClient::new()
+        .post_json(
+            &receiver.url,
+            "{}",
+            &[
+                ("webhook-id", "forged"),
+                ("webhook-timestamp", now.as_str()),
+                ("webhook-signature", "v1,bm90IGEgc2lnbmF0dXJl"),
+            ],
+        )
+        .await
+        .expect("request");
+    assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+
+    let bootstrap = shared_kafka().await.bootstrap();
+    let main = unique_topic("signed");
+    let group = format!("{main}-group");
+    create_group_topics(&bootstrap, &main, &group, 1).await;
+    let config = config_file(
+        "signed",
+        "[downstream]\nsigning = { secrets = [{ env = \"NEXT_WHSEC\" }, { env = \"CURRENT_WHSEC\" }] }\n",
+    );
+    let config = config.to_string_lossy().into_owned();
+    let consumer = ConsumerProcess::start(
+        &bootstrap,
+        &main,
+        &group,
+        &receiver.url,
+        &[
+            ("CONSUMER_CONFIG", config.as_str()),
+            ("NEXT_WHSEC", NEXT_SECRET),
+            ("CURRENT_WHSEC", RECEIVER_SECRET),
+        ],
+    )
+    .await;
+    let events = ids("signed", 5);
+    produce_events(&bootstrap, &main, &events).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let lines = receiver.lines();
+        let verified = lines
+            .iter()
+            .filter(|l| l.starts_with("verified signed-"))
+            .count();
+        if verified == 5 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "five verified deliveries within 30 s; the receiver said: {lines:?}; the consumer: {}",
+            consumer.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lines = receiver.lines();
+    assert!(
+        lines.iter().all(|l| !l.starts_with("rejected signed-")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("rejected forged: No matching signature")),
+        "the forgery failed on its signature: {lines:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bearer_token_file_rotates_without_a_restart() {
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    let token = log_dir().join(format!("{}.token", unique_topic("token")));
+    std::fs::write(&token, "first-token\n").expect("token");
+    let config = config_file(
+        "bearer",
+        &format!(
+            "[downstream]\nauth = {{ kind = \"bearer\", token = {{ file = {:?} }} }}\n",
+            token.to_string_lossy()
+        ),
+    );
+    let config = config.to_string_lossy().into_owned();
+    let bootstrap = shared_kafka().await.bootstrap();
+    let main = unique_topic("bearer");
+    let group = format!("{main}-group");
+    create_group_topics(&bootstrap, &main, &group, 1).await;
+    let consumer = ConsumerProcess::start(
+        &bootstrap,
+        &main,
+        &group,
+        &downstream.url(),
+        &[("CONSUMER_CONFIG", config.as_str())],
+    )
+    .await;
+    let tokens = |prefix: &'static str| {
+        let downstream = &downstream;
+        move || {
+            downstream
+                .seen()
+                .into_iter()
+                .filter(|s| s.event_id.starts_with(prefix))
+                .map(|s| {
+                    s.headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    produce_events(&bootstrap, &main, &ids("before", 3)).await;
+    let before = tokens("before-");
+    eventually("three deliveries", Duration::from_secs(30), || async {
+        (before().len() == 3).then_some(())
+    })
+    .await;
+    assert!(
+        before().iter().all(|t| t == "Bearer first-token"),
+        "{:?}",
+        before()
+    );
+
+    // The operator (or Kubernetes) replaces the file; the process keeps running.
+    std::fs::write(&token, "second-token\n").expect("token");
+    let file = std::fs::File::options()
+        .write(true)
+        .open(&token)
+        .expect("open");
+    file.set_modified(SystemTime::now() + Duration::from_secs(5))
+        .expect("mtime");
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    produce_events(&bootstrap, &main, &ids("after", 3)).await;
+    let after = tokens("after-");
+    eventually("three more deliveries", Duration::from_secs(30), || async {
+        (after().len() == 3).then_some(())
+    })
+    .await;
+    assert!(
+        after().iter().all(|t| t == "Bearer second-token"),
+        "{:?}",
+        after()
+    );
+    assert!(
+        !consumer.log_text().contains("first-token"),
+        "the token never appears in the log"
+    );
+}
