@@ -214,6 +214,8 @@ async fn a_bearer_token_file_rotates_without_a_restart() {
         .expect("open");
     file.set_modified(SystemTime::now() + Duration::from_secs(5))
         .expect("mtime");
+    // Past the consumer's once-a-second look at the file (deliver/secret.rs):
+    // a fixed wait, because the behaviour is "within a second", not an event.
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     produce_events(&bootstrap, &main, &ids("after", 3)).await;
     let after = tokens("after-");
