@@ -13,7 +13,9 @@ use http::StatusCode;
 use crate::downstream::Downstream;
 use crate::harness::shared_kafka;
 use crate::harness::{eventually, log_dir, spawn_tied, unique_topic, HttpClient};
-use crate::pipeline::{create_group_topics, ids, produce_events, ConsumerProcess};
+use crate::pipeline::{
+    create_group_topics, envelope, ids, produce_envelopes, produce_events, ConsumerProcess,
+};
 
 /// The receiver's secret, and a second one only the consumer holds (a
 /// rotation in progress: the receiver has not switched yet).
@@ -231,5 +233,41 @@ async fn a_bearer_token_file_rotates_without_a_restart() {
     assert!(
         !consumer.log_text().contains("first-token"),
         "the token never appears in the log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_source_headers_reach_a_destination_that_asks_for_them() {
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    let config = config_file("forward", "[downstream]\nforward_source_headers = true\n");
+    let config = config.to_string_lossy().into_owned();
+    let bootstrap = shared_kafka().await.bootstrap();
+    let main = unique_topic("forward");
+    let group = format!("{main}-group");
+    create_group_topics(&bootstrap, &main, &group, 1).await;
+    let _consumer = ConsumerProcess::start(
+        &bootstrap,
+        &main,
+        &group,
+        &downstream.url(),
+        &[("CONSUMER_CONFIG", config.as_str())],
+    )
+    .await;
+    // As the gateway keeps a source's `forward_headers` in the envelope.
+    let mut event = envelope("forwarded-1", "genesys");
+    event.headers.push(switchboard_proto::Header {
+        name: "X-Genesys-Org".into(),
+        value: b"acme".to_vec().into(),
+    });
+    produce_envelopes(&bootstrap, &main, &[event]).await;
+    let seen = eventually("the delivery", Duration::from_secs(30), || async {
+        downstream.seen().into_iter().next()
+    })
+    .await;
+    assert_eq!(
+        seen.headers
+            .get("x-source-header-x-genesys-org")
+            .and_then(|v| v.to_str().ok()),
+        Some("acme")
     );
 }

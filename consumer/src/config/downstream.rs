@@ -28,6 +28,8 @@ pub(super) struct DownstreamSettings {
     rate: Option<f64>,
     /// Static headers of the default destination's requests.
     headers: BTreeMap<String, String>,
+    /// Whether the default destination gets the source headers the gateway kept.
+    forward_source_headers: bool,
     /// How the consumer authenticates to the default destination.
     auth: Option<AuthSettings>,
     /// Standard Webhooks signing of the default destination's requests.
@@ -37,7 +39,7 @@ pub(super) struct DownstreamSettings {
 }
 
 /// `[downstream.sources]`: a source's own destination, a URL or a table
-/// (`url`, `headers`, `auth`, `signing`; nothing inherited from the default
+/// (`url`, `headers`, `forward_source_headers`, `auth`, `signing`; nothing inherited from the default
 /// destination but its limits, which `[downstream.limits.SOURCE]` sets).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -52,6 +54,8 @@ struct SourceDestinationSettings {
     url: String,
     #[serde(default)]
     headers: BTreeMap<String, String>,
+    #[serde(default)]
+    forward_source_headers: bool,
     auth: Option<AuthSettings>,
     signing: Option<SigningSettings>,
 }
@@ -73,6 +77,7 @@ impl Default for DownstreamSettings {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             rate: None,
             headers: BTreeMap::new(),
+            forward_source_headers: false,
             auth: None,
             signing: None,
             sources: BTreeMap::new(),
@@ -110,13 +115,14 @@ pub(super) fn http_settings(
         Some(text) => Some(parse_url(env::DOWNSTREAM_URL, text)?),
         None => None,
     };
-    let outgoing = |headers, auth, signing, what: &str| {
-        Outgoing::load(headers, auth, signing, vars, what)
+    let outgoing = |headers, forward, auth, signing, what: &str| {
+        Outgoing::load(headers, forward, auth, signing, vars, what)
             .map(Arc::new)
             .map_err(|why| ConfigError::invalid(what, why))
     };
     let default_outgoing = outgoing(
         &downstream.headers,
+        downstream.forward_source_headers,
         downstream.auth.as_ref(),
         downstream.signing.as_ref(),
         "downstream",
@@ -131,6 +137,7 @@ pub(super) fn http_settings(
                 &table.url,
                 outgoing(
                     &table.headers,
+                    table.forward_source_headers,
                     table.auth.as_ref(),
                     table.signing.as_ref(),
                     &setting,

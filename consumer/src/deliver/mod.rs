@@ -200,10 +200,9 @@ impl HttpDelivery {
         let now_s = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        if let Err(why) =
-            target
-                .outgoing()
-                .apply(request.headers_mut(), &event.event_id, &event.body, now_s)
+        let outgoing = target.outgoing();
+        outgoing.forward(request.headers_mut(), &event.headers);
+        if let Err(why) = outgoing.apply(request.headers_mut(), &event.event_id, &event.body, now_s)
         {
             // The destination's settings, not the event, are at fault: the
             // ladder retries it (and the operator sees the error chain).

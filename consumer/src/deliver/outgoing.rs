@@ -1,6 +1,8 @@
 //! What a destination's requests carry besides the event: static headers,
-//! credentials (a bearer token, Basic, or a named API-key header) and a
-//! Standard Webhooks signature ([`switchboard_proto::standard_webhooks`]).
+//! optionally the source's own headers that the gateway kept (each as
+//! [`FORWARDED_PREFIX`]`<name>`), credentials (a bearer token, Basic, or a
+//! named API-key header) and a Standard Webhooks signature
+//! ([`switchboard_proto::standard_webhooks`]).
 //! Each destination (the default downstream, or a source's own URL) has its
 //! own; a source's destination inherits none of the default's, so a token
 //! meant for one service never reaches another. Secrets come from files or
@@ -19,6 +21,10 @@ use switchboard_proto::standard_webhooks::{
 };
 
 use super::secret::{Secret, SecretSettings};
+
+/// The prefix of a forwarded source header: the gateway kept `X-Genesys-Org`,
+/// the destination gets `x-source-header-x-genesys-org`.
+pub const FORWARDED_PREFIX: &str = "x-source-header-";
 
 /// Headers the consumer sets itself, which static headers may not replace.
 const RESERVED: &[&str] = &[
@@ -81,6 +87,7 @@ enum Credentials {
 #[derive(Default)]
 pub struct Outgoing {
     headers: Vec<(HeaderName, HeaderValue)>,
+    forward_source_headers: bool,
     credentials: Option<Credentials>,
     signing: Vec<Secret>,
 }
@@ -105,10 +112,12 @@ impl std::fmt::Debug for Outgoing {
 }
 
 impl Outgoing {
-    /// Resolves a destination's `headers`, `auth` and `signing` (`vars` is
-    /// the environment; `what` names the destination in errors).
+    /// Resolves a destination's `headers`, `forward_source_headers`, `auth`
+    /// and `signing` (`vars` is the environment; `what` names the
+    /// destination in errors).
     pub fn load(
         headers: &BTreeMap<String, String>,
+        forward_source_headers: bool,
         auth: Option<&AuthSettings>,
         signing: Option<&SigningSettings>,
         vars: &BTreeMap<String, String>,
@@ -162,9 +171,28 @@ impl Outgoing {
         }
         Ok(Self {
             headers: resolved,
+            forward_source_headers,
             credentials,
             signing: secrets,
         })
+    }
+
+    /// Adds the source's own headers that the gateway kept (`kept`), each
+    /// as [`FORWARDED_PREFIX`]`<name>`, when this destination wants them.
+    /// A name or value that is not valid in a header is left out.
+    pub fn forward(&self, headers: &mut HeaderMap, kept: &[switchboard_proto::Header]) {
+        if !self.forward_source_headers {
+            return;
+        }
+        for header in kept {
+            let name = format!("{FORWARDED_PREFIX}{}", header.name.to_ascii_lowercase());
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::try_from(name),
+                HeaderValue::from_bytes(&header.value),
+            ) {
+                headers.append(name, value);
+            }
+        }
     }
 
     /// Adds what this destination's requests carry to `headers`, for the
@@ -241,9 +269,15 @@ mod tests {
     fn each_kind_of_credential_becomes_its_header() {
         let env_vars = vars(&[("TOKEN", "t0k"), ("PASS", "p4ss"), ("KEY", "k3y")]);
         let with = |auth: AuthSettings| {
-            let outgoing =
-                Outgoing::load(&BTreeMap::new(), Some(&auth), None, &env_vars, "downstream")
-                    .expect("valid");
+            let outgoing = Outgoing::load(
+                &BTreeMap::new(),
+                false,
+                Some(&auth),
+                None,
+                &env_vars,
+                "downstream",
+            )
+            .expect("valid");
             let mut headers = HeaderMap::new();
             outgoing
                 .apply(&mut headers, "evt", b"{}", 0)
@@ -279,6 +313,7 @@ mod tests {
         };
         let outgoing = Outgoing::load(
             &BTreeMap::new(),
+            false,
             None,
             Some(&signing),
             &env_vars,
@@ -303,14 +338,15 @@ mod tests {
     fn bad_settings_are_refused_with_their_place_and_secrets_never_show() {
         let none = BTreeMap::new();
         let reserved: BTreeMap<String, String> = [("X-Event-Id".to_owned(), "x".to_owned())].into();
-        let error =
-            Outgoing::load(&reserved, None, None, &vars(&[]), "downstream").expect_err("reserved");
+        let error = Outgoing::load(&reserved, false, None, None, &vars(&[]), "downstream")
+            .expect_err("reserved");
         assert!(error.contains("downstream.headers"), "{error}");
         let bad_secret = SigningSettings {
             secrets: vec![env("WHSEC")],
         };
         let error = Outgoing::load(
             &none,
+            false,
             None,
             Some(&bad_secret),
             &vars(&[("WHSEC", "not base64!")]),
@@ -323,6 +359,7 @@ mod tests {
         );
         let outgoing = Outgoing::load(
             &none,
+            false,
             Some(&AuthSettings::Bearer {
                 token: env("TOKEN"),
             }),
@@ -332,5 +369,37 @@ mod tests {
         )
         .expect("valid");
         assert!(!format!("{outgoing:?}").contains("t0k"));
+    }
+
+    #[test]
+    fn kept_source_headers_are_forwarded_under_the_prefix_only_when_asked() {
+        let kept = [
+            switchboard_proto::Header {
+                name: "X-Genesys-Org".into(),
+                value: b"acme".to_vec().into(),
+            },
+            switchboard_proto::Header {
+                name: "bad name".into(),
+                value: b"x".to_vec().into(),
+            },
+        ];
+        let load = |forward| {
+            Outgoing::load(
+                &BTreeMap::new(),
+                forward,
+                None,
+                None,
+                &vars(&[]),
+                "downstream",
+            )
+            .expect("valid")
+        };
+        let mut headers = HeaderMap::new();
+        load(true).forward(&mut headers, &kept);
+        assert_eq!(headers["x-source-header-x-genesys-org"], "acme");
+        assert_eq!(headers.len(), 1, "an invalid name is left out");
+        let mut headers = HeaderMap::new();
+        load(false).forward(&mut headers, &kept);
+        assert!(headers.is_empty());
     }
 }
