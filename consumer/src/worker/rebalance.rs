@@ -17,8 +17,12 @@ use crate::deliver::Handler;
 use crate::metrics;
 
 /// Longest a partition move waits for the markers (and any hand-off) of finished
-/// work to be acknowledged before it commits.
-const PARTITION_MOVE_FLUSH: Duration = Duration::from_secs(5);
+/// work to be acknowledged before it commits: the runtime's stall threshold,
+/// beyond which a producer counts as stuck. A move is rare, and a marker
+/// that misses it costs the next owner a redelivery. 5 s was too short on a
+/// loaded 2-core box: one full test run in about eight saw a flush time out
+/// and events delivered twice.
+const PARTITION_MOVE_FLUSH: Duration = switchboard_runtime::kafka::rebuild::STALL_AFTER;
 
 impl<H: Handler> State<H> {
     fn keys_of(&self, list: &TopicPartitionList) -> Vec<PartitionKey> {
