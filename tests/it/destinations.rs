@@ -71,10 +71,26 @@ impl Receiver {
     }
 }
 
-fn config_file(name: &str, text: &str) -> std::path::PathBuf {
+/// A consumer of fresh topics named after `name`, configured by the TOML
+/// `config` (plus `env`) and delivering to `url`; returns the bootstrap, the
+/// main topic and the running consumer.
+async fn consumer_with_config(
+    name: &str,
+    config: &str,
+    url: &str,
+    env: &[(&str, &str)],
+) -> (String, String, ConsumerProcess) {
     let path = log_dir().join(format!("{}.toml", unique_topic(name)));
-    std::fs::write(&path, text).expect("config file");
-    path
+    std::fs::write(&path, config).expect("config file");
+    let path = path.to_string_lossy().into_owned();
+    let bootstrap = shared_kafka().await.bootstrap();
+    let main = unique_topic(name);
+    let group = format!("{main}-group");
+    create_group_topics(&bootstrap, &main, &group, 1).await;
+    let mut env = env.to_vec();
+    env.push(("CONSUMER_CONFIG", path.as_str()));
+    let consumer = ConsumerProcess::start(&bootstrap, &main, &group, url, &env).await;
+    (bootstrap, main, consumer)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,25 +117,11 @@ async fn signed_deliveries_verify_with_the_standard_webhooks_library_during_a_ro
         .expect("request");
     assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
 
-    let bootstrap = shared_kafka().await.bootstrap();
-    let main = unique_topic("signed");
-    let group = format!("{main}-group");
-    create_group_topics(&bootstrap, &main, &group, 1).await;
-    let config = config_file(
+    let (bootstrap, main, consumer) = consumer_with_config(
         "signed",
         "[downstream]\nsigning = { secrets = [{ env = \"NEXT_WHSEC\" }, { env = \"CURRENT_WHSEC\" }] }\n",
-    );
-    let config = config.to_string_lossy().into_owned();
-    let consumer = ConsumerProcess::start(
-        &bootstrap,
-        &main,
-        &group,
         &receiver.url,
-        &[
-            ("CONSUMER_CONFIG", config.as_str()),
-            ("NEXT_WHSEC", NEXT_SECRET),
-            ("CURRENT_WHSEC", RECEIVER_SECRET),
-        ],
+        &[("NEXT_WHSEC", NEXT_SECRET), ("CURRENT_WHSEC", RECEIVER_SECRET)],
     )
     .await;
     let events = ids("signed", 5);
@@ -159,26 +161,12 @@ async fn a_bearer_token_file_rotates_without_a_restart() {
     let downstream = Downstream::start(200, Duration::ZERO).await;
     let token = log_dir().join(format!("{}.token", unique_topic("token")));
     std::fs::write(&token, "first-token\n").expect("token");
-    let config = config_file(
-        "bearer",
-        &format!(
-            "[downstream]\nauth = {{ kind = \"bearer\", token = {{ file = {:?} }} }}\n",
-            token.to_string_lossy()
-        ),
+    let config = format!(
+        "[downstream]\nauth = {{ kind = \"bearer\", token = {{ file = {:?} }} }}\n",
+        token.to_string_lossy()
     );
-    let config = config.to_string_lossy().into_owned();
-    let bootstrap = shared_kafka().await.bootstrap();
-    let main = unique_topic("bearer");
-    let group = format!("{main}-group");
-    create_group_topics(&bootstrap, &main, &group, 1).await;
-    let consumer = ConsumerProcess::start(
-        &bootstrap,
-        &main,
-        &group,
-        &downstream.url(),
-        &[("CONSUMER_CONFIG", config.as_str())],
-    )
-    .await;
+    let (bootstrap, main, consumer) =
+        consumer_with_config("bearer", &config, &downstream.url(), &[]).await;
     let tokens = |prefix: &'static str| {
         let downstream = &downstream;
         move || {
@@ -239,18 +227,11 @@ async fn a_bearer_token_file_rotates_without_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kept_source_headers_reach_a_destination_that_asks_for_them() {
     let downstream = Downstream::start(200, Duration::ZERO).await;
-    let config = config_file("forward", "[downstream]\nforward_source_headers = true\n");
-    let config = config.to_string_lossy().into_owned();
-    let bootstrap = shared_kafka().await.bootstrap();
-    let main = unique_topic("forward");
-    let group = format!("{main}-group");
-    create_group_topics(&bootstrap, &main, &group, 1).await;
-    let _consumer = ConsumerProcess::start(
-        &bootstrap,
-        &main,
-        &group,
+    let (bootstrap, main, _consumer) = consumer_with_config(
+        "forward",
+        "[downstream]\nforward_source_headers = true\n",
         &downstream.url(),
-        &[("CONSUMER_CONFIG", config.as_str())],
+        &[],
     )
     .await;
     // As the gateway keeps a source's `forward_headers` in the envelope.
