@@ -11,11 +11,8 @@ use std::time::{Duration, SystemTime};
 use http::StatusCode;
 
 use crate::downstream::Downstream;
-use crate::harness::shared_kafka;
 use crate::harness::{eventually, log_dir, spawn_tied, unique_topic, HttpClient};
-use crate::pipeline::{
-    create_group_topics, envelope, ids, produce_envelopes, produce_events, ConsumerProcess,
-};
+use crate::pipeline::{consumer_with_config, envelope, ids, produce_envelopes, produce_events};
 
 /// The receiver's secret, and a second one only the consumer holds (a
 /// rotation in progress: the receiver has not switched yet).
@@ -69,28 +66,6 @@ impl Receiver {
     fn lines(&self) -> Vec<String> {
         self.lines.lock().expect("lock").clone()
     }
-}
-
-/// A consumer of fresh topics named after `name`, configured by the TOML
-/// `config` (plus `env`) and delivering to `url`; returns the bootstrap, the
-/// main topic and the running consumer.
-async fn consumer_with_config(
-    name: &str,
-    config: &str,
-    url: &str,
-    env: &[(&str, &str)],
-) -> (String, String, ConsumerProcess) {
-    let path = log_dir().join(format!("{}.toml", unique_topic(name)));
-    std::fs::write(&path, config).expect("config file");
-    let path = path.to_string_lossy().into_owned();
-    let bootstrap = shared_kafka().await.bootstrap();
-    let main = unique_topic(name);
-    let group = format!("{main}-group");
-    create_group_topics(&bootstrap, &main, &group, 1).await;
-    let mut env = env.to_vec();
-    env.push(("CONSUMER_CONFIG", path.as_str()));
-    let consumer = ConsumerProcess::start(&bootstrap, &main, &group, url, &env).await;
-    (bootstrap, main, consumer)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

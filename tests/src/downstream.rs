@@ -57,6 +57,8 @@ struct Behaviour {
     default: Answer,
     delay: Duration,
     script: HashMap<String, VecDeque<Answer>>,
+    /// When set, a request without this `Authorization` is answered 401.
+    authorization: Option<String>,
     seen: Vec<Seen>,
 }
 
@@ -65,6 +67,8 @@ pub struct Downstream {
     pub addr: SocketAddr,
     behaviour: Arc<Mutex<Behaviour>>,
     task: tokio::task::JoinHandle<()>,
+    /// Every connection it serves, so going down closes them all.
+    connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
 pub fn unix_ms() -> i64 {
@@ -89,29 +93,38 @@ impl Downstream {
             delay,
             ..Behaviour::default()
         }));
-        let shared = behaviour.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let behaviour = shared.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |request: Request<hyper::body::Incoming>| {
-                        let behaviour = behaviour.clone();
-                        async move { Ok::<_, Infallible>(answer(request, behaviour).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let connections = Arc::default();
+        let task = serve(listener, behaviour.clone(), Arc::clone(&connections));
         Downstream {
             addr,
             behaviour,
             task,
+            connections,
         }
+    }
+
+    /// Goes down: stops listening and closes every open connection, so
+    /// requests are refused (not answered) until [`Downstream::come_back`].
+    pub fn go_down(&self) {
+        self.task.abort();
+        for connection in self.connections.lock().expect("lock").drain(..) {
+            connection.abort();
+        }
+    }
+
+    /// Listens again on the same address, with what it saw so far.
+    pub async fn come_back(&mut self) {
+        let listener = TcpListener::bind(self.addr).await.expect("rebind");
+        self.task = serve(
+            listener,
+            self.behaviour.clone(),
+            Arc::clone(&self.connections),
+        );
+    }
+
+    /// Answers 401 to every request whose `Authorization` is not `expected`.
+    pub fn require_authorization(&self, expected: &str) {
+        self.behaviour.lock().expect("lock").authorization = Some(expected.to_owned());
     }
 
     pub fn url(&self) -> String {
@@ -169,8 +182,35 @@ impl Downstream {
 
 impl Drop for Downstream {
     fn drop(&mut self) {
-        self.task.abort();
+        self.go_down();
     }
+}
+
+fn serve(
+    listener: TcpListener,
+    behaviour: Arc<Mutex<Behaviour>>,
+    connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let behaviour = behaviour.clone();
+            let connection = tokio::spawn(async move {
+                let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+                    let behaviour = behaviour.clone();
+                    async move { Ok::<_, Infallible>(answer(request, behaviour).await) }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+            let mut open = connections.lock().expect("lock");
+            open.retain(|c| !c.is_finished());
+            open.push(connection.abort_handle());
+        }
+    })
 }
 
 async fn answer(
@@ -203,11 +243,19 @@ async fn answer(
     let (reply, delay) = {
         let mut behaviour = behaviour.lock().expect("lock");
         let default = behaviour.default;
-        let reply = behaviour
-            .script
-            .get_mut(&event_id)
-            .and_then(VecDeque::pop_front)
-            .unwrap_or(default);
+        let refused = behaviour
+            .authorization
+            .as_ref()
+            .is_some_and(|expected| headers.get("authorization").is_none_or(|v| v != expected));
+        let reply = if refused {
+            Answer::status(401)
+        } else {
+            behaviour
+                .script
+                .get_mut(&event_id)
+                .and_then(VecDeque::pop_front)
+                .unwrap_or(default)
+        };
         (reply, behaviour.delay)
     };
     if !delay.is_zero() {

@@ -18,8 +18,9 @@ use switchboard_runtime::kafka::KafkaSettings;
 
 use crate::harness::process::unique_log;
 use crate::harness::{
-    create_topic, eventually, listening_addr, log_filter, metric_sum, read_log, send_signal,
-    spawn_tied, wait_exit, wait_until_ok, workspace_binary, LOOPBACK_ANY_PORT,
+    create_topic, eventually, listening_addr, log_dir, log_filter, metric_sum, read_log,
+    send_signal, spawn_tied, unique_topic, wait_exit, wait_until_ok, workspace_binary,
+    LOOPBACK_ANY_PORT,
 };
 
 /// Short retry stages for tests: the ladder is the same, only the delays shrink.
@@ -102,6 +103,62 @@ pub async fn produce_envelopes(bootstrap: &str, topic: &str, events: &[Envelope]
     for delivery in pending {
         delivery.await.expect("delivered").expect("acked");
     }
+}
+
+/// Produces one event of source `genesys` every `1 / per_second` for `span`
+/// from one producer (ids `prefix-0`, `prefix-1` …); returns the ids.
+pub async fn produce_steadily(
+    bootstrap: &str,
+    topic: &str,
+    prefix: &str,
+    per_second: u32,
+    span: Duration,
+) -> Vec<String> {
+    let producer = producer(bootstrap);
+    let mut ticks = tokio::time::interval(Duration::from_secs(1) / per_second.max(1));
+    let until = tokio::time::Instant::now() + span;
+    let mut produced = Vec::new();
+    while tokio::time::Instant::now() < until {
+        ticks.tick().await;
+        let event = envelope(&format!("{prefix}-{}", produced.len()), "genesys");
+        let payload = event.encode_to_vec();
+        let record = FutureRecord::to(topic)
+            .key(event.event_id.as_str())
+            .payload(&payload)
+            .headers(OwnedHeaders::new().insert(Header {
+                key: h::EVENT_ID,
+                value: Some(event.event_id.as_str()),
+            }));
+        producer
+            .send(record, Duration::from_secs(10))
+            .await
+            .expect("acked");
+        produced.push(event.event_id);
+    }
+    produced
+}
+
+/// A consumer of fresh topics (one partition) named after `name`,
+/// configured by the TOML `config` (plus `env`) and delivering to `url`;
+/// returns the bootstrap, the main topic and the running consumer (its
+/// group is `<main>-group`).
+pub async fn consumer_with_config(
+    name: &str,
+    config: &str,
+    url: &str,
+    env: &[(&str, &str)],
+) -> (String, String, ConsumerProcess) {
+    let path = log_dir().join(format!("{}.toml", unique_topic(name)));
+    std::fs::write(&path, config).expect("config file");
+    let path = path.to_string_lossy().into_owned();
+    let bootstrap = crate::harness::shared_kafka().await.bootstrap();
+    let main = unique_topic(name);
+    let group = format!("{main}-group");
+    create_group_topics(&bootstrap, &main, &group, 1).await;
+    let mut env = env.to_vec();
+    env.push(("CONSUMER_CONFIG", path.as_str()));
+    let consumer = ConsumerProcess::start(&bootstrap, &main, &group, url, &env).await;
+    (bootstrap, main, consumer)
 }
 
 /// Runs `consumer <args>` (an operator command) with `env`; returns the exit

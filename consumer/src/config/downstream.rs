@@ -11,7 +11,8 @@ use http::Uri;
 use serde::Deserialize;
 
 use super::{env, ConfigError};
-use crate::deliver::downstream::{Limits, DEFAULT_MAX_IN_FLIGHT};
+use crate::deliver::breaker::BreakerSettings;
+use crate::deliver::downstream::{DestinationSettings, Limits, DEFAULT_MAX_IN_FLIGHT};
 use crate::deliver::outgoing::{AuthSettings, Outgoing, SigningSettings};
 use crate::deliver::HttpSettings;
 
@@ -34,6 +35,9 @@ pub(super) struct DownstreamSettings {
     auth: Option<AuthSettings>,
     /// Standard Webhooks signing of the default destination's requests.
     signing: Option<SigningSettings>,
+    /// The breaker of the default destination, and of every source's
+    /// destination without its own.
+    breaker: BreakerSettings,
     sources: BTreeMap<String, SourceDestination>,
     limits: BTreeMap<String, LimitSettings>,
 }
@@ -58,6 +62,7 @@ struct SourceDestinationSettings {
     forward_source_headers: bool,
     auth: Option<AuthSettings>,
     signing: Option<SigningSettings>,
+    breaker: Option<BreakerSettings>,
 }
 
 /// `[downstream.limits.SOURCE]`: the limits of one source's destination.
@@ -80,6 +85,7 @@ impl Default for DownstreamSettings {
             forward_source_headers: false,
             auth: None,
             signing: None,
+            breaker: BreakerSettings::default(),
             sources: BTreeMap::new(),
             limits: BTreeMap::new(),
         }
@@ -105,34 +111,59 @@ fn limits(setting: &str, max_in_flight: usize, rate: Option<f64>) -> Result<Limi
     })
 }
 
+fn breaker(setting: &str, breaker: BreakerSettings) -> Result<BreakerSettings, ConfigError> {
+    if breaker.first_probe < Duration::from_millis(100) {
+        return Err(ConfigError::invalid(
+            setting,
+            "breaker.first_probe must be at least 100ms (a shorter one probes a down destination in a tight loop)",
+        ));
+    }
+    Ok(breaker)
+}
+
 /// Validates `[downstream]` into the delivery settings (`vars` is the
 /// environment, for secrets named by variable).
 pub(super) fn http_settings(
     downstream: &DownstreamSettings,
     vars: &BTreeMap<String, String>,
 ) -> Result<HttpSettings, ConfigError> {
-    let default_url = match &downstream.url {
-        Some(text) => Some(parse_url(env::DOWNSTREAM_URL, text)?),
-        None => None,
-    };
     let outgoing = |headers, forward, auth, signing, what: &str| {
         Outgoing::load(headers, forward, auth, signing, vars, what)
             .map(Arc::new)
             .map_err(|why| ConfigError::invalid(what, why))
     };
-    let default_outgoing = outgoing(
-        &downstream.headers,
-        downstream.forward_source_headers,
-        downstream.auth.as_ref(),
-        downstream.signing.as_ref(),
-        "downstream",
-    )?;
-    let mut source_urls = BTreeMap::new();
-    let mut source_outgoing = BTreeMap::new();
+    let default_limits = limits("downstream", downstream.max_in_flight, downstream.rate)?;
+    let default_breaker = breaker("downstream", downstream.breaker)?;
+    let default = match &downstream.url {
+        Some(text) => Some(DestinationSettings {
+            uri: parse_url(env::DOWNSTREAM_URL, text)?,
+            limits: default_limits,
+            outgoing: outgoing(
+                &downstream.headers,
+                downstream.forward_source_headers,
+                downstream.auth.as_ref(),
+                downstream.signing.as_ref(),
+                "downstream",
+            )?,
+            breaker: default_breaker,
+        }),
+        None => None,
+    };
+    if let Some(source) = downstream
+        .limits
+        .keys()
+        .find(|source| !downstream.sources.contains_key(*source))
+    {
+        return Err(ConfigError::invalid(
+            format!("downstream.limits.{source}"),
+            format!("source {source:?} has no URL of its own under [downstream.sources]; the default destination's limits are [downstream] max_in_flight and rate"),
+        ));
+    }
+    let mut sources = BTreeMap::new();
     for (source, destination) in &downstream.sources {
         let setting = format!("downstream.sources.{source}");
-        let (text, own) = match destination {
-            SourceDestination::Url(text) => (text, Arc::default()),
+        let (text, own, own_breaker) = match destination {
+            SourceDestination::Url(text) => (text, Arc::default(), None),
             SourceDestination::Table(table) => (
                 &table.url,
                 outgoing(
@@ -142,28 +173,30 @@ pub(super) fn http_settings(
                     table.signing.as_ref(),
                     &setting,
                 )?,
+                table.breaker,
             ),
         };
-        source_urls.insert(source.clone(), parse_url(&setting, text)?);
-        source_outgoing.insert(source.clone(), own);
-    }
-    let default_limits = limits("downstream", downstream.max_in_flight, downstream.rate)?;
-    let mut source_limits = BTreeMap::new();
-    for (source, given) in &downstream.limits {
-        let setting = format!("downstream.limits.{source}");
-        let max_in_flight = given.max_in_flight.unwrap_or(default_limits.max_in_flight);
-        let rate = given.rate.or(default_limits.rate);
-        source_limits.insert(source.clone(), limits(&setting, max_in_flight, rate)?);
+        let source_limits = match downstream.limits.get(source) {
+            Some(given) => limits(
+                &format!("downstream.limits.{source}"),
+                given.max_in_flight.unwrap_or(default_limits.max_in_flight),
+                given.rate.or(default_limits.rate),
+            )?,
+            None => default_limits,
+        };
+        let destination = DestinationSettings {
+            uri: parse_url(&setting, text)?,
+            limits: source_limits,
+            outgoing: own,
+            breaker: breaker(&setting, own_breaker.unwrap_or(default_breaker))?,
+        };
+        sources.insert(source.clone(), destination);
     }
     Ok(HttpSettings {
-        default_url,
-        source_urls,
+        default,
+        sources,
         timeout: downstream.timeout,
         max_hold: downstream.max_hold,
-        limits: default_limits,
-        source_limits,
-        outgoing: default_outgoing,
-        source_outgoing,
     })
 }
 

@@ -249,7 +249,7 @@ impl ConsumerConfig {
 
     /// Checks what only `consumer run` needs: somewhere to deliver to.
     pub fn require_downstream(&self) -> Result<(), ConfigError> {
-        if self.http.default_url.is_none() && self.http.source_urls.is_empty() {
+        if self.http.default.is_none() && self.http.sources.is_empty() {
             return Err(ConfigError::invalid(
                 env::DOWNSTREAM_URL,
                 "no downstream: set it (or downstream.url / downstream.sources in the config file)",

@@ -90,7 +90,7 @@ fn auto_commit_and_weak_acks_cannot_be_switched_on() {
 fn shipped_example_config_is_valid() {
     let text = include_str!("../../../deploy/config/consumer.example.toml");
     let config = ConsumerConfig::from_toml(text, &BTreeMap::new()).expect("valid");
-    assert!(config.http.source_urls.contains_key("genesys"));
+    assert!(config.http.sources.contains_key("genesys"));
     assert_eq!(config.ladder.len(), 3);
 }
 
@@ -179,13 +179,14 @@ fn a_member_has_a_stable_identity_from_its_host_name_unless_told_otherwise() {
 #[test]
 fn destinations_have_limits_by_default_and_per_source() {
     let config = ConsumerConfig::from_toml(
-        "[downstream]\nrate = 50.0\n[downstream.limits.genesys]\nmax_in_flight = 4\n",
-        &vars(&[("DOWNSTREAM_MAX_IN_FLIGHT", "8")]),
+        "[downstream]\nrate = 50.0\n[downstream.sources]\ngenesys = \"http://g/\"\n[downstream.limits.genesys]\nmax_in_flight = 4\n",
+        &vars(&[("DOWNSTREAM_MAX_IN_FLIGHT", "8"), ("DOWNSTREAM_URL", "http://d/")]),
     )
     .expect("valid");
-    assert_eq!(config.http.limits.max_in_flight, 8);
-    assert_eq!(config.http.limits.rate, Some(50.0));
-    let genesys = config.http.source_limits["genesys"];
+    let default = config.http.default.as_ref().expect("default").limits;
+    assert_eq!(default.max_in_flight, 8);
+    assert_eq!(default.rate, Some(50.0));
+    let genesys = config.http.sources["genesys"].limits;
     assert_eq!(genesys.max_in_flight, 4);
     assert_eq!(
         genesys.rate,
@@ -195,9 +196,51 @@ fn destinations_have_limits_by_default_and_per_source() {
     let error =
         ConsumerConfig::load(None, &vars(&[("DOWNSTREAM_MAX_IN_FLIGHT", "0")])).expect_err("zero");
     assert!(error.to_string().contains("at least 1"), "{error}");
-    let default = ConsumerConfig::load(None, &vars(&[])).expect("valid");
-    assert_eq!(default.http.limits.max_in_flight, 32);
-    assert_eq!(default.http.limits.rate, None);
+    let default = ConsumerConfig::load(None, &vars(&[("DOWNSTREAM_URL", "http://d/")]))
+        .expect("valid")
+        .http
+        .default
+        .expect("default");
+    assert_eq!(default.limits.max_in_flight, 32);
+    assert_eq!(default.limits.rate, None);
+    let orphan = ConsumerConfig::from_toml(
+        "[downstream.limits.genesys]\nmax_in_flight = 4\n",
+        &vars(&[("DOWNSTREAM_URL", "http://d/")]),
+    )
+    .expect_err("limits of a source without a URL");
+    assert!(orphan.to_string().contains("no URL of its own"), "{orphan}");
+}
+
+#[test]
+fn breakers_have_defaults_a_shared_setting_and_a_per_source_one() {
+    let toml = r#"
+        [downstream]
+        url = "http://crm.internal/events"
+        breaker = { open_after = 3, first_probe = "1s", max_probe_interval = "10s" }
+        [downstream.sources]
+        plain = "http://plain.internal/hook"
+        [downstream.sources.fragile]
+        url = "http://fragile.internal/hook"
+        breaker = { open_after = 0 }
+    "#;
+    let config = ConsumerConfig::from_toml(toml, &vars(&[])).expect("valid");
+    let shared = config.http.default.as_ref().expect("default").breaker;
+    assert_eq!(shared.open_after, 3);
+    assert_eq!(shared.max_probe_interval, Duration::from_secs(10));
+    assert_eq!(config.http.sources["plain"].breaker, shared, "inherited");
+    let fragile = config.http.sources["fragile"].breaker;
+    assert_eq!(fragile.open_after, 0);
+    assert_eq!(
+        fragile.first_probe,
+        Duration::from_secs(2),
+        "unset fields take the defaults"
+    );
+    let tight = ConsumerConfig::from_toml(
+        "[downstream]\nbreaker = { first_probe = \"10ms\" }\n",
+        &vars(&[("DOWNSTREAM_URL", "http://d/")]),
+    )
+    .expect_err("tight loop");
+    assert!(tight.to_string().contains("first_probe"), "{tight}");
 }
 
 #[test]
@@ -233,21 +276,21 @@ fn each_destination_has_its_own_headers_credentials_and_signing() {
             .expect("applied");
         headers
     };
-    let default = apply(&config.http.outgoing);
+    let default = apply(&config.http.default.as_ref().expect("default").outgoing);
     assert_eq!(default["authorization"], "Bearer crm-t0k3n");
     assert_eq!(default["x-tenant"], "acme");
     assert!(default.contains_key("webhook-signature"));
     // A source's own destination inherits none of the default's.
-    let plain = apply(&config.http.source_outgoing["plain"]);
+    let plain = apply(&config.http.sources["plain"].outgoing);
     assert!(plain.is_empty(), "{plain:?}");
-    let zendesk = apply(&config.http.source_outgoing["zendesk"]);
+    let zendesk = apply(&config.http.sources["zendesk"].outgoing);
     assert!(zendesk["authorization"]
         .to_str()
         .expect("text")
         .starts_with("Basic "));
     assert!(!zendesk.contains_key("x-tenant") && !zendesk.contains_key("webhook-signature"));
     assert_eq!(
-        config.http.source_urls["zendesk"].to_string(),
+        config.http.sources["zendesk"].uri.to_string(),
         "https://acme.zendesk.com/api/hook"
     );
 

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use http::StatusCode;
 
 use super::Outcome;
-use crate::metrics::ExchangeOutcome;
+use crate::metrics::{ExchangeOutcome, FailureCause};
 
 /// The shortest hold, whatever the downstream asked for: `Retry-After: 0`
 /// or a date in the past must not turn into a tight loop of requests.
@@ -28,8 +28,16 @@ pub fn hold_wait(asked: Duration, holds: u32) -> Duration {
 
 /// How one HTTP exchange ended.
 pub(super) enum Answer {
-    /// The event's outcome.
+    /// The event's outcome: delivered, or rejected for what it is.
     Done(Outcome),
+    /// A failure that may be the destination's rather than the event's:
+    /// its breaker judges (the event waits, or takes the ladder).
+    DestinationFailed {
+        /// Why, as the breaker counts it.
+        cause: FailureCause,
+        /// The answer or error, for the error chain.
+        error: String,
+    },
     /// The destination asked to be left alone for `wait`.
     Backpressure {
         /// How long it asked for.
@@ -42,7 +50,9 @@ pub(super) enum Answer {
 pub(super) fn exchange_outcome(answer: &Answer) -> ExchangeOutcome {
     match answer {
         Answer::Done(Outcome::Delivered) => ExchangeOutcome::Delivered,
-        Answer::Done(Outcome::Retryable(_)) => ExchangeOutcome::Retryable,
+        Answer::Done(Outcome::Retryable(_)) | Answer::DestinationFailed { .. } => {
+            ExchangeOutcome::Retryable
+        }
         Answer::Done(Outcome::Permanent(_)) => ExchangeOutcome::Permanent,
         Answer::Backpressure { .. } => ExchangeOutcome::Backpressure,
     }
@@ -65,11 +75,28 @@ pub(super) fn classify(
             String::from_utf8_lossy(snippet).trim()
         )
     };
-    match (status.as_u16(), retry_after) {
-        (429 | 503, Some(wait)) => Answer::Backpressure { wait, error },
-        (408 | 429, _) | (500..=599, _) => Answer::Done(Outcome::Retryable(error)),
-        _ => Answer::Done(Outcome::Permanent(error)),
+    let cause = match (status.as_u16(), retry_after) {
+        (429 | 503, Some(wait)) => return Answer::Backpressure { wait, error },
+        (408 | 429, _) => FailureCause::Overloaded,
+        (500..=599, _) => FailureCause::ServerError,
+        (401 | 403 | 407, _) => FailureCause::Credentials,
+        (300..=399 | 404, _) => FailureCause::Moved,
+        _ => return Answer::Done(Outcome::Permanent(error)),
+    };
+    Answer::DestinationFailed { cause, error }
+}
+
+/// The cause of a request that got no HTTP answer: a failed TLS handshake,
+/// or a destination that cannot be reached.
+pub(super) fn cause_of_request_error(error: &(dyn std::error::Error + 'static)) -> FailureCause {
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        if cause.is::<native_tls::Error>() {
+            return FailureCause::Tls;
+        }
+        next = cause.source();
     }
+    FailureCause::Unreachable
 }
 
 /// Parses `Retry-After`: delay-seconds or an HTTP date, relative to `now`.
@@ -97,34 +124,52 @@ pub(super) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 mod tests {
     use super::*;
 
-    fn outcome(status: u16, retry_after: Option<u64>) -> Result<Outcome, Duration> {
+    #[derive(Debug, PartialEq)]
+    enum Seen {
+        Done(Outcome),
+        Destination(FailureCause),
+        Hold(Duration),
+    }
+
+    fn outcome(status: u16, retry_after: Option<u64>) -> Seen {
         let status = StatusCode::from_u16(status).expect("valid");
         match classify(status, retry_after.map(Duration::from_secs), b"") {
-            Answer::Done(outcome) => Ok(outcome),
-            Answer::Backpressure { wait, .. } => Err(wait),
+            Answer::Done(outcome) => Seen::Done(outcome),
+            Answer::DestinationFailed { cause, .. } => Seen::Destination(cause),
+            Answer::Backpressure { wait, .. } => Seen::Hold(wait),
         }
     }
 
     #[test]
     fn answers_are_classified_as_documented() {
-        assert_eq!(outcome(200, None), Ok(Outcome::Delivered));
-        assert_eq!(outcome(204, None), Ok(Outcome::Delivered));
-        for retryable in [408, 429, 500, 502, 503, 504] {
-            assert!(
-                outcome(retryable, None).is_ok_and(|o| o.is_retryable()),
-                "{retryable}"
-            );
+        assert_eq!(outcome(200, None), Seen::Done(Outcome::Delivered));
+        assert_eq!(outcome(204, None), Seen::Done(Outcome::Delivered));
+        let destination = |cause| Seen::Destination(cause);
+        for (status, cause) in [
+            (408, FailureCause::Overloaded),
+            (429, FailureCause::Overloaded),
+            (500, FailureCause::ServerError),
+            (502, FailureCause::ServerError),
+            (503, FailureCause::ServerError),
+            (401, FailureCause::Credentials),
+            (403, FailureCause::Credentials),
+            (407, FailureCause::Credentials),
+            (301, FailureCause::Moved),
+            (308, FailureCause::Moved),
+            (404, FailureCause::Moved),
+        ] {
+            assert_eq!(outcome(status, None), destination(cause), "{status}");
         }
-        for permanent in [301, 400, 401, 404, 410, 422] {
+        for permanent in [400, 409, 410, 413, 422] {
             assert!(
-                matches!(outcome(permanent, None), Ok(Outcome::Permanent(_))),
+                matches!(outcome(permanent, None), Seen::Done(Outcome::Permanent(_))),
                 "{permanent}"
             );
         }
-        assert_eq!(outcome(429, Some(3)), Err(Duration::from_secs(3)));
-        assert_eq!(outcome(503, Some(1)), Err(Duration::from_secs(1)));
+        assert_eq!(outcome(429, Some(3)), Seen::Hold(Duration::from_secs(3)));
+        assert_eq!(outcome(503, Some(1)), Seen::Hold(Duration::from_secs(1)));
         assert!(
-            matches!(outcome(400, Some(3)), Ok(Outcome::Permanent(_))),
+            matches!(outcome(400, Some(3)), Seen::Done(Outcome::Permanent(_))),
             "Retry-After on a 400 is not backpressure"
         );
     }

@@ -1,20 +1,36 @@
 //! One destination and the delivery control it gets across all partitions:
 //! at most `max_in_flight` requests at once, at most `rate` per second when
-//! set, and none while it asked to be left alone (a hold, from
-//! `Retry-After`). Events waiting for a destination wait here, holding no
-//! delivery slot of their partition, so a held or throttled destination
-//! never slows another.
+//! set, none while it asked to be left alone (a hold, from `Retry-After`),
+//! and none but a probe while its [`Breaker`] is open. Events waiting for a
+//! destination wait here, holding no delivery slot of their partition, so a
+//! held, broken or throttled destination never slows another.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use http::Uri;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::breaker::{Admission, Breaker, BreakerSettings, Verdict};
 use super::hold_wait;
 use super::outgoing::Outgoing;
-use crate::metrics::{AnswerClass, DestinationSeries};
+use crate::metrics::{AnswerClass, DestinationSeries, FailureCause};
 use switchboard_runtime::time::unix_ms;
+
+/// One destination as configured: where, its limits, what its requests
+/// carry and when its breaker opens.
+#[derive(Debug, Clone)]
+pub struct DestinationSettings {
+    /// Where requests go.
+    pub uri: Uri,
+    /// Its limits.
+    pub limits: Limits,
+    /// What its requests carry (headers, credentials, signature).
+    pub outgoing: Arc<Outgoing>,
+    /// When its breaker opens and how it probes.
+    pub breaker: BreakerSettings,
+}
 
 /// The limits of one destination.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -85,28 +101,42 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     }
 }
 
-/// One downstream URL with its limits, its hold and its metrics.
+/// One downstream URL with its limits, its hold, its breaker and its metrics.
 #[derive(Debug)]
 pub struct Downstream {
     uri: Uri,
     in_flight: Arc<Semaphore>,
     pacer: Option<Pacer>,
     hold: Mutex<Hold>,
+    breaker: Breaker,
     series: DestinationSeries,
     outgoing: Arc<Outgoing>,
 }
 
 /// A place under a destination's `max_in_flight`, held while a request is
-/// out; counted in its in-flight gauge until dropped.
+/// out; counted in its in-flight gauge until dropped. The breaker's probe
+/// when it went through an open breaker: a probe dropped before its answer
+/// was judged (a cancelled task) lets the next caller probe.
 #[derive(Debug)]
 pub struct Place<'a> {
     _permit: OwnedSemaphorePermit,
-    series: &'a DestinationSeries,
+    downstream: &'a Downstream,
+    probe: AtomicBool,
+}
+
+impl Place<'_> {
+    /// Whether this request is the breaker's probe; judging it ends the probe.
+    fn take_probe(&self) -> bool {
+        self.probe.swap(false, Ordering::AcqRel)
+    }
 }
 
 impl Drop for Place<'_> {
     fn drop(&mut self) {
-        self.series.in_flight.decrement(1.0);
+        self.downstream.series.in_flight.decrement(1.0);
+        if self.take_probe() {
+            self.downstream.breaker.probe_abandoned();
+        }
     }
 }
 
@@ -121,16 +151,16 @@ impl Drop for Waiting<'_> {
 }
 
 impl Downstream {
-    /// The downstream `name` (its `destination` label) at `uri` with
-    /// `limits`, its requests carrying `outgoing`.
-    pub fn new(name: &str, uri: Uri, limits: Limits, outgoing: Arc<Outgoing>) -> Self {
+    /// The downstream `name` (its `destination` label) as `settings` say.
+    pub fn new(name: &str, settings: DestinationSettings) -> Self {
         Self {
-            uri,
-            in_flight: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
-            pacer: limits.rate.and_then(Pacer::new),
+            uri: settings.uri,
+            in_flight: Arc::new(Semaphore::new(settings.limits.max_in_flight.max(1))),
+            pacer: settings.limits.rate.and_then(Pacer::new),
             hold: Mutex::new(Hold::default()),
+            breaker: Breaker::new(name, settings.breaker),
             series: DestinationSeries::new(name),
-            outgoing,
+            outgoing: settings.outgoing,
         }
     }
 
@@ -157,8 +187,9 @@ impl Downstream {
             .filter(|left| !left.is_zero())
     }
 
-    /// Waits until a request may go: no hold, its turn under the rate, and a
-    /// place under `max_in_flight`.
+    /// Waits until a request may go: no hold, a closed breaker (or the
+    /// probe's turn), its turn under the rate, and a place under
+    /// `max_in_flight`.
     pub async fn admit(&self) -> Place<'_> {
         self.series.waiting.increment(1.0);
         let _waiting = Waiting(&self.series);
@@ -167,6 +198,13 @@ impl Downstream {
                 tokio::time::sleep(wait).await;
                 continue;
             }
+            let probe = match self.breaker.admission(Instant::now()) {
+                Admission::Go { probe } => probe,
+                Admission::Wait(wait) => {
+                    self.breaker.changed_or(wait).await;
+                    continue;
+                }
+            };
             if let Some(pacer) = &self.pacer {
                 let wait = pacer.claim(Instant::now());
                 if !wait.is_zero() {
@@ -175,18 +213,39 @@ impl Downstream {
             }
             let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
                 // Never closed; wait a little rather than spin if it were.
+                if probe {
+                    self.breaker.probe_abandoned();
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             };
-            // A hold may have begun while this one waited for its place.
-            if self.hold_remaining().is_none() {
-                self.series.in_flight.increment(1.0);
-                return Place {
-                    _permit: permit,
-                    series: &self.series,
-                };
+            self.series.in_flight.increment(1.0);
+            let place = Place {
+                _permit: permit,
+                downstream: self,
+                probe: AtomicBool::new(probe),
+            };
+            // A hold may have begun, or the breaker opened, while this one
+            // waited for its place (dropping the place gives up a probe).
+            if self.hold_remaining().is_none() && (probe || !self.breaker.is_open()) {
+                return place;
             }
         }
+    }
+
+    /// The destination answered `place`'s request in a way that shows it
+    /// works (delivered, an event-level rejection, backpressure): closes its
+    /// breaker. Returns how long the breaker was open if this closed it.
+    pub fn worked(&self, place: Place<'_>) -> Option<Duration> {
+        place.take_probe();
+        self.breaker.answered()
+    }
+
+    /// The destination failed `place`'s request for `event_id` for `cause`:
+    /// whether the event waits for the destination or takes the ladder.
+    pub fn failed(&self, place: Place<'_>, event_id: &str, cause: FailureCause) -> Verdict {
+        let probe = place.take_probe();
+        self.breaker.failed(event_id, cause, probe)
     }
 
     /// The downstream asked to back off for `asked`. A new hold lasts at
@@ -224,9 +283,12 @@ mod tests {
     fn downstream(limits: Limits) -> Downstream {
         Downstream::new(
             "test",
-            Uri::from_static("http://127.0.0.1:1/"),
-            limits,
-            Arc::default(),
+            DestinationSettings {
+                uri: Uri::from_static("http://127.0.0.1:1/"),
+                limits,
+                outgoing: Arc::default(),
+                breaker: BreakerSettings::default(),
+            },
         )
     }
 

@@ -6,27 +6,27 @@
 //! |------------------------------------------|------------------------------------------|
 //! | 2xx                                      | delivered                                |
 //! | 429 or 503 with `Retry-After`            | backpressure: hold this downstream, retry without using an attempt |
-//! | connect error, timeout, 408, 429, 5xx    | retryable: next retry stage              |
-//! | other 3xx/4xx, no downstream configured  | permanent: dead-letter topic at once     |
+//! | no answer (refused, reset, TLS, timeout), 408, 429, 5xx, 401/403/407, 3xx, 404 | a destination failure: its [`breaker`] judges; closed, next retry stage; open, the event waits for the destination (no attempt used) |
+//! | other 4xx, no downstream configured      | permanent: dead-letter topic at once     |
 //!
 //! Each destination has its own delivery control ([`downstream`]): requests
-//! in flight, an optional rate, and holds. An event waits for its destination
-//! before it takes one of its partition's delivery slots, so a held or slow
-//! destination never takes slots from another.
+//! in flight, an optional rate, holds and a breaker. An event waits for its
+//! destination before it takes one of its partition's delivery slots, so a
+//! held, broken or slow destination never takes slots from another.
 
 mod answer;
+pub mod breaker;
 pub mod downstream;
 pub mod outgoing;
 pub mod secret;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
-use http::{Request, Uri};
+use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper_tls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -34,13 +34,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use switchboard_proto::Envelope;
 use tokio::sync::Semaphore;
-use tracing::warn;
+use tracing::{info, warn};
 
-use crate::metrics::{AnswerClass, DEFAULT_DESTINATION};
-use answer::{classify, error_chain, exchange_outcome, Answer};
+use crate::metrics::{AnswerClass, FailureCause, DEFAULT_DESTINATION};
+use answer::{cause_of_request_error, classify, error_chain, exchange_outcome, Answer};
 pub use answer::{hold_wait, parse_retry_after, HOLD_FLOOR, HOLD_FLOOR_CAP};
-use downstream::{Downstream, Limits};
-use outgoing::Outgoing;
+use breaker::Verdict;
+use downstream::{DestinationSettings, Downstream};
 
 /// Request header carrying the event id, so a downstream can dedupe too.
 pub const X_EVENT_ID: &str = "x-event-id";
@@ -84,23 +84,16 @@ pub trait Handler: Send + Sync + 'static {
 /// Settings of [`HttpDelivery`].
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
-    /// URL for sources without their own.
-    pub default_url: Option<Uri>,
-    /// Per-source URLs.
-    pub source_urls: BTreeMap<String, Uri>,
+    /// The destination of sources without their own.
+    pub default: Option<DestinationSettings>,
+    /// The sources with a destination of their own.
+    pub sources: BTreeMap<String, DestinationSettings>,
     /// Whole-request timeout (connect, send, answer).
     pub timeout: Duration,
     /// Longest a single event keeps waiting on a downstream's `Retry-After`
-    /// before the wait counts as a failed attempt.
+    /// before the wait counts as a failed attempt (an open breaker holds
+    /// without this limit).
     pub max_hold: Duration,
-    /// Limits of every destination without its own.
-    pub limits: Limits,
-    /// Per-source limits.
-    pub source_limits: BTreeMap<String, Limits>,
-    /// What requests to the default URL carry (headers, credentials, signature).
-    pub outgoing: Arc<Outgoing>,
-    /// What requests to each source's own URL carry (nothing of the default's).
-    pub source_outgoing: BTreeMap<String, Arc<Outgoing>>,
 }
 
 /// POSTs events to their downstream.
@@ -125,29 +118,14 @@ impl HttpDelivery {
             .build(connector);
         Self {
             client,
-            default: settings.default_url.map(|uri| {
-                Downstream::new(
-                    DEFAULT_DESTINATION,
-                    uri,
-                    settings.limits,
-                    settings.outgoing.clone(),
-                )
-            }),
+            default: settings
+                .default
+                .map(|destination| Downstream::new(DEFAULT_DESTINATION, destination)),
             by_source: settings
-                .source_urls
+                .sources
                 .into_iter()
-                .map(|(source, uri)| {
-                    let limits = settings
-                        .source_limits
-                        .get(&source)
-                        .copied()
-                        .unwrap_or(settings.limits);
-                    let outgoing = settings
-                        .source_outgoing
-                        .get(&source)
-                        .cloned()
-                        .unwrap_or_default();
-                    let downstream = Downstream::new(&source, uri, limits, outgoing);
+                .map(|(source, destination)| {
+                    let downstream = Downstream::new(&source, destination);
                     (source, downstream)
                 })
                 .collect(),
@@ -207,9 +185,10 @@ impl HttpDelivery {
             // The destination's settings, not the event, are at fault: the
             // ladder retries it (and the operator sees the error chain).
             return (
-                Answer::Done(Outcome::Retryable(format!(
-                    "cannot add the destination's credentials or signature: {why}"
-                ))),
+                Answer::DestinationFailed {
+                    cause: FailureCause::Credentials,
+                    error: format!("cannot add the destination's credentials or signature: {why}"),
+                },
                 AnswerClass::NoAnswer,
             );
         }
@@ -236,17 +215,17 @@ impl HttpDelivery {
         };
         match tokio::time::timeout(self.timeout, call).await {
             Err(_) => (
-                Answer::Done(Outcome::Retryable(format!(
-                    "no answer within {:?}",
-                    self.timeout
-                ))),
+                Answer::DestinationFailed {
+                    cause: FailureCause::Timeout,
+                    error: format!("no answer within {:?}", self.timeout),
+                },
                 AnswerClass::NoAnswer,
             ),
             Ok(Err(error)) => (
-                Answer::Done(Outcome::Retryable(format!(
-                    "request failed: {}",
-                    error_chain(&*error)
-                ))),
+                Answer::DestinationFailed {
+                    cause: cause_of_request_error(&*error),
+                    error: format!("request failed: {}", error_chain(&*error)),
+                },
                 AnswerClass::NoAnswer,
             ),
             Ok(Ok((status, retry_after, snippet))) => (
@@ -273,15 +252,32 @@ impl Handler for HttpDelivery {
             };
             let started = Instant::now();
             let (answer, class) = self.exchange(target, event, attempt).await;
-            drop((slot, place));
+            drop(slot);
             target.record_answer(class);
             crate::metrics::delivery_finished(started.elapsed(), exchange_outcome(&answer));
             let (wait, error) = match answer {
                 Answer::Done(outcome) => {
                     target.answered();
+                    if let Some(open_for) = target.worked(place) {
+                        info!(downstream = %target.uri(), open_for = ?open_for, "downstream answers again; its breaker closed");
+                    }
                     return outcome;
                 }
-                Answer::Backpressure { wait, error } => (wait, error),
+                Answer::DestinationFailed { cause, error } => {
+                    match target.failed(place, &event.event_id, cause) {
+                        Verdict::Ladder => return Outcome::Retryable(error),
+                        Verdict::Held { opened } => {
+                            if opened {
+                                warn!(downstream = %target.uri(), event_id = event.event_id, cause = cause.code(), %error, "downstream failed different events in a row; its breaker opened and deliveries to it wait");
+                            }
+                            continue;
+                        }
+                    }
+                }
+                Answer::Backpressure { wait, error } => {
+                    target.worked(place);
+                    (wait, error)
+                }
             };
             let held = first_held.get_or_insert_with(Instant::now).elapsed();
             if held >= self.max_hold {

@@ -3,9 +3,10 @@
 
 use metrics::{counter, gauge, Counter, Gauge};
 
-use super::labels::AnswerClass;
+use super::labels::{AnswerClass, FailureCause};
 use super::{
-    DESTINATION_ANSWERS, DESTINATION_HELD_UNTIL, DESTINATION_IN_FLIGHT, DESTINATION_WAITING,
+    DESTINATION_ANSWERS, DESTINATION_BREAKER_OPEN, DESTINATION_FAILURES, DESTINATION_HELD_UNTIL,
+    DESTINATION_IN_FLIGHT, DESTINATION_WAITING,
 };
 
 /// The series of one destination, resolved once when it is set up (the
@@ -46,5 +47,47 @@ impl DestinationSeries {
     /// The destination answered (or did not) one request.
     pub fn answered(&self, class: AnswerClass) {
         self.answers[class as usize].increment(1);
+    }
+}
+
+/// The breaker series of one destination: failures and the open gauge by
+/// cause, every one present from the start at zero.
+#[derive(Debug)]
+pub struct BreakerSeries {
+    failures: [Counter; FailureCause::ALL.len()],
+    open: [Gauge; FailureCause::ALL.len()],
+}
+
+impl BreakerSeries {
+    /// The series of `destination`.
+    pub fn new(destination: &str) -> Self {
+        let series = Self {
+            failures: FailureCause::ALL.map(|cause| {
+                counter!(DESTINATION_FAILURES, "destination" => destination.to_owned(), "cause" => cause.code())
+            }),
+            open: FailureCause::ALL.map(|cause| {
+                gauge!(DESTINATION_BREAKER_OPEN, "destination" => destination.to_owned(), "cause" => cause.code())
+            }),
+        };
+        for (failures, open) in series.failures.iter().zip(&series.open) {
+            failures.increment(0);
+            open.set(0.0);
+        }
+        series
+    }
+
+    /// One request failed for `cause`.
+    pub fn failed(&self, cause: FailureCause) {
+        self.failures[cause as usize].increment(1);
+    }
+
+    /// The breaker opened (or its latest failure changed to `cause`).
+    pub fn opened(&self, cause: FailureCause) {
+        self.open[cause as usize].set(1.0);
+    }
+
+    /// The breaker is no longer open for `cause`.
+    pub fn closed(&self, cause: FailureCause) {
+        self.open[cause as usize].set(0.0);
     }
 }

@@ -154,3 +154,72 @@ pub fn destination_answers_help() -> String {
         AnswerClass::ALL.map(AnswerClass::code),
     )
 }
+
+/// Why a destination failed a request in a way that may be the destination's
+/// fault rather than the event's: the `cause` label of
+/// [`DESTINATION_FAILURES`](super::DESTINATION_FAILURES) and
+/// [`DESTINATION_BREAKER_OPEN`](super::DESTINATION_BREAKER_OPEN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCause {
+    /// Connection refused or reset, name not resolved.
+    Unreachable,
+    /// The TLS handshake failed (an unknown CA, a refused client certificate).
+    Tls,
+    /// No answer within the request timeout.
+    Timeout,
+    /// 5xx.
+    ServerError,
+    /// 408, or 429 without `Retry-After`.
+    Overloaded,
+    /// 401, 403 or 407, a token endpoint that refuses our client, or a
+    /// secret that cannot be read: the destination refuses our credentials.
+    Credentials,
+    /// A redirect or 404: the endpoint moved.
+    Moved,
+    /// The OAuth2 token endpoint is unreachable or fails.
+    TokenEndpoint,
+}
+
+impl FailureCause {
+    /// Every cause, in the order docs and metrics list them.
+    pub const ALL: [FailureCause; 8] = [
+        FailureCause::Unreachable,
+        FailureCause::Tls,
+        FailureCause::Timeout,
+        FailureCause::ServerError,
+        FailureCause::Overloaded,
+        FailureCause::Credentials,
+        FailureCause::Moved,
+        FailureCause::TokenEndpoint,
+    ];
+
+    /// The label value.
+    pub const fn code(self) -> &'static str {
+        match self {
+            FailureCause::Unreachable => "unreachable",
+            FailureCause::Tls => "tls",
+            FailureCause::Timeout => "timeout",
+            FailureCause::ServerError => "server_error",
+            FailureCause::Overloaded => "overloaded",
+            FailureCause::Credentials => "credentials",
+            FailureCause::Moved => "moved",
+            FailureCause::TokenEndpoint => "token_endpoint",
+        }
+    }
+}
+
+/// The help text of [`DESTINATION_FAILURES`](super::DESTINATION_FAILURES), naming every cause.
+pub fn destination_failures_help() -> String {
+    help_naming(
+        "Requests a destination failed in a way that counts towards its breaker, by destination and cause",
+        FailureCause::ALL.map(FailureCause::code),
+    )
+}
+
+/// The help text of [`DESTINATION_BREAKER_OPEN`](super::DESTINATION_BREAKER_OPEN), naming every cause.
+pub fn destination_breaker_open_help() -> String {
+    help_naming(
+        "1 while a destination's breaker is open (deliveries to it wait), by destination and the cause of its last failure",
+        FailureCause::ALL.map(FailureCause::code),
+    )
+}

@@ -15,10 +15,11 @@ use switchboard_proto::DltReason;
 mod destination;
 mod labels;
 
-pub use destination::DestinationSeries;
+pub use destination::{BreakerSeries, DestinationSeries};
 pub use labels::{
-    dead_lettered_help, delivery_duration_help, destination_answers_help, handled_help,
-    AnswerClass, ExchangeOutcome, Handled,
+    dead_lettered_help, delivery_duration_help, destination_answers_help,
+    destination_breaker_open_help, destination_failures_help, handled_help, AnswerClass,
+    ExchangeOutcome, FailureCause, Handled,
 };
 
 /// Events finished by a stage, by `source`, `stage` and `outcome`
@@ -61,6 +62,11 @@ pub const DESTINATION_IN_FLIGHT: &str = "switchboard_consumer_destination_in_fli
 pub const DESTINATION_HELD_UNTIL: &str = "switchboard_consumer_destination_held_until_seconds";
 /// Answers from a destination, by `destination` and `class` ([`AnswerClass`]).
 pub const DESTINATION_ANSWERS: &str = "switchboard_consumer_destination_answers_total";
+/// Destination-level failures, by `destination` and `cause` ([`FailureCause`]).
+pub const DESTINATION_FAILURES: &str = "switchboard_consumer_destination_failures_total";
+/// 1 while a destination's breaker is open, by `destination` and `cause`
+/// ([`FailureCause`]) of its latest failure.
+pub const DESTINATION_BREAKER_OPEN: &str = "switchboard_consumer_destination_breaker_open";
 /// The `destination` label of the default downstream (a source with a URL
 /// of its own is labelled with its name).
 pub const DEFAULT_DESTINATION: &str = "default";
@@ -157,6 +163,8 @@ pub fn install(group: &str) -> Result<PrometheusHandle, metrics_exporter_prometh
         "Unix time until which a destination is held after a Retry-After, by destination; held while above time()."
     );
     describe_counter!(DESTINATION_ANSWERS, destination_answers_help());
+    describe_counter!(DESTINATION_FAILURES, destination_failures_help());
+    describe_gauge!(DESTINATION_BREAKER_OPEN, destination_breaker_open_help());
     describe_gauge!(
         STUCK,
         "Dead-letter pointers the broker refuses; each holds its partition and makes the consumer not ready."

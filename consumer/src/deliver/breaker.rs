@@ -1,0 +1,360 @@
+//! The breaker of one destination: tells a destination that is down from an
+//! event that fails.
+//!
+//! The retry ladder is for failures of one event. When the destination
+//! itself fails (refuses connections, fails TLS, times out or answers 5xx,
+//! 401/403, a redirect or 404 for every event) retrying each event on its
+//! own only burns the ladder and floods the dead-letter topic. So each such
+//! failure counts here, and once `open_after` different events failed in a
+//! row (no answer of the destination between them), the breaker opens:
+//! every delivery to the destination waits (no attempt used, nothing handed
+//! to a retry stage, the partition's commit stays where it is), one probe
+//! goes through on an exponential schedule, and the first answer that shows
+//! the destination works closes it again. Kafka keeps the backlog meanwhile
+//! (its retention is the limit).
+//!
+//! A failure while the breaker is closed takes the ladder as before: a 500
+//! for one event while others are delivered is that event's failure.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use tokio::sync::Notify;
+
+use crate::metrics::{BreakerSeries, FailureCause};
+
+/// A breaker's thresholds, per destination (`[downstream.breaker]`, or
+/// `breaker` in a source's destination table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakerSettings {
+    /// Different events that must fail in a row before it opens; 0 turns
+    /// the breaker off (every failure takes the ladder).
+    pub open_after: u32,
+    /// Wait before the first probe once open.
+    #[serde(with = "humantime_serde")]
+    pub first_probe: Duration,
+    /// Longest wait between probes (the wait doubles after each failed probe).
+    #[serde(with = "humantime_serde")]
+    pub max_probe_interval: Duration,
+}
+
+/// Five different events: fewer and a short burst of timeouts at 32 in
+/// flight would open it; more and up to that many events a round take the
+/// ladder before it opens. A first probe after 2 s, doubling to 30 s: a
+/// destination back from an outage gets its backlog within 30 s, at the
+/// cost of one request every 30 s while it is down.
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        Self {
+            open_after: 5,
+            first_probe: Duration::from_secs(2),
+            max_probe_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+impl BreakerSettings {
+    /// The wait before the next probe after `failed` failed probes.
+    fn probe_wait(&self, failed: u32) -> Duration {
+        self.first_probe
+            .saturating_mul(1u32 << failed.min(20))
+            .min(self.max_probe_interval.max(self.first_probe))
+    }
+}
+
+#[derive(Debug)]
+enum State {
+    Closed {
+        /// The different events that failed since the last answer.
+        failing: Vec<String>,
+    },
+    Open {
+        cause: FailureCause,
+        since: Instant,
+        failed_probes: u32,
+        next_probe: Instant,
+        probing: bool,
+    },
+}
+
+/// Whether a request may go to the destination now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Go; `probe` when it is the breaker's probe.
+    Go {
+        /// The one request let through an open breaker.
+        probe: bool,
+    },
+    /// Wait at most this long, then ask again.
+    Wait(Duration),
+}
+
+/// What a failure of the destination means for the event that met it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The breaker is open: the event waits for the destination.
+    Held {
+        /// This failure opened it (log it once).
+        opened: bool,
+    },
+    /// The breaker is closed: the event takes the ladder.
+    Ladder,
+}
+
+/// One destination's breaker (see the module docs).
+#[derive(Debug)]
+pub struct Breaker {
+    settings: BreakerSettings,
+    state: Mutex<State>,
+    changed: Notify,
+    series: BreakerSeries,
+}
+
+fn lock(mutex: &Mutex<State>) -> MutexGuard<'_, State> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// `now + wait`, an hour when that is past what an `Instant` holds.
+fn later(now: Instant, wait: Duration) -> Instant {
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(Duration::from_secs(3600)))
+        .unwrap_or(now)
+}
+
+impl Breaker {
+    /// A closed breaker for the destination `name`.
+    pub fn new(name: &str, settings: BreakerSettings) -> Self {
+        Self {
+            settings,
+            state: Mutex::new(State::Closed {
+                failing: Vec::new(),
+            }),
+            changed: Notify::new(),
+            series: BreakerSeries::new(name),
+        }
+    }
+
+    /// Whether a request may go now; claims the probe when it is due.
+    pub fn admission(&self, now: Instant) -> Admission {
+        let mut state = lock(&self.state);
+        match &mut *state {
+            State::Closed { .. } => Admission::Go { probe: false },
+            State::Open {
+                next_probe,
+                probing,
+                ..
+            } => {
+                if *probing {
+                    Admission::Wait(self.settings.max_probe_interval.max(Duration::from_secs(1)))
+                } else if now >= *next_probe {
+                    *probing = true;
+                    Admission::Go { probe: true }
+                } else {
+                    Admission::Wait(*next_probe - now)
+                }
+            }
+        }
+    }
+
+    /// Waits until the breaker changes state (or `at_most` passes).
+    pub async fn changed_or(&self, at_most: Duration) {
+        let _ = tokio::time::timeout(at_most, self.changed.notified()).await;
+    }
+
+    /// The destination answered in a way that shows it works (delivered,
+    /// an event-level rejection, backpressure): closes the breaker. Returns
+    /// how long it was open when this closed it.
+    pub fn answered(&self) -> Option<Duration> {
+        let mut state = lock(&self.state);
+        let was_open = match &mut *state {
+            State::Closed { failing } => {
+                failing.clear();
+                return None;
+            }
+            State::Open { since, cause, .. } => (since.elapsed(), *cause),
+        };
+        *state = State::Closed {
+            failing: Vec::new(),
+        };
+        drop(state);
+        self.series.closed(was_open.1);
+        self.changed.notify_waiters();
+        Some(was_open.0)
+    }
+
+    /// The destination failed `event_id`'s request for `cause`; `probe` when
+    /// that request was the probe.
+    pub fn failed(&self, event_id: &str, cause: FailureCause, probe: bool) -> Verdict {
+        self.series.failed(cause);
+        let now = Instant::now();
+        let mut state = lock(&self.state);
+        match &mut *state {
+            State::Closed { failing } => {
+                if self.settings.open_after == 0 {
+                    return Verdict::Ladder;
+                }
+                if !failing.iter().any(|id| id == event_id) {
+                    failing.push(event_id.to_owned());
+                }
+                if failing.len() < self.settings.open_after as usize {
+                    return Verdict::Ladder;
+                }
+                *state = State::Open {
+                    cause,
+                    since: now,
+                    failed_probes: 0,
+                    next_probe: later(now, self.settings.probe_wait(0)),
+                    probing: false,
+                };
+                self.series.opened(cause);
+                Verdict::Held { opened: true }
+            }
+            State::Open {
+                cause: open_cause,
+                failed_probes,
+                next_probe,
+                probing,
+                ..
+            } => {
+                if probe {
+                    *failed_probes = failed_probes.saturating_add(1);
+                    *next_probe = later(now, self.settings.probe_wait(*failed_probes));
+                    *probing = false;
+                    if *open_cause != cause {
+                        // Show what fails now (a fixed network, a wrong credential).
+                        self.series.closed(*open_cause);
+                        self.series.opened(cause);
+                        *open_cause = cause;
+                    }
+                }
+                Verdict::Held { opened: false }
+            }
+        }
+    }
+
+    /// The probe ended without an answer to judge (its task was cancelled):
+    /// the next caller may probe.
+    pub fn probe_abandoned(&self) {
+        if let State::Open { probing, .. } = &mut *lock(&self.state) {
+            *probing = false;
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Whether the breaker is open.
+    pub fn is_open(&self) -> bool {
+        matches!(*lock(&self.state), State::Open { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn breaker(open_after: u32) -> Breaker {
+        Breaker::new(
+            "breaker-test",
+            BreakerSettings {
+                open_after,
+                first_probe: Duration::from_secs(2),
+                max_probe_interval: Duration::from_secs(8),
+            },
+        )
+    }
+
+    #[test]
+    fn it_opens_only_after_different_events_fail_in_a_row() {
+        let b = breaker(3);
+        let cause = FailureCause::Unreachable;
+        assert_eq!(b.failed("a", cause, false), Verdict::Ladder);
+        assert_eq!(
+            b.failed("a", cause, false),
+            Verdict::Ladder,
+            "the same event again"
+        );
+        assert_eq!(b.failed("b", cause, false), Verdict::Ladder);
+        assert_eq!(b.answered(), None, "an answer between starts over");
+        assert_eq!(b.failed("c", cause, false), Verdict::Ladder);
+        assert_eq!(b.failed("d", cause, false), Verdict::Ladder);
+        assert_eq!(b.failed("e", cause, false), Verdict::Held { opened: true });
+        assert!(b.is_open());
+        assert_eq!(
+            b.failed("f", cause, false),
+            Verdict::Held { opened: false },
+            "in flight when it opened: held too"
+        );
+    }
+
+    #[test]
+    fn an_open_breaker_lets_one_probe_through_on_a_doubling_schedule() {
+        let b = breaker(1);
+        let start = Instant::now();
+        assert_eq!(b.admission(start), Admission::Go { probe: false });
+        b.failed("a", FailureCause::Timeout, false);
+        assert!(
+            matches!(b.admission(Instant::now()), Admission::Wait(w) if w <= Duration::from_secs(2))
+        );
+        let due = Instant::now() + Duration::from_secs(2);
+        assert_eq!(b.admission(due), Admission::Go { probe: true });
+        assert!(
+            matches!(b.admission(due), Admission::Wait(_)),
+            "one probe at a time"
+        );
+        b.failed("b", FailureCause::Timeout, true);
+        let now = Instant::now();
+        let Admission::Wait(wait) = b.admission(now) else {
+            panic!("held after a failed probe");
+        };
+        assert!(
+            wait > Duration::from_secs(3) && wait <= Duration::from_secs(4),
+            "{wait:?}"
+        );
+        for _ in 0..5 {
+            let later = Instant::now() + Duration::from_secs(60);
+            assert_eq!(b.admission(later), Admission::Go { probe: true });
+            b.failed("b", FailureCause::Timeout, true);
+        }
+        let Admission::Wait(wait) = b.admission(Instant::now()) else {
+            panic!("held");
+        };
+        assert!(wait <= Duration::from_secs(8), "capped: {wait:?}");
+        let later = Instant::now() + Duration::from_secs(60);
+        assert_eq!(b.admission(later), Admission::Go { probe: true });
+        b.probe_abandoned();
+        assert_eq!(
+            b.admission(later),
+            Admission::Go { probe: true },
+            "a cancelled probe is replaced"
+        );
+        assert!(b.answered().is_some());
+        assert!(!b.is_open());
+        assert_eq!(b.admission(Instant::now()), Admission::Go { probe: false });
+    }
+
+    #[test]
+    fn open_after_zero_turns_it_off() {
+        let b = breaker(0);
+        for id in ["a", "b", "c", "d", "e", "f"] {
+            assert_eq!(
+                b.failed(id, FailureCause::ServerError, false),
+                Verdict::Ladder
+            );
+        }
+        assert!(!b.is_open());
+    }
+
+    #[test]
+    fn probe_waits_never_overflow() {
+        let settings = BreakerSettings {
+            open_after: 1,
+            first_probe: Duration::MAX,
+            max_probe_interval: Duration::MAX,
+        };
+        assert_eq!(settings.probe_wait(u32::MAX), Duration::MAX);
+    }
+}
