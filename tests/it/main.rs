@@ -10,10 +10,11 @@ mod gateway;
 mod gateway_limits;
 mod gateway_outage;
 mod markers;
+mod oauth;
 mod observability;
 mod openapi;
 mod ops;
 mod soak;
 mod topic_limits;
 
-use switchboard_tests::{downstream, harness, pipeline};
+use switchboard_tests::{downstream, harness, pipeline, token_endpoint};

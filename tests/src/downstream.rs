@@ -52,13 +52,16 @@ pub struct Seen {
     pub headers: http::HeaderMap,
 }
 
+/// Judges a request's `Authorization` header (absent: `None`).
+pub type Authorization = Arc<dyn Fn(Option<&str>) -> bool + Send + Sync>;
+
 #[derive(Default)]
 struct Behaviour {
     default: Answer,
     delay: Duration,
     script: HashMap<String, VecDeque<Answer>>,
-    /// When set, a request without this `Authorization` is answered 401.
-    authorization: Option<String>,
+    /// When set, a request whose `Authorization` this refuses is answered 401.
+    authorization: Option<Authorization>,
     seen: Vec<Seen>,
 }
 
@@ -124,7 +127,13 @@ impl Downstream {
 
     /// Answers 401 to every request whose `Authorization` is not `expected`.
     pub fn require_authorization(&self, expected: &str) {
-        self.behaviour.lock().expect("lock").authorization = Some(expected.to_owned());
+        let expected = expected.to_owned();
+        self.authorize_with(Arc::new(move |given| given == Some(expected.as_str())));
+    }
+
+    /// Answers 401 to every request whose `Authorization` `check` refuses.
+    pub fn authorize_with(&self, check: Authorization) {
+        self.behaviour.lock().expect("lock").authorization = Some(check);
     }
 
     pub fn url(&self) -> String {
@@ -243,10 +252,11 @@ async fn answer(
     let (reply, delay) = {
         let mut behaviour = behaviour.lock().expect("lock");
         let default = behaviour.default;
+        let given = headers.get("authorization").and_then(|v| v.to_str().ok());
         let refused = behaviour
             .authorization
             .as_ref()
-            .is_some_and(|expected| headers.get("authorization").is_none_or(|v| v != expected));
+            .is_some_and(|check| !check(given));
         let reply = if refused {
             Answer::status(401)
         } else {

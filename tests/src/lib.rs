@@ -6,7 +6,9 @@
 //! - [`harness`]: broker, processes, the gateway, HTTP, waiting.
 //! - [`downstream`]: the customer's service stand-in.
 //! - [`pipeline`]: a group's topics, events produced as the gateway does, consumer processes.
+//! - [`token_endpoint`]: an OAuth2 token endpoint for protected destinations.
 
 pub mod downstream;
 pub mod harness;
 pub mod pipeline;
+pub mod token_endpoint;

@@ -49,7 +49,7 @@ pub(super) struct DownstreamSettings {
 #[serde(untagged)]
 enum SourceDestination {
     Url(String),
-    Table(SourceDestinationSettings),
+    Table(Box<SourceDestinationSettings>),
 }
 
 #[derive(Debug, Deserialize)]

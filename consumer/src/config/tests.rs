@@ -297,3 +297,45 @@ fn each_destination_has_its_own_headers_credentials_and_signing() {
     let missing = ConsumerConfig::from_toml(toml, &vars(&[("CRM_TOKEN", "t")])).expect_err("unset");
     assert!(missing.to_string().contains("CRM_WHSEC"), "{missing}");
 }
+
+#[test]
+fn an_oauth2_destination_reads_its_client_secret_and_never_shows_it() {
+    let toml = r#"
+        [downstream]
+        url = "https://api.crm.example.com/events"
+        [downstream.auth]
+        kind = "oauth2"
+        token_url = "https://login.crm.example.com/oauth2/token"
+        client_id = "switchboard"
+        client_secret = { env = "CRM_CLIENT_SECRET" }
+        scopes = ["events.write"]
+        audience = "https://api.crm.example.com"
+    "#;
+    let config = ConsumerConfig::from_toml(toml, &vars(&[("CRM_CLIENT_SECRET", "cl13nt-s3cret")]))
+        .expect("valid");
+    let shown = format!("{config:?}");
+    assert!(
+        shown.contains("oauth2") && !shown.contains("cl13nt-s3cret"),
+        "{shown}"
+    );
+    let outgoing = &config.http.default.as_ref().expect("default").outgoing;
+    assert!(outgoing.oauth().is_some());
+    let mut headers = http::HeaderMap::new();
+    outgoing
+        .apply(&mut headers, "evt", b"{}", 0)
+        .expect("applied");
+    assert!(
+        !headers.contains_key("authorization"),
+        "the token is added per request, after it is fetched"
+    );
+
+    let bad_url = toml.replace(
+        "https://login.crm.example.com/oauth2/token",
+        "ftp://login/token",
+    );
+    let error =
+        ConsumerConfig::from_toml(&bad_url, &vars(&[("CRM_CLIENT_SECRET", "x")])).expect_err("ftp");
+    assert!(error.to_string().contains("token_url"), "{error}");
+    let error = ConsumerConfig::from_toml(toml, &vars(&[])).expect_err("no secret");
+    assert!(error.to_string().contains("CRM_CLIENT_SECRET"), "{error}");
+}

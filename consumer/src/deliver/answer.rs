@@ -37,6 +37,9 @@ pub(super) enum Answer {
         cause: FailureCause,
         /// The answer or error, for the error chain.
         error: String,
+        /// Whether the request went out: a failure before it (a token
+        /// endpoint down, a secret that cannot be read) is never the event's.
+        sent: bool,
     },
     /// The destination asked to be left alone for `wait`.
     Backpressure {
@@ -83,7 +86,11 @@ pub(super) fn classify(
         (300..=399 | 404, _) => FailureCause::Moved,
         _ => return Answer::Done(Outcome::Permanent(error)),
     };
-    Answer::DestinationFailed { cause, error }
+    Answer::DestinationFailed {
+        cause,
+        error,
+        sent: true,
+    }
 }
 
 /// The cause of a request that got no HTTP answer: a failed TLS handshake,

@@ -188,20 +188,27 @@ impl Breaker {
     }
 
     /// The destination failed `event_id`'s request for `cause`; `probe` when
-    /// that request was the probe.
-    pub fn failed(&self, event_id: &str, cause: FailureCause, probe: bool) -> Verdict {
+    /// that request was the probe, `certain` when the failure cannot be the
+    /// event's (a token endpoint down): that opens the breaker at once.
+    pub fn failed(
+        &self,
+        event_id: &str,
+        cause: FailureCause,
+        probe: bool,
+        certain: bool,
+    ) -> Verdict {
         self.series.failed(cause);
         let now = Instant::now();
         let mut state = lock(&self.state);
         match &mut *state {
             State::Closed { failing } => {
-                if self.settings.open_after == 0 {
+                if self.settings.open_after == 0 && !certain {
                     return Verdict::Ladder;
                 }
                 if !failing.iter().any(|id| id == event_id) {
                     failing.push(event_id.to_owned());
                 }
-                if failing.len() < self.settings.open_after as usize {
+                if !certain && failing.len() < self.settings.open_after as usize {
                     return Verdict::Ladder;
                 }
                 *state = State::Open {
@@ -271,20 +278,23 @@ mod tests {
     fn it_opens_only_after_different_events_fail_in_a_row() {
         let b = breaker(3);
         let cause = FailureCause::Unreachable;
-        assert_eq!(b.failed("a", cause, false), Verdict::Ladder);
+        assert_eq!(b.failed("a", cause, false, false), Verdict::Ladder);
         assert_eq!(
-            b.failed("a", cause, false),
+            b.failed("a", cause, false, false),
             Verdict::Ladder,
             "the same event again"
         );
-        assert_eq!(b.failed("b", cause, false), Verdict::Ladder);
+        assert_eq!(b.failed("b", cause, false, false), Verdict::Ladder);
         assert_eq!(b.answered(), None, "an answer between starts over");
-        assert_eq!(b.failed("c", cause, false), Verdict::Ladder);
-        assert_eq!(b.failed("d", cause, false), Verdict::Ladder);
-        assert_eq!(b.failed("e", cause, false), Verdict::Held { opened: true });
+        assert_eq!(b.failed("c", cause, false, false), Verdict::Ladder);
+        assert_eq!(b.failed("d", cause, false, false), Verdict::Ladder);
+        assert_eq!(
+            b.failed("e", cause, false, false),
+            Verdict::Held { opened: true }
+        );
         assert!(b.is_open());
         assert_eq!(
-            b.failed("f", cause, false),
+            b.failed("f", cause, false, false),
             Verdict::Held { opened: false },
             "in flight when it opened: held too"
         );
@@ -295,7 +305,7 @@ mod tests {
         let b = breaker(1);
         let start = Instant::now();
         assert_eq!(b.admission(start), Admission::Go { probe: false });
-        b.failed("a", FailureCause::Timeout, false);
+        b.failed("a", FailureCause::Timeout, false, false);
         assert!(
             matches!(b.admission(Instant::now()), Admission::Wait(w) if w <= Duration::from_secs(2))
         );
@@ -305,7 +315,7 @@ mod tests {
             matches!(b.admission(due), Admission::Wait(_)),
             "one probe at a time"
         );
-        b.failed("b", FailureCause::Timeout, true);
+        b.failed("b", FailureCause::Timeout, true, false);
         let now = Instant::now();
         let Admission::Wait(wait) = b.admission(now) else {
             panic!("held after a failed probe");
@@ -317,7 +327,7 @@ mod tests {
         for _ in 0..5 {
             let later = Instant::now() + Duration::from_secs(60);
             assert_eq!(b.admission(later), Admission::Go { probe: true });
-            b.failed("b", FailureCause::Timeout, true);
+            b.failed("b", FailureCause::Timeout, true, false);
         }
         let Admission::Wait(wait) = b.admission(Instant::now()) else {
             panic!("held");
@@ -341,11 +351,23 @@ mod tests {
         let b = breaker(0);
         for id in ["a", "b", "c", "d", "e", "f"] {
             assert_eq!(
-                b.failed(id, FailureCause::ServerError, false),
+                b.failed(id, FailureCause::ServerError, false, false),
                 Verdict::Ladder
             );
         }
         assert!(!b.is_open());
+    }
+
+    #[test]
+    fn a_failure_that_cannot_be_the_events_opens_it_at_once() {
+        for open_after in [0, 5] {
+            let b = breaker(open_after);
+            assert_eq!(
+                b.failed("a", FailureCause::TokenEndpoint, false, true),
+                Verdict::Held { opened: true },
+                "open_after = {open_after}"
+            );
+        }
     }
 
     #[test]

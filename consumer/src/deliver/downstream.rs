@@ -104,6 +104,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// One downstream URL with its limits, its hold, its breaker and its metrics.
 #[derive(Debug)]
 pub struct Downstream {
+    name: String,
     uri: Uri,
     in_flight: Arc<Semaphore>,
     pacer: Option<Pacer>,
@@ -154,6 +155,7 @@ impl Downstream {
     /// The downstream `name` (its `destination` label) as `settings` say.
     pub fn new(name: &str, settings: DestinationSettings) -> Self {
         Self {
+            name: name.to_owned(),
             uri: settings.uri,
             in_flight: Arc::new(Semaphore::new(settings.limits.max_in_flight.max(1))),
             pacer: settings.limits.rate.and_then(Pacer::new),
@@ -172,6 +174,11 @@ impl Downstream {
     /// Counts how the destination answered one request.
     pub fn record_answer(&self, class: AnswerClass) {
         self.series.answered(class);
+    }
+
+    /// Its `destination` label.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Where requests go.
@@ -241,11 +248,18 @@ impl Downstream {
         self.breaker.answered()
     }
 
-    /// The destination failed `place`'s request for `event_id` for `cause`:
-    /// whether the event waits for the destination or takes the ladder.
-    pub fn failed(&self, place: Place<'_>, event_id: &str, cause: FailureCause) -> Verdict {
+    /// The destination failed `place`'s request for `event_id` for `cause`
+    /// (`certain` when it is surely not the event's fault): whether the
+    /// event waits for the destination or takes the ladder.
+    pub fn failed(
+        &self,
+        place: Place<'_>,
+        event_id: &str,
+        cause: FailureCause,
+        certain: bool,
+    ) -> Verdict {
         let probe = place.take_probe();
-        self.breaker.failed(event_id, cause, probe)
+        self.breaker.failed(event_id, cause, probe, certain)
     }
 
     /// The downstream asked to back off for `asked`. A new hold lasts at

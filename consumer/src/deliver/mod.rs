@@ -17,17 +17,17 @@
 mod answer;
 pub mod breaker;
 pub mod downstream;
+mod exchange;
+pub mod oauth;
 pub mod outgoing;
 pub mod secret;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
-use http::Request;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper_tls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -36,8 +36,8 @@ use switchboard_proto::Envelope;
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
-use crate::metrics::{AnswerClass, FailureCause, DEFAULT_DESTINATION};
-use answer::{cause_of_request_error, classify, error_chain, exchange_outcome, Answer};
+use crate::metrics::DEFAULT_DESTINATION;
+use answer::{exchange_outcome, Answer};
 pub use answer::{hold_wait, parse_retry_after, HOLD_FLOOR, HOLD_FLOOR_CAP};
 use breaker::Verdict;
 use downstream::{DestinationSettings, Downstream};
@@ -96,9 +96,12 @@ pub struct HttpSettings {
     pub max_hold: Duration,
 }
 
+/// The HTTP client of deliveries and token fetches.
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
 /// POSTs events to their downstream.
 pub struct HttpDelivery {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HttpClient,
     default: Option<Downstream>,
     by_source: BTreeMap<String, Downstream>,
     timeout: Duration,
@@ -137,103 +140,6 @@ impl HttpDelivery {
     fn route(&self, source: &str) -> Option<&Downstream> {
         self.by_source.get(source).or(self.default.as_ref())
     }
-
-    async fn exchange(
-        &self,
-        target: &Downstream,
-        event: &Envelope,
-        attempt: u32,
-    ) -> (Answer, AnswerClass) {
-        let content_type = if event.content_type.is_empty() {
-            "application/json"
-        } else {
-            &event.content_type
-        };
-        let mut request = Request::post(target.uri().clone())
-            .header(CONTENT_TYPE, content_type)
-            .header(
-                USER_AGENT,
-                concat!("switchboard-consumer/", env!("CARGO_PKG_VERSION")),
-            )
-            .header(X_EVENT_ID, &event.event_id)
-            .header(X_ATTEMPT, attempt)
-            .header(X_SOURCE, &event.source);
-        if !event.traceparent.is_empty() {
-            request = request.header("traceparent", &event.traceparent);
-            if !event.tracestate.is_empty() {
-                request = request.header("tracestate", &event.tracestate);
-            }
-        }
-        let mut request = match request.body(Full::new(event.body.clone())) {
-            Ok(request) => request,
-            Err(error) => {
-                return (
-                    Answer::Done(Outcome::Permanent(format!(
-                        "cannot build the request (bad header value in the envelope?): {error}"
-                    ))),
-                    AnswerClass::NoAnswer,
-                )
-            }
-        };
-        let now_s = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let outgoing = target.outgoing();
-        outgoing.forward(request.headers_mut(), &event.headers);
-        if let Err(why) = outgoing.apply(request.headers_mut(), &event.event_id, &event.body, now_s)
-        {
-            // The destination's settings, not the event, are at fault: the
-            // ladder retries it (and the operator sees the error chain).
-            return (
-                Answer::DestinationFailed {
-                    cause: FailureCause::Credentials,
-                    error: format!("cannot add the destination's credentials or signature: {why}"),
-                },
-                AnswerClass::NoAnswer,
-            );
-        }
-        let call = async {
-            let response = self.client.request(request).await?;
-            let status = response.status();
-            let retry_after = response
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, SystemTime::now()));
-            let mut body = response.into_body();
-            let mut snippet = Vec::new();
-            // Read the whole answer so the connection can be reused, keeping
-            // the start of an error body for the error chain.
-            while let Some(frame) = body.frame().await {
-                if let Ok(data) = frame?.into_data() {
-                    if snippet.len() < 200 {
-                        snippet.extend_from_slice(&data[..data.len().min(200 - snippet.len())]);
-                    }
-                }
-            }
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((status, retry_after, snippet))
-        };
-        match tokio::time::timeout(self.timeout, call).await {
-            Err(_) => (
-                Answer::DestinationFailed {
-                    cause: FailureCause::Timeout,
-                    error: format!("no answer within {:?}", self.timeout),
-                },
-                AnswerClass::NoAnswer,
-            ),
-            Ok(Err(error)) => (
-                Answer::DestinationFailed {
-                    cause: cause_of_request_error(&*error),
-                    error: format!("request failed: {}", error_chain(&*error)),
-                },
-                AnswerClass::NoAnswer,
-            ),
-            Ok(Ok((status, retry_after, snippet))) => (
-                classify(status, retry_after, &snippet),
-                AnswerClass::of_status(status.as_u16()),
-            ),
-        }
-    }
 }
 
 impl Handler for HttpDelivery {
@@ -251,7 +157,8 @@ impl Handler for HttpDelivery {
                 return Outcome::Retryable("the partition's delivery slots are closed".into());
             };
             let started = Instant::now();
-            let (answer, class) = self.exchange(target, event, attempt).await;
+            let (answer, class) =
+                exchange::exchange(&self.client, self.timeout, target, event, attempt).await;
             drop(slot);
             target.record_answer(class);
             crate::metrics::delivery_finished(started.elapsed(), exchange_outcome(&answer));
@@ -263,8 +170,8 @@ impl Handler for HttpDelivery {
                     }
                     return outcome;
                 }
-                Answer::DestinationFailed { cause, error } => {
-                    match target.failed(place, &event.event_id, cause) {
+                Answer::DestinationFailed { cause, error, sent } => {
+                    match target.failed(place, &event.event_id, cause, !sent) {
                         Verdict::Ladder => return Outcome::Retryable(error),
                         Verdict::Held { opened } => {
                             if opened {

@@ -223,3 +223,37 @@ pub fn destination_breaker_open_help() -> String {
         FailureCause::ALL.map(FailureCause::code),
     )
 }
+
+/// How one OAuth2 token fetch ended: the `result` label of
+/// [`DESTINATION_TOKEN_FETCHES`](super::DESTINATION_TOKEN_FETCHES).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFetch {
+    /// A token came back.
+    Fetched,
+    /// The token endpoint refused our client (an OAuth2 error answer).
+    Refused,
+    /// The token endpoint could not be asked (unreachable, 5xx, no answer).
+    Failed,
+}
+
+impl TokenFetch {
+    /// Every result, in the order docs and metrics list them.
+    pub const ALL: [TokenFetch; 3] = [TokenFetch::Fetched, TokenFetch::Refused, TokenFetch::Failed];
+
+    /// The label value.
+    pub const fn code(self) -> &'static str {
+        match self {
+            TokenFetch::Fetched => "fetched",
+            TokenFetch::Refused => "refused",
+            TokenFetch::Failed => "failed",
+        }
+    }
+}
+
+/// The help text of [`DESTINATION_TOKEN_FETCHES`](super::DESTINATION_TOKEN_FETCHES), naming every result.
+pub fn destination_token_fetches_help() -> String {
+    help_naming(
+        "OAuth2 token fetches for a destination, by destination and result",
+        TokenFetch::ALL.map(TokenFetch::code),
+    )
+}

@@ -18,8 +18,8 @@ mod labels;
 pub use destination::{BreakerSeries, DestinationSeries};
 pub use labels::{
     dead_lettered_help, delivery_duration_help, destination_answers_help,
-    destination_breaker_open_help, destination_failures_help, handled_help, AnswerClass,
-    ExchangeOutcome, FailureCause, Handled,
+    destination_breaker_open_help, destination_failures_help, destination_token_fetches_help,
+    handled_help, AnswerClass, ExchangeOutcome, FailureCause, Handled, TokenFetch,
 };
 
 /// Events finished by a stage, by `source`, `stage` and `outcome`
@@ -67,6 +67,8 @@ pub const DESTINATION_FAILURES: &str = "switchboard_consumer_destination_failure
 /// 1 while a destination's breaker is open, by `destination` and `cause`
 /// ([`FailureCause`]) of its latest failure.
 pub const DESTINATION_BREAKER_OPEN: &str = "switchboard_consumer_destination_breaker_open";
+/// OAuth2 token fetches, by `destination` and `result` ([`TokenFetch`]).
+pub const DESTINATION_TOKEN_FETCHES: &str = "switchboard_consumer_destination_token_fetches_total";
 /// The `destination` label of the default downstream (a source with a URL
 /// of its own is labelled with its name).
 pub const DEFAULT_DESTINATION: &str = "default";
@@ -165,12 +167,19 @@ pub fn install(group: &str) -> Result<PrometheusHandle, metrics_exporter_prometh
     describe_counter!(DESTINATION_ANSWERS, destination_answers_help());
     describe_counter!(DESTINATION_FAILURES, destination_failures_help());
     describe_gauge!(DESTINATION_BREAKER_OPEN, destination_breaker_open_help());
+    describe_counter!(DESTINATION_TOKEN_FETCHES, destination_token_fetches_help());
     describe_gauge!(
         STUCK,
         "Dead-letter pointers the broker refuses; each holds its partition and makes the consumer not ready."
     );
     gauge!(STUCK).set(0.0);
     Ok(handle)
+}
+
+/// Counts one OAuth2 token fetch for `destination`.
+pub fn token_fetched(destination: &str, result: TokenFetch) {
+    counter!(DESTINATION_TOKEN_FETCHES, "destination" => destination.to_owned(), "result" => result.code())
+        .increment(1);
 }
 
 /// The label for `source`: interned, bounded by [`MAX_SOURCES`]. Called per

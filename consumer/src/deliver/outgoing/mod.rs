@@ -20,6 +20,7 @@ use switchboard_proto::standard_webhooks::{
     self, SigningKey, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP,
 };
 
+use super::oauth::{OAuth2Settings, TokenSource};
 use super::secret::{Secret, SecretSettings};
 
 /// The prefix of a forwarded source header: the gateway kept `X-Genesys-Org`,
@@ -66,6 +67,9 @@ pub enum AuthSettings {
         /// Where the key is.
         key: SecretSettings,
     },
+    /// An OAuth2 access token from a token endpoint (client credentials).
+    #[serde(rename = "oauth2")]
+    OAuth2(OAuth2Settings),
 }
 
 /// Standard Webhooks signing, as configured.
@@ -81,6 +85,7 @@ enum Credentials {
     Bearer(Secret),
     Basic { username: String, password: Secret },
     ApiKey { header: HeaderName, key: Secret },
+    OAuth2(Box<TokenSource>),
 }
 
 /// What one destination's requests carry, resolved (secrets loaded).
@@ -99,6 +104,7 @@ impl std::fmt::Debug for Outgoing {
             Some(Credentials::Bearer(_)) => "bearer",
             Some(Credentials::Basic { .. }) => "basic",
             Some(Credentials::ApiKey { .. }) => "api_key",
+            Some(Credentials::OAuth2(_)) => "oauth2",
         };
         f.debug_struct("Outgoing")
             .field(
@@ -155,6 +161,9 @@ impl Outgoing {
                     key: Secret::load(key, vars, &format!("{what}.auth.key"))?,
                 })
             }
+            Some(AuthSettings::OAuth2(oauth)) => Some(Credentials::OAuth2(Box::new(
+                TokenSource::load(oauth, vars, &format!("{what}.auth"))?,
+            ))),
         };
         let mut secrets = Vec::new();
         if let Some(signing) = signing {
@@ -195,6 +204,15 @@ impl Outgoing {
         }
     }
 
+    /// The destination's OAuth2 tokens, when it uses OAuth2 (the caller
+    /// adds the token: getting one is asynchronous).
+    pub fn oauth(&self) -> Option<&TokenSource> {
+        match &self.credentials {
+            Some(Credentials::OAuth2(tokens)) => Some(tokens),
+            _ => None,
+        }
+    }
+
     /// Adds what this destination's requests carry to `headers`, for the
     /// event `event_id` whose request body is `body`, signed at `now_s`
     /// (unix seconds). Credential values are marked sensitive (never
@@ -209,23 +227,21 @@ impl Outgoing {
         for (name, value) in &self.headers {
             headers.insert(name.clone(), value.clone());
         }
-        if let Some(credentials) = &self.credentials {
-            let (name, text) = match credentials {
-                Credentials::Bearer(token) => {
-                    (AUTHORIZATION, token.with_current(|t| format!("Bearer {t}")))
-                }
-                Credentials::Basic { username, password } => {
-                    let pair = password.with_current(|p| format!("{username}:{p}"));
-                    (AUTHORIZATION, format!("Basic {}", BASE64.encode(pair)))
-                }
-                Credentials::ApiKey { header, key } => {
-                    (header.clone(), key.current().expose_secret().to_owned())
-                }
-            };
-            let mut value = HeaderValue::try_from(text)
-                .map_err(|_| "the credential is not a valid header value".to_owned())?;
-            value.set_sensitive(true);
-            headers.insert(name, value);
+        let credential = match &self.credentials {
+            None | Some(Credentials::OAuth2(_)) => None,
+            Some(Credentials::Bearer(token)) => {
+                Some((AUTHORIZATION, token.with_current(|t| format!("Bearer {t}"))))
+            }
+            Some(Credentials::Basic { username, password }) => {
+                let pair = password.with_current(|p| format!("{username}:{p}"));
+                Some((AUTHORIZATION, format!("Basic {}", BASE64.encode(pair))))
+            }
+            Some(Credentials::ApiKey { header, key }) => {
+                Some((header.clone(), key.current().expose_secret().to_owned()))
+            }
+        };
+        if let Some((name, text)) = credential {
+            headers.insert(name, sensitive(text)?);
         }
         if !self.signing.is_empty() {
             let keys = self
@@ -245,6 +261,14 @@ impl Outgoing {
         }
         Ok(())
     }
+}
+
+/// A credential as a header value that the HTTP stack never logs.
+pub fn sensitive(text: String) -> Result<HeaderValue, String> {
+    let mut value = HeaderValue::try_from(text)
+        .map_err(|_| "the credential is not a valid header value".to_owned())?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 #[cfg(test)]
