@@ -3,15 +3,20 @@
 # the broker: Prometheus and promtool (Debian's package), kubernetes-validate
 # (PyPI, validates manifests offline) and schemathesis (PyPI, checks the
 # gateway against docs/openapi.yaml) and standardwebhooks (PyPI, the reference
-# library that verifies the consumer's signed deliveries). Skips what is already there.
+# library that verifies the consumer's signed deliveries), and the openssl
+# command that makes the mutual-TLS test's certificates. Skips what is
+# already there.
 set -euo pipefail
 
-if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
-  echo "installing prometheus (Debian package)..." >&2
+missing=()
+command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
+command -v openssl >/dev/null || missing+=(openssl)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]} (Debian packages)..." >&2
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if ! command -v kubernetes-validate >/dev/null; then

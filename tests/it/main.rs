@@ -10,6 +10,7 @@ mod gateway;
 mod gateway_limits;
 mod gateway_outage;
 mod markers;
+mod mtls;
 mod oauth;
 mod observability;
 mod openapi;

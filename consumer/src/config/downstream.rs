@@ -14,6 +14,7 @@ use super::{env, ConfigError};
 use crate::deliver::breaker::BreakerSettings;
 use crate::deliver::downstream::{DestinationSettings, Limits, DEFAULT_MAX_IN_FLIGHT};
 use crate::deliver::outgoing::{AuthSettings, Outgoing, SigningSettings};
+use crate::deliver::tls::TlsSettings;
 use crate::deliver::HttpSettings;
 
 /// `[downstream]` as written.
@@ -38,6 +39,8 @@ pub(super) struct DownstreamSettings {
     /// The breaker of the default destination, and of every source's
     /// destination without its own.
     breaker: BreakerSettings,
+    /// The default destination's own TLS (a private CA, a client certificate).
+    tls: Option<TlsSettings>,
     sources: BTreeMap<String, SourceDestination>,
     limits: BTreeMap<String, LimitSettings>,
 }
@@ -63,6 +66,7 @@ struct SourceDestinationSettings {
     auth: Option<AuthSettings>,
     signing: Option<SigningSettings>,
     breaker: Option<BreakerSettings>,
+    tls: Option<TlsSettings>,
 }
 
 /// `[downstream.limits.SOURCE]`: the limits of one source's destination.
@@ -86,6 +90,7 @@ impl Default for DownstreamSettings {
             auth: None,
             signing: None,
             breaker: BreakerSettings::default(),
+            tls: None,
             sources: BTreeMap::new(),
             limits: BTreeMap::new(),
         }
@@ -121,6 +126,16 @@ fn breaker(setting: &str, breaker: BreakerSettings) -> Result<BreakerSettings, C
     Ok(breaker)
 }
 
+fn tls(
+    settings: Option<&TlsSettings>,
+    setting: &str,
+) -> Result<Option<native_tls::TlsConnector>, ConfigError> {
+    settings
+        .map(|tls| tls.connector(setting))
+        .transpose()
+        .map_err(|why| ConfigError::invalid(setting, why))
+}
+
 /// Validates `[downstream]` into the delivery settings (`vars` is the
 /// environment, for secrets named by variable).
 pub(super) fn http_settings(
@@ -146,6 +161,7 @@ pub(super) fn http_settings(
                 "downstream",
             )?,
             breaker: default_breaker,
+            tls: tls(downstream.tls.as_ref(), "downstream")?,
         }),
         None => None,
     };
@@ -162,8 +178,8 @@ pub(super) fn http_settings(
     let mut sources = BTreeMap::new();
     for (source, destination) in &downstream.sources {
         let setting = format!("downstream.sources.{source}");
-        let (text, own, own_breaker) = match destination {
-            SourceDestination::Url(text) => (text, Arc::default(), None),
+        let (text, own, own_breaker, own_tls) = match destination {
+            SourceDestination::Url(text) => (text, Arc::default(), None, None),
             SourceDestination::Table(table) => (
                 &table.url,
                 outgoing(
@@ -174,6 +190,7 @@ pub(super) fn http_settings(
                     &setting,
                 )?,
                 table.breaker,
+                tls(table.tls.as_ref(), &setting)?,
             ),
         };
         let source_limits = match downstream.limits.get(source) {
@@ -189,6 +206,7 @@ pub(super) fn http_settings(
             limits: source_limits,
             outgoing: own,
             breaker: breaker(&setting, own_breaker.unwrap_or(default_breaker))?,
+            tls: own_tls,
         };
         sources.insert(source.clone(), destination);
     }

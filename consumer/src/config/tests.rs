@@ -339,3 +339,27 @@ fn an_oauth2_destination_reads_its_client_secret_and_never_shows_it() {
     let error = ConsumerConfig::from_toml(toml, &vars(&[])).expect_err("no secret");
     assert!(error.to_string().contains("CRM_CLIENT_SECRET"), "{error}");
 }
+
+#[test]
+fn tls_settings_are_checked_at_start_up() {
+    let load = |tls: &str| {
+        ConsumerConfig::from_toml(
+            &format!("[downstream]\nurl = \"https://crm.internal/\"\ntls = {tls}\n"),
+            &vars(&[]),
+        )
+    };
+    let error = load(r#"{ client_cert = "/etc/hostname" }"#).expect_err("cert without key");
+    assert!(error.to_string().contains("go together"), "{error}");
+    let error = load(r#"{ ca = "/nonexistent/ca.pem" }"#).expect_err("missing CA");
+    assert!(
+        error.to_string().contains("downstream.tls.ca")
+            && error.to_string().contains("/nonexistent/ca.pem"),
+        "{error}"
+    );
+    let error = load(r#"{ ca = "/etc/hostname" }"#).expect_err("not PEM");
+    assert!(
+        error.to_string().contains("no PEM certificate") || error.to_string().contains("tls.ca"),
+        "{error}"
+    );
+    assert!(load("{}").is_ok(), "an empty table is the system's roots");
+}

@@ -93,17 +93,26 @@ pub(super) fn classify(
     }
 }
 
-/// The cause of a request that got no HTTP answer: a failed TLS handshake,
-/// or a destination that cannot be reached.
+/// The cause of a request that got no HTTP answer: TLS (a failed
+/// handshake, or the server's alert after it, such as a client certificate
+/// it wants), or a destination that cannot be reached.
 pub(super) fn cause_of_request_error(error: &(dyn std::error::Error + 'static)) -> FailureCause {
     let mut next = Some(error);
     while let Some(cause) = next {
-        if cause.is::<native_tls::Error>() {
+        if is_tls_error(cause) {
             return FailureCause::Tls;
         }
         next = cause.source();
     }
     FailureCause::Unreachable
+}
+
+fn is_tls_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    #[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
+    if error.is::<openssl::ssl::Error>() || error.is::<openssl::error::ErrorStack>() {
+        return true;
+    }
+    error.is::<native_tls::Error>()
 }
 
 /// Parses `Retry-After`: delay-seconds or an HTTP date, relative to `now`.

@@ -15,6 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::breaker::{Admission, Breaker, BreakerSettings, Verdict};
 use super::hold_wait;
 use super::outgoing::Outgoing;
+use super::HttpClient;
 use crate::metrics::{AnswerClass, DestinationSeries, FailureCause};
 use switchboard_runtime::time::unix_ms;
 
@@ -30,6 +31,8 @@ pub struct DestinationSettings {
     pub outgoing: Arc<Outgoing>,
     /// When its breaker opens and how it probes.
     pub breaker: BreakerSettings,
+    /// Its own TLS (a private CA, a client certificate), when set.
+    pub tls: Option<native_tls::TlsConnector>,
 }
 
 /// The limits of one destination.
@@ -106,6 +109,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Downstream {
     name: String,
     uri: Uri,
+    client: HttpClient,
     in_flight: Arc<Semaphore>,
     pacer: Option<Pacer>,
     hold: Mutex<Hold>,
@@ -152,11 +156,13 @@ impl Drop for Waiting<'_> {
 }
 
 impl Downstream {
-    /// The downstream `name` (its `destination` label) as `settings` say.
-    pub fn new(name: &str, settings: DestinationSettings) -> Self {
+    /// The downstream `name` (its `destination` label) as `settings` say,
+    /// reached over `client`.
+    pub fn new(name: &str, settings: DestinationSettings, client: HttpClient) -> Self {
         Self {
             name: name.to_owned(),
             uri: settings.uri,
+            client,
             in_flight: Arc::new(Semaphore::new(settings.limits.max_in_flight.max(1))),
             pacer: settings.limits.rate.and_then(Pacer::new),
             hold: Mutex::new(Hold::default()),
@@ -174,6 +180,11 @@ impl Downstream {
     /// Counts how the destination answered one request.
     pub fn record_answer(&self, class: AnswerClass) {
         self.series.answered(class);
+    }
+
+    /// The HTTP client that reaches it (its own when it has its own TLS).
+    pub fn client(&self) -> &HttpClient {
+        &self.client
     }
 
     /// Its `destination` label.
@@ -302,7 +313,9 @@ mod tests {
                 limits,
                 outgoing: Arc::default(),
                 breaker: BreakerSettings::default(),
+                tls: None,
             },
+            super::super::client(Duration::from_secs(1), None),
         )
     }
 

@@ -39,8 +39,9 @@ impl Exchanged {
     }
 }
 
-/// Delivers `event` (attempt `attempt`) to `target` once over `client`
-/// (token fetches too), each request limited to `timeout`.
+/// Delivers `event` (attempt `attempt`) to `target` once over its client
+/// (tokens come over `client`, with the system's roots), each request
+/// limited to `timeout`.
 pub(super) async fn exchange(
     client: &HttpClient,
     timeout: Duration,
@@ -49,7 +50,7 @@ pub(super) async fn exchange(
     attempt: u32,
 ) -> (Answer, AnswerClass) {
     let Some(tokens) = target.outgoing().oauth() else {
-        let done = send(client, timeout, target, event, attempt, None).await;
+        let done = send(timeout, target, event, attempt, None).await;
         return (done.answer, done.class);
     };
     let mut fresh_tried = false;
@@ -61,7 +62,7 @@ pub(super) async fn exchange(
                 return (done.answer, done.class);
             }
         };
-        let done = send(client, timeout, target, event, attempt, Some(&token)).await;
+        let done = send(timeout, target, event, attempt, Some(&token)).await;
         if done.status != Some(StatusCode::UNAUTHORIZED) || fresh_tried {
             return (done.answer, done.class);
         }
@@ -72,7 +73,6 @@ pub(super) async fn exchange(
 }
 
 async fn send(
-    client: &HttpClient,
     timeout: Duration,
     target: &Downstream,
     event: &Envelope,
@@ -131,7 +131,7 @@ async fn send(
         );
     }
     let call = async {
-        let response = client.request(request).await?;
+        let response = target.client().request(request).await?;
         let status = response.status();
         let retry_after = response
             .headers()

@@ -21,6 +21,7 @@ mod exchange;
 pub mod oauth;
 pub mod outgoing;
 pub mod secret;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -99,6 +100,22 @@ pub struct HttpSettings {
 /// The HTTP client of deliveries and token fetches.
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
+/// An HTTP(S) client connecting within `timeout`, with `tls` when given
+/// (the system's roots otherwise).
+fn client(timeout: Duration, tls: Option<native_tls::TlsConnector>) -> HttpClient {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(timeout));
+    let connector = match tls {
+        Some(tls) => HttpsConnector::from((http, tls.into())),
+        None => HttpsConnector::new_with_connector(http),
+    };
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build(connector)
+}
+
 /// POSTs events to their downstream.
 pub struct HttpDelivery {
     client: HttpClient,
@@ -109,29 +126,30 @@ pub struct HttpDelivery {
 }
 
 impl HttpDelivery {
-    /// A client with a connection pool shared by every downstream.
+    /// One client (a connection pool) shared by every downstream without
+    /// TLS settings of its own, and one for each with.
     pub fn new(settings: HttpSettings) -> Self {
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(settings.timeout));
-        let connector = HttpsConnector::new_with_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
+        let shared = client(settings.timeout, None);
+        let downstream = |name: &str, mut destination: DestinationSettings| {
+            let client = match destination.tls.take() {
+                Some(tls) => client(settings.timeout, Some(tls)),
+                None => shared.clone(),
+            };
+            Downstream::new(name, destination, client)
+        };
         Self {
-            client,
             default: settings
                 .default
-                .map(|destination| Downstream::new(DEFAULT_DESTINATION, destination)),
+                .map(|destination| downstream(DEFAULT_DESTINATION, destination)),
             by_source: settings
                 .sources
                 .into_iter()
                 .map(|(source, destination)| {
-                    let downstream = Downstream::new(&source, destination);
-                    (source, downstream)
+                    let built = downstream(&source, destination);
+                    (source, built)
                 })
                 .collect(),
+            client: shared,
             timeout: settings.timeout,
             max_hold: settings.max_hold,
         }

@@ -1,0 +1,238 @@
+//! Mutual TLS per destination, end to end: a Python HTTPS receiver that
+//! demands a client certificate from its private CA, certificates made by
+//! the openssl command, and consumers with the right settings, a CA that
+//! does not match, and no client certificate: the first delivers, the others
+//! hold their deliveries (breaker open) instead of dead-lettering them.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use switchboard_consumer::metrics;
+use switchboard_proto::GroupTopics;
+
+use crate::harness::{eventually, log_dir, read_topic, spawn_tied, unique_topic};
+use crate::pipeline::{consumer_with_config, ids, produce_events, ConsumerProcess};
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let status = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl (scripts/install-test-tools.sh installs it)");
+    assert!(status.success(), "openssl {args:?}");
+}
+
+/// A CA named `name` in `dir` (`name.pem`, `name.key`).
+fn ca(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+        ],
+    );
+}
+
+/// A certificate `name` for `cn` signed by `ca` (`name.pem`, PKCS#8 `name.key`).
+fn issue(dir: &Path, ca: &str, name: &str, cn: &str, extensions: &str) {
+    std::fs::write(dir.join(format!("{name}.ext")), extensions).expect("ext");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            &format!("/CN={cn}"),
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+            "-out",
+            &format!("{name}.pem"),
+        ],
+    );
+}
+
+struct Receiver {
+    port: String,
+    lines: Arc<Mutex<Vec<String>>>,
+    _child: std::process::Child,
+}
+
+fn start_receiver(dir: &Path) -> Receiver {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("receivers")
+        .join("mtls_receiver.py");
+    let mut command = Command::new("python3");
+    command
+        .arg(script)
+        .args(["server.pem", "server.key", "ca.pem"])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("receiver.log")).expect("log"));
+    let mut child = spawn_tied(command);
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("first line");
+    let port = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("receiver said {first:?}"))
+        .to_owned();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let collected = lines.clone();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            collected.lock().expect("lock").push(line);
+        }
+    });
+    Receiver {
+        port,
+        lines,
+        _child: child,
+    }
+}
+
+fn tls_config(dir: &Path, ca: &str, client: bool) -> String {
+    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let mut tls = format!("ca = {:?}", path(&format!("{ca}.pem")));
+    if client {
+        tls += &format!(
+            ", client_cert = {:?}, client_key = {:?}",
+            path("client.pem"),
+            path("client.key")
+        );
+    }
+    format!(
+        "[downstream]\ntls = {{ {tls} }}\nbreaker = {{ first_probe = \"500ms\", max_probe_interval = \"2s\" }}\n"
+    )
+}
+
+async fn open_cause(consumer: &ConsumerProcess) -> Option<&'static str> {
+    for cause in metrics::FailureCause::ALL {
+        let labels = [
+            "destination=\"default\"".to_owned(),
+            format!("cause=\"{}\"", cause.code()),
+        ];
+        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+        if consumer
+            .metric(metrics::DESTINATION_BREAKER_OPEN, &labels)
+            .await
+            == 1.0
+        {
+            return Some(cause.code());
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_that_demands_a_client_certificate_gets_one_and_bad_tls_holds() {
+    let dir: PathBuf = log_dir().join(unique_topic("mtls"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    ca(&dir, "ca");
+    ca(&dir, "rogue-ca");
+    issue(
+        &dir,
+        "ca",
+        "server",
+        "localhost",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    );
+    issue(
+        &dir,
+        "ca",
+        "client",
+        "switchboard-consumer",
+        "extendedKeyUsage=clientAuth\n",
+    );
+    let receiver = start_receiver(&dir);
+    let url = format!("https://localhost:{}/events", receiver.port);
+
+    let (bootstrap, main, _good) =
+        consumer_with_config("mtls", &tls_config(&dir, "ca", true), &url, &[]).await;
+    produce_events(&bootstrap, &main, &ids("mtls", 5)).await;
+    eventually(
+        "five deliveries over mutual TLS",
+        Duration::from_secs(30),
+        || async {
+            let lines = receiver.lines.lock().expect("lock").clone();
+            (lines
+                .iter()
+                .filter(|l| l.starts_with("delivered mtls-"))
+                .count()
+                == 5)
+                .then_some(lines)
+        },
+    )
+    .await
+    .iter()
+    .for_each(|line| assert!(line.ends_with(" by switchboard-consumer"), "{line}"));
+
+    for (name, ca, client) in [
+        ("untrusted", "rogue-ca", true),
+        ("no-client-cert", "ca", false),
+    ] {
+        let (bootstrap, main, consumer) =
+            consumer_with_config(name, &tls_config(&dir, ca, client), &url, &[]).await;
+        let events = ids(name, 6);
+        produce_events(&bootstrap, &main, &events).await;
+        let cause = eventually(
+            &format!("{name}: held"),
+            Duration::from_secs(30),
+            || async { open_cause(&consumer).await },
+        )
+        .await;
+        assert_eq!(cause, "tls", "{name}: a TLS failure, named so");
+        // Longer than the test ladder (1 s + 2 s).
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let topics = GroupTopics::new(&main, &format!("{main}-group")).expect("names");
+        assert!(
+            read_topic(&bootstrap, &topics.dlt()).await.is_empty(),
+            "{name}: no DLT"
+        );
+        let delivered = receiver.lines.lock().expect("lock").clone();
+        assert!(
+            !delivered
+                .iter()
+                .any(|l| l.contains(&format!("delivered {name}-"))),
+            "{name}: nothing got through"
+        );
+    }
+}
