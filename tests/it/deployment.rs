@@ -676,8 +676,8 @@ fn every_label_value_is_named_in_the_help_text_the_readme_and_the_runbook() {
     use switchboard_proto::DltReason;
     let readme = std::fs::read_to_string(repo("README.md")).expect("README");
     let runbook = std::fs::read_to_string(repo("RUNBOOK.md")).expect("RUNBOOK");
-    use switchboard_consumer::metrics::{ExchangeOutcome, Handled};
-    let labels: [(&str, String, Vec<&str>); 5] = [
+    use switchboard_consumer::metrics::{ExchangeOutcome, FailureCause, Handled, TokenFetch};
+    let labels: [(&str, String, Vec<&str>); 8] = [
         (
             "outcome of switchboard_consumer_events_handled_total",
             switchboard_consumer::metrics::handled_help(),
@@ -700,6 +700,21 @@ fn every_label_value_is_named_in_the_help_text_the_readme_and_the_runbook() {
                 .iter()
                 .map(|c| c.code())
                 .collect(),
+        ),
+        (
+            "cause of switchboard_consumer_destination_failures_total",
+            switchboard_consumer::metrics::destination_failures_help(),
+            FailureCause::ALL.iter().map(|c| c.code()).collect(),
+        ),
+        (
+            "cause of switchboard_consumer_destination_breaker_open",
+            switchboard_consumer::metrics::destination_breaker_open_help(),
+            FailureCause::ALL.iter().map(|c| c.code()).collect(),
+        ),
+        (
+            "result of switchboard_consumer_destination_token_fetches_total",
+            switchboard_consumer::metrics::destination_token_fetches_help(),
+            TokenFetch::ALL.iter().map(|r| r.code()).collect(),
         ),
         (
             "kind of switchboard_gateway_produce_errors_total",
