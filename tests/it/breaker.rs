@@ -7,12 +7,12 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use switchboard_consumer::metrics;
-use switchboard_proto::{headers as h, GroupTopics};
+use switchboard_proto::headers as h;
 
 use crate::downstream::{Answer, Downstream};
-use crate::harness::{eventually, log_dir, read_topic, unique_topic};
+use crate::harness::{eventually, log_dir, unique_topic};
 use crate::pipeline::{
-    committed, consumer_with_config, ids, produce_events, produce_steadily, ConsumerProcess,
+    committed, consumer_with_config, dead_letters, ids, produce_events, produce_steadily,
 };
 
 /// How long the destination stays down: many times the test ladder (1 s +
@@ -20,18 +20,9 @@ use crate::pipeline::{
 /// dead-lettered as `exhausted`.
 const OUTAGE: Duration = Duration::from_secs(120);
 
-async fn breaker_open(consumer: &ConsumerProcess, cause: &str) -> f64 {
-    consumer
-        .metric(
-            metrics::DESTINATION_BREAKER_OPEN,
-            &["destination=\"default\"", &format!("cause=\"{cause}\"")],
-        )
-        .await
-}
-
-async fn dead_letters(bootstrap: &str, main: &str) -> Vec<(String, String)> {
-    let topics = GroupTopics::new(main, &format!("{main}-group")).expect("names");
-    read_topic(bootstrap, &topics.dlt())
+/// The dead letters of `main`'s group: (event id, reason).
+async fn reasons(bootstrap: &str, main: &str) -> Vec<(String, String)> {
+    dead_letters(bootstrap, main)
         .await
         .into_iter()
         .map(|r| (r.key, r.headers[h::DLT_REASON].clone()))
@@ -63,12 +54,12 @@ async fn a_destination_down_for_minutes_is_held_and_nothing_is_dead_lettered() {
         async move { produce_steadily(&bootstrap, &main, "during", 4, OUTAGE).await }
     });
     eventually("the breaker opened", Duration::from_secs(30), || async {
-        (breaker_open(&consumer, "unreachable").await == 1.0).then_some(())
+        (consumer.breaker_open("unreachable").await == 1.0).then_some(())
     })
     .await;
     let during = steady.await.expect("producer");
     assert_eq!(
-        breaker_open(&consumer, "unreachable").await,
+        consumer.breaker_open("unreachable").await,
         1.0,
         "still open at the end of the outage"
     );
@@ -83,29 +74,20 @@ async fn a_destination_down_for_minutes_is_held_and_nothing_is_dead_lettered() {
         "{failures} failed requests for {} events: the breaker probes, it does not retry each event",
         during.len()
     );
-    assert!(dead_letters(&bootstrap, &main).await.is_empty());
+    assert!(reasons(&bootstrap, &main).await.is_empty());
 
     downstream.come_back().await;
-    eventually(
-        "everything delivered after the return",
-        Duration::from_secs(90),
-        || async {
-            let successes = downstream.successes();
-            during
-                .iter()
-                .all(|id| successes.contains_key(id))
-                .then_some(())
-        },
-    )
-    .await;
+    downstream
+        .wait_delivered(&during, Duration::from_secs(90))
+        .await;
     let total = (before.len() + during.len()) as i64;
     eventually("the lag drained", Duration::from_secs(30), || async {
         let group = format!("{main}-group");
         (committed(&bootstrap, &group, &main, 1).get(&0) == Some(&total)).then_some(())
     })
     .await;
-    assert_eq!(breaker_open(&consumer, "unreachable").await, 0.0, "closed");
-    let dead = dead_letters(&bootstrap, &main).await;
+    assert_eq!(consumer.breaker_open("unreachable").await, 0.0, "closed");
+    let dead = reasons(&bootstrap, &main).await;
     assert!(dead.is_empty(), "nothing dead-lettered: {dead:?}");
     let successes = downstream.successes();
     let twice: Vec<_> = successes.iter().filter(|(_, n)| **n > 1).collect();
@@ -132,7 +114,7 @@ async fn a_destination_that_rejects_some_events_dead_letters_those_only() {
     produce_events(&bootstrap, &main, &events).await;
 
     let dead = eventually("six dead letters", Duration::from_secs(60), || async {
-        let dead = dead_letters(&bootstrap, &main).await;
+        let dead = reasons(&bootstrap, &main).await;
         (dead.len() >= 6).then_some(dead)
     })
     .await;
@@ -170,13 +152,13 @@ async fn a_refused_credential_holds_deliveries_until_it_is_fixed() {
     eventually(
         "held for refused credentials",
         Duration::from_secs(30),
-        || async { (breaker_open(&consumer, "credentials").await == 1.0).then_some(()) },
+        || async { (consumer.breaker_open("credentials").await == 1.0).then_some(()) },
     )
     .await;
     // Longer than the whole test ladder (1 s + 2 s): without the breaker
     // every event would be in the DLT by now.
     tokio::time::sleep(Duration::from_secs(8)).await;
-    assert!(dead_letters(&bootstrap, &main).await.is_empty());
+    assert!(reasons(&bootstrap, &main).await.is_empty());
     let refused = downstream
         .seen()
         .iter()
@@ -198,18 +180,9 @@ async fn a_refused_credential_holds_deliveries_until_it_is_fixed() {
         .expect("open")
         .set_modified(SystemTime::now() + Duration::from_secs(5))
         .expect("mtime");
-    eventually(
-        "delivered once the credential is fixed",
-        Duration::from_secs(30),
-        || async {
-            let successes = downstream.successes();
-            events
-                .iter()
-                .all(|id| successes.contains_key(id))
-                .then_some(())
-        },
-    )
-    .await;
-    assert_eq!(breaker_open(&consumer, "credentials").await, 0.0);
-    assert!(dead_letters(&bootstrap, &main).await.is_empty());
+    downstream
+        .wait_delivered(&events, Duration::from_secs(30))
+        .await;
+    assert_eq!(consumer.breaker_open("credentials").await, 0.0);
+    assert!(reasons(&bootstrap, &main).await.is_empty());
 }

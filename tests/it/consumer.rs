@@ -54,14 +54,13 @@ impl Setup {
     }
 }
 
-async fn wait_delivered(downstream: &Downstream, ids: &[String], within: Duration) {
-    eventually("every event delivered", within, || async {
-        let successes = downstream.successes();
-        ids.iter()
-            .all(|id| successes.contains_key(id))
-            .then_some(())
-    })
-    .await;
+/// A consumer configuration with the destination's breaker off, for tests
+/// of the retry ladder that fail many different events at once (which the
+/// breaker would rightly take for a destination that is down).
+fn no_breaker_config() -> String {
+    let path = log_dir().join(format!("{}.toml", unique_topic("no-breaker")));
+    std::fs::write(&path, "[downstream]\nbreaker = { open_after = 0 }\n").expect("config");
+    path.to_string_lossy().into_owned()
 }
 
 async fn wait_records(setup: &Setup, topic: &str, count: usize) -> Vec<Record> {
@@ -84,7 +83,9 @@ async fn events_are_delivered_once_with_their_body_and_headers() {
     produce_events(&setup.bootstrap, &setup.main, &events).await;
     let consumer = setup.consumer(&downstream, &[]).await;
 
-    wait_delivered(&downstream, &events, Duration::from_secs(30)).await;
+    downstream
+        .wait_delivered(&events, Duration::from_secs(30))
+        .await;
     let seen = downstream.seen();
     for id in &events {
         let requests: Vec<_> = seen.iter().filter(|s| &s.event_id == id).collect();
@@ -142,7 +143,9 @@ async fn a_downstream_failing_twice_delivers_once_from_retry_10m() {
     produce_events(&setup.bootstrap, &setup.main, &events).await;
     let _consumer = setup.consumer(&downstream, &[]).await;
 
-    wait_delivered(&downstream, &events, Duration::from_secs(30)).await;
+    downstream
+        .wait_delivered(&events, Duration::from_secs(30))
+        .await;
     let attempts: Vec<_> = downstream
         .seen()
         .into_iter()
@@ -259,12 +262,9 @@ async fn a_poison_record_goes_to_the_dlt_and_does_not_block_its_partition() {
     produce_events(&setup.bootstrap, &setup.main, &["after-poison".to_owned()]).await;
     let _consumer = setup.consumer(&downstream, &[]).await;
 
-    wait_delivered(
-        &downstream,
-        &["after-poison".to_owned()],
-        Duration::from_secs(30),
-    )
-    .await;
+    downstream
+        .wait_delivered(&["after-poison".to_owned()], Duration::from_secs(30))
+        .await;
     let dead = wait_records(&setup, &setup.topics.dlt(), 1).await;
     assert_eq!(dead[0].key, "junk");
     assert_eq!(dead[0].headers[h::DLT_REASON], "poison");
@@ -288,9 +288,15 @@ async fn retry_records_are_handled_not_before_due_and_at_most_a_second_late() {
         downstream.script(id, &[Answer::status(503)]);
     }
     produce_events(&setup.bootstrap, &setup.main, &events).await;
-    let consumer = setup.consumer(&downstream, &[]).await;
+    // Ten different events failing in a row would open the breaker.
+    let config = no_breaker_config();
+    let consumer = setup
+        .consumer(&downstream, &[("CONSUMER_CONFIG", config.as_str())])
+        .await;
 
-    wait_delivered(&downstream, &events, Duration::from_secs(30)).await;
+    downstream
+        .wait_delivered(&events, Duration::from_secs(30))
+        .await;
     let hops = setup.read(&setup.topics.retry("retry-1m")).await;
     assert_eq!(hops.len(), events.len());
     let seen = downstream.seen();
@@ -328,7 +334,9 @@ async fn a_slow_downstream_does_not_cap_throughput_at_one_call_at_a_time() {
     produce_events(&setup.bootstrap, &setup.main, &events).await;
     let _consumer = setup.consumer(&downstream, &[]).await;
     let started = Instant::now();
-    wait_delivered(&downstream, &events, Duration::from_secs(60)).await;
+    downstream
+        .wait_delivered(&events, Duration::from_secs(60))
+        .await;
     let took = started.elapsed();
     // One at a time would take 200 x 300 ms = 60 s; 32 in flight about 2 s.
     assert!(
@@ -351,7 +359,9 @@ async fn backpressure_holds_deliveries_without_using_attempts() {
     );
     produce_events(&setup.bootstrap, &setup.main, &["busy-1".to_owned()]).await;
     let _consumer = setup.consumer(&downstream, &[]).await;
-    wait_delivered(&downstream, &["busy-1".to_owned()], Duration::from_secs(30)).await;
+    downstream
+        .wait_delivered(&["busy-1".to_owned()], Duration::from_secs(30))
+        .await;
     let attempts: Vec<_> = downstream
         .seen()
         .into_iter()
@@ -415,7 +425,9 @@ async fn a_held_destination_shows_its_hold_its_waiting_events_and_its_answers() 
     let all: Vec<String> = std::iter::once("held-first".to_owned())
         .chain(behind)
         .collect();
-    wait_delivered(&downstream, &all, Duration::from_secs(30)).await;
+    downstream
+        .wait_delivered(&all, Duration::from_secs(30))
+        .await;
     eventually(
         "the gauges back to zero",
         Duration::from_secs(5),
@@ -443,12 +455,9 @@ async fn retry_after_zero_is_held_at_least_a_second_and_longer_each_time() {
     downstream.script("eager-1", &[busy, busy, busy]);
     produce_events(&setup.bootstrap, &setup.main, &["eager-1".to_owned()]).await;
     let _consumer = setup.consumer(&downstream, &[]).await;
-    wait_delivered(
-        &downstream,
-        &["eager-1".to_owned()],
-        Duration::from_secs(30),
-    )
-    .await;
+    downstream
+        .wait_delivered(&["eager-1".to_owned()], Duration::from_secs(30))
+        .await;
     let seen = downstream.seen();
     let answered: Vec<(u32, u16)> = seen.iter().map(|s| (s.attempt, s.answered)).collect();
     assert_eq!(answered, [(1, 429), (1, 429), (1, 429), (1, 200)]);
@@ -496,7 +505,9 @@ async fn a_destination_that_backs_off_takes_no_delivery_slots_from_another() {
         .await;
 
     // b flows while a is held: the partition's 32 slots are not a's to keep.
-    wait_delivered(&healthy, &for_b, Duration::from_secs(15)).await;
+    healthy
+        .wait_delivered(&for_b, Duration::from_secs(15))
+        .await;
     println!("b delivered in {:?} while a backs off", started.elapsed());
     assert!(busy.successes().is_empty());
     // Ten seconds of a refusing: requests come in rounds of at most 4 (its
@@ -509,7 +520,7 @@ async fn a_destination_that_backs_off_takes_no_delivery_slots_from_another() {
     assert!(asked <= 4 * 6, "a was asked {asked} times in 10 s");
 
     busy.set_default_status(200);
-    wait_delivered(&busy, &for_a, Duration::from_secs(60)).await;
+    busy.wait_delivered(&for_a, Duration::from_secs(60)).await;
     let (a_done, b_done) = (busy.successes(), healthy.successes());
     assert!(for_a.iter().all(|id| a_done[id] == 1));
     assert!(for_b.iter().all(|id| b_done[id] == 1));
@@ -521,7 +532,9 @@ async fn a_duplicate_id_across_a_consumer_restart_is_delivered_once() {
     let downstream = Downstream::start(200, Duration::ZERO).await;
     produce_events(&setup.bootstrap, &setup.main, &["dup-1".to_owned()]).await;
     let mut first = setup.consumer(&downstream, &[]).await;
-    wait_delivered(&downstream, &["dup-1".to_owned()], Duration::from_secs(30)).await;
+    downstream
+        .wait_delivered(&["dup-1".to_owned()], Duration::from_secs(30))
+        .await;
     first.signal(libc::SIGTERM);
     assert!(first.wait_for_exit(Duration::from_secs(20)).await.success());
     drop(first);
@@ -534,12 +547,9 @@ async fn a_duplicate_id_across_a_consumer_restart_is_delivered_once() {
     )
     .await;
     let second = setup.consumer(&downstream, &[]).await;
-    wait_delivered(
-        &downstream,
-        &["fresh-1".to_owned()],
-        Duration::from_secs(30),
-    )
-    .await;
+    downstream
+        .wait_delivered(&["fresh-1".to_owned()], Duration::from_secs(30))
+        .await;
     assert_eq!(
         downstream.successes()["dup-1"],
         1,
@@ -576,12 +586,9 @@ async fn a_record_that_cannot_be_handed_on_is_dead_lettered_as_a_pointer_and_red
     let _consumer = setup
         .consumer(&downstream, &[("KAFKA_MESSAGE_MAX_BYTES", "4000")])
         .await;
-    wait_delivered(
-        &downstream,
-        &["small-1".to_owned()],
-        Duration::from_secs(30),
-    )
-    .await;
+    downstream
+        .wait_delivered(&["small-1".to_owned()], Duration::from_secs(30))
+        .await;
     eventually(
         "the partition moved on: both offsets committed",
         Duration::from_secs(30),
@@ -650,7 +657,9 @@ async fn the_same_event_id_from_two_sources_is_delivered_twice() {
     produce_events_from(&setup.bootstrap, &setup.main, "a", &shared).await;
     produce_events(&setup.bootstrap, &setup.main, &["fresh".to_owned()]).await;
     let _consumer = setup.consumer(&downstream, &[]).await;
-    wait_delivered(&downstream, &["fresh".to_owned()], Duration::from_secs(30)).await;
+    downstream
+        .wait_delivered(&["fresh".to_owned()], Duration::from_secs(30))
+        .await;
     eventually(
         "id 1 delivered for both sources",
         Duration::from_secs(10),
@@ -683,7 +692,9 @@ async fn delivered_markers_reach_the_broker_before_a_partition_is_handed_over() 
         .await;
     let events = ids("handover", 20);
     produce_events(&setup.bootstrap, &setup.main, &events).await;
-    wait_delivered(&downstream, &events, Duration::from_secs(30)).await;
+    downstream
+        .wait_delivered(&events, Duration::from_secs(30))
+        .await;
 
     let second = setup.consumer(&downstream, &[]).await;
     // Each member now holds one partition number of each of the 3 stages.
@@ -693,7 +704,9 @@ async fn delivered_markers_reach_the_broker_before_a_partition_is_handed_over() 
     produce_events(&setup.bootstrap, &setup.main, &events).await;
     let fresh = ids("handover-fresh", 10);
     produce_events(&setup.bootstrap, &setup.main, &fresh).await;
-    wait_delivered(&downstream, &fresh, Duration::from_secs(30)).await;
+    downstream
+        .wait_delivered(&fresh, Duration::from_secs(30))
+        .await;
     let successes = downstream.successes();
     let doubled: Vec<&String> = events.iter().filter(|id| successes[*id] != 1).collect();
     assert!(doubled.is_empty(), "delivered more than once: {doubled:?}");
@@ -709,7 +722,9 @@ async fn restart_to_first_delivery(name: &str, env: &[(&str, &str)]) -> Duration
     first.wait_assigned(6).await;
     let warm = ids(&format!("{name}-warm"), 10);
     produce_events(&setup.bootstrap, &setup.main, &warm).await;
-    wait_delivered(&downstream, &warm, Duration::from_secs(30)).await;
+    downstream
+        .wait_delivered(&warm, Duration::from_secs(30))
+        .await;
     first.signal(libc::SIGKILL);
     first.wait_for_exit(Duration::from_secs(10)).await;
     drop(first);
@@ -718,7 +733,9 @@ async fn restart_to_first_delivery(name: &str, env: &[(&str, &str)]) -> Duration
     let _second = setup.consumer(&downstream, env).await;
     let fresh = ids(&format!("{name}-fresh"), 10);
     produce_events(&setup.bootstrap, &setup.main, &fresh).await;
-    wait_delivered(&downstream, &fresh, Duration::from_secs(90)).await;
+    downstream
+        .wait_delivered(&fresh, Duration::from_secs(90))
+        .await;
     restarted.elapsed()
 }
 
@@ -772,7 +789,9 @@ async fn kill_9_mid_run_then_restart_delivers_every_event_and_dedupes_the_rest()
     let _second = setup
         .consumer(&downstream, &[("CONSUMER_CONCURRENCY", "8")])
         .await;
-    wait_delivered(&downstream, &events, Duration::from_secs(60)).await;
+    downstream
+        .wait_delivered(&events, Duration::from_secs(60))
+        .await;
     let seen = downstream.seen();
     let successes = downstream.successes();
     let duplicated: Vec<&String> = successes
@@ -812,19 +831,24 @@ async fn a_rebalance_while_retry_partitions_wait_for_their_due_time_leaves_nothi
         downstream.script(id, &[Answer::status(500)]);
     }
     produce_events(&setup.bootstrap, &setup.main, &events).await;
-    let first = setup
-        .consumer(&downstream, &[("RETRY_STAGES", "retry-1m=3s,retry-10m=3s")])
-        .await;
+    // 20 different events failing in a row would open the destination's
+    // breaker (they would wait, not go to retry-1m): off here.
+    let config = no_breaker_config();
+    let env = [
+        ("RETRY_STAGES", "retry-1m=3s,retry-10m=3s"),
+        ("CONSUMER_CONFIG", config.as_str()),
+    ];
+    let first = setup.consumer(&downstream, &env).await;
     // Every event failed once and waits in retry-1m for its due time.
     wait_records(&setup, &setup.topics.retry("retry-1m"), events.len()).await;
 
-    let second = setup
-        .consumer(&downstream, &[("RETRY_STAGES", "retry-1m=3s,retry-10m=3s")])
-        .await;
+    let second = setup.consumer(&downstream, &env).await;
     // Range assignment splits 2 partitions x 3 stages evenly.
     first.wait_assigned(3).await;
     second.wait_assigned(3).await;
-    wait_delivered(&downstream, &events, Duration::from_secs(30)).await;
+    downstream
+        .wait_delivered(&events, Duration::from_secs(30))
+        .await;
     assert!(downstream.successes().values().all(|&n| n == 1));
     assert!(setup.read(&setup.topics.dlt()).await.is_empty());
 }

@@ -3,15 +3,12 @@
 //! library (`standardwebhooks`) verifies, and a bearer token read from a
 //! file and rotated without a restart.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
 
 use crate::downstream::Downstream;
-use crate::harness::{eventually, log_dir, spawn_tied, unique_topic, HttpClient};
+use crate::harness::{eventually, log_dir, unique_topic, HttpClient, PythonReceiver};
 use crate::pipeline::{consumer_with_config, envelope, ids, produce_envelopes, produce_events};
 
 /// The receiver's secret, and a second one only the consumer holds (a
@@ -23,48 +20,25 @@ const NEXT_SECRET: &str = "whsec_bmV4dC1zZWNyZXQtbm90LXlldC1zaGFyZWQ=";
 /// URL and the lines it printed ("verified ID" / "rejected ID: why").
 struct Receiver {
     url: String,
-    lines: Arc<Mutex<Vec<String>>>,
-    _child: std::process::Child,
+    child: PythonReceiver,
 }
 
 impl Receiver {
     fn start() -> Receiver {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("receivers")
-            .join("standard_webhooks_receiver.py");
-        let mut command = Command::new("python3");
-        command
-            .arg(script)
-            .env("WHSEC", RECEIVER_SECRET)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(log_dir().join("receiver.log")).expect("log"));
-        let mut child = spawn_tied(command);
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut first = String::new();
-        stdout
-            .read_line(&mut first)
-            .expect("the receiver's first line");
-        let port = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("receiver said {first:?} (is standardwebhooks installed?)"))
-            .to_owned();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let collected = lines.clone();
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                collected.lock().expect("lock").push(line);
-            }
-        });
+        let child = PythonReceiver::start(
+            "standard_webhooks_receiver.py",
+            &[],
+            &[("WHSEC", RECEIVER_SECRET)],
+            &log_dir(),
+        );
         Receiver {
-            url: format!("http://127.0.0.1:{port}/hooks"),
-            lines,
-            _child: child,
+            url: format!("http://127.0.0.1:{}/hooks", child.port),
+            child,
         }
     }
 
     fn lines(&self) -> Vec<String> {
-        self.lines.lock().expect("lock").clone()
+        self.child.lines()
     }
 }
 

@@ -4,17 +4,14 @@
 //! does not match, and no client certificate: the first delivers, the others
 //! hold their deliveries (breaker open) instead of dead-lettering them.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use switchboard_consumer::metrics;
-use switchboard_proto::GroupTopics;
 
-use crate::harness::{eventually, log_dir, read_topic, spawn_tied, unique_topic};
-use crate::pipeline::{consumer_with_config, ids, produce_events, ConsumerProcess};
+use crate::harness::{eventually, log_dir, unique_topic, PythonReceiver};
+use crate::pipeline::{consumer_with_config, dead_letters, ids, produce_events, ConsumerProcess};
 
 fn openssl(dir: &Path, args: &[&str]) {
     let status = Command::new("openssl")
@@ -89,46 +86,6 @@ fn issue(dir: &Path, ca: &str, name: &str, cn: &str, extensions: &str) {
     );
 }
 
-struct Receiver {
-    port: String,
-    lines: Arc<Mutex<Vec<String>>>,
-    _child: std::process::Child,
-}
-
-fn start_receiver(dir: &Path) -> Receiver {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("receivers")
-        .join("mtls_receiver.py");
-    let mut command = Command::new("python3");
-    command
-        .arg(script)
-        .args(["server.pem", "server.key", "ca.pem"])
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("receiver.log")).expect("log"));
-    let mut child = spawn_tied(command);
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut first = String::new();
-    stdout.read_line(&mut first).expect("first line");
-    let port = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("receiver said {first:?}"))
-        .to_owned();
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let collected = lines.clone();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            collected.lock().expect("lock").push(line);
-        }
-    });
-    Receiver {
-        port,
-        lines,
-        _child: child,
-    }
-}
-
 fn tls_config(dir: &Path, ca: &str, client: bool) -> String {
     let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
     let mut tls = format!("ca = {:?}", path(&format!("{ca}.pem")));
@@ -146,16 +103,7 @@ fn tls_config(dir: &Path, ca: &str, client: bool) -> String {
 
 async fn open_cause(consumer: &ConsumerProcess) -> Option<&'static str> {
     for cause in metrics::FailureCause::ALL {
-        let labels = [
-            "destination=\"default\"".to_owned(),
-            format!("cause=\"{}\"", cause.code()),
-        ];
-        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
-        if consumer
-            .metric(metrics::DESTINATION_BREAKER_OPEN, &labels)
-            .await
-            == 1.0
-        {
+        if consumer.breaker_open(cause.code()).await == 1.0 {
             return Some(cause.code());
         }
     }
@@ -182,7 +130,12 @@ async fn a_destination_that_demands_a_client_certificate_gets_one_and_bad_tls_ho
         "switchboard-consumer",
         "extendedKeyUsage=clientAuth\n",
     );
-    let receiver = start_receiver(&dir);
+    let receiver = PythonReceiver::start(
+        "mtls_receiver.py",
+        &["server.pem", "server.key", "ca.pem"],
+        &[],
+        &dir,
+    );
     let url = format!("https://localhost:{}/events", receiver.port);
 
     let (bootstrap, main, _good) =
@@ -192,7 +145,7 @@ async fn a_destination_that_demands_a_client_certificate_gets_one_and_bad_tls_ho
         "five deliveries over mutual TLS",
         Duration::from_secs(30),
         || async {
-            let lines = receiver.lines.lock().expect("lock").clone();
+            let lines = receiver.lines();
             (lines
                 .iter()
                 .filter(|l| l.starts_with("delivered mtls-"))
@@ -222,12 +175,11 @@ async fn a_destination_that_demands_a_client_certificate_gets_one_and_bad_tls_ho
         assert_eq!(cause, "tls", "{name}: a TLS failure, named so");
         // Longer than the test ladder (1 s + 2 s).
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let topics = GroupTopics::new(&main, &format!("{main}-group")).expect("names");
         assert!(
-            read_topic(&bootstrap, &topics.dlt()).await.is_empty(),
+            dead_letters(&bootstrap, &main).await.is_empty(),
             "{name}: no DLT"
         );
-        let delivered = receiver.lines.lock().expect("lock").clone();
+        let delivered = receiver.lines();
         assert!(
             !delivered
                 .iter()

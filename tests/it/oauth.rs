@@ -8,12 +8,12 @@
 use std::time::Duration;
 
 use switchboard_consumer::metrics;
-use switchboard_proto::{headers as h, GroupTopics};
+use switchboard_proto::headers as h;
 
 use crate::downstream::Downstream;
-use crate::harness::{eventually, read_topic};
+use crate::harness::eventually;
 use crate::pipeline::{
-    consumer_with_config, ids, produce_events, produce_steadily, ConsumerProcess,
+    consumer_with_config, dead_letters, ids, produce_events, produce_steadily, ConsumerProcess,
 };
 use crate::token_endpoint::TokenEndpoint;
 
@@ -31,20 +31,8 @@ fn oauth_config(endpoint: &TokenEndpoint) -> String {
     )
 }
 
-async fn all_delivered(downstream: &Downstream, events: &[String], within: Duration) {
-    eventually("every event delivered", within, || async {
-        let successes = downstream.successes();
-        events
-            .iter()
-            .all(|id| successes.contains_key(id))
-            .then_some(())
-    })
-    .await;
-}
-
-async fn dead_letters(bootstrap: &str, main: &str) -> usize {
-    let topics = GroupTopics::new(main, &format!("{main}-group")).expect("names");
-    let dead = read_topic(bootstrap, &topics.dlt()).await;
+async fn dead_letter_count(bootstrap: &str, main: &str) -> usize {
+    let dead = dead_letters(bootstrap, main).await;
     for record in &dead {
         eprintln!(
             "dead letter {}: {:?}",
@@ -79,7 +67,9 @@ async fn tokens_are_cached_refreshed_before_they_expire_and_fetched_again_after_
 
     // 10 s at 10 events/s against tokens that live 3 s.
     let steady = produce_steadily(&bootstrap, &main, "steady", 10, Duration::from_secs(10)).await;
-    all_delivered(&downstream, &steady, Duration::from_secs(30)).await;
+    downstream
+        .wait_delivered(&steady, Duration::from_secs(30))
+        .await;
     let fetched = endpoint.fetches();
     assert!(
         (3..=8).contains(&fetched.len()),
@@ -118,7 +108,9 @@ async fn tokens_are_cached_refreshed_before_they_expire_and_fetched_again_after_
     let before = endpoint.fetches().len();
     let after = ids("after-revoke", 1);
     produce_events(&bootstrap, &main, &after).await;
-    all_delivered(&downstream, &after, Duration::from_secs(30)).await;
+    downstream
+        .wait_delivered(&after, Duration::from_secs(30))
+        .await;
     let seen: Vec<_> = downstream
         .seen()
         .into_iter()
@@ -135,7 +127,7 @@ async fn tokens_are_cached_refreshed_before_they_expire_and_fetched_again_after_
         before + 1,
         "one fetch after the 401"
     );
-    assert_eq!(dead_letters(&bootstrap, &main).await, 0);
+    assert_eq!(dead_letter_count(&bootstrap, &main).await, 0);
     assert!(
         !consumer.log_text().contains("tok-"),
         "tokens never reach the log"
@@ -158,27 +150,15 @@ async fn a_token_endpoint_that_is_down_or_refuses_our_client_holds_deliveries() 
     .await;
     let events = ids("held", 10);
     produce_events(&bootstrap, &main, &events).await;
-    let open = |cause: &'static str| {
-        let consumer = &consumer;
-        move || async move {
-            let open = consumer
-                .metric(
-                    metrics::DESTINATION_BREAKER_OPEN,
-                    &["destination=\"default\"", &format!("cause=\"{cause}\"")],
-                )
-                .await;
-            (open == 1.0).then_some(())
-        }
-    };
     eventually(
         "held: token endpoint down",
         Duration::from_secs(30),
-        open("token_endpoint"),
+        || async { (consumer.breaker_open("token_endpoint").await == 1.0).then_some(()) },
     )
     .await;
     // Longer than the test ladder (1 s + 2 s): nothing may take it meanwhile.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(dead_letters(&bootstrap, &main).await, 0);
+    assert_eq!(dead_letter_count(&bootstrap, &main).await, 0);
     assert!(downstream.seen().is_empty(), "nothing sent without a token");
     assert!(fetches(&consumer, "failed").await >= 1.0);
     let attempts = fetches(&consumer, "failed").await;
@@ -188,12 +168,14 @@ async fn a_token_endpoint_that_is_down_or_refuses_our_client_holds_deliveries() 
     );
 
     endpoint.come_back().await;
-    all_delivered(&downstream, &events, Duration::from_secs(30)).await;
+    downstream
+        .wait_delivered(&events, Duration::from_secs(30))
+        .await;
     assert!(
         downstream.seen().iter().all(|s| s.attempt == 1),
         "the hold used no attempt"
     );
-    assert_eq!(dead_letters(&bootstrap, &main).await, 0);
+    assert_eq!(dead_letter_count(&bootstrap, &main).await, 0);
 
     // Our client's secret is wrong: the endpoint answers invalid_client.
     let (bootstrap, main, consumer) = consumer_with_config(
@@ -204,25 +186,13 @@ async fn a_token_endpoint_that_is_down_or_refuses_our_client_holds_deliveries() 
     )
     .await;
     produce_events(&bootstrap, &main, &ids("refused", 3)).await;
-    let open = |cause: &'static str| {
-        let consumer = &consumer;
-        move || async move {
-            let open = consumer
-                .metric(
-                    metrics::DESTINATION_BREAKER_OPEN,
-                    &["destination=\"default\"", &format!("cause=\"{cause}\"")],
-                )
-                .await;
-            (open == 1.0).then_some(())
-        }
-    };
     eventually(
         "held: our client refused",
         Duration::from_secs(30),
-        open("credentials"),
+        || async { (consumer.breaker_open("credentials").await == 1.0).then_some(()) },
     )
     .await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(dead_letters(&bootstrap, &main).await, 0);
+    assert_eq!(dead_letter_count(&bootstrap, &main).await, 0);
     assert!(fetches(&consumer, "refused").await >= 1.0);
 }

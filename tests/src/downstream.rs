@@ -3,7 +3,6 @@
 //! a delay, and records every request it saw.
 
 use std::collections::{HashMap, VecDeque};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,9 +10,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 /// One scripted answer.
@@ -69,9 +65,8 @@ struct Behaviour {
 pub struct Downstream {
     pub addr: SocketAddr,
     behaviour: Arc<Mutex<Behaviour>>,
+    /// Serves its listener and every connection (aborted: gone down).
     task: tokio::task::JoinHandle<()>,
-    /// Every connection it serves, so going down closes them all.
-    connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
 pub fn unix_ms() -> i64 {
@@ -96,13 +91,11 @@ impl Downstream {
             delay,
             ..Behaviour::default()
         }));
-        let connections = Arc::default();
-        let task = serve(listener, behaviour.clone(), Arc::clone(&connections));
+        let task = serve(listener, behaviour.clone());
         Downstream {
             addr,
             behaviour,
             task,
-            connections,
         }
     }
 
@@ -110,19 +103,12 @@ impl Downstream {
     /// requests are refused (not answered) until [`Downstream::come_back`].
     pub fn go_down(&self) {
         self.task.abort();
-        for connection in self.connections.lock().expect("lock").drain(..) {
-            connection.abort();
-        }
     }
 
     /// Listens again on the same address, with what it saw so far.
     pub async fn come_back(&mut self) {
         let listener = TcpListener::bind(self.addr).await.expect("rebind");
-        self.task = serve(
-            listener,
-            self.behaviour.clone(),
-            Arc::clone(&self.connections),
-        );
+        self.task = serve(listener, self.behaviour.clone());
     }
 
     /// Answers 401 to every request whose `Authorization` is not `expected`.
@@ -177,6 +163,17 @@ impl Downstream {
             .count()
     }
 
+    /// Waits until every one of `ids` was answered 2xx, within `within`.
+    pub async fn wait_delivered(&self, ids: &[String], within: Duration) {
+        crate::harness::eventually("every event delivered", within, || async {
+            let successes = self.successes();
+            ids.iter()
+                .all(|id| successes.contains_key(id))
+                .then_some(())
+        })
+        .await;
+    }
+
     /// How many times each event id was answered 2xx.
     pub fn successes(&self) -> HashMap<String, usize> {
         let mut counts = HashMap::new();
@@ -195,31 +192,8 @@ impl Drop for Downstream {
     }
 }
 
-fn serve(
-    listener: TcpListener,
-    behaviour: Arc<Mutex<Behaviour>>,
-    connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let behaviour = behaviour.clone();
-            let connection = tokio::spawn(async move {
-                let service = service_fn(move |request: Request<hyper::body::Incoming>| {
-                    let behaviour = behaviour.clone();
-                    async move { Ok::<_, Infallible>(answer(request, behaviour).await) }
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-            let mut open = connections.lock().expect("lock");
-            open.retain(|c| !c.is_finished());
-            open.push(connection.abort_handle());
-        }
-    })
+fn serve(listener: TcpListener, behaviour: Arc<Mutex<Behaviour>>) -> tokio::task::JoinHandle<()> {
+    crate::harness::http::serve(listener, move |request| answer(request, behaviour.clone()))
 }
 
 async fn answer(

@@ -161,6 +161,13 @@ pub async fn consumer_with_config(
     (bootstrap, main, consumer)
 }
 
+/// The dead-letter topic of `main`'s group `<main>-group` (as
+/// [`consumer_with_config`] names it), read from the start.
+pub async fn dead_letters(bootstrap: &str, main: &str) -> Vec<crate::harness::Record> {
+    let topics = GroupTopics::new(main, &format!("{main}-group")).expect("names");
+    crate::harness::read_topic(bootstrap, &topics.dlt()).await
+}
+
 /// Runs `consumer <args>` (an operator command) with `env`; returns the exit
 /// code and stdout, and echoes stderr into the test log.
 pub async fn consumer_command(
@@ -338,6 +345,16 @@ impl ConsumerProcess {
     }
 
     /// Sends `signal` to the process.
+    /// 1.0 while the breaker of the default destination is open for `cause`.
+    pub async fn breaker_open(&self, cause: &str) -> f64 {
+        let cause = format!("cause=\"{cause}\"");
+        self.metric(
+            switchboard_consumer::metrics::DESTINATION_BREAKER_OPEN,
+            &["destination=\"default\"", &cause],
+        )
+        .await
+    }
+
     pub fn signal(&self, signal: i32) {
         send_signal(&self.child, signal);
     }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use http::Uri;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::breaker::{Admission, Breaker, BreakerSettings, Verdict};
+use super::breaker::{Admission, Blame, Breaker, BreakerSettings, Verdict};
 use super::hold_wait;
 use super::outgoing::Outgoing;
 use super::HttpClient;
@@ -259,18 +259,18 @@ impl Downstream {
         self.breaker.answered()
     }
 
-    /// The destination failed `place`'s request for `event_id` for `cause`
-    /// (`certain` when it is surely not the event's fault): whether the
-    /// event waits for the destination or takes the ladder.
+    /// The destination failed `place`'s request for `event_id` for `cause`,
+    /// as `blame` says: whether the event waits for the destination or
+    /// takes the ladder.
     pub fn failed(
         &self,
         place: Place<'_>,
         event_id: &str,
         cause: FailureCause,
-        certain: bool,
+        blame: Blame,
     ) -> Verdict {
         let probe = place.take_probe();
-        self.breaker.failed(event_id, cause, probe, certain)
+        self.breaker.failed(event_id, cause, blame, probe)
     }
 
     /// The downstream asked to back off for `asked`. A new hold lasts at

@@ -40,7 +40,7 @@ use tracing::{info, warn};
 use crate::metrics::DEFAULT_DESTINATION;
 use answer::{exchange_outcome, Answer};
 pub use answer::{hold_wait, parse_retry_after, HOLD_FLOOR, HOLD_FLOOR_CAP};
-use breaker::Verdict;
+use breaker::{Blame, Verdict};
 use downstream::{DestinationSettings, Downstream};
 
 /// Request header carrying the event id, so a downstream can dedupe too.
@@ -189,7 +189,12 @@ impl Handler for HttpDelivery {
                     return outcome;
                 }
                 Answer::DestinationFailed { cause, error, sent } => {
-                    match target.failed(place, &event.event_id, cause, !sent) {
+                    let blame = match (sent, attempt) {
+                        (false, _) => Blame::NotTheEvent,
+                        (true, 1) => Blame::Unknown,
+                        (true, _) => Blame::EventSuspect,
+                    };
+                    match target.failed(place, &event.event_id, cause, blame) {
                         Verdict::Ladder => return Outcome::Retryable(error),
                         Verdict::Held { opened } => {
                             if opened {

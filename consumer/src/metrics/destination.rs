@@ -3,10 +3,10 @@
 
 use metrics::{counter, gauge, Counter, Gauge};
 
-use super::labels::{AnswerClass, FailureCause};
+use super::labels::{AnswerClass, FailureCause, TokenFetch};
 use super::{
     DESTINATION_ANSWERS, DESTINATION_BREAKER_OPEN, DESTINATION_FAILURES, DESTINATION_HELD_UNTIL,
-    DESTINATION_IN_FLIGHT, DESTINATION_WAITING,
+    DESTINATION_IN_FLIGHT, DESTINATION_TOKEN_FETCHES, DESTINATION_WAITING,
 };
 
 /// The series of one destination, resolved once when it is set up (the
@@ -40,6 +40,10 @@ impl DestinationSeries {
         series.held_until.set(0.0);
         for answers in &series.answers {
             answers.increment(0);
+        }
+        for result in TokenFetch::ALL {
+            counter!(DESTINATION_TOKEN_FETCHES, "destination" => label.clone(), "result" => result.code())
+                .increment(0);
         }
         series
     }

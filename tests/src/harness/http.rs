@@ -125,3 +125,32 @@ pub async fn read_head(stream: &mut TcpStream) -> String {
         .expect("a response");
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
+
+/// Serves HTTP/1.1 on `listener`, answering each request with `answer`.
+/// Aborting the returned task closes the listener and every connection it
+/// accepted (they live in its `JoinSet`): a server that went down.
+pub fn serve<F, Fut>(listener: tokio::net::TcpListener, answer: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = http::Response<Full<Bytes>>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            while connections.try_join_next().is_some() {}
+            let answer = answer.clone();
+            connections.spawn(async move {
+                let service = hyper::service::service_fn(move |request| {
+                    let answer = answer.clone();
+                    async move { Ok::<_, std::convert::Infallible>(answer(request).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    })
+}

@@ -8,12 +8,14 @@
 //!   addresses they report after binding port 0.
 //! - [`gateway`]: a running gateway process.
 //! - [`http`]: an HTTP client, replies, problem+json checks, raw TCP requests.
+//! - [`receiver`]: the Python receivers of `tests/receivers/` as children.
 //! - [`wait`]: waiting for a condition with a deadline (never a fixed sleep as the assertion).
 
 pub mod gateway;
 pub mod http;
 pub mod kafka;
 pub mod process;
+pub mod receiver;
 pub mod topics;
 pub mod wait;
 
@@ -27,6 +29,7 @@ pub use process::{
     listening_addr, log_dir, log_filter, probably_free_port, read_log, send_signal, spawn_tied,
     workspace_binary, LOOPBACK_ANY_PORT,
 };
+pub use receiver::PythonReceiver;
 pub use topics::{
     create_topic, create_topic_with, delete_topic, partition_count, read_topic, Record,
 };

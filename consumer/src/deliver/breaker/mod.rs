@@ -91,6 +91,21 @@ pub enum Admission {
     Wait(Duration),
 }
 
+/// Whose fault a failure may be, as far as the caller knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    /// The event's first attempt failed: the destination's or the event's;
+    /// it counts towards opening.
+    Unknown,
+    /// A retry failed: the event already failed before, so this says
+    /// little about the destination (several retries of failing events,
+    /// due at once, must not look like an outage); it takes the ladder.
+    EventSuspect,
+    /// The request never went out (a token endpoint down, a secret that
+    /// cannot be read): the destination's; it opens the breaker at once.
+    NotTheEvent,
+}
+
 /// What a failure of the destination means for the event that met it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -187,29 +202,34 @@ impl Breaker {
         Some(was_open.0)
     }
 
-    /// The destination failed `event_id`'s request for `cause`; `probe` when
-    /// that request was the probe, `certain` when the failure cannot be the
-    /// event's (a token endpoint down): that opens the breaker at once.
+    /// The destination failed `event_id`'s request for `cause`, as `blame`
+    /// says; `probe` when that request was the probe.
     pub fn failed(
         &self,
         event_id: &str,
         cause: FailureCause,
+        blame: Blame,
         probe: bool,
-        certain: bool,
     ) -> Verdict {
         self.series.failed(cause);
         let now = Instant::now();
         let mut state = lock(&self.state);
         match &mut *state {
             State::Closed { failing } => {
-                if self.settings.open_after == 0 && !certain {
-                    return Verdict::Ladder;
-                }
-                if !failing.iter().any(|id| id == event_id) {
-                    failing.push(event_id.to_owned());
-                }
-                if !certain && failing.len() < self.settings.open_after as usize {
-                    return Verdict::Ladder;
+                match blame {
+                    Blame::NotTheEvent => {}
+                    Blame::EventSuspect => return Verdict::Ladder,
+                    Blame::Unknown => {
+                        if self.settings.open_after == 0 {
+                            return Verdict::Ladder;
+                        }
+                        if !failing.iter().any(|id| id == event_id) {
+                            failing.push(event_id.to_owned());
+                        }
+                        if failing.len() < self.settings.open_after as usize {
+                            return Verdict::Ladder;
+                        }
+                    }
                 }
                 *state = State::Open {
                     cause,
@@ -260,123 +280,4 @@ impl Breaker {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn breaker(open_after: u32) -> Breaker {
-        Breaker::new(
-            "breaker-test",
-            BreakerSettings {
-                open_after,
-                first_probe: Duration::from_secs(2),
-                max_probe_interval: Duration::from_secs(8),
-            },
-        )
-    }
-
-    #[test]
-    fn it_opens_only_after_different_events_fail_in_a_row() {
-        let b = breaker(3);
-        let cause = FailureCause::Unreachable;
-        assert_eq!(b.failed("a", cause, false, false), Verdict::Ladder);
-        assert_eq!(
-            b.failed("a", cause, false, false),
-            Verdict::Ladder,
-            "the same event again"
-        );
-        assert_eq!(b.failed("b", cause, false, false), Verdict::Ladder);
-        assert_eq!(b.answered(), None, "an answer between starts over");
-        assert_eq!(b.failed("c", cause, false, false), Verdict::Ladder);
-        assert_eq!(b.failed("d", cause, false, false), Verdict::Ladder);
-        assert_eq!(
-            b.failed("e", cause, false, false),
-            Verdict::Held { opened: true }
-        );
-        assert!(b.is_open());
-        assert_eq!(
-            b.failed("f", cause, false, false),
-            Verdict::Held { opened: false },
-            "in flight when it opened: held too"
-        );
-    }
-
-    #[test]
-    fn an_open_breaker_lets_one_probe_through_on_a_doubling_schedule() {
-        let b = breaker(1);
-        let start = Instant::now();
-        assert_eq!(b.admission(start), Admission::Go { probe: false });
-        b.failed("a", FailureCause::Timeout, false, false);
-        assert!(
-            matches!(b.admission(Instant::now()), Admission::Wait(w) if w <= Duration::from_secs(2))
-        );
-        let due = Instant::now() + Duration::from_secs(2);
-        assert_eq!(b.admission(due), Admission::Go { probe: true });
-        assert!(
-            matches!(b.admission(due), Admission::Wait(_)),
-            "one probe at a time"
-        );
-        b.failed("b", FailureCause::Timeout, true, false);
-        let now = Instant::now();
-        let Admission::Wait(wait) = b.admission(now) else {
-            panic!("held after a failed probe");
-        };
-        assert!(
-            wait > Duration::from_secs(3) && wait <= Duration::from_secs(4),
-            "{wait:?}"
-        );
-        for _ in 0..5 {
-            let later = Instant::now() + Duration::from_secs(60);
-            assert_eq!(b.admission(later), Admission::Go { probe: true });
-            b.failed("b", FailureCause::Timeout, true, false);
-        }
-        let Admission::Wait(wait) = b.admission(Instant::now()) else {
-            panic!("held");
-        };
-        assert!(wait <= Duration::from_secs(8), "capped: {wait:?}");
-        let later = Instant::now() + Duration::from_secs(60);
-        assert_eq!(b.admission(later), Admission::Go { probe: true });
-        b.probe_abandoned();
-        assert_eq!(
-            b.admission(later),
-            Admission::Go { probe: true },
-            "a cancelled probe is replaced"
-        );
-        assert!(b.answered().is_some());
-        assert!(!b.is_open());
-        assert_eq!(b.admission(Instant::now()), Admission::Go { probe: false });
-    }
-
-    #[test]
-    fn open_after_zero_turns_it_off() {
-        let b = breaker(0);
-        for id in ["a", "b", "c", "d", "e", "f"] {
-            assert_eq!(
-                b.failed(id, FailureCause::ServerError, false, false),
-                Verdict::Ladder
-            );
-        }
-        assert!(!b.is_open());
-    }
-
-    #[test]
-    fn a_failure_that_cannot_be_the_events_opens_it_at_once() {
-        for open_after in [0, 5] {
-            let b = breaker(open_after);
-            assert_eq!(
-                b.failed("a", FailureCause::TokenEndpoint, false, true),
-                Verdict::Held { opened: true },
-                "open_after = {open_after}"
-            );
-        }
-    }
-
-    #[test]
-    fn probe_waits_never_overflow() {
-        let settings = BreakerSettings {
-            open_after: 1,
-            first_probe: Duration::MAX,
-            max_probe_interval: Duration::MAX,
-        };
-        assert_eq!(settings.probe_wait(u32::MAX), Duration::MAX);
-    }
-}
+mod tests;
