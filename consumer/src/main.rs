@@ -70,6 +70,16 @@ fn main() -> ExitCode {
                 config.ladder.topics().group(),
                 config.ladder.consumed_topics()
             );
+            let sources = config.http.sources.iter();
+            let destinations = config
+                .http
+                .default
+                .iter()
+                .map(|d| (switchboard_consumer::metrics::DEFAULT_DESTINATION, d))
+                .chain(sources.map(|(name, d)| (name.as_str(), d)));
+            for (name, destination) in destinations {
+                println!("destination {name}: {}", destination.summary());
+            }
             ExitCode::SUCCESS
         }
         Command::Run => {

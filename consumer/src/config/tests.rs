@@ -318,7 +318,15 @@ fn an_oauth2_destination_reads_its_client_secret_and_never_shows_it() {
         shown.contains("oauth2") && !shown.contains("cl13nt-s3cret"),
         "{shown}"
     );
-    let outgoing = &config.http.default.as_ref().expect("default").outgoing;
+    let default = config.http.default.as_ref().expect("default");
+    let summary = default.summary();
+    assert!(
+        summary.starts_with("https://api.crm.example.com/events (auth oauth2,")
+            && summary.contains("breaker opens after 5 different events")
+            && !summary.contains("cl13nt-s3cret"),
+        "consumer check's line: {summary}"
+    );
+    let outgoing = &default.outgoing;
     assert!(outgoing.oauth().is_some());
     let mut headers = http::HeaderMap::new();
     outgoing

@@ -99,13 +99,7 @@ pub struct Outgoing {
 
 impl std::fmt::Debug for Outgoing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let auth = match &self.credentials {
-            None => "none",
-            Some(Credentials::Bearer(_)) => "bearer",
-            Some(Credentials::Basic { .. }) => "basic",
-            Some(Credentials::ApiKey { .. }) => "api_key",
-            Some(Credentials::OAuth2(_)) => "oauth2",
-        };
+        let auth = self.auth_kind();
         f.debug_struct("Outgoing")
             .field(
                 "headers",
@@ -202,6 +196,22 @@ impl Outgoing {
                 headers.append(name, value);
             }
         }
+    }
+
+    /// How requests authenticate: `none`, `bearer`, `basic`, `api_key` or `oauth2`.
+    pub fn auth_kind(&self) -> &'static str {
+        match &self.credentials {
+            None => "none",
+            Some(Credentials::Bearer(_)) => "bearer",
+            Some(Credentials::Basic { .. }) => "basic",
+            Some(Credentials::ApiKey { .. }) => "api_key",
+            Some(Credentials::OAuth2(_)) => "oauth2",
+        }
+    }
+
+    /// How many signing secrets each request is signed with (0: unsigned).
+    pub fn signing_secrets(&self) -> usize {
+        self.signing.len()
     }
 
     /// The destination's OAuth2 tokens, when it uses OAuth2 (the caller
