@@ -1,6 +1,7 @@
 //! End-to-end tests against a real Apache Kafka (KRaft, started by the
 //! harness) and real processes over TCP. `scripts/test.sh` installs Kafka when missing.
 
+mod alerts;
 mod breaker;
 mod consumer;
 mod consumer_outage;
