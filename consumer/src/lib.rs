@@ -8,7 +8,8 @@
 //! - [`worker`]: the group member: poll loop, dispatch, rebalances, commits.
 //! - [`watermark`]: per-partition commit watermark over concurrent work.
 //! - [`process`]: one event through one stage: handle, then deliver or hand on.
-//! - [`deliver`]: the handler trait and HTTP delivery with outcome classification.
+//! - [`deliver`]: the handler trait and HTTP delivery: each destination's control (limits, holds,
+//!   breaker), the exchange and its classification, credentials, OAuth2, TLS, signing.
 //! - [`record`]: a consumed record as held in memory and the headers of its next hop.
 //! - [`handoff`]: retry, dead-letter and marker records, written with the runtime's replaceable producer.
 //! - [`dedupe`]: duplicate suppression by event id (design and bounds) and the gate every record passes.
@@ -48,6 +49,15 @@
 //!   (`CONSUMER_CONCURRENCY`) and per destination (`max_in_flight`); a
 //!   **started** record holds a partition slot and may wait for a
 //!   destination slot; a **buffered** record is read but not started.
+//! - **destination**: where a source's events go (the default URL, or a
+//!   source's own), with its own limits, credentials, TLS and breaker
+//!   ([`deliver::downstream`]); `destination` in metrics.
+//! - **hold**: the destination asked to be left alone (`Retry-After`);
+//!   its events wait without using an attempt.
+//! - **destination failure**: a failure that may be the destination's rather
+//!   than the event's (no answer, TLS, 5xx, 401/403, a redirect or 404);
+//!   the destination's **breaker** ([`deliver::breaker`]) counts them and,
+//!   once **open**, makes its events wait (no attempt used) and **probes**.
 #![forbid(unsafe_code)]
 
 pub mod config;
