@@ -176,9 +176,22 @@ impl Breaker {
         }
     }
 
-    /// Waits until the breaker changes state (or `at_most` passes).
-    pub async fn changed_or(&self, at_most: Duration) {
-        let _ = tokio::time::timeout(at_most, self.changed.notified()).await;
+    /// Waits until a request may go (at once while closed); returns whether
+    /// it is the probe. Woken as soon as the breaker closes or a probe is
+    /// given up (the wake-up is armed before the state is read, so none is
+    /// missed).
+    pub async fn wait_turn(&self) -> bool {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            match self.admission(Instant::now()) {
+                Admission::Go { probe } => return probe,
+                Admission::Wait(wait) => {
+                    let _ = tokio::time::timeout(wait, changed).await;
+                }
+            }
+        }
     }
 
     /// The destination answered in a way that shows it works (delivered,

@@ -130,3 +130,28 @@ fn probe_waits_never_overflow() {
     };
     assert_eq!(settings.probe_wait(u32::MAX), Duration::MAX);
 }
+
+#[tokio::test]
+async fn waiters_go_as_soon_as_it_closes() {
+    let b = std::sync::Arc::new(Breaker::new(
+        "breaker-test-wake",
+        BreakerSettings {
+            open_after: 1,
+            first_probe: Duration::from_secs(60),
+            max_probe_interval: Duration::from_secs(60),
+        },
+    ));
+    b.failed("a", FailureCause::Unreachable, Blame::Unknown, false);
+    let waiter = tokio::spawn({
+        let b = b.clone();
+        async move { b.wait_turn().await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!waiter.is_finished(), "held while open");
+    b.answered();
+    let probe = tokio::time::timeout(Duration::from_secs(1), waiter)
+        .await
+        .expect("woken at once, not after the 60 s probe wait")
+        .expect("task");
+    assert!(!probe, "a closed breaker lets everyone go, no probe");
+}

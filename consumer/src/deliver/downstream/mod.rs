@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use http::Uri;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::breaker::{Admission, Blame, Breaker, BreakerSettings, Verdict};
+use super::breaker::{Blame, Breaker, BreakerSettings, Verdict};
 use super::hold_wait;
 use super::outgoing::Outgoing;
 use super::HttpClient;
@@ -246,13 +246,7 @@ impl Downstream {
                 tokio::time::sleep(wait).await;
                 continue;
             }
-            let probe = match self.breaker.admission(Instant::now()) {
-                Admission::Go { probe } => probe,
-                Admission::Wait(wait) => {
-                    self.breaker.changed_or(wait).await;
-                    continue;
-                }
-            };
+            let probe = self.breaker.wait_turn().await;
             if let Some(pacer) = &self.pacer {
                 let wait = pacer.claim(Instant::now());
                 if !wait.is_zero() {
