@@ -198,7 +198,7 @@ impl Handler for HttpDelivery {
                         Verdict::Ladder => return Outcome::Retryable(error),
                         Verdict::Held { opened } => {
                             if opened {
-                                warn!(downstream = %target.uri(), event_id = event.event_id, cause = cause.code(), %error, "downstream failed different events in a row; its breaker opened and deliveries to it wait");
+                                warn!(downstream = %target.uri(), event_id = event.event_id, cause = cause.code(), %error, "downstream is failing, not just this event; its breaker opened and deliveries to it wait (no attempt used) until a probe succeeds");
                             }
                             continue;
                         }
