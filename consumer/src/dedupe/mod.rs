@@ -165,7 +165,7 @@ impl DeliveredSet {
 
     /// Forgets ids delivered before the window, and fences that old. The
     /// table is swept when its oldest id has expired, at most
-    /// [`SWEEPS_PER_WINDOW`] times per window (a sweep walks every id), so
+    /// `SWEEPS_PER_WINDOW` (32) times per window (a sweep walks every id), so
     /// an expired id may stay in memory a little longer; it no longer counts
     /// ([`DeliveredSet::delivered_at`] looks at its time).
     pub fn expire(&mut self, now_ms: i64) {
