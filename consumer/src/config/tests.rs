@@ -2,13 +2,6 @@
 
 use super::*;
 
-fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 #[test]
 fn the_environment_alone_configures_a_consumer() {
     let config = ConsumerConfig::load(

@@ -1,13 +1,7 @@
 //! Unit tests of what destinations' requests carry.
 
 use super::*;
-
-fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
+use crate::config::vars;
 
 fn env(name: &str) -> SecretSettings {
     SecretSettings {
