@@ -8,13 +8,11 @@ use std::time::{Duration, SystemTime};
 use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use secrecy::ExposeSecret;
 use switchboard_proto::Envelope;
 
 use super::answer::{cause_of_request_error, classify, error_chain, parse_retry_after, Answer};
 use super::downstream::Downstream;
 use super::oauth::Token;
-use super::outgoing::sensitive;
 use super::{HttpClient, Outcome, X_ATTEMPT, X_EVENT_ID, X_SOURCE};
 use crate::metrics::{AnswerClass, FailureCause};
 
@@ -116,14 +114,12 @@ async fn send(
         .map_or(0, |d| d.as_secs());
     let outgoing = target.outgoing();
     outgoing.forward(request.headers_mut(), &event.headers);
-    let credentials = outgoing
-        .apply(request.headers_mut(), &event.event_id, &event.body, now_s)
-        .and_then(|()| match token {
-            Some(token) => sensitive(token.bearer.expose_secret().to_owned())
-                .map(|value| drop(request.headers_mut().insert(AUTHORIZATION, value))),
-            None => Ok(()),
-        });
-    if let Err(why) = credentials {
+    if let Some(token) = token {
+        request
+            .headers_mut()
+            .insert(AUTHORIZATION, token.authorization.clone());
+    }
+    if let Err(why) = outgoing.apply(request.headers_mut(), &event.event_id, &event.body, now_s) {
         // The destination's settings, not the event, are at fault: hold it.
         return Exchanged::failed_before_sending(
             FailureCause::Credentials,

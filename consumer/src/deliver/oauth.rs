@@ -10,17 +10,19 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http::HeaderValue;
 use http_body_util::{BodyExt, Full};
 use oauth2::basic::BasicClient;
 use oauth2::{
     AsyncHttpClient, AuthType, ClientId, ClientSecret, HttpRequest, HttpResponse,
     RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use super::answer::error_chain;
+use super::outgoing::sensitive;
 use super::secret::{Secret, SecretSettings};
 use super::HttpClient;
 use crate::metrics::{token_fetched, FailureCause, TokenFetch};
@@ -65,17 +67,18 @@ pub struct TokenError {
     pub error: String,
 }
 
-/// An access token, and which fetch gave it.
+/// An access token, and which fetch gave it. Cloning it is cheap (the
+/// header value is shared), so every request reuses the one built at fetch.
+#[derive(Clone)]
 pub struct Token {
-    /// The `Authorization` value (`Bearer …`).
-    pub bearer: SecretString,
+    /// The `Authorization` value (`Bearer …`), marked sensitive.
+    pub authorization: HeaderValue,
     /// Fetch number, to drop exactly this token after a 401.
     pub fetch: u64,
 }
 
 struct Cached {
-    bearer: SecretString,
-    fetch: u64,
+    token: Token,
     refresh_at: Instant,
 }
 
@@ -109,7 +112,7 @@ type Exchange = Pin<Box<dyn Future<Output = Result<HttpResponse, HttpError>> + S
 /// A failure to reach the token endpoint.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct HttpError(String);
+struct HttpError(String);
 
 impl TokenSource {
     /// Reads the client secret (`vars` is the environment; `what` names
@@ -151,10 +154,7 @@ impl TokenSource {
         let mut state = self.state.lock().await;
         let now = Instant::now();
         if let Some(cached) = state.cached.as_ref().filter(|c| now < c.refresh_at) {
-            return Ok(Token {
-                bearer: cached.bearer.clone(),
-                fetch: cached.fetch,
-            });
+            return Ok(cached.token.clone());
         }
         if let Some((at, error)) = &state.failed {
             if at.elapsed() < FAILURE_MEMORY {
@@ -163,19 +163,32 @@ impl TokenSource {
         }
         state.fetches += 1;
         let fetch = state.fetches;
-        match self.fetch(client, timeout).await {
-            Ok((access_token, lifetime)) => {
+        let fetched = self
+            .fetch(client, timeout)
+            .await
+            .and_then(|(token, lifetime)| {
+                let authorization =
+                    sensitive(format!("Bearer {token}")).map_err(|_| TokenError {
+                        cause: FailureCause::TokenEndpoint,
+                        error: "the token endpoint gave a token that cannot go in a header".into(),
+                    })?;
+                Ok((authorization, lifetime))
+            });
+        match fetched {
+            Ok((authorization, lifetime)) => {
                 token_fetched(destination, TokenFetch::Fetched);
                 let lifetime = lifetime.unwrap_or(DEFAULT_LIFETIME);
                 let margin = REFRESH_MARGIN.min(lifetime / 5);
-                let bearer = SecretString::from(format!("Bearer {access_token}"));
+                let token = Token {
+                    authorization,
+                    fetch,
+                };
                 state.failed = None;
                 state.cached = Some(Cached {
-                    bearer: bearer.clone(),
-                    fetch,
+                    token: token.clone(),
                     refresh_at: now + lifetime.saturating_sub(margin),
                 });
-                Ok(Token { bearer, fetch })
+                Ok(token)
             }
             Err(error) => {
                 token_fetched(
@@ -199,7 +212,7 @@ impl TokenSource {
         if state
             .cached
             .as_ref()
-            .is_some_and(|c| c.fetch == token.fetch)
+            .is_some_and(|c| c.token.fetch == token.fetch)
         {
             state.cached = None;
         }

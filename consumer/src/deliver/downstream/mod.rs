@@ -5,7 +5,6 @@
 //! destination wait here, holding no delivery slot of their partition, so a
 //! held, broken or throttled destination never slows another.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -156,13 +155,13 @@ pub struct Downstream {
 pub struct Place<'a> {
     _permit: OwnedSemaphorePermit,
     downstream: &'a Downstream,
-    probe: AtomicBool,
+    probe: bool,
 }
 
 impl Place<'_> {
     /// Whether this request is the breaker's probe; judging it ends the probe.
-    fn take_probe(&self) -> bool {
-        self.probe.swap(false, Ordering::AcqRel)
+    fn take_probe(&mut self) -> bool {
+        std::mem::take(&mut self.probe)
     }
 }
 
@@ -265,7 +264,7 @@ impl Downstream {
             let place = Place {
                 _permit: permit,
                 downstream: self,
-                probe: AtomicBool::new(probe),
+                probe,
             };
             // A hold may have begun, or the breaker opened, while this one
             // waited for its place (dropping the place gives up a probe).
@@ -278,7 +277,7 @@ impl Downstream {
     /// The destination answered `place`'s request in a way that shows it
     /// works (delivered, an event-level rejection, backpressure): closes its
     /// breaker. Returns how long the breaker was open if this closed it.
-    pub fn worked(&self, place: Place<'_>) -> Option<Duration> {
+    pub fn worked(&self, mut place: Place<'_>) -> Option<Duration> {
         place.take_probe();
         self.breaker.answered()
     }
@@ -288,7 +287,7 @@ impl Downstream {
     /// takes the ladder.
     pub fn failed(
         &self,
-        place: Place<'_>,
+        mut place: Place<'_>,
         event_id: &str,
         cause: FailureCause,
         blame: Blame,
