@@ -4,13 +4,13 @@
 //! downstream that goes away and comes back on the same address.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use switchboard_consumer::metrics;
 use switchboard_proto::headers as h;
 
 use crate::downstream::{Answer, Downstream};
-use crate::harness::{eventually, log_dir, unique_topic};
+use crate::harness::{eventually, log_dir, rotate_file, unique_topic};
 use crate::pipeline::{
     committed, consumer_with_config, dead_letters, ids, produce_events, produce_steadily,
 };
@@ -173,13 +173,7 @@ async fn a_refused_credential_holds_deliveries_until_it_is_fixed() {
         "the operator is told"
     );
 
-    std::fs::write(&token, "the-right-token\n").expect("token");
-    std::fs::File::options()
-        .write(true)
-        .open(&token)
-        .expect("open")
-        .set_modified(SystemTime::now() + Duration::from_secs(5))
-        .expect("mtime");
+    rotate_file(&token, "the-right-token\n");
     downstream
         .wait_delivered(&events, Duration::from_secs(30))
         .await;

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use http::StatusCode;
 
 use crate::downstream::Downstream;
-use crate::harness::{eventually, log_dir, unique_topic, HttpClient, PythonReceiver};
+use crate::harness::{eventually, log_dir, rotate_file, unique_topic, HttpClient, PythonReceiver};
 use crate::pipeline::{consumer_with_config, envelope, ids, produce_envelopes, produce_events};
 
 /// The receiver's secret, and a second one only the consumer holds (a
@@ -146,13 +146,7 @@ async fn a_bearer_token_file_rotates_without_a_restart() {
     );
 
     // The operator (or Kubernetes) replaces the file; the process keeps running.
-    std::fs::write(&token, "second-token\n").expect("token");
-    let file = std::fs::File::options()
-        .write(true)
-        .open(&token)
-        .expect("open");
-    file.set_modified(SystemTime::now() + Duration::from_secs(5))
-        .expect("mtime");
+    rotate_file(&token, "second-token\n");
     // Past the consumer's once-a-second look at the file (deliver/secret.rs):
     // a fixed wait, because the behaviour is "within a second", not an event.
     tokio::time::sleep(Duration::from_millis(1_200)).await;

@@ -31,6 +31,23 @@ fn oauth_config(endpoint: &TokenEndpoint) -> String {
     )
 }
 
+/// A consumer of fresh topics delivering to `downstream` with tokens from
+/// `endpoint`, its client secret being `secret`.
+async fn oauth_consumer(
+    name: &str,
+    endpoint: &TokenEndpoint,
+    downstream: &Downstream,
+    secret: &str,
+) -> (String, String, ConsumerProcess) {
+    consumer_with_config(
+        name,
+        &oauth_config(endpoint),
+        &downstream.url(),
+        &[("CRM_CLIENT_SECRET", secret)],
+    )
+    .await
+}
+
 async fn dead_letter_count(bootstrap: &str, main: &str) -> usize {
     let dead = dead_letters(bootstrap, main).await;
     for record in &dead {
@@ -57,13 +74,8 @@ async fn tokens_are_cached_refreshed_before_they_expire_and_fetched_again_after_
     let endpoint = TokenEndpoint::start(CLIENT_ID, CLIENT_SECRET, LIFETIME).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
     downstream.authorize_with(endpoint.validator());
-    let (bootstrap, main, consumer) = consumer_with_config(
-        "oauth",
-        &oauth_config(&endpoint),
-        &downstream.url(),
-        &[("CRM_CLIENT_SECRET", CLIENT_SECRET)],
-    )
-    .await;
+    let (bootstrap, main, consumer) =
+        oauth_consumer("oauth", &endpoint, &downstream, CLIENT_SECRET).await;
 
     // 10 s at 10 events/s against tokens that live 3 s.
     let steady = produce_steadily(&bootstrap, &main, "steady", 10, Duration::from_secs(10)).await;
@@ -141,13 +153,8 @@ async fn a_token_endpoint_that_is_down_or_refuses_our_client_holds_deliveries() 
     endpoint.go_down();
     let downstream = Downstream::start(200, Duration::ZERO).await;
     downstream.authorize_with(endpoint.validator());
-    let (bootstrap, main, consumer) = consumer_with_config(
-        "oauth-down",
-        &oauth_config(&endpoint),
-        &downstream.url(),
-        &[("CRM_CLIENT_SECRET", CLIENT_SECRET)],
-    )
-    .await;
+    let (bootstrap, main, consumer) =
+        oauth_consumer("oauth-down", &endpoint, &downstream, CLIENT_SECRET).await;
     let events = ids("held", 10);
     produce_events(&bootstrap, &main, &events).await;
     eventually(
@@ -178,11 +185,11 @@ async fn a_token_endpoint_that_is_down_or_refuses_our_client_holds_deliveries() 
     assert_eq!(dead_letter_count(&bootstrap, &main).await, 0);
 
     // Our client's secret is wrong: the endpoint answers invalid_client.
-    let (bootstrap, main, consumer) = consumer_with_config(
+    let (bootstrap, main, consumer) = oauth_consumer(
         "oauth-refused",
-        &oauth_config(&endpoint),
-        &downstream.url(),
-        &[("CRM_CLIENT_SECRET", "a-rotated-away-secret")],
+        &endpoint,
+        &downstream,
+        "a-rotated-away-secret",
     )
     .await;
     produce_events(&bootstrap, &main, &ids("refused", 3)).await;

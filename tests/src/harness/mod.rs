@@ -35,6 +35,19 @@ pub use topics::{
 };
 pub use wait::{eventually, metric_sum, wait_exit, wait_metric_line, wait_until_ok};
 
+/// Replaces a secret file's content as an operator (or a Kubernetes Secret
+/// volume) does, with a modification time surely newer than the last one a
+/// reader saw, however coarse the file system's clock.
+pub fn rotate_file(path: &std::path::Path, text: &str) {
+    std::fs::write(path, text).expect("rotate the file");
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .expect("open")
+        .set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        .expect("mtime");
+}
+
 /// A bench's numeric setting from the environment (`BENCH_SECS=10`), or
 /// `default` when it is unset or does not parse.
 pub fn bench_setting<T: std::str::FromStr>(name: &str, default: T) -> T {
