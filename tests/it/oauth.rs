@@ -116,6 +116,15 @@ async fn tokens_are_cached_refreshed_before_they_expire_and_fetched_again_after_
     assert_eq!(fetches(&consumer, "fetched").await, fetched.len() as f64);
 
     // The CRM revokes every token: one 401, one new token, the event delivered.
+    // First a token that cannot reach its refresh time during the check (a
+    // 3 s one may be refreshed before the request, and never meet the 401).
+    endpoint.set_lifetime(Duration::from_secs(60));
+    endpoint.revoke_all();
+    let warm = ids("warm", 1);
+    produce_events(&bootstrap, &main, &warm).await;
+    downstream
+        .wait_delivered(&warm, Duration::from_secs(30))
+        .await;
     endpoint.revoke_all();
     let before = endpoint.fetches().len();
     let after = ids("after-revoke", 1);

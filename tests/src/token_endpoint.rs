@@ -69,6 +69,11 @@ impl TokenEndpoint {
         self.state.lock().expect("lock").fetches.clone()
     }
 
+    /// Issues tokens valid for `lifetime` from now on.
+    pub fn set_lifetime(&self, lifetime: Duration) {
+        self.state.lock().expect("lock").lifetime = lifetime;
+    }
+
     /// Revokes every token issued so far (they stop being valid at once).
     pub fn revoke_all(&self) {
         for issued in &mut self.state.lock().expect("lock").issued {
