@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use rdkafka::consumer::Consumer as _;
 use switchboard_runtime::admin::{self, Health};
-use switchboard_runtime::exit::Started;
+use switchboard_runtime::exit::{Started, StopIncomplete};
 use switchboard_runtime::kafka::metadata::{partition_counts, topic_config};
 use switchboard_runtime::shutdown::Shutdown;
 use tracing::{debug, info, warn};
@@ -18,10 +18,13 @@ use crate::config::ConsumerConfig;
 use crate::deliver::HttpDelivery;
 use crate::process::Pipeline;
 use crate::topics::{check_group_topics, smaller_message_limits, GroupTopicNames};
-use crate::worker::Worker;
+use crate::worker::{Stopped, Worker};
 
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
+/// The hand-off producer's last flush: the loop flushed the markers before
+/// its final commit already, so this only catches stragglers.
+const FINAL_FLUSH: Duration = Duration::from_secs(2);
 /// A poll loop silent for longer than this is reported not live.
 pub const LIVENESS_LIMIT: Duration = Duration::from_secs(60);
 
@@ -56,11 +59,12 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
     )
     .context("cannot create the group consumer")?;
 
-    // Refuse to start on missing topics or mismatched partition counts.
-    let client = worker.client();
+    // Refuse to start on missing topics or mismatched partition counts. The
+    // client is not kept: only the poll loop may hold the consumer at the
+    // end (its drop waits for the group to be left).
     let topics = GroupTopicNames::of(&config.ladder).all();
     let ladder = config.ladder.clone();
-    let (check_client, check_topics) = (client.clone(), topics.clone());
+    let (check_client, check_topics) = (worker.client(), topics.clone());
     tokio::task::spawn_blocking(move || {
         let counts = partition_counts(check_client.client(), &check_topics, METADATA_TIMEOUT)
             .context("cannot read topic metadata from the broker")?;
@@ -123,8 +127,9 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
         _ = shutdown => None,
         outcome = &mut finished => Some(outcome),
     };
-    info!("stopping");
+    info!(bound = ?config.worker.stop_bound(), "stopping");
     stop.begin();
+    switchboard_runtime::shutdown::arm_watchdog("consumer", config.worker.stop_bound());
     let outcome = match early {
         Some(outcome) => outcome,
         None => finished.await,
@@ -134,14 +139,17 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
     supervision.abort();
     upkeep.abort();
     server.abort();
-    let flushed =
-        tokio::task::spawn_blocking(move || pipeline.producer.flush(Duration::from_secs(5)))
-            .await?;
+    let flushed = tokio::task::spawn_blocking(move || pipeline.producer.flush(FINAL_FLUSH)).await?;
     if let Err(error) = flushed {
         warn!(%error, "hand-off producer flush did not finish; unacknowledged hand-offs were not committed and will be redone");
     }
-    info!("bye");
-    outcome.map_err(anyhow::Error::msg)
+    match outcome.map_err(anyhow::Error::msg)? {
+        Stopped::Clean => {
+            info!("bye");
+            Ok(())
+        }
+        Stopped::Incomplete(why) => Err(StopIncomplete(why).into()),
+    }
 }
 
 /// Warns when a retry stage or the dead-letter topic takes smaller records

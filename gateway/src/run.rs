@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use switchboard_runtime::admin::{self, Health};
-use switchboard_runtime::exit::Started;
+use switchboard_runtime::exit::{Started, StopIncomplete};
 use tracing::{info, warn};
 
 use crate::body::BodyBudget;
@@ -19,6 +19,13 @@ use crate::producer::EventProducer;
 
 /// How often readiness asks the broker about the target topics.
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// The producer's flush once every connection is closed: what is still
+/// queued then was answered `503` (its deadline passed) or its connection
+/// closed at the end of the grace period, so its sender retries; the
+/// flush only spares it the retry.
+const FINAL_FLUSH: Duration = Duration::from_secs(5);
+/// The watchdog's slack past the grace period and the final flush.
+const STOP_SLACK: Duration = Duration::from_secs(5);
 
 /// Runs the gateway on the started listener until its shutdown resolves.
 pub async fn run(config: GatewayConfig, started: Started) -> anyhow::Result<()> {
@@ -83,19 +90,29 @@ pub async fn run(config: GatewayConfig, started: Started) -> anyhow::Result<()> 
     let admin = tokio::spawn(admin::serve(admin_listener, app.health.clone(), metrics));
     info!(listen = %listener.local_addr()?, sources = ?config.sources.keys().collect::<Vec<_>>(), "gateway listening");
 
-    serve(listener, app.clone(), shutdown, config.shutdown_grace).await;
+    let grace = config.shutdown_grace;
+    let shutdown = async {
+        shutdown.await;
+        // From the signal on, the whole stop is bounded: the grace period
+        // for in-flight requests, the final flush, and a little slack.
+        switchboard_runtime::shutdown::arm_watchdog("gateway", grace + FINAL_FLUSH + STOP_SLACK);
+    };
+    serve(listener, app.clone(), shutdown, grace).await;
     probe.abort();
     supervision.abort();
     upkeep.abort();
 
-    let grace = config.shutdown_grace;
-    let flushed = tokio::task::spawn_blocking(move || app.producer.flush(grace)).await?;
+    let flush = grace.min(FINAL_FLUSH);
+    let flushed = tokio::task::spawn_blocking(move || app.producer.flush(flush)).await?;
     admin.abort();
     match flushed {
-        Ok(()) => info!("producer flushed; bye"),
-        Err(error) => {
-            warn!(%error, "producer flush did not finish; records already answered 202 are in Kafka, the rest were answered 503")
+        Ok(()) => {
+            info!("producer flushed; bye");
+            Ok(())
         }
+        Err(error) => Err(StopIncomplete(format!(
+            "the producer flush did not finish ({error}); records answered 202 are in Kafka, the rest were answered 503 and are retried by their senders"
+        ))
+        .into()),
     }
-    Ok(())
 }

@@ -5,6 +5,7 @@
 //! | 0 | done (or stopped cleanly on SIGTERM/SIGINT) |
 //! | 1 | failed at run time, or an operator command refused (the message says why) |
 //! | 64 | bad usage: unknown flag, missing or conflicting arguments (sysexits `EX_USAGE`) |
+//! | 75 | stopped on request within its bound, but work was left unfinished because the broker did not confirm it in time (sysexits `EX_TEMPFAIL`): uncommitted work is redone by the group, nothing acknowledged is lost |
 //! | 78 | the configuration cannot be used (sysexits `EX_CONFIG`) |
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use std::fmt::Display;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{BuildError, PrometheusHandle};
 use tokio::net::TcpListener;
@@ -22,6 +24,23 @@ pub const FAILED: u8 = 1;
 pub const USAGE: u8 = 64;
 /// Unusable configuration (sysexits `EX_CONFIG`).
 pub const CONFIG: u8 = 78;
+/// A stop that ended within its bound with work unfinished: offsets not
+/// committed or records not acknowledged because the broker was down,
+/// frozen or cut off (sysexits `EX_TEMPFAIL`). Nothing acknowledged is lost:
+/// uncommitted work is redone by the group (the markers drop what was
+/// delivered), unacknowledged records were never answered `202`.
+pub const STOP_INCOMPLETE: u8 = 75;
+
+/// How long the runtime waits, once `main` returned, for blocking tasks
+/// still running (a librdkafka call waiting on a broker that is gone): the
+/// process exits rather than wait for them.
+const RUNTIME_CLOSE: Duration = Duration::from_secs(1);
+
+/// The error a server returns when its stop ended within its bound but left
+/// work unfinished; the process exits [`STOP_INCOMPLETE`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StopIncomplete(pub String);
 
 /// The start of every binary: parses the command line with clap (usage
 /// errors exit [`USAGE`]; help and version exit 0), installs logging, and
@@ -46,7 +65,9 @@ pub fn fail(binary: &str, code: u8, error: impl Display) -> ExitCode {
 }
 
 /// Runs `main` on a multi-threaded tokio runtime. An error is printed once
-/// (with its causes) and exits [`FAILED`].
+/// (with its causes) and exits [`FAILED`], or [`STOP_INCOMPLETE`] for a
+/// [`StopIncomplete`]. Blocking tasks still running when `main` returns get
+/// [`RUNTIME_CLOSE`], not for ever.
 pub fn run_async<F>(binary: &str, main: F) -> ExitCode
 where
     F: Future<Output = anyhow::Result<()>>,
@@ -58,8 +79,13 @@ where
         Ok(runtime) => runtime,
         Err(error) => return fail(binary, FAILED, format!("cannot start the runtime: {error}")),
     };
-    match runtime.block_on(main) {
+    let outcome = runtime.block_on(main);
+    runtime.shutdown_timeout(RUNTIME_CLOSE);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.is::<StopIncomplete>() => {
+            fail(binary, STOP_INCOMPLETE, format!("{error:#}"))
+        }
         Err(error) => fail(binary, FAILED, format!("{error:#}")),
     }
 }

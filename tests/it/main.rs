@@ -17,6 +17,7 @@ mod observability;
 mod openapi;
 mod ops;
 mod soak;
+mod stop;
 mod topic_limits;
 
 use switchboard_tests::{downstream, harness, pipeline, token_endpoint};

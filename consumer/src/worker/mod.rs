@@ -28,7 +28,9 @@
 //!   loaded, off the poll thread, before its first record is handled; other
 //!   partitions keep flowing meanwhile.
 //! - On stop: pause everything, let in-flight work finish within the grace
-//!   period, commit, leave the group.
+//!   period, flush the markers, commit, leave the group, each wait on the
+//!   broker within a deadline (a watchdog backs them up): a broker that is
+//!   down or frozen at the same time cannot hold the process.
 //!
 //! # Life of a record
 //! Where the loop does each thing, in the order one record meets them:
@@ -104,6 +106,11 @@ pub use partition::PartitionKey;
 use partition::PartitionState;
 use wakeups::WakeUps;
 
+/// How far past its drain and closing budgets a stop may run before the
+/// watchdog ends the process: the hand-off producer's last flush and the
+/// runtime's close.
+const STOP_SLACK: Duration = Duration::from_secs(5);
+
 /// Tuning of the loop.
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -117,6 +124,25 @@ pub struct WorkerSettings {
     pub dedupe_window: Duration,
     /// Bound on reading the marker log at assignment.
     pub marker_load_timeout: Duration,
+}
+
+impl WorkerSettings {
+    /// The longest a stop takes, whatever the broker does: the drain
+    /// (`shutdown_grace`), then [`rebalance::CLOSING`] for markers, commit
+    /// and leaving the group, then a few seconds for the rest.
+    pub fn stop_bound(&self) -> Duration {
+        self.drain_timeout + rebalance::CLOSING + STOP_SLACK
+    }
+}
+
+/// How a member's stop ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stopped {
+    /// Everything finished was committed and the member left its group.
+    Clean,
+    /// Within its bound, but the broker did not confirm the final commit
+    /// (or the leave): that work is redone by the group.
+    Incomplete(String),
 }
 
 /// What wakes the loop: a finished task, a commit the broker confirmed, or
@@ -173,6 +199,9 @@ struct State<H: Handler> {
     last_upkeep: Instant,
     /// What tells the loop where work may be.
     wake: WakeUps,
+    /// Set once the loop is stopping: when flushes, the final commit and
+    /// leaving the group must be over.
+    closing_by: Option<Instant>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -223,6 +252,7 @@ impl<H: Handler> Worker<H> {
             last_commit: Instant::now(),
             last_upkeep: Instant::now(),
             wake: WakeUps::default(),
+            closing_by: None,
         }));
         let context = WorkerContext::new(state.clone(), completion_tx.clone());
         let consumer: BaseConsumer<WorkerContext<H>> =
@@ -273,10 +303,15 @@ impl<H: Handler> Worker<H> {
     /// room. Capacity is therefore never managed by pausing, which would
     /// throw the prefetched records away and fetch them again.
     ///
-    /// Returns an error when the consumer hit a fatal error (another member
+    /// Returns [`Stopped::Incomplete`] when the broker did not confirm the
+    /// final commit within the stop's budget, and an error when the
+    /// consumer hit a fatal error (another member
     /// with the same `group.instance.id` fenced it, for example): it stops
     /// as it would on SIGTERM, and the process should exit non-zero.
-    pub fn run(self, stop: &Shutdown, health: &Health) -> Result<(), String> {
+    /// The stop is bounded ([`WorkerSettings::stop_bound`]): every wait on
+    /// the broker has a deadline (the process adds a watchdog, should a
+    /// librdkafka call overstay it).
+    pub fn run(self, stop: &Shutdown, health: &Health) -> Result<Stopped, String> {
         let consumer = &*self.consumer;
         let mut queues: Queues<H> = HashMap::new();
         let mut fatal = None;
@@ -312,17 +347,59 @@ impl<H: Handler> Worker<H> {
             let wait = state.step(consumer);
             state.wait(wait);
         }
-        lock(&self.state).stop(consumer);
+        let closing_by = lock(&self.state).stop(consumer);
+        let committed = self.confirm_final_commit(closing_by);
         consumer.unsubscribe();
         if let Err(error) = consumer.close_queue() {
             warn!(%error, "could not start leaving the group");
         }
-        let leave_by = Instant::now() + Duration::from_secs(10);
-        while !consumer.closed() && Instant::now() < leave_by {
+        while !consumer.closed() && Instant::now() < closing_by {
             let _ = consumer.poll(Duration::from_millis(100));
         }
-        info!("left the consumer group");
-        fatal.map_or(Ok(()), Err)
+        let left = consumer.closed();
+        if left {
+            info!("left the consumer group");
+        } else {
+            warn!("could not leave the consumer group in time (the broker does not answer); the group moves on after the session timeout");
+            // rust-rdkafka's drop polls until the close completes, with no
+            // bound: with the broker gone it would never return. The process
+            // is ending; its memory goes with it.
+            std::mem::forget(self.consumer);
+        }
+        match (fatal, committed) {
+            (Some(fatal), _) => Err(fatal),
+            (None, true) => Ok(Stopped::Clean),
+            (None, false) => Ok(Stopped::Incomplete(
+                "the broker did not confirm the final offset commit in time; the group redoes that work (the delivered markers drop what was delivered)".to_owned(),
+            )),
+        }
+    }
+
+    /// Serves callbacks until the broker confirmed the final commit or
+    /// `until` passes, sending the commit again each second (a failed
+    /// commit is not retried by librdkafka). Returns whether it confirmed.
+    fn confirm_final_commit(&self, until: Instant) -> bool {
+        let consumer = &*self.consumer;
+        let mut sent = Instant::now();
+        loop {
+            {
+                let mut state = lock(&self.state);
+                state.take_events();
+                if state.all_committed() {
+                    return true;
+                }
+                if Instant::now() >= until {
+                    return false;
+                }
+                if sent.elapsed() >= Duration::from_secs(1) {
+                    state.commit(consumer, rdkafka::consumer::CommitMode::Async, |_| true);
+                    sent = Instant::now();
+                }
+            }
+            // The commit callback runs inside poll; records polled now
+            // belong to paused partitions and are read again by the next owner.
+            let _ = consumer.poll(Duration::from_millis(50));
+        }
     }
 }
 

@@ -24,6 +24,12 @@ use crate::metrics;
 /// and events delivered twice.
 const PARTITION_MOVE_FLUSH: Duration = switchboard_runtime::kafka::rebuild::STALL_AFTER;
 
+/// What a stop may spend after its drain: flushing the markers, the final
+/// commit and its confirmation, and leaving the group, all together. A
+/// broker that is down, frozen or cut off answers none of them; the stop
+/// then ends with work uncommitted (redone by the group).
+pub const CLOSING: Duration = Duration::from_secs(10);
+
 impl<H: Handler> State<H> {
     fn keys_of(&self, list: &TopicPartitionList) -> Vec<PartitionKey> {
         list.elements()
@@ -80,9 +86,18 @@ impl<H: Handler> State<H> {
     }
 
     /// Lets the markers and hand-offs of finished work reach the broker
-    /// before their offsets are committed, so the next owner reads them.
+    /// before their offsets are committed, so the next owner reads them;
+    /// during a stop, within what is left of its closing budget.
     fn flush_handoffs(&self) {
-        if let Err(error) = self.pipeline.producer.flush(PARTITION_MOVE_FLUSH) {
+        let bound = match self.closing_by {
+            Some(by) => by.saturating_duration_since(Instant::now()),
+            None => PARTITION_MOVE_FLUSH,
+        };
+        if let Err(error) = self
+            .pipeline
+            .producer
+            .flush(bound.min(PARTITION_MOVE_FLUSH))
+        {
             warn!(%error, "delivered markers not acknowledged before the partition move; the next owner may deliver those events again");
         }
     }
@@ -217,8 +232,12 @@ impl<H: Handler> State<H> {
     }
 
     /// Stops taking work, lets in-flight work finish within the drain
-    /// timeout, and commits.
-    pub(super) fn stop(&mut self, consumer: &BaseConsumer<WorkerContext<H>>) {
+    /// timeout, flushes the markers and sends the final commit, which the
+    /// loop then waits for ([`State::all_committed`]). Returns when the rest
+    /// of the stop must be done: [`CLOSING`] after the drain. Never waits on
+    /// the broker for longer (a synchronous commit here waited for ever with
+    /// the broker stopping at the same time).
+    pub(super) fn stop(&mut self, consumer: &BaseConsumer<WorkerContext<H>>) -> Instant {
         self.pipeline.stopping.begin();
         let mut all = TopicPartitionList::new();
         for (key, partition) in self.partitions.iter_mut() {
@@ -237,10 +256,28 @@ impl<H: Handler> State<H> {
                 "in-flight work did not finish within the grace period; it stays uncommitted and will be redone"
             );
         }
+        let closing_by = Instant::now() + CLOSING;
+        self.closing_by = Some(closing_by);
         self.flush_handoffs();
-        self.commit(consumer, CommitMode::Sync, |_| true);
+        self.commit(consumer, CommitMode::Async, |_| true);
         for (source, count) in &self.started_by_source {
             metrics::in_flight(source, *count);
+        }
+        closing_by
+    }
+
+    /// Whether the broker confirmed a commit of every partition's watermark.
+    pub(super) fn all_committed(&self) -> bool {
+        self.partitions
+            .values()
+            .all(|p| p.mark.to_commit().is_none())
+    }
+
+    /// Takes in what reached the loop's channel without waiting (confirmed
+    /// commits, above all, while a stop waits for them).
+    pub(super) fn take_events(&mut self) {
+        while let Ok(event) = self.completions.try_recv() {
+            self.handle(event);
         }
     }
 }
