@@ -3,14 +3,16 @@
 # the broker: Prometheus and promtool (Debian's package), kubernetes-validate
 # (PyPI, validates manifests offline) and schemathesis (PyPI, checks the
 # gateway against docs/openapi.yaml) and standardwebhooks (PyPI, the reference
-# library that verifies the consumer's signed deliveries), and the openssl
-# command that makes the mutual-TLS test's certificates. Skips what is
-# already there.
+# library that verifies the consumer's signed deliveries), the openssl
+# command that makes the mutual-TLS test's certificates, and nftables (the
+# cluster tests cut one process off the network by dropping its packets).
+# Skips what is already there.
 set -euo pipefail
 
 missing=()
 command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v nft >/dev/null || missing+=(nftables)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} (Debian packages)..." >&2
   sudo=""

@@ -16,7 +16,7 @@ use switchboard_runtime::exit;
 #[derive(Parser)]
 #[command(
     version,
-    after_help = "Exit codes: 0 done, 1 refused or failed, 64 bad usage, 78 unusable configuration.\n\
+    after_help = "Exit codes: 0 done, 1 refused or failed, 64 bad usage, 75 stopped with work left uncommitted (redone by the group), 78 unusable configuration.\n\
                   Every operator command that changes something is a dry run unless --execute is given."
 )]
 struct Args {

@@ -16,7 +16,6 @@ mod oauth;
 mod observability;
 mod openapi;
 mod ops;
-mod soak;
 mod stop;
 mod topic_limits;
 

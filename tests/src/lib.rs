@@ -6,9 +6,11 @@
 //! - [`harness`]: broker, processes, the gateway, HTTP, waiting.
 //! - [`downstream`]: the customer's service stand-in.
 //! - [`pipeline`]: a group's topics, events produced as the gateway does, consumer processes.
+//! - [`senders`]: senders that retry until `202` as EventBridge does, and their ledger.
 //! - [`token_endpoint`]: an OAuth2 token endpoint for protected destinations.
 
 pub mod downstream;
 pub mod harness;
 pub mod pipeline;
+pub mod senders;
 pub mod token_endpoint;

@@ -268,6 +268,18 @@ impl ConsumerProcess {
         downstream: &str,
         env: &[(&str, &str)],
     ) -> ConsumerProcess {
+        ConsumerProcess::start_in(None, bootstrap, main, group, downstream, env).await
+    }
+
+    /// Like [`ConsumerProcess::start`], in `cell` (to be cut off the network).
+    pub async fn start_in(
+        cell: Option<&crate::harness::NetCell>,
+        bootstrap: &str,
+        main: &str,
+        group: &str,
+        downstream: &str,
+        env: &[(&str, &str)],
+    ) -> ConsumerProcess {
         let log = unique_log("consumer");
         let mut command = Command::new(workspace_binary("consumer"));
         command
@@ -297,6 +309,9 @@ impl ConsumerProcess {
                 &["switchboard_runtime::admin"],
             ),
         );
+        if let Some(cell) = cell {
+            cell.place(&mut command);
+        }
         let mut child = spawn_tied(command);
         let metrics_addr = listening_addr(&mut child, &log, "admin endpoints listening").await;
         let mut consumer = ConsumerProcess {
@@ -329,8 +344,14 @@ impl ConsumerProcess {
 
     /// Waits until the process holds `count` partitions.
     pub async fn wait_assigned(&self, count: usize) {
+        self.wait_assigned_within(count, Duration::from_secs(30))
+            .await;
+    }
+
+    /// Waits until the process holds `count` partitions, at most `within`.
+    pub async fn wait_assigned_within(&self, count: usize, within: Duration) {
         let what = format!("{count} partitions assigned");
-        eventually(&what, Duration::from_secs(30), || async {
+        eventually(&what, within, || async {
             let assigned = self
                 .metric(switchboard_consumer::metrics::ASSIGNED, &[])
                 .await;

@@ -43,6 +43,7 @@ async fn main() {
         settings: Vec::new(),
         heap: args.heap,
         dir: Some(args.dir),
+        cuttable: false,
     };
     eprintln!(
         "starting Apache Kafka {} ({} node(s)); logs in each node folder's kafka.log",

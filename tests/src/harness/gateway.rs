@@ -33,6 +33,17 @@ impl Gateway {
         config: Option<&str>,
         env: &[(&str, &str)],
     ) -> Gateway {
+        Gateway::start_in(None, bootstrap, topic, config, env).await
+    }
+
+    /// Like [`Gateway::start`], in `cell` (to be cut off the network).
+    pub async fn start_in(
+        cell: Option<&super::NetCell>,
+        bootstrap: &str,
+        topic: &str,
+        config: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Gateway {
         let log = unique_log("gateway");
         let mut command = Command::new(workspace_binary("gateway"));
         command
@@ -60,6 +71,9 @@ impl Gateway {
                 &["switchboard_gateway::run", "switchboard_runtime::admin"],
             ),
         );
+        if let Some(cell) = cell {
+            cell.place(&mut command);
+        }
         let mut child = spawn_tied(command);
         let admin = listening_addr(&mut child, &log, "admin endpoints listening").await;
         let addr = listening_addr(&mut child, &log, "gateway listening").await;

@@ -6,6 +6,7 @@
 //! - [`topics`]: creating topics and reading them back.
 //! - [`process`]: children that die with the tests, their logs and the
 //!   addresses they report after binding port 0.
+//! - [`netcut`]: one process cut off the network (its packets dropped) and healed.
 //! - [`gateway`]: a running gateway process.
 //! - [`http`]: an HTTP client, replies, problem+json checks, raw TCP requests.
 //! - [`receiver`]: the Python receivers of `tests/receivers/` as children.
@@ -14,6 +15,7 @@
 pub mod gateway;
 pub mod http;
 pub mod kafka;
+pub mod netcut;
 pub mod process;
 pub mod receiver;
 pub mod topics;
@@ -25,6 +27,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 pub use gateway::Gateway;
 pub use http::{assert_problem, raw_request, read_head, HttpClient};
 pub use kafka::{shared_kafka, Kafka, KafkaSpec};
+pub use netcut::NetCell;
 pub use process::{
     listening_addr, log_dir, log_filter, probably_free_port, read_log, send_signal, spawn_tied,
     workspace_binary, LOOPBACK_ANY_PORT,

@@ -15,6 +15,7 @@
 //! points them at another cluster instead (which must allow topic creation).
 
 mod install;
+pub mod metadata;
 mod node;
 
 use std::path::PathBuf;
@@ -49,6 +50,9 @@ pub struct KafkaSpec {
     pub heap: String,
     /// Where the nodes' folders go; `None`: a fresh folder under the test logs.
     pub dir: Option<PathBuf>,
+    /// Starts each node in a [`crate::harness::netcut::NetCell`] of its own,
+    /// so a test can cut it off the network ([`Node::cut`]) without killing it.
+    pub cuttable: bool,
 }
 
 impl KafkaSpec {
@@ -63,7 +67,14 @@ impl KafkaSpec {
                 .collect(),
             heap: "512m".into(),
             dir: None,
+            cuttable: false,
         }
+    }
+
+    /// Each node in its own network cell, to be cut off and healed.
+    pub fn cuttable(mut self) -> KafkaSpec {
+        self.cuttable = true;
+        self
     }
 
     /// Adds (or overrides) one broker setting.
@@ -167,7 +178,14 @@ impl Kafka {
                     let node_dir = dir.join(format!("node-{}", address.id));
                     let (voters, settings, cluster_id) = (&voters, &settings, &cluster_id);
                     scope.spawn(move || {
-                        Node::format(address, node_dir, voters, settings, cluster_id, &spec.heap)
+                        let node = Node::format(
+                            address, node_dir, voters, settings, cluster_id, &spec.heap,
+                        );
+                        if spec.cuttable {
+                            node.in_own_cell()
+                        } else {
+                            node
+                        }
                     })
                 })
                 .collect();
@@ -222,6 +240,20 @@ impl Kafka {
     /// The nodes this process started (none for an external cluster).
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
+    }
+
+    /// The nodes, to kill, stop, freeze or cut one of them; bring it back
+    /// with [`Kafka::start_again`].
+    pub fn nodes_mut(&mut self) -> &mut [Node] {
+        &mut self.nodes
+    }
+
+    /// The node with `node.id` `id`.
+    pub fn node_mut(&mut self, id: i32) -> &mut Node {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.address().id as i32 == id)
+            .unwrap_or_else(|| panic!("no node {id}"))
     }
 
     /// The first node's process id while it runs.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
 use super::install::Installation;
+use crate::harness::netcut::NetCell;
 use crate::harness::process::{read_log, send_signal, spawn_long_lived};
 
 /// A node's identity and addresses, fixed for its life (restarts included).
@@ -38,6 +39,8 @@ pub struct Node {
     dir: PathBuf,
     child: Option<Child>,
     heap: String,
+    /// The node's network cell, when it can be cut off.
+    cell: Option<NetCell>,
 }
 
 impl Node {
@@ -58,6 +61,7 @@ impl Node {
             dir,
             child: None,
             heap: heap.to_owned(),
+            cell: None,
         };
         std::fs::write(node.properties(), node.render(voters, settings))
             .expect("write server.properties");
@@ -77,6 +81,28 @@ impl Node {
             String::from_utf8_lossy(&output.stderr)
         );
         node
+    }
+
+    /// The same node, started in a network cell of its own from now on.
+    pub fn in_own_cell(mut self) -> Node {
+        self.cell = Some(NetCell::new(&format!("node{}", self.address.id)));
+        self
+    }
+
+    /// Cuts the running node off the network (its packets are dropped):
+    /// a partition, not a crash. Needs a cuttable cluster.
+    pub fn cut(&self) {
+        self.cell
+            .as_ref()
+            .expect("a cuttable cluster (KafkaSpec::cuttable)")
+            .cut();
+    }
+
+    /// Ends a [`Node::cut`].
+    pub fn heal(&self) {
+        if let Some(cell) = &self.cell {
+            cell.heal();
+        }
     }
 
     fn render(&self, voters: &str, settings: &[(String, String)]) -> String {
@@ -140,6 +166,9 @@ impl Node {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log);
+        if let Some(cell) = &self.cell {
+            cell.place(&mut command);
+        }
         self.child = Some(spawn_long_lived(command));
     }
 

@@ -1,13 +1,15 @@
-//! The fault soak: a steady load of unique events from two sources through
-//! a real gateway, broker and consumer group to a real downstream, while
-//! faults are injected in turn — consumers SIGKILLed and restarted, a second
-//! member joining and leaving, the broker frozen, the gateway SIGKILLed, the
-//! downstream flapping (down, 429 with Retry-After, slower than the
-//! consumer's timeout), and the broker crashed (SIGKILL) and started again
-//! with its data. At the end, a ledger: every id
-//! answered 202 is delivered or dead-lettered (lost = 0), and duplicates
-//! stay within what the faults can explain. `SOAK_SCALE=N` runs each phase
-//! N times longer.
+//! The fault soak on a three-node cluster (replication factor 3,
+//! `min.insync.replicas` 2, topics from `topics ensure`): a steady load of
+//! unique events from two sources through a real gateway, cluster and
+//! consumer group to a real downstream, while faults are injected in turn —
+//! consumers SIGKILLed and restarted, a second member joining and leaving,
+//! the whole cluster frozen, the gateway SIGKILLed, the downstream flapping
+//! (down, 429 with Retry-After, slower than the consumer's timeout), the
+//! node leading most partitions crashed (SIGKILL) and started again with its
+//! data, and a node cut off the network (its packets dropped) past its
+//! session, then healed. At the end, a ledger: every id answered 202 is
+//! delivered or dead-lettered (lost = 0), and duplicates stay within what
+//! the faults can explain. `SOAK_SCALE=N` runs each phase N times longer.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,8 +20,10 @@ use http::StatusCode;
 use switchboard_proto::GroupTopics;
 
 use crate::downstream::{Answer, Downstream};
-use crate::harness::{read_topic, unique_topic, Gateway, HttpClient, Kafka};
-use crate::pipeline::{create_group_topics, ConsumerProcess};
+use crate::fixture::{ensure_topics, one_cluster_at_a_time};
+use crate::harness::kafka::metadata::{busiest_leader, wait_fenced_out, wait_full_isr};
+use crate::harness::{read_topic, unique_topic, Gateway, HttpClient, Kafka, KafkaSpec};
+use crate::pipeline::ConsumerProcess;
 
 const PARTITIONS: i32 = 3;
 const SOURCES: [&str; 2] = ["genesys", "crm"];
@@ -173,13 +177,14 @@ async fn consumer(
 async fn soak_with_faults_loses_nothing_answered_202() {
     let scale = scale();
     let phase = |secs: u64| Duration::from_secs(secs * u64::from(scale));
+    let _turn = one_cluster_at_a_time().await;
     let started = Instant::now();
-    let mut broker = Kafka::start().await;
+    let mut broker = Kafka::start_with(KafkaSpec::for_tests(3).cuttable()).await;
     let bootstrap = broker.bootstrap();
     let main = unique_topic("soak");
     let group = format!("{main}-group");
     let topics = GroupTopics::new(&main, &group).expect("names");
-    create_group_topics(&bootstrap, &main, &group, PARTITIONS).await;
+    let all_topics = ensure_topics(&bootstrap, &main, &group, PARTITIONS).await;
     let downstream = Arc::new(Downstream::start(200, Duration::ZERO).await);
     let gateway_env = [("GATEWAY_DEADLINE", "1s")];
     let mut gateway = Gateway::start(&bootstrap, &main, Some(GATEWAY_CONFIG), &gateway_env).await;
@@ -219,7 +224,7 @@ async fn soak_with_faults_loses_nothing_answered_202() {
             .await
             .success());
     }
-    // 3. The broker frozen for 4 s.
+    // 3. The whole cluster frozen for 4 s.
     broker.freeze(true);
     tokio::time::sleep(Duration::from_secs(4)).await;
     broker.freeze(false);
@@ -249,25 +254,40 @@ async fn soak_with_faults_loses_nothing_answered_202() {
     downstream.set_delay(Duration::ZERO);
     downstream.set_default_status(200);
     tokio::time::sleep(phase(2)).await;
-    // 6. The broker crashes under load and is back 3 s later with its data:
-    // the gateway answers 503 meanwhile (the senders retry), gateway and
-    // consumers reconnect by themselves.
-    broker.kill();
+    // 6. The node leading most partitions crashes under load and is back
+    // 3 s later with its data: the gateway answers 503 for its partitions
+    // until Kafka has moved their leaders (the senders retry); gateway and
+    // consumers follow by themselves.
+    let victim = busiest_leader(&bootstrap, &main).await;
+    broker.node_mut(victim).kill();
     tokio::time::sleep(Duration::from_secs(3)).await;
     broker.start_again().await;
-    // The metadata lists the broker before its transaction coordinator has
-    // loaded: an idempotent producer gets its producer id (and the gateway
-    // its first ack) seconds later. The phase's load counts from there.
+    wait_full_isr(&bootstrap, &all_topics, Duration::from_secs(90)).await;
     let accepted_at_restart = sent.accepted.lock().expect("lock").len();
     let back_by = Instant::now() + Duration::from_secs(60);
     while sent.accepted.lock().expect("lock").len() == accepted_at_restart {
         assert!(
             Instant::now() < back_by,
-            "no 202 within 60 s of the broker's restart"
+            "no 202 within 60 s of the node's restart"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(phase(6)).await;
+    tokio::time::sleep(phase(3)).await;
+    // 7. A node cut off the network (packets dropped, no resets) for longer
+    // than its session: Kafka fences it and moves its leaderships; healed,
+    // it catches up and rejoins.
+    let victim = busiest_leader(&bootstrap, &main).await;
+    let node = broker
+        .nodes()
+        .iter()
+        .find(|n| n.address().id as i32 == victim)
+        .expect("victim");
+    node.cut();
+    wait_fenced_out(&bootstrap, &main, victim, Duration::from_secs(60)).await;
+    tokio::time::sleep(phase(3)).await;
+    node.heal();
+    wait_full_isr(&bootstrap, &all_topics, Duration::from_secs(90)).await;
+    tokio::time::sleep(phase(3)).await;
 
     // Quiesce: stop offering, let every sender finish, then settle.
     stop.store(true, Ordering::SeqCst);

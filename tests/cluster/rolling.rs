@@ -1,0 +1,65 @@
+//! A rolling restart under load, as an upgrade does it: each node in turn
+//! gets SIGTERM (a controlled shutdown moves its leaderships first), starts
+//! again, and the next waits until every replica is back in sync. At most a
+//! handful of refusals, and nothing lost.
+
+use std::time::{Duration, Instant};
+
+use crate::failover::assert_refusals_are_fast_and_say_when;
+use crate::fixture::{one_cluster_at_a_time, Cluster, RATE};
+use crate::harness::eventually;
+use crate::harness::kafka::metadata::wait_full_isr;
+use crate::senders::Senders;
+
+/// The most refusals a rolling restart may cost (each is retried).
+const HANDFUL: usize = 10;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_under_load_costs_at_most_a_handful_of_503s() {
+    let _turn = one_cluster_at_a_time().await;
+    let mut cluster = Cluster::start("rolling").await;
+    let gateway = cluster.gateway(None).await;
+    let _consumer = cluster.consumer(None, &[]).await;
+    let senders = Senders::start(
+        &gateway.url("/webhooks/genesys"),
+        "ro",
+        RATE,
+        Duration::from_secs(180),
+    );
+    eventually("load flowing", Duration::from_secs(30), || async {
+        (senders.accepted_count() >= 100).then_some(())
+    })
+    .await;
+
+    let began = Instant::now();
+    for id in 1..=3 {
+        cluster.kafka.node_mut(id).stop();
+        cluster.kafka.start_again().await;
+        wait_full_isr(
+            &cluster.bootstrap,
+            &cluster.topics(),
+            Duration::from_secs(90),
+        )
+        .await;
+    }
+    let ended = Instant::now();
+    let ledger = senders.finish().await;
+    let (longest, refused) = ledger.longest_without_202(began, ended);
+    let answered = ledger.answers_within(began, ended).len();
+    eprintln!(
+        "rolling restart of 3 nodes in {:?}: {refused} refused of {answered} answers, longest stretch without a 202 {longest:?}",
+        ended - began
+    );
+    assert_refusals_are_fast_and_say_when(&ledger, began, ended);
+    assert!(
+        refused <= HANDFUL,
+        "{refused} refusals during a rolling restart (at most {HANDFUL})"
+    );
+    let duplicates = cluster
+        .settle("rolling", &ledger, "ro", Duration::from_secs(120))
+        .await;
+    eprintln!(
+        "rolling: {} accepted, {duplicates} delivered twice",
+        ledger.accepted.len()
+    );
+}
