@@ -21,7 +21,9 @@ pub const GATEWAY_DEADLINE: Duration = Duration::from_secs(2);
 /// Events offered per second.
 pub const RATE: u32 = 40;
 
-const GATEWAY_CONFIG: &str = "[sources.genesys]\nevent_id = [\"/id\"]\n";
+/// The sources' senders are the tests: no authentication, opted into.
+const GATEWAY_CONFIG: &str =
+    "[sources.genesys]\nevent_id = [\"/id\"]\nauth = { scheme = \"none\" }\n";
 
 /// Held for a test's whole run: one three-node cluster at a time.
 pub async fn one_cluster_at_a_time() -> MutexGuard<'static, ()> {
@@ -107,9 +109,18 @@ impl Cluster {
     }
 
     /// A consumer of the group (in `cell` when given), with `env` added.
+    /// Its session is the product's (30 s, heartbeats every 3 s), not the
+    /// other tests' 6 s: a session shorter than Kafka's fencing of a dead
+    /// node (`broker.session.timeout.ms`, 9 s) expires whenever the node
+    /// that coordinates the group dies, and every member drops its
+    /// partitions and rejoins (seen here first: 19 s without deliveries).
     pub async fn consumer(&self, cell: Option<&NetCell>, env: &[(&str, &str)]) -> ConsumerProcess {
         let concurrency = CONCURRENCY.to_string();
-        let mut all = vec![("CONSUMER_CONCURRENCY", concurrency.as_str())];
+        let mut all = vec![
+            ("CONSUMER_CONCURRENCY", concurrency.as_str()),
+            ("KAFKA_SESSION_TIMEOUT_MS", "30000"),
+            ("KAFKA_HEARTBEAT_INTERVAL_MS", "3000"),
+        ];
         all.extend_from_slice(env);
         ConsumerProcess::start_in(
             cell,

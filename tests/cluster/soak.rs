@@ -36,7 +36,8 @@ const RATE: u64 = 60;
 
 /// Two sources, no authentication (the soak is about delivery, not auth).
 const GATEWAY_CONFIG: &str =
-    "[sources.genesys]\nevent_id = [\"/id\"]\n[sources.crm]\nevent_id = [\"/id\"]\n";
+    "[sources.genesys]\nevent_id = [\"/id\"]\nauth = { scheme = \"none\" }\n\
+     [sources.crm]\nevent_id = [\"/id\"]\nauth = { scheme = \"none\" }\n";
 
 fn scale() -> u32 {
     std::env::var("SOAK_SCALE")

@@ -47,6 +47,8 @@ pub const IN_FLIGHT: &str = "switchboard_consumer_events_in_flight";
 pub const LAG: &str = "switchboard_consumer_lag_records";
 /// Partitions assigned to this process.
 pub const ASSIGNED: &str = "switchboard_consumer_assigned_partitions";
+/// Assignments this member found lost: the group moved on without it.
+pub const PARTITIONS_LOST: &str = "switchboard_consumer_partitions_lost_total";
 /// 1 while the broker answers and every topic of the group exists.
 pub const BROKER_READY: &str = "switchboard_consumer_broker_ready";
 /// Failed attempts to produce a retry, dead-letter or marker record (retried).
@@ -139,6 +141,11 @@ pub fn install(group: &str) -> Result<PrometheusHandle, metrics_exporter_prometh
         "Records after the committed offset, by stage and partition."
     );
     describe_gauge!(ASSIGNED, "Partitions assigned to this process.");
+    describe_counter!(
+        PARTITIONS_LOST,
+        "Times this member found its assignment lost: its session expired (cut off from the group coordinator, or stalled past session.timeout.ms) and the group gave its partitions to others, who redo its unfinished work."
+    );
+    counter!(PARTITIONS_LOST).absolute(0);
     describe_gauge!(
         BROKER_READY,
         "1 while the broker answers and every topic of the group exists."
@@ -276,6 +283,11 @@ pub fn lag(stage: &'static str, partition: i32, records: i64) {
 /// Sets the number of assigned partitions.
 pub fn assigned(count: usize) {
     gauge!(ASSIGNED).set(count as f64);
+}
+
+/// Counts an assignment found lost.
+pub fn partitions_lost() {
+    counter!(PARTITIONS_LOST).increment(1);
 }
 
 /// Counts a failed hand-off attempt.

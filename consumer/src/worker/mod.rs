@@ -375,29 +375,47 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    /// Serves callbacks until the broker confirmed the final commit or
-    /// `until` passes, sending the commit again each second (a failed
-    /// commit is not retried by librdkafka). Returns whether it confirmed.
+    /// Asks the broker (OffsetFetch, each ask bounded) until it holds the
+    /// final commit of every watermark or `until` passes, sending the commit
+    /// again each round, and serving callbacks between rounds. Returns
+    /// whether it holds them. The broker is asked because the results of
+    /// asynchronous commits never reach the loop: librdkafka queues them for
+    /// its own commit callback only, not for the events rust-rdkafka polls.
     fn confirm_final_commit(&self, until: Instant) -> bool {
         let consumer = &*self.consumer;
-        let mut sent = Instant::now();
         loop {
-            {
+            let wanted = {
                 let mut state = lock(&self.state);
                 state.take_events();
+                state.uncommitted()
+            };
+            if wanted.count() == 0 {
+                return true;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            if let Ok(held) = consumer.committed_offsets(wanted, left.min(Duration::from_secs(1))) {
+                let confirmed: Vec<CommittedOffset> = held
+                    .elements()
+                    .iter()
+                    .filter_map(|e| match e.offset() {
+                        rdkafka::Offset::Offset(o) => {
+                            Some((e.topic().to_owned(), e.partition(), o))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                let mut state = lock(&self.state);
+                state.confirm_commits(&confirmed);
                 if state.all_committed() {
                     return true;
                 }
-                if Instant::now() >= until {
-                    return false;
-                }
-                if sent.elapsed() >= Duration::from_secs(1) {
-                    state.commit(consumer, rdkafka::consumer::CommitMode::Async, |_| true);
-                    sent = Instant::now();
-                }
+                state.commit(consumer, rdkafka::consumer::CommitMode::Async, |_| true);
             }
-            // The commit callback runs inside poll; records polled now
-            // belong to paused partitions and are read again by the next owner.
+            // Rebalance callbacks run inside poll; records polled now belong
+            // to paused partitions and are read again by the next owner.
             let _ = consumer.poll(Duration::from_millis(50));
         }
     }

@@ -142,6 +142,7 @@ impl<H: Handler> State<H> {
         };
         let aborted = self.drain(grace, is_revoked);
         if lost {
+            metrics::partitions_lost();
             warn!(
                 aborted,
                 "partitions lost (the group moved on without this member); their unfinished work is redone by the new owner"
@@ -233,7 +234,7 @@ impl<H: Handler> State<H> {
 
     /// Stops taking work, lets in-flight work finish within the drain
     /// timeout, flushes the markers and sends the final commit, which the
-    /// loop then waits for ([`State::all_committed`]). Returns when the rest
+    /// loop then confirms with the broker ([`State::uncommitted`]). Returns when the rest
     /// of the stop must be done: [`CLOSING`] after the drain. Never waits on
     /// the broker for longer (a synchronous commit here waited for ever with
     /// the broker stopping at the same time).
@@ -266,15 +267,8 @@ impl<H: Handler> State<H> {
         closing_by
     }
 
-    /// Whether the broker confirmed a commit of every partition's watermark.
-    pub(super) fn all_committed(&self) -> bool {
-        self.partitions
-            .values()
-            .all(|p| p.mark.to_commit().is_none())
-    }
-
-    /// Takes in what reached the loop's channel without waiting (confirmed
-    /// commits, above all, while a stop waits for them).
+    /// Takes in what reached the loop's channel without waiting (finished
+    /// tasks and loaded markers, while a stop waits for its final commit).
     pub(super) fn take_events(&mut self) {
         while let Ok(event) = self.completions.try_recv() {
             self.handle(event);

@@ -14,6 +14,10 @@ use super::process::{
 };
 use super::wait::{eventually, wait_exit, wait_metric_line, wait_until_ok};
 
+/// The configuration of a gateway started without one: the built-in source,
+/// explicitly unauthenticated (the tests are its only senders).
+pub const OPEN_DEFAULT_SOURCE: &str = "[sources.genesys]\nauth = { scheme = \"none\" }\n";
+
 /// A running gateway process.
 pub struct Gateway {
     /// The webhook address.
@@ -55,11 +59,12 @@ impl Gateway {
             .env("SWITCHBOARD_TOPIC", topic)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"));
-        if let Some(config) = config {
-            let path = log.with_extension("toml");
-            std::fs::write(&path, config).expect("write config");
-            command.env("GATEWAY_CONFIG", &path);
-        }
+        // Without a configuration the gateway refuses to start (its built-in
+        // source would accept anyone): the tests' default opts in.
+        let config = config.unwrap_or(OPEN_DEFAULT_SOURCE);
+        let path = log.with_extension("toml");
+        std::fs::write(&path, config).expect("write config");
+        command.env("GATEWAY_CONFIG", &path);
         for (k, v) in env {
             command.env(k, v);
         }

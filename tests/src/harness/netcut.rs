@@ -71,8 +71,21 @@ impl NetCell {
         }
     }
 
-    /// Drops every packet the cell's sockets send, from now on.
+    /// Drops every packet the cell's sockets send, from now on: the process
+    /// is cut off from everything.
     pub fn cut(&self) {
+        self.drop_matching("");
+    }
+
+    /// Drops the packets the cell's sockets send to any of `ports` (a
+    /// cluster's), from now on: cut off from those servers, still
+    /// reachable by and reaching everything else.
+    pub fn cut_from(&self, ports: &[u16]) {
+        let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+        self.drop_matching(&format!("tcp dport {{ {} }}", ports.join(", ")));
+    }
+
+    fn drop_matching(&self, condition: &str) {
         let table = self.table();
         nft(&["add", "table", "inet", &table]);
         nft(&[
@@ -83,19 +96,11 @@ impl NetCell {
             "out",
             "{ type filter hook output priority 0; policy accept; }",
         ]);
-        nft(&[
-            "add",
-            "rule",
-            "inet",
-            &table,
-            "out",
-            "socket",
-            "cgroupv2",
-            "level",
-            "1",
-            &format!("\"{}\"", self.nft_path),
-            "drop",
-        ]);
+        let rule = format!(
+            "add rule inet {table} out socket cgroupv2 level 1 \"{}\" {condition} drop",
+            self.nft_path
+        );
+        nft(&[rule.as_str()]);
     }
 
     /// Lets the cell's packets through again.

@@ -242,6 +242,15 @@ impl Kafka {
         &self.nodes
     }
 
+    /// Every port the nodes listen on (clients and controllers), to cut a
+    /// client off the cluster ([`crate::harness::NetCell::cut_from`]).
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes
+            .iter()
+            .flat_map(|n| [n.address().port, n.address().controller_port])
+            .collect()
+    }
+
     /// The nodes, to kill, stop, freeze or cut one of them; bring it back
     /// with [`Kafka::start_again`].
     pub fn nodes_mut(&mut self) -> &mut [Node] {
