@@ -44,7 +44,14 @@ echo "== topics: consumer topics ensure (main topic + the group's retry, DLT and
 KAFKA_BROKERS=$BROKERS SWITCHBOARD_TOPIC=$TOPIC target/debug/consumer topics ensure --group "$GROUP" --partitions 3 --execute | sed 's/^/   /'
 
 echo "== gateway on $BASE (logs in $LOGS/gateway.log)"
-KAFKA_BROKERS=$BROKERS GATEWAY_LISTEN=127.0.0.1:$HTTP_PORT GATEWAY_ADMIN_LISTEN=127.0.0.1:$ADMIN_PORT SWITCHBOARD_TOPIC=$TOPIC \
+# The demo's sender is this script, so its one source accepts unauthenticated
+# webhooks, written out: a gateway refuses to start with a source that has no
+# auth table (deploy/config/gateway.example.toml shows the production shape).
+cat >"$LOGS/gateway.toml" <<'TOML'
+[sources.genesys]
+auth = { scheme = "none" }
+TOML
+GATEWAY_CONFIG=$LOGS/gateway.toml KAFKA_BROKERS=$BROKERS GATEWAY_LISTEN=127.0.0.1:$HTTP_PORT GATEWAY_ADMIN_LISTEN=127.0.0.1:$ADMIN_PORT SWITCHBOARD_TOPIC=$TOPIC \
   target/debug/gateway >"$LOGS/gateway.log" 2>&1 &
 gateway=$!
 pids+=($gateway)

@@ -103,6 +103,15 @@ impl BodyBudget {
         Ok(())
     }
 
+    /// Reserves `bytes` more for a body already read (its decoded form).
+    pub fn reserve_more(
+        &self,
+        reservation: &mut Reservation,
+        bytes: usize,
+    ) -> Result<(), Rejection> {
+        self.reserve(reservation, bytes, true)
+    }
+
     /// Reads `body` (at most `limit` bytes, within `timeout`) into one
     /// buffer, reserving its bytes from the budget: all of `declared` up
     /// front when the sender declared a length, else chunk by chunk.

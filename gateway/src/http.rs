@@ -24,7 +24,8 @@ use tracing::{debug, info, warn};
 
 use crate::body::BodyBudget;
 use crate::config::HttpLimits;
-use crate::ingest::{check_head, ingest, IngestSettings};
+use crate::encoding;
+use crate::ingest::{check_head, ingest, Body, IngestSettings};
 use crate::metrics::SourceSeries;
 use crate::problem::Rejection;
 use crate::producer::EventProducer;
@@ -197,11 +198,16 @@ async fn accept(
         return Err(Rejection::PayloadTooLarge { limit });
     }
     let content_type = check_head(source, &head.headers)?;
+    let coding = encoding::coding_of(&head.headers)?;
     // The reservation is held until the answer: the envelope holds the body.
-    let (body, _reservation) = app
+    let (read, mut reservation) = app
         .budget
         .read(body, declared, limit, app.limits.request_timeout)
         .await?;
+    let body = Body {
+        decoded: encoding::decode(coding, read.clone(), limit, &app.budget, &mut reservation)?,
+        as_sent: (coding != encoding::Coding::Identity).then_some(read),
+    };
     let accepted = ingest(
         source,
         &app.settings,

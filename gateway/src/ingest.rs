@@ -83,20 +83,40 @@ fn verify(source: &Source, headers: &HeaderMap, body: &[u8]) -> Result<(), Rejec
         })
 }
 
+/// A request's body, read in full.
+pub struct Body {
+    /// The body itself: decoded when it came compressed.
+    pub decoded: Bytes,
+    /// The bytes as they came over the wire, when they were compressed.
+    pub as_sent: Option<Bytes>,
+}
+
 /// Checks a request whose head passed [`check_head`] and whose body was
 /// read in full, builds its envelope and waits for the broker's
 /// acknowledgement.
+///
+/// A signature is checked over the decoded body (what a sender signs before
+/// its HTTP client compresses: GitHub, Stripe, Standard Webhooks and
+/// Genesys sign their JSON payload), and, for a compressed body only, over
+/// the bytes as sent when that fails (a sender that signs its wire bytes).
+/// Either can only be made with the source's secret.
 pub async fn ingest<'s>(
     source: &'s Source,
     settings: &IngestSettings,
     producer: &EventProducer,
     headers: &HeaderMap,
     content_type: &str,
-    body: Bytes,
+    body: Body,
 ) -> Result<Accepted<'s>, Rejection> {
     if source.verifier.signs_body() {
-        verify(source, headers, &body)?;
+        let signed = verify(source, headers, &body.decoded);
+        match (signed, &body.as_sent) {
+            (Ok(()), _) => {}
+            (Err(_), Some(as_sent)) => verify(source, headers, as_sent)?,
+            (Err(refused), None) => return Err(refused),
+        }
     }
+    let body = body.decoded;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -162,8 +182,10 @@ pub async fn ingest<'s>(
     }
 }
 
-/// A request that declares a content type must declare JSON (`application/json`
-/// or any `+json` type). One that declares none is judged by its body.
+/// A request that declares a content type must declare JSON (`application/json`,
+/// any `+json` type, or the unregistered `text/json` that some senders use:
+/// refusing it would drop their events, and the body is checked as JSON
+/// anyway). One that declares none is judged by its body.
 fn check_content_type(headers: &HeaderMap) -> Result<&str, Rejection> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Ok("application/json");
@@ -171,6 +193,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<&str, Rejection> {
     let text = value.to_str().unwrap_or_default();
     let essence = text.split(';').next().unwrap_or_default().trim();
     let is_json = essence.eq_ignore_ascii_case("application/json")
+        || essence.eq_ignore_ascii_case("text/json")
         || (essence.len() > 5 && essence[essence.len() - 5..].eq_ignore_ascii_case("+json"));
     if is_json {
         Ok(text)

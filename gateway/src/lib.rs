@@ -10,6 +10,7 @@
 //! - [`problem`]: every rejection and its status + problem+json (the status table).
 //! - [`http`]: accept loop, routing, timeouts, graceful shutdown.
 //! - [`body`]: reading a body within its limit and the process's body budget.
+//! - [`encoding`]: `Content-Encoding` (gzip, deflate, br) decoded within the same limit.
 //! - [`metrics`]: metric names, descriptions and recording helpers.
 //! - [`run`]: wires it all together and runs to a clean stop.
 //!
@@ -19,6 +20,7 @@
 
 pub mod body;
 pub mod config;
+pub mod encoding;
 pub mod http;
 pub mod ingest;
 pub mod json_pointer;

@@ -44,6 +44,20 @@ pub enum Rejection {
         /// The declared type.
         content_type: String,
     },
+    /// The request's `Content-Encoding` is not one the gateway decodes.
+    #[error("content encoding {encoding:?} is not supported; send gzip, deflate, br or none")]
+    UnsupportedEncoding {
+        /// The declared encoding.
+        encoding: String,
+    },
+    /// The body does not decode with its declared `Content-Encoding`.
+    #[error("body does not decode as {encoding}: {detail}")]
+    MalformedEncoding {
+        /// The declared encoding.
+        encoding: &'static str,
+        /// The decoder's message.
+        detail: String,
+    },
     /// The body is not well-formed JSON.
     #[error("body is not valid JSON: {detail}")]
     MalformedJson {
@@ -109,8 +123,11 @@ impl Rejection {
             Rejection::NotFound { .. } | Rejection::UnknownSource { .. } => StatusCode::NOT_FOUND,
             Rejection::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Rejection::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Rejection::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Rejection::UnsupportedMediaType { .. } | Rejection::UnsupportedEncoding { .. } => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             Rejection::MalformedJson { .. }
+            | Rejection::MalformedEncoding { .. }
             | Rejection::BodyUnreadable { .. }
             | Rejection::EventId(_) => StatusCode::BAD_REQUEST,
             Rejection::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
@@ -130,6 +147,8 @@ impl Rejection {
             Rejection::MethodNotAllowed { .. } => "method-not-allowed",
             Rejection::PayloadTooLarge { .. } => "payload-too-large",
             Rejection::UnsupportedMediaType { .. } => "unsupported-media-type",
+            Rejection::UnsupportedEncoding { .. } => "unsupported-content-encoding",
+            Rejection::MalformedEncoding { .. } => "malformed-content-encoding",
             Rejection::MalformedJson { .. } => "malformed-json",
             Rejection::BodyUnreadable { .. } => "body-unreadable",
             Rejection::EventId(IdError::Missing { .. }) => "missing-event-id",

@@ -85,8 +85,9 @@ pub struct SourceSettings {
     max_body_bytes: Option<usize>,
     /// Headers copied into the envelope (default `user-agent`).
     forward_headers: Option<Vec<String>>,
-    /// Authentication.
-    auth: AuthConfig,
+    /// Authentication; required. `{ scheme = "none" }` written out is the
+    /// one way to accept unauthenticated webhooks.
+    auth: Option<AuthConfig>,
 }
 
 /// Headers that carry credentials: never copied into an envelope.
@@ -125,7 +126,13 @@ impl Source {
             .iter()
             .map(|spec| parse_locator(spec))
             .collect::<Result<Vec<_>, _>>()?;
-        let verifier = settings.auth.into_verifier(vars)?;
+        let auth = settings.auth.ok_or_else(|| {
+            "has no auth table, so anyone who can reach the gateway could write events to it; \
+             configure its sender's scheme (api-key, basic, hmac-sha256, standard-webhooks, …), \
+             or accept unauthenticated webhooks explicitly with auth = { scheme = \"none\" }"
+                .to_owned()
+        })?;
+        let verifier = auth.into_verifier(vars)?;
 
         let mut credential_headers: Vec<&str> = NEVER_FORWARDED.to_vec();
         if let Verifier::ApiKey { header, .. } | Verifier::Basic { header, .. } = &verifier {

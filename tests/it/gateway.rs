@@ -137,6 +137,7 @@ request_timeout = "1s"
 event_id = ["header:X-Event-Id", "/id"]
 id_fallback = "reject"
 max_body_bytes = 1024
+auth = { scheme = "none" }
 
 [sources.om]
 [sources.om.auth]
@@ -563,13 +564,27 @@ fn gateway_check(env: &[(&str, &str)], config: Option<&str>) -> (i32, String, St
 }
 
 #[test]
-fn check_flags_an_unauthenticated_source_and_names_a_bad_kafka_variable() {
-    let (code, out, err) = gateway_check(&[], None);
+fn check_refuses_a_source_without_auth_flags_an_open_one_and_names_a_bad_kafka_variable() {
+    // No configuration: the built-in source would take anyone's events.
+    let (code, _, err) = gateway_check(&[], None);
+    assert_eq!(code, i32::from(switchboard_runtime::exit::CONFIG), "{err}");
+    assert!(
+        err.contains("source genesys") && err.contains("has no auth table"),
+        "the refusal names the source: {err}"
+    );
+    let no_auth = "[sources.crm]\nevent_id = [\"/id\"]\n";
+    let (code, _, err) = gateway_check(&[], Some(no_auth));
+    assert_eq!(code, i32::from(switchboard_runtime::exit::CONFIG), "{err}");
+    assert!(err.contains("source crm"), "{err}");
+
+    // Written out, it is an opt-in: accepted, and still flagged.
+    let open = "[sources.genesys]\nauth = { scheme = \"none\" }\n";
+    let (code, out, err) = gateway_check(&[], Some(open));
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("configuration ok"), "{out}");
     assert!(
         err.contains("source genesys accepts unauthenticated requests"),
-        "the no-config default is flagged: {err}"
+        "an open source is flagged: {err}"
     );
 
     let secured =
@@ -578,7 +593,7 @@ fn check_flags_an_unauthenticated_source_and_names_a_bad_kafka_variable() {
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("unauthenticated"), "{err}");
 
-    let (code, _, err) = gateway_check(&[("KAFKA_SECURITY_PROTOCL", "SSL")], None);
+    let (code, _, err) = gateway_check(&[("KAFKA_SECURITY_PROTOCL", "SSL")], Some(open));
     assert_eq!(code, i32::from(switchboard_runtime::exit::CONFIG), "{err}");
     assert!(err.contains("KAFKA_SECURITY_PROTOCL"), "{err}");
 }

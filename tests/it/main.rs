@@ -3,6 +3,7 @@
 
 mod alerts;
 mod breaker;
+mod compressed;
 mod consumer;
 mod consumer_outage;
 mod deployment;

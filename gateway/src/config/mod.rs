@@ -294,7 +294,8 @@ impl GatewayConfig {
             .map_err(|why| ConfigError::invalid("librdkafka settings", why))?;
 
         let mut source_settings = settings.sources;
-        if source_settings.is_empty() {
+        let builtin = source_settings.is_empty();
+        if builtin {
             source_settings.insert(DEFAULT_SOURCE.to_owned(), SourceSettings::default());
         }
         let mut sources = BTreeMap::new();
@@ -306,7 +307,14 @@ impl GatewayConfig {
                 settings.max_body_bytes,
                 vars,
             )
-            .map_err(|why| ConfigError::invalid(format!("source {name}"), why))?;
+            .map_err(|why| {
+                let which = if builtin {
+                    format!("source {name} (built in, as no [sources.NAME] is configured)")
+                } else {
+                    format!("source {name}")
+                };
+                ConfigError::invalid(which, why)
+            })?;
             sources.insert(name, resolved);
         }
 

@@ -3,6 +3,9 @@
 use super::*;
 use crate::source::{IdFallback, IdLocator};
 
+/// The built-in source, explicitly open: the smallest valid configuration.
+const OPEN: &str = "[sources.genesys]\nauth = { scheme = \"none\" }\n";
+
 fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
@@ -11,8 +14,24 @@ fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 #[test]
-fn no_config_gives_the_genesys_source_keyed_by_id() {
-    let config = GatewayConfig::from_toml("", &vars(&[])).expect("valid");
+fn no_config_is_refused_naming_the_builtin_source_that_would_be_open() {
+    let error = GatewayConfig::from_toml("", &vars(&[])).expect_err("no auth table");
+    let text = error.to_string();
+    assert!(text.contains("source genesys (built in"), "{text}");
+    assert!(
+        text.contains("auth = { scheme = \"none\" }"),
+        "the opt-in is named: {text}"
+    );
+    let error = GatewayConfig::from_toml("[sources.crm]\n", &vars(&[])).expect_err("no auth table");
+    assert!(
+        error.to_string().contains("source crm: has no auth table"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_open_genesys_source_is_keyed_by_id() {
+    let config = GatewayConfig::from_toml(OPEN, &vars(&[])).expect("valid");
     let genesys = &config.sources[DEFAULT_SOURCE];
     assert_eq!(genesys.topic, "webhooks");
     assert_eq!(genesys.id_locators, vec![IdLocator::Pointer("/id".into())]);
@@ -31,6 +50,8 @@ fn environment_overrides_file_and_passes_kafka_settings_through() {
         topic = "from-file"
         [kafka]
         "linger.ms" = 2
+        [sources.genesys]
+        auth = { scheme = "none" }
     "#;
     let config = GatewayConfig::from_toml(
         toml,
@@ -134,7 +155,7 @@ fn durations_are_written_one_way_and_errors_name_the_variable() {
     let error = GatewayConfig::from_toml("deadline = 5\n", &vars(&[])).expect_err("number in file");
     assert!(error.to_string().contains("deadline"), "{error}");
     let config = GatewayConfig::from_toml(
-        "retry_after = \"1500ms\"\n[http]\nrequest_timeout = \"3s\"\n",
+        &format!("retry_after = \"1500ms\"\n[http]\nrequest_timeout = \"3s\"\n{OPEN}"),
         &vars(&[("GATEWAY_HTTP_MAX_CONNECTIONS", "12")]),
     )
     .expect("valid");
@@ -180,7 +201,7 @@ fn a_misspelt_kafka_variable_is_refused_by_name_and_service_links_are_ignored() 
         "{error}"
     );
     let config = GatewayConfig::from_toml(
-        "",
+        OPEN,
         &vars(&[
             ("KAFKA_PORT", "tcp://10.0.0.1:9092"),
             ("KAFKA_SERVICE_HOST", "10.0.0.1"),
@@ -192,7 +213,7 @@ fn a_misspelt_kafka_variable_is_refused_by_name_and_service_links_are_ignored() 
 
 #[test]
 fn the_producer_takes_the_largest_body_a_source_accepts() {
-    let config = GatewayConfig::from_toml("", &vars(&[])).expect("valid");
+    let config = GatewayConfig::from_toml(OPEN, &vars(&[])).expect("valid");
     assert_eq!(
         config.kafka.get("message.max.bytes"),
         Some(
@@ -202,7 +223,7 @@ fn the_producer_takes_the_largest_body_a_source_accepts() {
         ),
         "raised past librdkafka's 1,000,000 for the 1 MiB default body"
     );
-    let error = GatewayConfig::from_toml("", &vars(&[("KAFKA_MESSAGE_MAX_BYTES", "1000000")]))
+    let error = GatewayConfig::from_toml(OPEN, &vars(&[("KAFKA_MESSAGE_MAX_BYTES", "1000000")]))
         .expect_err("set too low by the operator");
     let text = error.to_string();
     assert!(
@@ -210,7 +231,7 @@ fn the_producer_takes_the_largest_body_a_source_accepts() {
         "{text}"
     );
     GatewayConfig::from_toml(
-        "max_body_bytes = 100000\n",
+        &format!("max_body_bytes = 100000\n{OPEN}"),
         &vars(&[("KAFKA_MESSAGE_MAX_BYTES", "200000")]),
     )
     .expect("room enough");

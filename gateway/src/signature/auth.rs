@@ -15,12 +15,12 @@ use super::{SignatureEncoding, Verifier};
 /// Default allowed distance between a signed timestamp and now.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 
-/// The `auth` table of a source, by `scheme`.
-#[derive(Debug, Default, Deserialize)]
+/// The `auth` table of a source, by `scheme`. There is no default: a source
+/// without one refuses to start.
+#[derive(Debug, Deserialize)]
 #[serde(tag = "scheme", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum AuthConfig {
-    /// No authentication (warned about at start-up).
-    #[default]
+    /// No authentication: an explicit opt-in (warned about at start-up).
     None,
     /// A static key in `header`.
     ApiKey {
