@@ -13,11 +13,10 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 
 use crate::fixture::{
-    one_cluster_at_a_time, Cluster, CONCURRENCY, GATEWAY_DEADLINE, PARTITIONS, RATE,
+    one_cluster_at_a_time, Cluster, UnderLoad, CONCURRENCY, GATEWAY_DEADLINE, PARTITIONS,
 };
-use crate::harness::eventually;
 use crate::harness::kafka::metadata::{busiest_leader, partitions, wait_fenced_out, wait_full_isr};
-use crate::senders::{Ledger, Senders};
+use crate::senders::Ledger;
 
 /// How far behind Kafka's own failover the gateway may answer `202` again.
 const BEHIND_KAFKA: Duration = Duration::from_secs(1);
@@ -28,19 +27,12 @@ const CONSUMER_BEHIND_KAFKA: Duration = Duration::from_secs(2);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_killed_under_load_fails_over_within_a_second_of_kafka_and_nothing_is_lost() {
     let _turn = one_cluster_at_a_time().await;
-    let mut cluster = Cluster::start("failover").await;
-    let gateway = cluster.gateway(None).await;
-    let _consumer = cluster.consumer(None, &[]).await;
-    let senders = Senders::start(
-        &gateway.url("/webhooks/genesys"),
-        "fo",
-        RATE,
-        Duration::from_secs(90),
-    );
-    eventually("load flowing", Duration::from_secs(30), || async {
-        (senders.accepted_count() >= 100).then_some(())
-    })
-    .await;
+    let UnderLoad {
+        mut cluster,
+        gateway: _gateway,
+        consumer: _consumer,
+        senders,
+    } = UnderLoad::start("failover", "fo").await;
 
     let victim = busiest_leader(&cluster.bootstrap, &cluster.main).await;
     let led: Vec<i32> = partitions(&cluster.bootstrap, &cluster.main)

@@ -8,9 +8,10 @@ use switchboard_proto::GroupTopics;
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::downstream::Downstream;
+use crate::harness::eventually;
 use crate::harness::{read_topic, unique_topic, Gateway, Kafka, KafkaSpec, NetCell};
 use crate::pipeline::{consumer_command, ConsumerProcess};
-use crate::senders::Ledger;
+use crate::senders::{Ledger, Senders};
 
 /// Partitions of every topic of the group.
 pub const PARTITIONS: i32 = 3;
@@ -24,6 +25,42 @@ pub const RATE: u32 = 40;
 /// The sources' senders are the tests: no authentication, opted into.
 const GATEWAY_CONFIG: &str =
     "[sources.genesys]\nevent_id = [\"/id\"]\nauth = { scheme = \"none\" }\n";
+
+/// Senders offering `rate` events a second (ids `prefix-N`) to `gateway`'s
+/// `genesys` source for at most `span`, returned once 100 were accepted.
+pub async fn load(gateway: &Gateway, prefix: &str, rate: u32, span: Duration) -> Senders {
+    let senders = Senders::start(&gateway.url("/webhooks/genesys"), prefix, rate, span);
+    eventually("load flowing", Duration::from_secs(30), || async {
+        (senders.accepted_count() >= 100).then_some(())
+    })
+    .await;
+    senders
+}
+
+/// A cluster with a gateway, a consumer and [`RATE`] events a second
+/// flowing through them (for at most three minutes).
+pub struct UnderLoad {
+    pub cluster: Cluster,
+    pub gateway: Gateway,
+    pub consumer: ConsumerProcess,
+    pub senders: Senders,
+}
+
+impl UnderLoad {
+    /// Starts it all; the senders' ids are `prefix-N`.
+    pub async fn start(name: &str, prefix: &str) -> UnderLoad {
+        let cluster = Cluster::start(name).await;
+        let gateway = cluster.gateway(None).await;
+        let consumer = cluster.consumer(None, &[]).await;
+        let senders = load(&gateway, prefix, RATE, Duration::from_secs(180)).await;
+        UnderLoad {
+            cluster,
+            gateway,
+            consumer,
+            senders,
+        }
+    }
+}
 
 /// Held for a test's whole run: one three-node cluster at a time.
 pub async fn one_cluster_at_a_time() -> MutexGuard<'static, ()> {

@@ -5,10 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::fixture::{one_cluster_at_a_time, Cluster, CONCURRENCY, PARTITIONS, RATE};
+use crate::fixture::{load, one_cluster_at_a_time, Cluster, CONCURRENCY, PARTITIONS, RATE};
 use crate::harness::eventually;
 use crate::harness::kafka::metadata::{partitions, wait_full_isr};
-use crate::senders::Senders;
 
 /// `offsets.topic.num.partitions`, Kafka's default.
 const OFFSETS_PARTITIONS: i32 = 50;
@@ -40,17 +39,10 @@ async fn the_group_coordinator_killed_under_load_loses_nothing() {
     let gateway = cluster.gateway(None).await;
     let first = cluster.consumer(None, &[]).await;
     let second = cluster.consumer(None, &[]).await;
-    let senders = Senders::start(
-        &gateway.url("/webhooks/genesys"),
-        "co",
-        RATE,
-        Duration::from_secs(120),
-    );
-    eventually(
-        "both members delivering",
-        Duration::from_secs(30),
-        || async { (cluster.downstream.success_count() >= 100).then_some(()) },
-    )
+    let senders = load(&gateway, "co", RATE, Duration::from_secs(120)).await;
+    eventually("members delivering", Duration::from_secs(30), || async {
+        (cluster.downstream.success_count() >= 100).then_some(())
+    })
     .await;
 
     let holder = offsets_partition(&cluster.group);
@@ -104,12 +96,7 @@ async fn a_static_member_restarted_within_its_session_causes_no_rebalance() {
     let steady = cluster
         .consumer(None, &[session[0], ("CONSUMER_INSTANCE_ID", "member-b")])
         .await;
-    let senders = Senders::start(
-        &gateway.url("/webhooks/genesys"),
-        "st",
-        RATE,
-        Duration::from_secs(120),
-    );
+    let senders = load(&gateway, "st", RATE, Duration::from_secs(120)).await;
     eventually(
         "both members hold partitions",
         Duration::from_secs(30),

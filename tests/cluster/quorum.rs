@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 
 use crate::failover::assert_refusals_are_fast_and_say_when;
-use crate::fixture::{one_cluster_at_a_time, Cluster, RATE};
+use crate::fixture::{one_cluster_at_a_time, UnderLoad};
 use crate::harness::eventually;
 use crate::harness::kafka::metadata::wait_full_isr;
-use crate::senders::Senders;
 
 /// How long the two nodes stay down.
 const DOWN: Duration = Duration::from_secs(15);
@@ -22,19 +21,12 @@ const BACK_WITHIN: Duration = Duration::from_secs(30);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_of_three_nodes_down_never_gets_a_202_and_recovers_without_restarts() {
     let _turn = one_cluster_at_a_time().await;
-    let mut cluster = Cluster::start("quorum").await;
-    let gateway = cluster.gateway(None).await;
-    let _consumer = cluster.consumer(None, &[]).await;
-    let senders = Senders::start(
-        &gateway.url("/webhooks/genesys"),
-        "qu",
-        RATE,
-        Duration::from_secs(120),
-    );
-    eventually("load flowing", Duration::from_secs(30), || async {
-        (senders.accepted_count() >= 100).then_some(())
-    })
-    .await;
+    let UnderLoad {
+        mut cluster,
+        gateway: _gateway,
+        consumer: _consumer,
+        senders,
+    } = UnderLoad::start("quorum", "qu").await;
 
     let crashed = Instant::now();
     cluster.kafka.node_mut(2).kill();

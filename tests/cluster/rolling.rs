@@ -6,10 +6,8 @@
 use std::time::{Duration, Instant};
 
 use crate::failover::assert_refusals_are_fast_and_say_when;
-use crate::fixture::{one_cluster_at_a_time, Cluster, RATE};
-use crate::harness::eventually;
+use crate::fixture::{one_cluster_at_a_time, UnderLoad};
 use crate::harness::kafka::metadata::wait_full_isr;
-use crate::senders::Senders;
 
 /// The share of answers a rolling restart may refuse (each is retried):
 /// records in flight to a node as it hands its leaderships over may miss
@@ -21,19 +19,12 @@ const NO_OUTAGE: Duration = Duration::from_secs(1);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_under_load_costs_at_most_a_handful_of_503s() {
     let _turn = one_cluster_at_a_time().await;
-    let mut cluster = Cluster::start("rolling").await;
-    let gateway = cluster.gateway(None).await;
-    let _consumer = cluster.consumer(None, &[]).await;
-    let senders = Senders::start(
-        &gateway.url("/webhooks/genesys"),
-        "ro",
-        RATE,
-        Duration::from_secs(180),
-    );
-    eventually("load flowing", Duration::from_secs(30), || async {
-        (senders.accepted_count() >= 100).then_some(())
-    })
-    .await;
+    let UnderLoad {
+        mut cluster,
+        gateway: _gateway,
+        consumer: _consumer,
+        senders,
+    } = UnderLoad::start("rolling", "ro").await;
 
     let began = Instant::now();
     for id in 1..=3 {

@@ -3,7 +3,7 @@
 //! Dockerfile's stages, and the Kubernetes manifests against the API schemas
 //! (kubernetes-validate, offline) and the same contract.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -739,4 +739,50 @@ fn every_label_value_is_named_in_the_help_text_the_readme_and_the_runbook() {
             );
         }
     }
+}
+
+/// The front door is closed in every production example: each gateway
+/// configuration shipped under `deploy/` (and mounted by the compose file)
+/// gives every source a real scheme, never `none`; only the demo, whose
+/// sender is the script itself, opts in.
+#[test]
+fn no_production_example_accepts_unauthenticated_webhooks_and_the_demo_opts_in() {
+    let mut configs = vec![(
+        "deploy/config/gateway.example.toml".to_owned(),
+        std::fs::read_to_string(repo("deploy/config/gateway.example.toml")).expect("example"),
+    )];
+    for path in manifests("deploy/k8s") {
+        for doc in yaml_documents(&relative(&path)) {
+            if let Some(text) = doc["data"]["gateway.toml"].as_str() {
+                configs.push((relative(&path), text.to_owned()));
+            }
+        }
+    }
+    let compose = std::fs::read_to_string(repo("docker-compose.yml")).expect("compose");
+    assert!(
+        compose.contains("./deploy/config/gateway.example.toml:"),
+        "compose mounts the example configuration"
+    );
+    assert!(configs.len() >= 2, "{configs:?}");
+    let secrets: BTreeMap<String, String> = configs
+        .iter()
+        .flat_map(|(_, text)| secret_variables(text))
+        .map(|name| (name, "u:p".to_owned()))
+        .collect();
+    for (path, text) in &configs {
+        let config = switchboard_gateway::config::GatewayConfig::from_toml(text, &secrets)
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        for source in config.sources.values() {
+            assert!(
+                !source.verifier.is_none(),
+                "{path}: source {} accepts unauthenticated webhooks",
+                source.name
+            );
+        }
+    }
+    let demo = std::fs::read_to_string(repo("scripts/demo.sh")).expect("demo");
+    assert!(
+        demo.contains("auth = { scheme = \"none\" }"),
+        "the demo opts in"
+    );
 }

@@ -65,7 +65,8 @@
 //! - `dispatch`: records into buffers, through the gate, into tasks, and back;
 //! - `commit`: watermark commits and lag;
 //! - `context`: librdkafka's callbacks (logs, rebalances, commits, statistics);
-//! - `rebalance`: assignment, revocation, draining and stopping;
+//! - `rebalance`: assignment, revocation and draining;
+//! - `stop`: the bounded stop: drain, markers, the final commit confirmed, leaving;
 //! - `markers`: delivered markers loaded off the poll thread;
 //! - `wakeups`: which partitions a turn visits, and when the loop wakes.
 
@@ -76,6 +77,7 @@ pub mod limits;
 mod markers;
 pub mod partition;
 mod rebalance;
+mod stop;
 mod wakeups;
 
 use std::collections::HashMap;
@@ -89,7 +91,7 @@ use switchboard_proto::Envelope;
 use switchboard_runtime::admin::Health;
 use switchboard_runtime::kafka::KafkaSettings;
 use switchboard_runtime::shutdown::Shutdown;
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::dedupe::{DedupeGate, IdHash};
 use crate::deliver::Handler;
@@ -128,10 +130,10 @@ pub struct WorkerSettings {
 
 impl WorkerSettings {
     /// The longest a stop takes, whatever the broker does: the drain
-    /// (`shutdown_grace`), then [`rebalance::CLOSING`] for markers, commit
+    /// (`shutdown_grace`), then [`stop::CLOSING`] for markers, commit
     /// and leaving the group, then a few seconds for the rest.
     pub fn stop_bound(&self) -> Duration {
-        self.drain_timeout + rebalance::CLOSING + STOP_SLACK
+        self.drain_timeout + stop::CLOSING + STOP_SLACK
     }
 }
 
@@ -347,77 +349,7 @@ impl<H: Handler> Worker<H> {
             let wait = state.step(consumer);
             state.wait(wait);
         }
-        let closing_by = lock(&self.state).stop(consumer);
-        let committed = self.confirm_final_commit(closing_by);
-        consumer.unsubscribe();
-        if let Err(error) = consumer.close_queue() {
-            warn!(%error, "could not start leaving the group");
-        }
-        while !consumer.closed() && Instant::now() < closing_by {
-            let _ = consumer.poll(Duration::from_millis(100));
-        }
-        let left = consumer.closed();
-        if left {
-            info!("left the consumer group");
-        } else {
-            warn!("could not leave the consumer group in time (the broker does not answer); the group moves on after the session timeout");
-            // rust-rdkafka's drop polls until the close completes, with no
-            // bound: with the broker gone it would never return. The process
-            // is ending; its memory goes with it.
-            std::mem::forget(self.consumer);
-        }
-        match (fatal, committed) {
-            (Some(fatal), _) => Err(fatal),
-            (None, true) => Ok(Stopped::Clean),
-            (None, false) => Ok(Stopped::Incomplete(
-                "the broker did not confirm the final offset commit in time; the group redoes that work (the delivered markers drop what was delivered)".to_owned(),
-            )),
-        }
-    }
-
-    /// Asks the broker (OffsetFetch, each ask bounded) until it holds the
-    /// final commit of every watermark or `until` passes, sending the commit
-    /// again each round, and serving callbacks between rounds. Returns
-    /// whether it holds them. The broker is asked because the results of
-    /// asynchronous commits never reach the loop: librdkafka queues them for
-    /// its own commit callback only, not for the events rust-rdkafka polls.
-    fn confirm_final_commit(&self, until: Instant) -> bool {
-        let consumer = &*self.consumer;
-        loop {
-            let wanted = {
-                let mut state = lock(&self.state);
-                state.take_events();
-                state.uncommitted()
-            };
-            if wanted.count() == 0 {
-                return true;
-            }
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            if let Ok(held) = consumer.committed_offsets(wanted, left.min(Duration::from_secs(1))) {
-                let confirmed: Vec<CommittedOffset> = held
-                    .elements()
-                    .iter()
-                    .filter_map(|e| match e.offset() {
-                        rdkafka::Offset::Offset(o) => {
-                            Some((e.topic().to_owned(), e.partition(), o))
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                let mut state = lock(&self.state);
-                state.confirm_commits(&confirmed);
-                if state.all_committed() {
-                    return true;
-                }
-                state.commit(consumer, rdkafka::consumer::CommitMode::Async, |_| true);
-            }
-            // Rebalance callbacks run inside poll; records polled now belong
-            // to paused partitions and are read again by the next owner.
-            let _ = consumer.poll(Duration::from_millis(50));
-        }
+        self.stop_and_leave(fatal)
     }
 }
 

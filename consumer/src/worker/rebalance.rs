@@ -24,12 +24,6 @@ use crate::metrics;
 /// and events delivered twice.
 const PARTITION_MOVE_FLUSH: Duration = switchboard_runtime::kafka::rebuild::STALL_AFTER;
 
-/// What a stop may spend after its drain: flushing the markers, the final
-/// commit and its confirmation, and leaving the group, all together. A
-/// broker that is down, frozen or cut off answers none of them; the stop
-/// then ends with work uncommitted (redone by the group).
-pub const CLOSING: Duration = Duration::from_secs(10);
-
 impl<H: Handler> State<H> {
     fn keys_of(&self, list: &TopicPartitionList) -> Vec<PartitionKey> {
         list.elements()
@@ -46,7 +40,11 @@ impl<H: Handler> State<H> {
 
     /// Waits for the in-flight work of the partitions `include` selects, at
     /// most `timeout`, aborting what is left; returns how many were aborted.
-    fn drain(&mut self, timeout: Duration, include: impl Fn(&PartitionKey) -> bool) -> usize {
+    pub(super) fn drain(
+        &mut self,
+        timeout: Duration,
+        include: impl Fn(&PartitionKey) -> bool,
+    ) -> usize {
         let deadline = Instant::now() + timeout;
         loop {
             let pending: usize = self
@@ -88,7 +86,7 @@ impl<H: Handler> State<H> {
     /// Lets the markers and hand-offs of finished work reach the broker
     /// before their offsets are committed, so the next owner reads them;
     /// during a stop, within what is left of its closing budget.
-    fn flush_handoffs(&self) {
+    pub(super) fn flush_handoffs(&self) {
         let bound = match self.closing_by {
             Some(by) => by.saturating_duration_since(Instant::now()),
             None => PARTITION_MOVE_FLUSH,
@@ -229,49 +227,6 @@ impl<H: Handler> State<H> {
                     }
                 }
             }
-        }
-    }
-
-    /// Stops taking work, lets in-flight work finish within the drain
-    /// timeout, flushes the markers and sends the final commit, which the
-    /// loop then confirms with the broker ([`State::uncommitted`]). Returns when the rest
-    /// of the stop must be done: [`CLOSING`] after the drain. Never waits on
-    /// the broker for longer (a synchronous commit here waited for ever with
-    /// the broker stopping at the same time).
-    pub(super) fn stop(&mut self, consumer: &BaseConsumer<WorkerContext<H>>) -> Instant {
-        self.pipeline.stopping.begin();
-        let mut all = TopicPartitionList::new();
-        for (key, partition) in self.partitions.iter_mut() {
-            partition.buffer.clear();
-            all.add_partition(self.pipeline.ladder.topic(key.stage), key.partition);
-        }
-        if all.count() > 0 {
-            let _ = consumer.pause(&all);
-        }
-        let started = self.started_count();
-        info!(started, "stopping: finishing started work");
-        let aborted = self.drain(self.settings.drain_timeout, |_| true);
-        if aborted > 0 {
-            warn!(
-                aborted,
-                "in-flight work did not finish within the grace period; it stays uncommitted and will be redone"
-            );
-        }
-        let closing_by = Instant::now() + CLOSING;
-        self.closing_by = Some(closing_by);
-        self.flush_handoffs();
-        self.commit(consumer, CommitMode::Async, |_| true);
-        for (source, count) in &self.started_by_source {
-            metrics::in_flight(source, *count);
-        }
-        closing_by
-    }
-
-    /// Takes in what reached the loop's channel without waiting (finished
-    /// tasks and loaded markers, while a stop waits for its final commit).
-    pub(super) fn take_events(&mut self) {
-        while let Ok(event) = self.completions.try_recv() {
-            self.handle(event);
         }
     }
 }
