@@ -129,7 +129,7 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
     };
     info!(bound = ?config.worker.stop_bound(), "stopping");
     stop.begin();
-    switchboard_runtime::shutdown::arm_watchdog("consumer", config.worker.stop_bound());
+    switchboard_runtime::exit::arm_stop_watchdog("consumer", config.worker.stop_bound());
     let outcome = match early {
         Some(outcome) => outcome,
         None => finished.await,

@@ -95,7 +95,7 @@ pub async fn run(config: GatewayConfig, started: Started) -> anyhow::Result<()> 
         shutdown.await;
         // From the signal on, the whole stop is bounded: the grace period
         // for in-flight requests, the final flush, and a little slack.
-        switchboard_runtime::shutdown::arm_watchdog("gateway", grace + FINAL_FLUSH + STOP_SLACK);
+        switchboard_runtime::exit::arm_stop_watchdog("gateway", grace + FINAL_FLUSH + STOP_SLACK);
     };
     serve(listener, app.clone(), shutdown, grace).await;
     probe.abort();

@@ -1,4 +1,5 @@
-//! The process entry every binary shares, and its exit codes in one place:
+//! The process entry every binary shares, the watchdog that bounds its stop
+//! ([`arm_stop_watchdog`]), and its exit codes in one place:
 //!
 //! | code | meaning |
 //! |---|---|
@@ -13,6 +14,7 @@ use std::fmt::Display;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{BuildError, PrometheusHandle};
@@ -158,5 +160,32 @@ where
     {
         Ok(runtime) => runtime.block_on(command),
         Err(error) => fail(binary, FAILED, format!("cannot start the runtime: {error}")),
+    }
+}
+
+/// The backstop of a bounded stop: from now on, the process ends with
+/// [`STOP_INCOMPLETE`] if it is still running after `bound`,
+/// whatever it is waiting for (a librdkafka call with no timeout of its own
+/// while the broker is down, frozen or cut off). Each step of a stop has its
+/// own budget within `bound`; this fires only when one of them overstays.
+/// Only the first call arms it.
+pub fn arm_stop_watchdog(binary: &'static str, bound: Duration) {
+    static ARMED: OnceLock<()> = OnceLock::new();
+    if ARMED.set(()).is_err() {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("stop-watchdog".into())
+        .spawn(move || {
+            std::thread::sleep(bound);
+            tracing::error!(
+                ?bound,
+                "the stop did not finish within its bound; exiting now (uncommitted work is redone by the group, nothing acknowledged is lost)"
+            );
+            eprintln!("{binary}: the stop did not finish within {bound:?}; exited without waiting for the broker");
+            std::process::exit(i32::from(STOP_INCOMPLETE));
+        });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "cannot start the stop watchdog; the stop is bounded by its own steps only");
     }
 }
