@@ -1,6 +1,7 @@
 //! A bounded stop whatever the broker does. A consumer (or a gateway) is sent
 //! SIGTERM while its broker is frozen (SIGSTOP) or crashed (SIGKILL), the
-//! fault coming just before or just after the signal. The process must exit
+//! fault coming just before or just after the signal, or while the consumer
+//! is cut off from its broker (packets dropped). The process must exit
 //! within its stated bound, by its own bounded steps (not the watchdog), with
 //! the exit code that says work was left unfinished (75); once the broker is
 //! back, nothing it had taken is lost, and what it delivered again is only
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 
 use crate::downstream::Downstream;
-use crate::harness::{create_topic, read_topic, unique_topic, Gateway, HttpClient, Kafka};
+use crate::harness::{create_topic, read_topic, unique_topic, Gateway, HttpClient, Kafka, NetCell};
 use crate::pipeline::{create_group_topics, ids, produce_events, ConsumerProcess};
 
 /// The consumer's `shutdown_grace` (its drain) in these tests.
@@ -40,6 +41,9 @@ const WATCHDOG_FIRED: &str = "the stop did not finish within its bound";
 enum Fault {
     Freeze,
     Kill,
+    /// The consumer cut off from the broker (its packets to it dropped): a
+    /// partition, the broker itself untouched.
+    Cut,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,17 +52,19 @@ enum When {
     AfterSigterm,
 }
 
-fn inflict(broker: &mut Kafka, fault: Fault) {
+fn inflict(broker: &mut Kafka, cell: &NetCell, fault: Fault) {
     match fault {
         Fault::Freeze => broker.freeze(true),
         Fault::Kill => broker.kill(),
+        Fault::Cut => cell.cut_from(&broker.ports()),
     }
 }
 
-async fn heal(broker: &mut Kafka, fault: Fault) {
+async fn heal(broker: &mut Kafka, cell: &NetCell, fault: Fault) {
     match fault {
         Fault::Freeze => broker.freeze(false),
         Fault::Kill => broker.start_again().await,
+        Fault::Cut => cell.heal(),
     }
 }
 
@@ -80,8 +86,16 @@ async fn consumer_stop_is_bounded(fault: Fault, when: When) {
         ("CONSUMER_CONCURRENCY", CONCURRENCY),
         ("DOWNSTREAM_TIMEOUT", "5s"),
     ];
-    let mut consumer =
-        ConsumerProcess::start(&bootstrap, &main, &group, &downstream.url(), &env).await;
+    let cell = NetCell::new("stopping");
+    let mut consumer = ConsumerProcess::start_in(
+        Some(&cell),
+        &bootstrap,
+        &main,
+        &group,
+        &downstream.url(),
+        &env,
+    )
+    .await;
     let events = ids("stop", 60);
     produce_events(&bootstrap, &main, &events).await;
     // Some delivered and committed, more in flight.
@@ -92,13 +106,13 @@ async fn consumer_stop_is_bounded(fault: Fault, when: When) {
 
     let fault_at_ms = crate::downstream::unix_ms();
     if when == When::BeforeSigterm {
-        inflict(&mut broker, fault);
+        inflict(&mut broker, &cell, fault);
     }
     let signalled = Instant::now();
     consumer.signal(libc::SIGTERM);
     if when == When::AfterSigterm {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        inflict(&mut broker, fault);
+        inflict(&mut broker, &cell, fault);
     }
     let bound = GRACE + AFTER_DRAIN;
     let status = consumer
@@ -125,7 +139,7 @@ async fn consumer_stop_is_bounded(fault: Fault, when: When) {
         "{fault:?} {when:?}: a stop that could not commit says so"
     );
 
-    heal(&mut broker, fault).await;
+    heal(&mut broker, &cell, fault).await;
     let _next = ConsumerProcess::start(&bootstrap, &main, &group, &downstream.url(), &env).await;
     downstream
         .wait_delivered(&events, Duration::from_secs(90))
@@ -181,6 +195,11 @@ async fn a_consumer_stops_within_its_bound_when_its_broker_dies_before_sigterm()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_stops_within_its_bound_when_its_broker_dies_after_sigterm() {
     consumer_stop_is_bounded(Fault::Kill, When::AfterSigterm).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_stops_within_its_bound_when_it_is_cut_off_from_its_broker_before_sigterm() {
+    consumer_stop_is_bounded(Fault::Cut, When::BeforeSigterm).await;
 }
 
 /// The gateway's stop: senders in flight while the broker freezes, then
