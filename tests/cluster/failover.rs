@@ -15,7 +15,7 @@ use http::StatusCode;
 use crate::fixture::{
     one_cluster_at_a_time, Cluster, UnderLoad, CONCURRENCY, GATEWAY_DEADLINE, PARTITIONS,
 };
-use crate::harness::kafka::metadata::{busiest_leader, partitions, wait_fenced_out, wait_full_isr};
+use crate::harness::kafka::metadata::{busiest_leader, partitions};
 use crate::senders::Ledger;
 
 /// How far behind Kafka's own failover the gateway may answer `202` again.
@@ -44,23 +44,11 @@ async fn a_leader_killed_under_load_fails_over_within_a_second_of_kafka_and_noth
     let killed = Instant::now();
     let killed_ms = crate::downstream::unix_ms();
     cluster.kafka.node_mut(victim).kill();
-    let moved = wait_fenced_out(
-        &cluster.bootstrap,
-        &cluster.main,
-        victim,
-        Duration::from_secs(60),
-    )
-    .await;
+    let moved = cluster.fenced_out(victim).await;
     let kafka_failover = moved - killed;
     // Load on the survivors for a while, then the node comes back.
     tokio::time::sleep(Duration::from_secs(8)).await;
-    cluster.kafka.start_again().await;
-    wait_full_isr(
-        &cluster.bootstrap,
-        &cluster.topics(),
-        Duration::from_secs(90),
-    )
-    .await;
+    cluster.bring_back().await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let ledger = senders.finish().await;
     let ended = Instant::now();

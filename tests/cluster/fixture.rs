@@ -9,6 +9,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::downstream::Downstream;
 use crate::harness::eventually;
+use crate::harness::kafka::metadata::{wait_fenced_out, wait_full_isr};
 use crate::harness::{read_topic, unique_topic, Gateway, Kafka, KafkaSpec, NetCell};
 use crate::pipeline::{consumer_command, ConsumerProcess};
 use crate::senders::{Ledger, Senders};
@@ -135,6 +136,24 @@ impl Cluster {
     /// Every topic of the group, the main topic first.
     pub fn topics(&self) -> Vec<String> {
         group_topics(&self.main, &self.group)
+    }
+
+    /// Starts every stopped or killed node again and waits until it has
+    /// caught up ([`Cluster::wait_in_sync`]).
+    pub async fn bring_back(&mut self) {
+        self.kafka.start_again().await;
+        self.wait_in_sync().await;
+    }
+
+    /// Waits until every replica of the group's topics is in sync again.
+    pub async fn wait_in_sync(&self) {
+        wait_full_isr(&self.bootstrap, &self.topics(), Duration::from_secs(90)).await;
+    }
+
+    /// Waits until Kafka has fenced node `gone` out of the main topic (no
+    /// leader there, in no ISR); returns when the metadata first said so.
+    pub async fn fenced_out(&self, gone: i32) -> Instant {
+        wait_fenced_out(&self.bootstrap, &self.main, gone, Duration::from_secs(60)).await
     }
 
     /// A gateway for the `genesys` source (in `cell` when given), ready.

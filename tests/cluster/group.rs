@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::fixture::{load, one_cluster_at_a_time, Cluster, CONCURRENCY, PARTITIONS, RATE};
 use crate::harness::eventually;
-use crate::harness::kafka::metadata::{partitions, wait_full_isr};
+use crate::harness::kafka::metadata::partitions;
 
 /// `offsets.topic.num.partitions`, Kafka's default.
 const OFFSETS_PARTITIONS: i32 = 50;
@@ -62,13 +62,7 @@ async fn the_group_coordinator_killed_under_load_loses_nothing() {
     )
     .await;
     let pause = cluster.longest_delivery_pause(killed_ms, crate::downstream::unix_ms());
-    cluster.kafka.start_again().await;
-    wait_full_isr(
-        &cluster.bootstrap,
-        &cluster.topics(),
-        Duration::from_secs(90),
-    )
-    .await;
+    cluster.bring_back().await;
     let ledger = senders.finish().await;
     let duplicates = cluster
         .settle("coordinator", &ledger, "co", Duration::from_secs(120))

@@ -20,7 +20,7 @@ use crate::failover::assert_refusals_are_fast_and_say_when;
 use crate::fixture::{
     load, one_cluster_at_a_time, Cluster, UnderLoad, CONCURRENCY, PARTITIONS, RATE,
 };
-use crate::harness::kafka::metadata::{busiest_leader, wait_fenced_out, wait_full_isr};
+use crate::harness::kafka::metadata::busiest_leader;
 use crate::harness::process::memory_mib;
 use crate::harness::{eventually, NetCell};
 
@@ -43,23 +43,12 @@ async fn a_broker_cut_off_is_handled_like_a_dead_one_and_rejoins_on_heal() {
         .find(|n| n.address().id as i32 == victim)
         .expect("victim")
         .cut();
-    let moved = wait_fenced_out(
-        &cluster.bootstrap,
-        &cluster.main,
-        victim,
-        Duration::from_secs(60),
-    )
-    .await;
+    let moved = cluster.fenced_out(victim).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let back_on = Instant::now();
     let (longest, refused) = senders.ledger().longest_without_202(cut, back_on);
     cluster.kafka.nodes().iter().for_each(|n| n.heal());
-    wait_full_isr(
-        &cluster.bootstrap,
-        &cluster.topics(),
-        Duration::from_secs(90),
-    )
-    .await;
+    cluster.wait_in_sync().await;
     let rejoined = Instant::now();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let ledger = senders.finish().await;

@@ -11,7 +11,6 @@ use http::StatusCode;
 use crate::failover::assert_refusals_are_fast_and_say_when;
 use crate::fixture::{one_cluster_at_a_time, UnderLoad};
 use crate::harness::eventually;
-use crate::harness::kafka::metadata::wait_full_isr;
 
 /// How long the two nodes stay down.
 const DOWN: Duration = Duration::from_secs(15);
@@ -41,12 +40,7 @@ async fn two_of_three_nodes_down_never_gets_a_202_and_recovers_without_restarts(
         || async { senders.ledger().first_202_after(running).map(|_| ()) },
     )
     .await;
-    wait_full_isr(
-        &cluster.bootstrap,
-        &cluster.topics(),
-        Duration::from_secs(90),
-    )
-    .await;
+    cluster.wait_in_sync().await;
     let ledger = senders.finish().await;
 
     // A request sent after the crash cannot be on two replicas.

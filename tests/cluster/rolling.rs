@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use crate::failover::assert_refusals_are_fast_and_say_when;
 use crate::fixture::{one_cluster_at_a_time, UnderLoad};
-use crate::harness::kafka::metadata::wait_full_isr;
 
 /// The share of answers a rolling restart may refuse (each is retried):
 /// records in flight to a node as it hands its leaderships over may miss
@@ -29,13 +28,7 @@ async fn a_rolling_restart_under_load_costs_at_most_a_handful_of_503s() {
     let began = Instant::now();
     for id in 1..=3 {
         cluster.kafka.node_mut(id).stop();
-        cluster.kafka.start_again().await;
-        wait_full_isr(
-            &cluster.bootstrap,
-            &cluster.topics(),
-            Duration::from_secs(90),
-        )
-        .await;
+        cluster.bring_back().await;
     }
     let ended = Instant::now();
     let ledger = senders.finish().await;
