@@ -20,16 +20,22 @@ pub struct PartitionView {
     pub replicas: Vec<i32>,
 }
 
+/// A fresh, quiet client that only asks for metadata (`None` when it cannot
+/// be made).
+pub(super) fn metadata_client(bootstrap: &str) -> Option<BaseConsumer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("log_level", "0")
+        .create::<BaseConsumer>()
+        .ok()
+}
+
 /// `topic`'s partitions as a fresh client reads them (empty when no broker
 /// answered within 2 s).
 pub async fn partitions(bootstrap: &str, topic: &str) -> Vec<PartitionView> {
     let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
     tokio::task::spawn_blocking(move || {
-        let Ok(client) = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .set("log_level", "0")
-            .create::<BaseConsumer>()
-        else {
+        let Some(client) = metadata_client(&bootstrap) else {
             return Vec::new();
         };
         let Ok(metadata) = client.fetch_metadata(Some(&topic), Duration::from_secs(2)) else {

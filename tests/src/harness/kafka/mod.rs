@@ -21,8 +21,7 @@ mod node;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::ClientConfig;
+use rdkafka::consumer::Consumer;
 use tokio::sync::OnceCell;
 
 pub use install::{Installation, KAFKA_DIR_VAR};
@@ -336,11 +335,7 @@ pub async fn shared_kafka() -> &'static Kafka {
 async fn broker_count(bootstrap: &str) -> usize {
     let bootstrap = bootstrap.to_owned();
     tokio::task::spawn_blocking(move || {
-        let Ok(client) = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .set("log_level", "0")
-            .create::<BaseConsumer>()
-        else {
+        let Some(client) = metadata::metadata_client(&bootstrap) else {
             return 0;
         };
         client
