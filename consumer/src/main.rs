@@ -10,13 +10,14 @@ use clap::{Parser, Subcommand};
 use switchboard_consumer::config::ConsumerConfig;
 use switchboard_consumer::ops::cli::{self, DltCommand, OffsetsCommand, TopicsCommand};
 use switchboard_runtime::exit;
+use switchboard_runtime::kafka::access;
 
 /// Switchboard consumer: delivers events from Kafka to downstream services,
 /// with retry topics, a dead-letter topic and dedupe by event id.
 #[derive(Parser)]
 #[command(
     version,
-    after_help = "Exit codes: 0 done, 1 refused or failed, 64 bad usage, 75 stopped with work left uncommitted (redone by the group), 78 unusable configuration.\n\
+    after_help = "Exit codes: 0 done, 1 refused or failed, 64 bad usage, 75 stopped with work left uncommitted (redone by the group), 77 Kafka refuses a right it needs, 78 unusable configuration, 80 Kafka refused its credentials, 81 TLS with Kafka failed.\n\
                   Every operator command that changes something is a dry run unless --execute is given."
 )]
 struct Args {
@@ -60,6 +61,17 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(error) => return exit::fail("consumer", exit::CONFIG, error),
     };
+    let is_operator = matches!(
+        args.command,
+        Command::Topics(_) | Command::Offsets(_) | Command::Dlt(_)
+    );
+    if is_operator {
+        // Credentials and TLS that cannot work are named before any command
+        // runs; the rights each one needs are the broker's to refuse.
+        if let Err(refused) = access::check(&config.consumer_kafka.plain_client(), &[]) {
+            return exit::fail("consumer", refused.exit_code(), refused);
+        }
+    }
     match args.command {
         Command::Topics(command) => exit::block_on("consumer", cli::topics(&config, command)),
         Command::Offsets(command) => cli::offsets(&config, command),

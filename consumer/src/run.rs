@@ -10,7 +10,9 @@ use anyhow::Context as _;
 use rdkafka::consumer::Consumer as _;
 use switchboard_runtime::admin::{self, Health};
 use switchboard_runtime::exit::{Started, StopIncomplete};
+use switchboard_runtime::kafka::access::{self, Need};
 use switchboard_runtime::kafka::metadata::{partition_counts, topic_config};
+use switchboard_runtime::kafka::rights::Operation;
 use switchboard_runtime::shutdown::Shutdown;
 use tracing::{debug, info, warn};
 
@@ -40,6 +42,10 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
     for stage in 0..config.ladder.len() {
         crate::metrics::init_stage(config.ladder.static_name(stage));
     }
+    // Refuse to start on credentials, TLS or rights that cannot work, each
+    // named (a topic it may not describe is not "missing").
+    let (settings, needs) = (config.consumer_kafka.clone(), needs(&config));
+    tokio::task::spawn_blocking(move || access::check(&settings, &needs)).await??;
     let producer = crate::handoff::producer(&config.producer_kafka)
         .context("cannot create the hand-off producer")?;
     // One stop, read by readiness, the poll loop and the hand-offs.
@@ -150,6 +156,26 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
         }
         Stopped::Incomplete(why) => Err(StopIncomplete(why).into()),
     }
+}
+
+/// The topic rights a member needs: read what it consumes and the marker
+/// log, write every hop, the dead-letter topic and the marker log.
+fn needs(config: &ConsumerConfig) -> Vec<Need> {
+    let topics = GroupTopicNames::of(&config.ladder);
+    let mut needs: Vec<Need> = config
+        .ladder
+        .consumed_topics()
+        .iter()
+        .map(|topic| Need::new(topic.clone(), Operation::Read))
+        .collect();
+    needs.push(Need::new(topics.delivered.clone(), Operation::Read));
+    needs.extend(
+        topics
+            .beside_main()
+            .into_iter()
+            .map(|topic| Need::new(topic, Operation::Write)),
+    );
+    needs
 }
 
 /// Warns when a retry stage or the dead-letter topic takes smaller records

@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use switchboard_runtime::admin::{self, Health};
 use switchboard_runtime::exit::{Started, StopIncomplete};
+use switchboard_runtime::kafka::access::{self, Need};
+use switchboard_runtime::kafka::rights::Operation;
 use tracing::{info, warn};
 
 use crate::body::BodyBudget;
@@ -45,6 +47,16 @@ pub async fn run(config: GatewayConfig, started: Started) -> anyhow::Result<()> 
         }
     }
     let topics = config.topics();
+    // Refuse to start on credentials, TLS or rights that cannot work, each
+    // named, rather than answer 503 for ever.
+    let (settings, needs) = (
+        config.kafka.clone(),
+        topics
+            .iter()
+            .map(|topic| Need::new(topic.clone(), Operation::Write))
+            .collect::<Vec<_>>(),
+    );
+    tokio::task::spawn_blocking(move || access::check(&settings, &needs)).await??;
     let producer = EventProducer::new(&config.kafka)?;
     // Ready from the first good probe until shutdown: during a broker outage
     // every gateway answers 503 with Retry-After itself (see the README).

@@ -7,7 +7,10 @@
 //! | 1 | failed at run time, or an operator command refused (the message says why) |
 //! | 64 | bad usage: unknown flag, missing or conflicting arguments (sysexits `EX_USAGE`) |
 //! | 75 | stopped on request within its bound, but work was left unfinished because the broker did not confirm it in time (sysexits `EX_TEMPFAIL`): uncommitted work is redone by the group, nothing acknowledged is lost |
+//! | 77 | Kafka's authorizer refuses a right the process needs; the message names the identity and each missing ACL (sysexits `EX_NOPERM`) |
 //! | 78 | the configuration cannot be used (sysexits `EX_CONFIG`) |
+//! | 80 | Kafka refused to authenticate the process: wrong user or password, or a SASL mechanism the broker does not offer |
+//! | 81 | TLS with Kafka failed: a CA the process does not trust, an expired certificate, one for another host, or a client certificate the broker refused |
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
@@ -26,6 +29,12 @@ pub const FAILED: u8 = 1;
 pub const USAGE: u8 = 64;
 /// Unusable configuration (sysexits `EX_CONFIG`).
 pub const CONFIG: u8 = 78;
+/// Kafka's authorizer refuses a right the process needs (sysexits `EX_NOPERM`).
+pub const KAFKA_NOT_AUTHORISED: u8 = 77;
+/// Kafka refused to authenticate the process (SASL).
+pub const KAFKA_AUTHENTICATION: u8 = 80;
+/// The TLS handshake with Kafka failed.
+pub const KAFKA_TLS: u8 = 81;
 /// A stop that ended within its bound with work unfinished: offsets not
 /// committed or records not acknowledged because the broker was down,
 /// frozen or cut off (sysexits `EX_TEMPFAIL`). Nothing acknowledged is lost:
@@ -88,7 +97,10 @@ where
         Err(error) if error.is::<StopIncomplete>() => {
             fail(binary, STOP_INCOMPLETE, format!("{error:#}"))
         }
-        Err(error) => fail(binary, FAILED, format!("{error:#}")),
+        Err(error) => match error.downcast_ref::<crate::kafka::access::AccessError>() {
+            Some(refused) => fail(binary, refused.exit_code(), format!("{error:#}")),
+            None => fail(binary, FAILED, format!("{error:#}")),
+        },
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::client::{Client, ClientContext};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 /// Partition counts of those `topics` that exist. One metadata request per
 /// topic, so a large cluster's other topics are never listed.
@@ -25,12 +25,24 @@ pub fn partition_counts<C: ClientContext>(
 }
 
 /// The partition ids of `topic`, sorted, or `None` when it does not exist.
+/// A topic this identity may not describe is an error
+/// (`TopicAuthorizationFailed`), never "does not exist": the broker hides
+/// whether it does.
 pub fn partitions<C: ClientContext>(
     client: &Client<C>,
     topic: &str,
     timeout: Duration,
 ) -> Result<Option<Vec<i32>>, KafkaError> {
     let metadata = client.fetch_metadata(Some(topic), timeout)?;
+    let refused = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic)
+        .filter_map(|t| t.error().map(RDKafkaErrorCode::from))
+        .find(|code| *code == RDKafkaErrorCode::TopicAuthorizationFailed);
+    if let Some(code) = refused {
+        return Err(KafkaError::MetadataFetch(code));
+    }
     let mut ids: Vec<i32> = metadata
         .topics()
         .iter()

@@ -2,6 +2,9 @@
 //!
 //! - [`settings`]: librdkafka settings: defaults, the `[kafka]` file table, `KAFKA_*` variables.
 //! - [`log`]: librdkafka's logs and client errors routed into `tracing`.
+//! - [`access`]: the start-up check of the identity: TLS, SASL and the rights it needs.
+//! - [`rights`]: what the broker lets this identity do on a topic (authorized operations).
+//! - [`tls_check`]: why a broker's certificate was refused, in OpenSSL's words.
 //! - [`metadata`]: partition counts and topic checks.
 //! - [`rebuild`]: when a producer must be replaced (pure decisions, unit-tested).
 //! - [`permanent`]: produce errors no retry can cure for a record.
@@ -9,6 +12,7 @@
 //!   `acks` serves its delivery reports on the tokio runtime.
 //! - [`supervise`]: the task that keeps a producer healthy and tells readiness.
 
+pub mod access;
 #[allow(unsafe_code)]
 mod acks;
 pub mod log;
@@ -16,8 +20,11 @@ pub mod metadata;
 pub mod permanent;
 pub mod producer;
 pub mod rebuild;
+#[allow(unsafe_code)]
+pub mod rights;
 pub mod settings;
 pub mod supervise;
+pub mod tls_check;
 
 pub use log::KafkaLog;
 pub use producer::{Acked, ReplaceableProducer};

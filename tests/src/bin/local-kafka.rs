@@ -44,6 +44,7 @@ async fn main() {
         heap: args.heap,
         dir: Some(args.dir),
         cuttable: false,
+        security: None,
     };
     eprintln!(
         "starting Apache Kafka {} ({} node(s)); logs in each node folder's kafka.log",

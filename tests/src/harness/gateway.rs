@@ -49,33 +49,7 @@ impl Gateway {
         env: &[(&str, &str)],
     ) -> Gateway {
         let log = unique_log("gateway");
-        let mut command = Command::new(workspace_binary("gateway"));
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("KAFKA_BROKERS", bootstrap)
-            .env("GATEWAY_LISTEN", LOOPBACK_ANY_PORT)
-            .env("GATEWAY_ADMIN_LISTEN", LOOPBACK_ANY_PORT)
-            .env("SWITCHBOARD_TOPIC", topic)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"));
-        // Without a configuration the gateway refuses to start (its built-in
-        // source would accept anyone): the tests' default opts in.
-        let config = config.unwrap_or(OPEN_DEFAULT_SOURCE);
-        let path = log.with_extension("toml");
-        std::fs::write(&path, config).expect("write config");
-        command.env("GATEWAY_CONFIG", &path);
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        command.env(
-            "RUST_LOG",
-            log_filter(
-                env,
-                "info,rdkafka=info",
-                &["switchboard_gateway::run", "switchboard_runtime::admin"],
-            ),
-        );
+        let mut command = command(&log, bootstrap, topic, config, env);
         if let Some(cell) = cell {
             cell.place(&mut command);
         }
@@ -152,6 +126,88 @@ impl Gateway {
         )
         .await
     }
+}
+
+/// How a gateway that was expected to refuse to start ended.
+#[derive(Debug)]
+pub struct Refused {
+    /// Its exit code (`None`: still running at the bound, then killed).
+    pub code: Option<i32>,
+    /// What it logged (stderr).
+    pub log: String,
+    /// From start to exit.
+    pub took: Duration,
+}
+
+impl Gateway {
+    /// Runs a gateway that should refuse to start: waits up to `within`
+    /// for it to exit (killing it at the bound) and returns how it ended.
+    pub async fn run_to_exit(
+        bootstrap: &str,
+        topic: &str,
+        env: &[(&str, &str)],
+        within: Duration,
+    ) -> Refused {
+        let log = unique_log("gateway");
+        let command = command(&log, bootstrap, topic, None, env);
+        let started = std::time::Instant::now();
+        let mut child = spawn_tied(command);
+        let code = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                break status.code();
+            }
+            if started.elapsed() >= within {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        Refused {
+            code,
+            log: read_log(&log),
+            took: started.elapsed(),
+        }
+    }
+}
+
+/// The gateway's command: `env` on top of the test defaults, `config` (or
+/// [`OPEN_DEFAULT_SOURCE`]) written beside `log`, stderr into `log`.
+fn command(
+    log: &std::path::Path,
+    bootstrap: &str,
+    topic: &str,
+    config: Option<&str>,
+    env: &[(&str, &str)],
+) -> Command {
+    let mut command = Command::new(workspace_binary("gateway"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KAFKA_BROKERS", bootstrap)
+        .env("GATEWAY_LISTEN", LOOPBACK_ANY_PORT)
+        .env("GATEWAY_ADMIN_LISTEN", LOOPBACK_ANY_PORT)
+        .env("SWITCHBOARD_TOPIC", topic)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log file"));
+    // Without a configuration the gateway refuses to start (its built-in
+    // source would accept anyone): the tests' default opts in.
+    let config = config.unwrap_or(OPEN_DEFAULT_SOURCE);
+    let path = log.with_extension("toml");
+    std::fs::write(&path, config).expect("write config");
+    command.env("GATEWAY_CONFIG", &path);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.env(
+        "RUST_LOG",
+        log_filter(
+            env,
+            "info,rdkafka=info",
+            &["switchboard_gateway::run", "switchboard_runtime::admin"],
+        ),
+    );
+    command
 }
 
 impl Drop for Gateway {

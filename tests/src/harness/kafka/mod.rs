@@ -14,9 +14,12 @@
 //! test binary ([`shared_kafka`]); `SWITCHBOARD_TEST_BOOTSTRAP=host:port`
 //! points them at another cluster instead (which must allow topic creation).
 
+pub mod acl;
 mod install;
 pub mod metadata;
 mod node;
+pub mod pki;
+pub mod secured;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -52,6 +55,8 @@ pub struct KafkaSpec {
     /// Starts each node in a [`crate::harness::netcut::NetCell`] of its own,
     /// so a test can cut it off the network ([`Node::cut`]) without killing it.
     pub cuttable: bool,
+    /// TLS, SASL and the authorizer ([`secured::Security`]); `None`: PLAINTEXT only.
+    pub security: Option<secured::Security>,
 }
 
 impl KafkaSpec {
@@ -67,7 +72,14 @@ impl KafkaSpec {
             heap: "512m".into(),
             dir: None,
             cuttable: false,
+            security: None,
         }
+    }
+
+    /// Secured listeners, users and ACL enforcement besides the PLAINTEXT one.
+    pub fn secured(mut self, security: secured::Security) -> KafkaSpec {
+        self.security = Some(security);
+        self
     }
 
     /// Each node in its own network cell, to be cut off and healed.
@@ -98,6 +110,9 @@ impl KafkaSpec {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
+        if let Some(security) = &self.security {
+            settings.extend(security.broker_settings());
+        }
         settings.extend(self.settings.iter().cloned());
         settings
     }
@@ -116,6 +131,10 @@ impl KafkaSpec {
                     id: i as u32 + 1,
                     port,
                     controller_port,
+                    secured: self
+                        .security
+                        .as_ref()
+                        .map(|_| secured::SecuredPorts::free()),
                 }
             })
             .collect()
@@ -168,6 +187,11 @@ impl Kafka {
         });
         let _ = std::fs::remove_dir_all(&dir);
         let settings = spec.cluster_settings();
+        let format_args = spec
+            .security
+            .as_ref()
+            .map(secured::Security::format_args)
+            .unwrap_or_default();
         let cluster_id = new_cluster_id();
         // Each format is a JVM start (about 2 s): the nodes format side by side.
         let nodes: Vec<Node> = std::thread::scope(|scope| {
@@ -175,10 +199,17 @@ impl Kafka {
                 .into_iter()
                 .map(|address| {
                     let node_dir = dir.join(format!("node-{}", address.id));
-                    let (voters, settings, cluster_id) = (&voters, &settings, &cluster_id);
+                    let (voters, settings, cluster_id, format_args) =
+                        (&voters, &settings, &cluster_id, &format_args);
                     scope.spawn(move || {
                         let node = Node::format(
-                            address, node_dir, voters, settings, cluster_id, &spec.heap,
+                            address,
+                            node_dir,
+                            voters,
+                            settings,
+                            cluster_id,
+                            &spec.heap,
+                            format_args,
                         );
                         if spec.cuttable {
                             node.in_own_cell()

@@ -19,6 +19,9 @@ pub struct NodeAddress {
     pub port: u16,
     /// The controller (KRaft quorum) port.
     pub controller_port: u16,
+    /// The secured listeners' ports, on a secured cluster
+    /// ([`super::secured::Security`]).
+    pub secured: Option<super::secured::SecuredPorts>,
 }
 
 impl NodeAddress {
@@ -54,6 +57,7 @@ impl Node {
         settings: &[(String, String)],
         cluster_id: &str,
         heap: &str,
+        format_args: &[String],
     ) -> Node {
         std::fs::create_dir_all(&dir).expect("node folder");
         let node = Node {
@@ -71,6 +75,7 @@ impl Node {
             .args(["format", "--ignore-formatted", "-c"])
             .arg(node.properties())
             .arg(format!("--cluster-id={cluster_id}"))
+            .args(format_args)
             .output()
             .expect("run kafka.tools.StorageTool");
         assert!(
@@ -107,18 +112,29 @@ impl Node {
 
     fn render(&self, voters: &str, settings: &[(String, String)]) -> String {
         let a = &self.address;
+        let (mut listeners, mut advertised, mut protocols) = (
+            format!("PLAINTEXT://127.0.0.1:{}", a.port),
+            format!("PLAINTEXT://127.0.0.1:{}", a.port),
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_owned(),
+        );
+        if let Some(secured) = &a.secured {
+            for (name, port) in secured.listeners() {
+                let _ = write!(listeners, ",{name}://127.0.0.1:{port}");
+                let _ = write!(advertised, ",{name}://127.0.0.1:{port}");
+                let _ = write!(protocols, ",{name}:{name}");
+            }
+        }
         let mut text = format!(
             "process.roles=broker,controller\n\
              node.id={id}\n\
              controller.quorum.voters={voters}\n\
-             listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
-             advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+             listeners={listeners},CONTROLLER://127.0.0.1:{controller}\n\
+             advertised.listeners={advertised}\n\
              controller.listener.names=CONTROLLER\n\
              inter.broker.listener.name=PLAINTEXT\n\
-             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+             listener.security.protocol.map={protocols}\n\
              log.dirs={data}\n",
             id = a.id,
-            port = a.port,
             controller = a.controller_port,
             data = self.dir.join("data").display(),
         );
