@@ -6,7 +6,7 @@
 FROM rust:1-bookworm AS build
 # librdkafka is compiled from source (rdkafka-sys), with OpenSSL for SASL_SSL.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential pkg-config libssl-dev zlib1g-dev \
+ && apt-get install -y --no-install-recommends build-essential pkg-config libssl-dev libcurl4-openssl-dev zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -14,7 +14,7 @@ RUN cargo build --release --locked --bin gateway --bin consumer
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates libssl3 zlib1g \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 libcurl4 zlib1g \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin switchboard
 USER 10001:10001

@@ -1,6 +1,6 @@
 //! Runs the operator subcommands (their arguments are [`super::args`]). Exit codes are the
 //! runtime's ([`switchboard_runtime::exit`]): 0 ok, 1 refused or failed, 64
-//! bad usage.
+//! bad usage, 77 the broker refused this identity a right the command needs.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -39,6 +39,13 @@ fn finish(kafka: &KafkaSettings, result: Result<(), OpsError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
+            if let Some(refused) = error.refused_right() {
+                eprintln!(
+                    "consumer: {} is not authorised for this command: {refused}; see SECURITY.md for the operator's ACLs",
+                    switchboard_runtime::kafka::access::identity(kafka)
+                );
+                return ExitCode::from(exit::KAFKA_NOT_AUTHORISED);
+            }
             eprintln!("consumer: {error}");
             if error.is_unreachable() {
                 eprintln!("{}", crate::ops::unreachable_hint(kafka));

@@ -41,6 +41,24 @@ pub enum OpsError {
 }
 
 impl OpsError {
+    /// The broker's authorisation refusal behind this error, in its words:
+    /// the error itself, or one a client was told of on the way (a command
+    /// whose group coordinator refused it sees only a timeout).
+    pub fn refused_right(&self) -> Option<String> {
+        use rdkafka::types::RDKafkaErrorCode as Code;
+        if let OpsError::Kafka(error) = self {
+            if let Some(
+                Code::GroupAuthorizationFailed
+                | Code::TopicAuthorizationFailed
+                | Code::ClusterAuthorizationFailed,
+            ) = error.rdkafka_error_code()
+            {
+                return Some(error.to_string());
+            }
+        }
+        switchboard_runtime::kafka::log::authorization_refused()
+    }
+
     /// Whether the brokers could not be reached (or refused the connection's
     /// security handshake): the fix is in the connection settings.
     pub fn is_unreachable(&self) -> bool {

@@ -283,10 +283,20 @@ pub fn check(settings: &KafkaSettings, needs: &[Need]) -> Result<(), AccessError
     if !answered || needs.is_empty() {
         return Ok(());
     }
-    let topics: Vec<String> = needs.iter().map(|n| n.topic.clone()).collect();
-    let Ok(rights) = topic_rights(client.client(), &topics, Duration::from_secs(5)) else {
-        return Ok(());
+    let topics: Vec<String> = needs
+        .iter()
+        .map(|n| n.topic.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let rights = match topic_rights(client.client(), &topics, Duration::from_secs(5)) {
+        Ok(rights) => rights,
+        Err(why) => {
+            tracing::warn!(%why, "could not ask the broker for this identity's rights; starting without that check");
+            return Ok(());
+        }
     };
+    tracing::debug!(?rights, "this identity's rights");
     let missing = missing_rights(needs, &rights);
     if missing.is_empty() {
         Ok(())

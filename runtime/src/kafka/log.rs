@@ -42,9 +42,32 @@ pub fn route_log(level: RDKafkaLogLevel, fac: &str, message: &str) {
     }
 }
 
+/// The first authorisation refusal any client of this process was told of
+/// (`GroupAuthorizationFailed` while finding a coordinator, say), for a
+/// command that then only sees a timeout to say what really happened.
+static REFUSED: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// The first authorisation refusal a client error reported, in librdkafka's words.
+pub fn authorization_refused() -> Option<String> {
+    REFUSED.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
 /// Logs a client error (connection failures and partition ends at debug).
 pub fn route_error(error: KafkaError, reason: &str) {
-    match error.rdkafka_error_code() {
+    let code = error.rdkafka_error_code();
+    if let Some(
+        RDKafkaErrorCode::GroupAuthorizationFailed
+        | RDKafkaErrorCode::TopicAuthorizationFailed
+        | RDKafkaErrorCode::ClusterAuthorizationFailed
+        | RDKafkaErrorCode::TransactionalIdAuthorizationFailed,
+    ) = code
+    {
+        REFUSED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(|| format!("{error}: {reason}"));
+    }
+    match code {
         Some(
             RDKafkaErrorCode::AllBrokersDown
             | RDKafkaErrorCode::BrokerTransportFailure

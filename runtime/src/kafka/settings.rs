@@ -334,6 +334,45 @@ mod tests {
     }
 
     #[test]
+    fn managed_service_shapes_reach_librdkafka() {
+        // SASL/PLAIN over TLS: Confluent Cloud, Azure Event Hubs' Kafka endpoint.
+        let plain = KafkaSettings::from_pairs([
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "PLAIN"),
+            ("sasl.username", "$ConnectionString"),
+            (
+                "sasl.password",
+                "Endpoint=sb://example.servicebus.windows.net/;SharedAccessKey=x",
+            ),
+        ]);
+        // SASL/OAUTHBEARER with OIDC client credentials: Strimzi with
+        // Keycloak, Confluent Cloud. It needs librdkafka built with libcurl.
+        let oidc = KafkaSettings::from_pairs([
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "OAUTHBEARER"),
+            ("sasl.oauthbearer.method", "oidc"),
+            ("sasl.oauthbearer.client.id", "switchboard-gateway"),
+            ("sasl.oauthbearer.client.secret", "s3cret"),
+            (
+                "sasl.oauthbearer.token.endpoint.url",
+                "https://keycloak.example/realms/kafka/protocol/openid-connect/token",
+            ),
+            ("sasl.oauthbearer.scope", "kafka"),
+        ]);
+        for settings in [plain, oidc] {
+            assert_eq!(settings.check(), Ok(()), "{settings:?}");
+            let client: Result<rdkafka::producer::BaseProducer, _> =
+                settings.client_config().create();
+            assert!(client.is_ok(), "{:?}", client.err());
+            let shown = format!("{settings:?}");
+            assert!(
+                !shown.contains("s3cret") && !shown.contains("SharedAccessKey"),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
     fn credentials_never_show_in_debug_output() {
         let settings =
             KafkaSettings::from_pairs([("sasl.password", "hunter2"), ("sasl.username", "u")]);

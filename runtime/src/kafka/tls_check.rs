@@ -70,11 +70,7 @@ pub fn verify_failure(settings: &KafkaSettings) -> Option<String> {
 /// required`, `tlsv1 alert unknown ca`), if it names one.
 fn tls_alert(error: &str) -> Option<String> {
     let at = error.find("alert")?;
-    let start = error[..at]
-        .rfind(|c: char| c == ':' || c == ' ')
-        .map_or(0, |i| i + 1);
-    let end = error[at..]
-        .find(|c: char| c == ':' || c == '(')
-        .map_or(error.len(), |i| at + i);
+    let start = error[..at].rfind([':', ' ']).map_or(0, |i| i + 1);
+    let end = error[at..].find([':', '(']).map_or(error.len(), |i| at + i);
     Some(error[start..end].trim().to_owned())
 }

@@ -5,6 +5,7 @@
 //! - [`startup`]: credentials and certificates that cannot work end the
 //!   process at start, in one line naming the cause, with its exit code.
 
+mod rights;
 mod startup;
 
 use std::path::PathBuf;
