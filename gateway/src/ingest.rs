@@ -164,7 +164,11 @@ pub async fn ingest<'s>(
         }),
         Err(error) => {
             crate::metrics::produce_failed(source.name, error.kind());
-            tracing::warn!(source = source.name, event_id = %envelope.event_id, %error, "event not acknowledged");
+            if matches!(error, ProduceError::NotAuthorised { .. }) {
+                tracing::error!(source = source.name, event_id = %envelope.event_id, %error, "event not acknowledged: the broker refuses this gateway's identity");
+            } else {
+                tracing::warn!(source = source.name, event_id = %envelope.event_id, %error, "event not acknowledged");
+            }
             Err(match error {
                 ProduceError::QueueFull => Rejection::QueueFull {
                     retry_after: settings.retry_after_secs,
@@ -172,11 +176,11 @@ pub async fn ingest<'s>(
                 ProduceError::TooLarge(_) => Rejection::PayloadTooLarge {
                     limit: source.max_body_bytes,
                 },
-                ProduceError::Deadline(_) | ProduceError::Broker(_) => {
-                    Rejection::BrokerUnavailable {
-                        retry_after: settings.retry_after_secs,
-                    }
-                }
+                ProduceError::Deadline(_)
+                | ProduceError::NotAuthorised { .. }
+                | ProduceError::Broker(_) => Rejection::BrokerUnavailable {
+                    retry_after: settings.retry_after_secs,
+                },
             })
         }
     }

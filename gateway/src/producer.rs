@@ -25,17 +25,36 @@ pub enum ProduceError {
     /// can help (answered 413, so the sender stops).
     #[error("record too large for Kafka: {0}")]
     TooLarge(KafkaError),
+    /// The broker's authorizer refused this identity the write: answered
+    /// 503, so the sender retries while an operator grants the ACL.
+    #[error("{identity} is not authorised to Write topic {topic} ({error}); grant the ACL (see SECURITY.md)")]
+    NotAuthorised {
+        /// Who the gateway is to the broker.
+        identity: Arc<str>,
+        /// The topic it may not write.
+        topic: String,
+        /// The broker's refusal.
+        error: KafkaError,
+    },
     /// The broker or client refused the record.
     #[error("produce failed: {0}")]
     Broker(KafkaError),
 }
 
 impl ProduceError {
-    fn from_kafka(error: KafkaError) -> Self {
+    fn from_kafka(error: KafkaError, topic: &str, identity: &Arc<str>) -> Self {
         match error.rdkafka_error_code() {
             Some(
                 RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge,
             ) => ProduceError::TooLarge(error),
+            Some(
+                RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed,
+            ) => ProduceError::NotAuthorised {
+                identity: identity.clone(),
+                topic: topic.to_owned(),
+                error,
+            },
             _ => ProduceError::Broker(error),
         }
     }
@@ -48,6 +67,7 @@ impl ProduceError {
             ProduceError::QueueFull => ProduceErrorKind::QueueFull,
             ProduceError::Deadline(_) => ProduceErrorKind::Deadline,
             ProduceError::TooLarge(_) => ProduceErrorKind::TooLarge,
+            ProduceError::NotAuthorised { .. } => ProduceErrorKind::NotAuthorised,
             ProduceError::Broker(_) => ProduceErrorKind::Broker,
         }
     }
@@ -62,16 +82,19 @@ pub enum ProduceErrorKind {
     QueueFull,
     /// The record is larger than the client or the topic takes (answered 413).
     TooLarge,
+    /// The broker's authorizer refused the write (answered 503).
+    NotAuthorised,
     /// The broker or the client refused the record (answered 503).
     Broker,
 }
 
 impl ProduceErrorKind {
     /// Every kind, in the order docs and metrics list them.
-    pub const ALL: [ProduceErrorKind; 4] = [
+    pub const ALL: [ProduceErrorKind; 5] = [
         ProduceErrorKind::Deadline,
         ProduceErrorKind::QueueFull,
         ProduceErrorKind::TooLarge,
+        ProduceErrorKind::NotAuthorised,
         ProduceErrorKind::Broker,
     ];
 
@@ -81,6 +104,7 @@ impl ProduceErrorKind {
             ProduceErrorKind::Deadline => "deadline",
             ProduceErrorKind::QueueFull => "queue_full",
             ProduceErrorKind::TooLarge => "too_large",
+            ProduceErrorKind::NotAuthorised => "not_authorised",
             ProduceErrorKind::Broker => "broker",
         }
     }
@@ -110,6 +134,8 @@ const _: () = assert!(
 /// The gateway's producer.
 pub struct EventProducer {
     inner: Arc<ReplaceableProducer>,
+    /// Who the gateway is to the broker, for refusals.
+    identity: Arc<str>,
 }
 
 impl EventProducer {
@@ -124,6 +150,7 @@ impl EventProducer {
         )?;
         Ok(Self {
             inner: Arc::new(inner),
+            identity: switchboard_runtime::kafka::access::identity(settings).into(),
         })
     }
 
@@ -172,11 +199,18 @@ impl EventProducer {
             Err(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) => {
                 return Err(ProduceError::QueueFull)
             }
-            Err(error) => return Err(ProduceError::from_kafka(error)),
+            Err(error) => {
+                return Err(ProduceError::from_kafka(
+                    error,
+                    record.topic,
+                    &self.identity,
+                ))
+            }
         };
         match tokio::time::timeout(deadline, pending.acknowledged()).await {
             Err(_) => Err(ProduceError::Deadline(deadline)),
-            Ok(result) => result.map_err(ProduceError::from_kafka),
+            Ok(result) => result
+                .map_err(|error| ProduceError::from_kafka(error, record.topic, &self.identity)),
         }
     }
 

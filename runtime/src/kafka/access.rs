@@ -118,10 +118,29 @@ pub fn identity(settings: &KafkaSettings) -> String {
             None => format!("the SASL {} identity", mechanism.unwrap_or("GSSAPI")),
         }
     } else if let Some(cert) = settings.get("ssl.certificate.location") {
-        format!("the client certificate {cert}")
+        match certificate_subject(cert) {
+            Some(subject) => format!("the client certificate {subject} ({cert})"),
+            None => format!("the client certificate {cert}"),
+        }
     } else {
         format!("the anonymous principal ({protocol})")
     }
+}
+
+/// The subject of the PEM certificate at `path` (`CN=…`), which brokers
+/// map to the principal.
+fn certificate_subject(path: &str) -> Option<String> {
+    let pem = std::fs::read(path).ok()?;
+    let cert = openssl::x509::X509::from_pem(&pem).ok()?;
+    let parts: Vec<String> = cert
+        .subject_name()
+        .entries()
+        .filter_map(|entry| {
+            let key = entry.object().nid().short_name().ok()?;
+            Some(format!("{key}={}", entry.data().to_string().ok()?))
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(","))
 }
 
 /// The access error a librdkafka client error stands for, if any: SASL

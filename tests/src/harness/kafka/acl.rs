@@ -1,7 +1,8 @@
 //! ACLs for the secured test cluster, read from the one place the
 //! deployment reads them too: the Strimzi `KafkaUser` resources in
-//! `deploy/strimzi/switchboard.yaml`. Created with librdkafka's
-//! `CreateAcls` as the super-user (rust-rdkafka has no ACL API).
+//! `deploy/strimzi/switchboard.yaml`. Created (and revoked) with
+//! librdkafka's `CreateAcls` and `DeleteAcls` as the super-user
+//! (rust-rdkafka has no ACL API).
 
 use std::ffi::CString;
 use std::path::Path;
@@ -68,13 +69,29 @@ use serde::Deserialize as _;
 
 /// Creates `rules` on the cluster at `bootstrap` (as its super-user).
 pub async fn create_acls(bootstrap: &str, rules: Vec<AclRule>) {
+    change_acls(bootstrap, rules, Change::Create).await;
+}
+
+/// Deletes `rules` from the cluster at `bootstrap` (as its super-user):
+/// a right revoked while the processes run.
+pub async fn delete_acls(bootstrap: &str, rules: Vec<AclRule>) {
+    change_acls(bootstrap, rules, Change::Delete).await;
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Create,
+    Delete,
+}
+
+async fn change_acls(bootstrap: &str, rules: Vec<AclRule>, change: Change) {
     let bootstrap = bootstrap.to_owned();
-    tokio::task::spawn_blocking(move || create_blocking(&bootstrap, &rules))
+    tokio::task::spawn_blocking(move || change_blocking(&bootstrap, &rules, change))
         .await
         .expect("ACL thread");
 }
 
-fn create_blocking(bootstrap: &str, rules: &[AclRule]) {
+fn change_blocking(bootstrap: &str, rules: &[AclRule], change: Change) {
     let client: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
@@ -82,14 +99,18 @@ fn create_blocking(bootstrap: &str, rules: &[AclRule]) {
     let rk = client.client().native_ptr();
     let mut errstr = [0 as std::os::raw::c_char; 512];
     // SAFETY: every binding, option, queue and event is destroyed here;
-    // the strings outlive the calls that copy them.
+    // librdkafka copies the strings, which outlive the calls anyway.
     unsafe {
         let mut bindings: Vec<*mut rdsys::rd_kafka_AclBinding_t> = rules
             .iter()
             .map(|rule| {
                 let name = CString::new(rule.name.as_str()).expect("name");
                 let principal = CString::new(rule.principal.as_str()).expect("principal");
-                let binding = rdsys::rd_kafka_AclBinding_new(
+                let new = match change {
+                    Change::Create => rdsys::rd_kafka_AclBinding_new,
+                    Change::Delete => rdsys::rd_kafka_AclBindingFilter_new,
+                };
+                let binding = new(
                     resource_type(&rule.resource_type),
                     name.as_ptr(),
                     pattern(&rule.pattern),
@@ -105,27 +126,26 @@ fn create_blocking(bootstrap: &str, rules: &[AclRule]) {
             })
             .collect();
         let queue = rdsys::rd_kafka_queue_new(rk);
-        let options = rdsys::rd_kafka_AdminOptions_new(
-            rk,
-            rdsys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_CREATEACLS,
-        );
-        rdsys::rd_kafka_CreateAcls(rk, bindings.as_mut_ptr(), bindings.len(), options, queue);
+        let (op, call): (_, unsafe extern "C" fn(_, _, _, _, _)) = match change {
+            Change::Create => (
+                rdsys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_CREATEACLS,
+                rdsys::rd_kafka_CreateAcls,
+            ),
+            Change::Delete => (
+                rdsys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DELETEACLS,
+                rdsys::rd_kafka_DeleteAcls,
+            ),
+        };
+        let options = rdsys::rd_kafka_AdminOptions_new(rk, op);
+        call(rk, bindings.as_mut_ptr(), bindings.len(), options, queue);
         let event = rdsys::rd_kafka_queue_poll(queue, 30_000);
-        assert!(!event.is_null(), "no answer to CreateAcls");
+        assert!(!event.is_null(), "no answer to the ACL change");
         let failed = rdsys::rd_kafka_event_error(event);
-        let result = rdsys::rd_kafka_event_CreateAcls_result(event);
-        let mut count = 0usize;
-        let results = rdsys::rd_kafka_CreateAcls_result_acls(result, &mut count);
-        let refused: Vec<String> = (0..count)
-            .filter_map(|i| {
-                let error = rdsys::rd_kafka_acl_result_error(*results.add(i));
-                (!error.is_null() && rdsys::rd_kafka_error_code(error) as i32 != 0).then(|| {
-                    std::ffi::CStr::from_ptr(rdsys::rd_kafka_error_string(error))
-                        .to_string_lossy()
-                        .into_owned()
-                })
-            })
-            .collect();
+        let refused = if change == Change::Create {
+            refused_creations(event)
+        } else {
+            Vec::new()
+        };
         rdsys::rd_kafka_event_destroy(event);
         rdsys::rd_kafka_AdminOptions_destroy(options);
         rdsys::rd_kafka_queue_destroy(queue);
@@ -133,11 +153,34 @@ fn create_blocking(bootstrap: &str, rules: &[AclRule]) {
         assert_eq!(
             failed,
             rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR,
-            "CreateAcls failed"
+            "the ACL change failed"
         );
         assert!(refused.is_empty(), "ACLs refused: {refused:?}");
     }
     let _ = client.flush(Duration::from_secs(1));
+}
+
+/// The errors of a `CreateAcls` result, one per refused rule.
+///
+/// # Safety
+/// `event` is a live `CreateAcls` result event.
+unsafe fn refused_creations(event: *mut rdsys::rd_kafka_event_t) -> Vec<String> {
+    let result = rdsys::rd_kafka_event_CreateAcls_result(event);
+    if result.is_null() {
+        return Vec::new();
+    }
+    let mut count = 0usize;
+    let results = rdsys::rd_kafka_CreateAcls_result_acls(result, &mut count);
+    (0..count)
+        .filter_map(|i| {
+            let error = rdsys::rd_kafka_acl_result_error(*results.add(i));
+            (!error.is_null() && rdsys::rd_kafka_error_code(error) as i32 != 0).then(|| {
+                std::ffi::CStr::from_ptr(rdsys::rd_kafka_error_string(error))
+                    .to_string_lossy()
+                    .into_owned()
+            })
+        })
+        .collect()
 }
 
 fn resource_type(name: &str) -> rdsys::rd_kafka_ResourceType_t {
