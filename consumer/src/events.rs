@@ -99,6 +99,13 @@ pub fn hand_off_failed(topic: &str, error: &dyn std::fmt::Display, first: bool) 
     metrics::handoff_failed();
 }
 
+/// The broker refuses this consumer's identity a hand-off to `topic`: the
+/// record's partition is held (now `stuck` of them) until the ACL is granted.
+pub fn hand_off_not_authorised(topic: &str, error: &dyn std::fmt::Display, stuck: usize) {
+    error!(topic, %error, "the broker refuses this consumer's identity the Write on this topic; holding the partition until the ACL is granted (see SECURITY.md)");
+    metrics::stuck(stuck);
+}
+
 /// The dead-letter topic refuses even a pointer: the record's partition is
 /// held (now `stuck` of them) until it takes one.
 pub fn pointer_refused(topic: &str, error: &dyn std::fmt::Display, stuck: usize) {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_proto::{DltReason, Envelope};
-use switchboard_runtime::kafka::permanent::error_is_permanent;
+use switchboard_runtime::kafka::permanent::{error_is_permanent, is_refused_right};
 use switchboard_runtime::kafka::ReplaceableProducer;
 use switchboard_runtime::shutdown::Shutdown;
 use tokio::sync::Semaphore;
@@ -163,6 +163,41 @@ async fn dead_letter<H>(
     }
 }
 
+/// A partition held while the broker refuses a hand-off: counted in the
+/// pipeline's `stuck` (readiness, the stuck gauge) from the first refusal
+/// until it is dropped.
+struct Held<'a> {
+    stuck: &'a std::sync::atomic::AtomicUsize,
+    holding: bool,
+}
+
+impl<'a> Held<'a> {
+    fn new<H>(pipeline: &'a Pipeline<H>) -> Self {
+        Held {
+            stuck: &pipeline.stuck,
+            holding: false,
+        }
+    }
+
+    /// Counts the partition as held, the first time; `first` is told the
+    /// count then.
+    fn hold(&mut self, first: impl FnOnce(usize)) {
+        metrics::handoff_failed();
+        if !self.holding {
+            self.holding = true;
+            first(self.stuck.fetch_add(1, Ordering::Relaxed) + 1);
+        }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if self.holding {
+            metrics::stuck(self.stuck.fetch_sub(1, Ordering::Relaxed) - 1);
+        }
+    }
+}
+
 /// How a hand-off ended.
 enum HandedOff {
     /// The broker acknowledged it.
@@ -191,6 +226,10 @@ async fn hand_off<H>(
     };
     let mut backoff = Duration::from_millis(100);
     let mut logged = false;
+    // A right the broker refuses is the operator's to grant, not the
+    // record's fault: the partition is held (readiness and the stuck gauge
+    // say so) until it is granted, nothing is dead-lettered for it.
+    let mut held = Held::new(pipeline);
     loop {
         let handoff = Handoff {
             topic,
@@ -201,6 +240,9 @@ async fn hand_off<H>(
         };
         match handoff::send(&pipeline.producer, handoff).await {
             Ok(()) => return HandedOff::Acknowledged,
+            Err(error) if is_refused_right(&error) => {
+                held.hold(|stuck| events::hand_off_not_authorised(topic, &error, stuck));
+            }
             Err(error) if error_is_permanent(&error) => {
                 metrics::handoff_failed();
                 return HandedOff::Refused(error.to_string());
@@ -239,7 +281,7 @@ async fn dead_letter_pointer<H>(
         group: pipeline.ladder.topics().group(),
         now_ms: unix_ms(),
     };
-    let mut stuck = false;
+    let mut held = Held::new(pipeline);
     let mut backoff = Duration::from_millis(100);
     let finished = loop {
         let pointer = Handoff {
@@ -254,10 +296,8 @@ async fn dead_letter_pointer<H>(
                 events::dead_lettered(subject, reason, error);
                 break Finished::DeadLettered;
             }
-            Err(refused) if !stuck && error_is_permanent(&refused) => {
-                stuck = true;
-                let now_stuck = pipeline.stuck.fetch_add(1, Ordering::Relaxed) + 1;
-                events::pointer_refused(topic, &refused, now_stuck);
+            Err(refused) if error_is_permanent(&refused) => {
+                held.hold(|stuck| events::pointer_refused(topic, &refused, stuck));
             }
             Err(_) => metrics::handoff_failed(),
         }
@@ -267,8 +307,6 @@ async fn dead_letter_pointer<H>(
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     };
-    if stuck {
-        metrics::stuck(pipeline.stuck.fetch_sub(1, Ordering::Relaxed) - 1);
-    }
+    drop(held);
     finished
 }

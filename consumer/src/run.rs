@@ -104,7 +104,7 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
             match probe_pipeline.stuck.load(Ordering::Relaxed) {
                 0 => Ok(()),
                 stuck => Err(format!(
-                    "the dead-letter topic refuses {stuck} record(s); their partitions are held (see the log)"
+                    "the broker refuses {stuck} hand-off(s) (this identity is not authorised to write there, or the dead-letter topic refuses a pointer); their partitions are held (see the log)"
                 )),
             }
         },

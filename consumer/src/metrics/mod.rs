@@ -74,7 +74,8 @@ pub const DESTINATION_TOKEN_FETCHES: &str = "switchboard_consumer_destination_to
 /// The `destination` label of the default downstream (a source with a URL
 /// of its own is labelled with its name).
 pub const DEFAULT_DESTINATION: &str = "default";
-/// Dead-letter pointers the broker refuses: each holds its partition.
+/// Hand-offs the broker refuses (this identity is not authorised to write
+/// there, or the dead-letter topic refuses a pointer): each holds its partition.
 pub const STUCK: &str = "switchboard_consumer_handoffs_stuck";
 
 /// Label for events whose source is unknown (records that do not decode).

@@ -24,6 +24,20 @@ pub fn is_permanent(code: RDKafkaErrorCode) -> bool {
     )
 }
 
+/// Whether `error` is the broker's authorizer refusing this identity (a
+/// topic or cluster right): permanent for the record as things stand, but
+/// cured by an operator granting the ACL, so worth holding for rather than
+/// giving up on.
+pub fn is_refused_right(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed
+        )
+    )
+}
+
 /// [`is_permanent`] for a client error.
 pub fn error_is_permanent(error: &KafkaError) -> bool {
     error.rdkafka_error_code().is_some_and(is_permanent)

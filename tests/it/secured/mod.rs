@@ -2,9 +2,12 @@
 //! `StandardAuthorizer` with no access without an ACL), each process signed
 //! in as its own identity with exactly the ACLs of `deploy/strimzi`:
 //! - [`rights`]: each identity does its job and is refused the others'.
+//! - [`revoked`]: a right revoked while running is refused, counted and
+//!   held for, and resumes when granted again.
 //! - [`startup`]: credentials and certificates that cannot work end the
 //!   process at start, in one line naming the cause, with its exit code.
 
+mod revoked;
 mod rights;
 mod startup;
 

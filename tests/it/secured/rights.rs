@@ -10,13 +10,11 @@ use switchboard_runtime::exit;
 
 use super::{borrowed, cluster, scram, CONSUMER, GATEWAY, GROUP, MAIN, OPERATOR};
 use crate::downstream::{Answer, Downstream};
-use crate::harness::kafka::acl::{create_acls, delete_acls, strimzi_acls, AclRule};
-use crate::harness::{eventually, read_topic, Gateway, HttpClient};
+use crate::harness::{read_topic, Gateway, HttpClient};
 use crate::pipeline::{consumer_command_full, ConsumerProcess};
-use switchboard_gateway::metrics::PRODUCE_ERRORS;
 
 /// Runs an operator command as `identity`; returns exit code, stdout, stderr.
-async fn operator(identity: (&str, &str), args: &[&str]) -> (i32, String, String) {
+pub(super) async fn operator(identity: (&str, &str), args: &[&str]) -> (i32, String, String) {
     let kafka = cluster().await;
     let env = scram(kafka, identity);
     let mut env = borrowed(&env);
@@ -25,7 +23,7 @@ async fn operator(identity: (&str, &str), args: &[&str]) -> (i32, String, String
 }
 
 /// The group's topics, created once by the operator identity.
-async fn ensure_topics() {
+pub(super) async fn ensure_topics() {
     static DONE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     DONE.get_or_init(|| async {
         let (code, _, stderr) = operator(
@@ -46,7 +44,7 @@ async fn ensure_topics() {
     .await;
 }
 
-async fn post(gateway: &Gateway, id: &str) -> StatusCode {
+pub(super) async fn post(gateway: &Gateway, id: &str) -> StatusCode {
     HttpClient::new()
         .post_json(
             &gateway.url("/webhooks/genesys"),
@@ -220,69 +218,5 @@ async fn each_identity_is_refused_the_others_rights_naming_who_lacks_what() {
             "{args:?}: {stderr}"
         );
         assert!(!stderr.contains("do not exist"), "{args:?}: {stderr}");
-    }
-}
-
-#[tokio::test]
-async fn a_write_right_revoked_while_running_is_503_never_202_and_counted_until_granted_again() {
-    let kafka = cluster().await;
-    ensure_topics().await;
-    // The gateway's rules for a principal of this test's own, so revoking
-    // them leaves the other tests' gateway alone.
-    let principal = "switchboard-gateway-revoked";
-    let rules: Vec<AclRule> = strimzi_acls(&super::strimzi_file())
-        .into_iter()
-        .filter(|rule| rule.principal == format!("User:{}", GATEWAY.0))
-        .map(|rule| AclRule {
-            principal: format!("User:{principal}"),
-            ..rule
-        })
-        .collect();
-    create_acls(&kafka.super_user(), rules.clone()).await;
-    let env = kafka.mtls_env(principal);
-    let gateway = Gateway::start(&kafka.super_user(), MAIN, None, &borrowed(&env)).await;
-    gateway.wait_ready().await;
-    assert_eq!(post(&gateway, "revoke-before").await, StatusCode::ACCEPTED);
-
-    let write: Vec<AclRule> = rules
-        .iter()
-        .filter(|r| r.operation == "Write")
-        .cloned()
-        .collect();
-    delete_acls(&kafka.super_user(), write.clone()).await;
-    eventually(
-        "the revoked write refused",
-        Duration::from_secs(20),
-        || async {
-            (post(&gateway, "revoke-during").await == StatusCode::SERVICE_UNAVAILABLE).then_some(())
-        },
-    )
-    .await;
-    let refusals = gateway
-        .metric(PRODUCE_ERRORS, &["kind=\"not_authorised\""])
-        .await;
-    assert!(refusals >= 1.0, "counted: {refusals}");
-    let log = gateway.log_text();
-    assert!(
-        log.contains(principal) && log.contains("not authorised to Write topic webhooks"),
-        "the log names who lacks what: {log}"
-    );
-
-    create_acls(&kafka.super_user(), write).await;
-    eventually(
-        "the write granted again",
-        Duration::from_secs(20),
-        || async { (post(&gateway, "revoke-after").await == StatusCode::ACCEPTED).then_some(()) },
-    )
-    .await;
-    // Every 202 is a record in the topic; the refused ones are not.
-    let stored: Vec<String> = read_topic(&kafka.super_user(), MAIN)
-        .await
-        .into_iter()
-        .map(|r| r.key)
-        .filter(|k| k.starts_with("revoke-"))
-        .collect();
-    for id in ["revoke-before", "revoke-after"] {
-        assert!(stored.contains(&id.to_owned()), "{id} in {stored:?}");
     }
 }
