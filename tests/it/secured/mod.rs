@@ -4,9 +4,11 @@
 //! - [`rights`]: each identity does its job and is refused the others'.
 //! - [`revoked`]: a right revoked while running is refused, counted and
 //!   held for, and resumes when granted again.
+//! - [`manifests`]: the deployment files sign in as these tests do.
 //! - [`startup`]: credentials and certificates that cannot work end the
 //!   process at start, in one line naming the cause, with its exit code.
 
+mod manifests;
 mod revoked;
 mod rights;
 mod startup;
@@ -22,6 +24,11 @@ use crate::harness::kafka::secured::{shared_secured_kafka, SecuredKafka};
 pub const GATEWAY: (&str, &str) = ("switchboard-gateway", "gateway-secret");
 pub const CONSUMER: (&str, &str) = ("switchboard-consumer", "consumer-secret");
 pub const OPERATOR: (&str, &str) = ("switchboard-operator", "operator-secret");
+
+/// How every process signs in on the secured cluster, as the deployment
+/// files do (checked by [`manifests`]).
+pub const SECURITY_PROTOCOL: &str = "SASL_SSL";
+pub const SASL_MECHANISM: &str = "SCRAM-SHA-512";
 
 /// The names the Strimzi file's ACLs grant: its main topic and group.
 pub const MAIN: &str = "webhooks";
@@ -45,7 +52,17 @@ pub fn strimzi_file() -> PathBuf {
 
 /// SCRAM-SHA-512 over TLS as `identity`.
 pub fn scram(kafka: &SecuredKafka, identity: (&str, &str)) -> Vec<(String, String)> {
-    kafka.sasl_env("SCRAM-SHA-512", identity.0, identity.1)
+    kafka.sasl_env(SASL_MECHANISM, identity.0, identity.1)
+}
+
+/// The names of the Strimzi file's KafkaUsers.
+pub fn strimzi_users() -> Vec<String> {
+    let mut users: Vec<String> = strimzi_acls(&strimzi_file())
+        .into_iter()
+        .filter_map(|rule| rule.principal.strip_prefix("User:").map(str::to_owned))
+        .collect();
+    users.dedup();
+    users
 }
 
 /// `env` as the harness takes it.
