@@ -45,7 +45,9 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
     // Refuse to start on credentials, TLS or rights that cannot work, each
     // named (a topic it may not describe is not "missing").
     let (settings, needs) = (config.consumer_kafka.clone(), needs(&config));
-    tokio::task::spawn_blocking(move || access::check(&settings, &needs)).await??;
+    tokio::task::spawn_blocking(move || access::check(&settings, &needs))
+        .await?
+        .map_err(switchboard_runtime::exit::Coded::from)?;
     let producer = crate::handoff::producer(&config.producer_kafka)
         .context("cannot create the hand-off producer")?;
     // One stop, read by readiness, the poll loop and the hand-offs.

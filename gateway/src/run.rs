@@ -56,7 +56,9 @@ pub async fn run(config: GatewayConfig, started: Started) -> anyhow::Result<()> 
             .map(|topic| Need::new(topic.clone(), Operation::Write))
             .collect::<Vec<_>>(),
     );
-    tokio::task::spawn_blocking(move || access::check(&settings, &needs)).await??;
+    tokio::task::spawn_blocking(move || access::check(&settings, &needs))
+        .await?
+        .map_err(switchboard_runtime::exit::Coded::from)?;
     let producer = EventProducer::new(&config.kafka)?;
     // Ready from the first good probe until shutdown: during a broker outage
     // every gateway answers 503 with Retry-After itself (see the README).

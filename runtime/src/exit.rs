@@ -47,6 +47,18 @@ pub const STOP_INCOMPLETE: u8 = 75;
 /// process exits rather than wait for them.
 const RUNTIME_CLOSE: Duration = Duration::from_secs(1);
 
+/// An error that ends the process with an exit code of its own (a Kafka
+/// identity refused at start: [`KAFKA_NOT_AUTHORISED`], [`KAFKA_AUTHENTICATION`],
+/// [`KAFKA_TLS`]) rather than [`FAILED`].
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Coded {
+    /// The exit code.
+    pub code: u8,
+    /// The one line printed.
+    pub message: String,
+}
+
 /// The error a server returns when its stop ended within its bound but left
 /// work unfinished; the process exits [`STOP_INCOMPLETE`].
 #[derive(Debug, thiserror::Error)]
@@ -97,8 +109,8 @@ where
         Err(error) if error.is::<StopIncomplete>() => {
             fail(binary, STOP_INCOMPLETE, format!("{error:#}"))
         }
-        Err(error) => match error.downcast_ref::<crate::kafka::access::AccessError>() {
-            Some(refused) => fail(binary, refused.exit_code(), format!("{error:#}")),
+        Err(error) => match error.downcast_ref::<Coded>() {
+            Some(coded) => fail(binary, coded.code, format!("{error:#}")),
             None => fail(binary, FAILED, format!("{error:#}")),
         },
     }

@@ -150,3 +150,12 @@ pub(super) fn refused_after_handshake(settings: &KafkaSettings) -> Option<Access
         detail: "every broker closed the connection".into(),
     })
 }
+
+impl From<AccessError> for exit::Coded {
+    fn from(refused: AccessError) -> exit::Coded {
+        exit::Coded {
+            code: refused.exit_code(),
+            message: refused.to_string(),
+        }
+    }
+}
