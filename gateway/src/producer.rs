@@ -140,13 +140,14 @@ pub struct EventProducer {
 
 impl EventProducer {
     /// Builds the producer from librdkafka `settings`, replaced by the
-    /// runtime's standard policy when it breaks or stalls.
-    pub fn new(settings: &KafkaSettings) -> Result<Self, KafkaError> {
+    /// runtime's standard policy when it breaks or stalls; each replacement
+    /// counts on the counter `rebuilds`.
+    pub fn new(settings: &KafkaSettings, rebuilds: &'static str) -> Result<Self, KafkaError> {
         let inner = ReplaceableProducer::new(
             "gateway",
             settings,
             RebuildPolicy::standard(settings),
-            crate::metrics::PRODUCER_REBUILDS,
+            rebuilds,
         )?;
         Ok(Self {
             inner: Arc::new(inner),

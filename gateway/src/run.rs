@@ -59,7 +59,7 @@ pub async fn run(config: GatewayConfig, started: Started) -> anyhow::Result<()> 
     tokio::task::spawn_blocking(move || access::check(&settings, &needs))
         .await?
         .map_err(switchboard_runtime::exit::Coded::from)?;
-    let producer = EventProducer::new(&config.kafka)?;
+    let producer = EventProducer::new(&config.kafka, crate::metrics::PRODUCER_REBUILDS)?;
     // Ready from the first good probe until shutdown: during a broker outage
     // every gateway answers 503 with Retry-After itself (see the README).
     let health = Arc::new(Health::always_live().staying_ready_through_outages());

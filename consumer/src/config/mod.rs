@@ -37,7 +37,8 @@ pub mod env {
     pub const DOWNSTREAM_TIMEOUT: &str = "DOWNSTREAM_TIMEOUT";
     /// Longest one event honours a downstream's `Retry-After` (`5m`).
     pub const DOWNSTREAM_MAX_HOLD: &str = "DOWNSTREAM_MAX_HOLD";
-    /// Requests in flight to one destination, across partitions (16).
+    /// Requests in flight to one destination, across partitions (default
+    /// [`crate::deliver::downstream::DEFAULT_MAX_IN_FLIGHT`], 32).
     pub const DOWNSTREAM_MAX_IN_FLIGHT: &str = "DOWNSTREAM_MAX_IN_FLIGHT";
     /// Requests started per second to one destination (unset: no limit).
     pub const DOWNSTREAM_RATE: &str = "DOWNSTREAM_RATE";

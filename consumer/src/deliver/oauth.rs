@@ -22,7 +22,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use super::answer::error_chain;
-use super::outgoing::sensitive;
+use super::secret::sensitive;
 use super::secret::{Secret, SecretSettings};
 use super::HttpClient;
 use crate::metrics::{token_fetched, FailureCause, TokenFetch};

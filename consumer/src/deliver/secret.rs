@@ -136,6 +136,14 @@ fn read_file(path: &PathBuf) -> Result<(SecretString, Option<SystemTime>), Strin
     Ok((SecretString::from(value.to_owned()), modified))
 }
 
+/// A credential as a header value that the HTTP stack never logs.
+pub fn sensitive(text: String) -> Result<http::HeaderValue, String> {
+    let mut value = http::HeaderValue::try_from(text)
+        .map_err(|_| "the credential is not a valid header value".to_owned())?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,8 +26,9 @@ pub mod settings;
 pub mod supervise;
 pub mod tls_check;
 
+pub use acks::Acked;
 pub use log::KafkaLog;
-pub use producer::{Acked, ReplaceableProducer};
+pub use producer::ReplaceableProducer;
 pub use rebuild::RebuildPolicy;
 pub use settings::KafkaSettings;
 pub use supervise::supervise;

@@ -20,20 +20,11 @@ use rdkafka::ClientConfig;
 use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
-use super::acks::{Ack, AckedProducer};
+use super::acks::{Ack, Acked, AckedProducer};
 use super::rebuild::{error_breaks_producer, RebuildPolicy, StallWatch};
 use super::KafkaSettings;
 
 type Inner = AckedProducer;
-
-/// Where an acknowledged record landed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Acked {
-    /// Partition written.
-    pub partition: i32,
-    /// Offset of the record.
-    pub offset: i64,
-}
 
 /// A replaceable idempotent producer (see the module docs).
 pub struct ReplaceableProducer {

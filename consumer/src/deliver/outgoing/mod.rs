@@ -21,7 +21,7 @@ use switchboard_proto::standard_webhooks::{
 };
 
 use super::oauth::{OAuth2Settings, TokenSource};
-use super::secret::{Secret, SecretSettings};
+use super::secret::{sensitive, Secret, SecretSettings};
 
 /// The prefix of a forwarded source header: the gateway kept `X-Genesys-Org`,
 /// the destination gets `x-source-header-x-genesys-org`.
@@ -271,14 +271,6 @@ impl Outgoing {
         }
         Ok(())
     }
-}
-
-/// A credential as a header value that the HTTP stack never logs.
-pub fn sensitive(text: String) -> Result<HeaderValue, String> {
-    let mut value = HeaderValue::try_from(text)
-        .map_err(|_| "the credential is not a valid header value".to_owned())?;
-    value.set_sensitive(true);
-    Ok(value)
 }
 
 #[cfg(test)]

@@ -26,7 +26,15 @@ use rdkafka::ClientConfig;
 use tokio::sync::{oneshot, Notify};
 
 use super::log::{route_error, route_log};
-use super::producer::Acked;
+
+/// Where an acknowledged record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acked {
+    /// Partition written.
+    pub partition: i32,
+    /// Offset of the record.
+    pub offset: i64,
+}
 
 /// The broker's answer for one record.
 pub type Ack = Result<Acked, KafkaError>;
