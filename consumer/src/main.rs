@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use switchboard_consumer::config::ConsumerConfig;
 use switchboard_consumer::ops::cli::{self, DltCommand, OffsetsCommand, TopicsCommand};
+use switchboard_consumer::ops::events::{self, EventsCommand};
 use switchboard_runtime::exit;
 use switchboard_runtime::kafka::access;
 
@@ -43,6 +44,9 @@ enum Command {
     /// Inspect and re-drive the dead-letter topic.
     #[command(subcommand)]
     Dlt(DltCommand),
+    /// Find one event: what happened to it.
+    #[command(subcommand)]
+    Events(EventsCommand),
 }
 
 fn main() -> ExitCode {
@@ -63,7 +67,7 @@ fn main() -> ExitCode {
     };
     let is_operator = matches!(
         args.command,
-        Command::Topics(_) | Command::Offsets(_) | Command::Dlt(_)
+        Command::Topics(_) | Command::Offsets(_) | Command::Dlt(_) | Command::Events(_)
     );
     if is_operator {
         // Credentials and TLS that cannot work are named before any command
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
         Command::Topics(command) => exit::block_on("consumer", cli::topics(&config, command)),
         Command::Offsets(command) => cli::offsets(&config, command),
         Command::Dlt(command) => exit::block_on("consumer", cli::dlt(&config, command)),
+        Command::Events(command) => events::run(&config, command),
         Command::Check => {
             println!(
                 "configuration ok: group {} reads {:?}",

@@ -20,5 +20,6 @@ mod ops;
 mod secured;
 mod stop;
 mod topic_limits;
+mod trace;
 
 use switchboard_tests::{downstream, harness, pipeline, token_endpoint};

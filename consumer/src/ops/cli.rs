@@ -35,7 +35,7 @@ fn with_group(config: &ConsumerConfig, group: Option<&str>) -> Result<ConsumerCo
 
 /// Exit code of a command's result; an error is printed once, with a hint
 /// when the brokers could not be reached.
-fn finish(kafka: &KafkaSettings, result: Result<(), OpsError>) -> ExitCode {
+pub(crate) fn finish(kafka: &KafkaSettings, result: Result<(), OpsError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -52,6 +52,14 @@ fn finish(kafka: &KafkaSettings, result: Result<(), OpsError>) -> ExitCode {
             }
             ExitCode::from(EXIT_REFUSED)
         }
+    }
+}
+
+/// Serves the errors waiting on `consumer`'s queue (logged, and an
+/// authorisation refusal remembered for [`OpsError::refused_right`]).
+fn serve_errors(consumer: &rdkafka::consumer::BaseConsumer<switchboard_runtime::kafka::KafkaLog>) {
+    if let Some(Err(error)) = consumer.poll(std::time::Duration::from_millis(200)) {
+        switchboard_runtime::kafka::log::route_error(error, "while serving the client's queue");
     }
 }
 
@@ -130,7 +138,11 @@ pub fn offsets(config: &ConsumerConfig, command: OffsetsCommand) -> ExitCode {
         &config.consumer_kafka,
         (|| {
             let consumer = reset::group_client(&config.consumer_kafka, &group)?;
-            reset::refuse_if_unknown(&consumer, &group, &topics, args.new_group)?;
+            // A refused group right reaches a request only as a timeout; the
+            // broker's answer waits on the client's queue: serve it, so the
+            // error says what really happened.
+            reset::refuse_if_unknown(&consumer, &group, &topics, args.new_group)
+                .inspect_err(|_| serve_errors(&consumer))?;
             let mut resets = Vec::new();
             for topic in &topics {
                 resets.extend(reset::plan(

@@ -163,7 +163,7 @@ pub fn read(
 ) -> Result<Vec<DltEntry>, OpsError> {
     let mut config = client_config(kafka);
     config
-        .set("group.id", "switchboard-dlt-reader")
+        .set("group.id", crate::ops::READER_GROUP)
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true");
     let consumer: BaseConsumer<KafkaLog> = config.create_with_context(KafkaLog)?;

@@ -13,6 +13,7 @@
 pub mod args;
 pub mod cli;
 pub mod dlt;
+pub mod events;
 pub mod redrive;
 pub mod request;
 pub mod reset;
@@ -25,6 +26,11 @@ use switchboard_runtime::kafka::KafkaSettings;
 
 /// How long an operator command waits for one broker request.
 pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The group id of the operator's readers (`dlt list`, `dlt redrive`,
+/// `events trace`): they assign partitions themselves and never commit, but
+/// librdkafka needs a group to assign. The operator's ACLs grant Read on it.
+pub const READER_GROUP: &str = "switchboard-dlt-reader";
 
 /// Why an operator command did not do what was asked. Exit code 1.
 #[derive(Debug, thiserror::Error)]

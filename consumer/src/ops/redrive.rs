@@ -129,7 +129,7 @@ pub async fn redrive(
 fn origin_reader(kafka: &KafkaSettings) -> Result<BaseConsumer<KafkaLog>, OpsError> {
     let mut config = client_config(kafka);
     config
-        .set("group.id", "switchboard-dlt-reader")
+        .set("group.id", crate::ops::READER_GROUP)
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         // A position outside the log is an error, not a silent jump.

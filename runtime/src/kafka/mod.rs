@@ -6,6 +6,7 @@
 //! - [`rights`]: what the broker lets this identity do on a topic (authorized operations).
 //! - [`tls_check`]: why a broker's certificate was refused, in OpenSSL's words.
 //! - [`metadata`]: partition counts and topic checks.
+//! - [`partitioner`]: the partition a producer puts a key on (librdkafka's own functions).
 //! - [`rebuild`]: when a producer must be replaced (pure decisions, unit-tested).
 //! - [`permanent`]: produce errors no retry can cure for a record.
 //! - [`producer`]: the replaceable idempotent producer every component writes with;
@@ -17,6 +18,8 @@ pub mod access;
 mod acks;
 pub mod log;
 pub mod metadata;
+#[allow(unsafe_code)]
+pub mod partitioner;
 pub mod permanent;
 pub mod producer;
 pub mod rebuild;

@@ -85,10 +85,32 @@ enum Change {
 }
 
 async fn change_acls(bootstrap: &str, rules: Vec<AclRule>, change: Change) {
-    let bootstrap = bootstrap.to_owned();
-    tokio::task::spawn_blocking(move || change_blocking(&bootstrap, &rules, change))
+    let owned = bootstrap.to_owned();
+    tokio::task::spawn_blocking(move || change_blocking(&owned, &rules, change))
         .await
         .expect("ACL thread");
+    applied(bootstrap).await;
+}
+
+/// Returns once the brokers apply the ACL change. The controller answers
+/// when it has committed the change; a broker's authorizer applies it
+/// when it replays the metadata log, a little later. Metadata is applied
+/// in log order, so a topic created after the change and seen in a
+/// broker's metadata means the change is in force there too.
+async fn applied(bootstrap: &str) {
+    let barrier = crate::harness::unique_topic("acl-applied");
+    crate::harness::create_topic(bootstrap, &barrier, 1).await;
+    crate::harness::eventually(
+        "the ACL change applied",
+        Duration::from_secs(10),
+        || async {
+            (!super::metadata::partitions(bootstrap, &barrier)
+                .await
+                .is_empty())
+            .then_some(())
+        },
+    )
+    .await;
 }
 
 fn change_blocking(bootstrap: &str, rules: &[AclRule], change: Change) {

@@ -1,0 +1,203 @@
+//! `consumer events trace`: one event's journey found in the partition its
+//! id maps to, for each path: delivered, retried then delivered,
+//! dead-lettered, re-driven then delivered, received twice, waiting in a
+//! stage; and a clear "not found" for an id that never came.
+
+use std::time::Duration;
+
+use http::StatusCode;
+use serde_json::Value;
+
+use crate::downstream::{Answer, Downstream};
+use crate::harness::{shared_kafka, unique_topic, Gateway, HttpClient};
+use crate::pipeline::{consumer_command, create_group_topics, ConsumerProcess};
+
+/// Stages long enough to find an event waiting in one.
+const SLOW_STAGES: &str = "retry-1m=60s,retry-10m=120s";
+
+async fn post(gateway: &Gateway, id: &str) -> Value {
+    let reply = HttpClient::new()
+        .post_json(
+            &gateway.url("/webhooks/genesys"),
+            format!(r#"{{"id": "{id}"}}"#),
+            &[],
+        )
+        .await
+        .expect("request");
+    assert_eq!(reply.status, StatusCode::ACCEPTED);
+    reply.json()
+}
+
+/// `events trace` of `id` in `group` as JSON (exit code, answer).
+async fn trace(main: &str, group: &str, id: &str, stages: &str) -> (i32, Value, String) {
+    let bootstrap = shared_kafka().await.bootstrap();
+    let env = [("SWITCHBOARD_TOPIC", main), ("RETRY_STAGES", stages)];
+    let args = [
+        "events", "trace", "--group", group, "--source", "genesys", "--id", id, "--json",
+    ];
+    let (code, stdout, stderr) =
+        crate::pipeline::consumer_command_full(&bootstrap, &env, &args).await;
+    (
+        code,
+        serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        stderr,
+    )
+}
+
+fn kinds(answer: &Value) -> Vec<String> {
+    answer["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["kind"].as_str().expect("kind").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn each_path_of_an_event_is_traced_in_the_partition_its_id_maps_to() {
+    let bootstrap = shared_kafka().await.bootstrap();
+    let main = unique_topic("trace");
+    let group = format!("{main}-group");
+    create_group_topics(&bootstrap, &main, &group, 3).await;
+    let gateway = Gateway::start(&bootstrap, &main, None, &[]).await;
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    downstream.script("t-retried", &[Answer::status(500), Answer::status(200)]);
+    downstream.script("t-dead", &[Answer::status(400), Answer::status(200)]);
+    let consumer = ConsumerProcess::start(&bootstrap, &main, &group, &downstream.url(), &[]).await;
+
+    let mut partitions = std::collections::HashMap::new();
+    for id in ["t-delivered", "t-retried", "t-dead", "t-dup", "t-dup"] {
+        let accepted = post(&gateway, id).await;
+        partitions.insert(id, accepted["partition"].as_i64().expect("partition"));
+    }
+    let ids: Vec<String> = ["t-delivered", "t-retried", "t-dup"]
+        .map(str::to_owned)
+        .to_vec();
+    downstream
+        .wait_delivered(&ids, Duration::from_secs(30))
+        .await;
+    let stages = crate::pipeline::TEST_STAGES;
+
+    // Delivered, received by the gateway, in the partition the gateway chose.
+    let (code, answer, stderr) = trace(&main, &group, "t-delivered", stages).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        answer["partition"].as_i64(),
+        Some(partitions["t-delivered"])
+    );
+    assert_eq!(kinds(&answer), ["received", "delivered"], "{answer}");
+    assert_eq!(answer["ending"]["state"], "delivered");
+    assert!(
+        answer["steps"][0]["what"]
+            .as_str()
+            .unwrap_or("")
+            .contains("received by"),
+        "{answer}"
+    );
+    let records_read = answer["records_read"].as_u64().expect("records read");
+    assert!(
+        (2..20).contains(&records_read),
+        "only its partitions: {records_read}"
+    );
+
+    // Retried, then delivered from the first retry stage.
+    let (_, answer, _) = trace(&main, &group, "t-retried", stages).await;
+    assert_eq!(
+        kinds(&answer),
+        ["received", "retry", "delivered"],
+        "{answer}"
+    );
+    assert!(
+        answer["steps"][1]["what"]
+            .as_str()
+            .unwrap_or("")
+            .contains("500"),
+        "{answer}"
+    );
+    assert_eq!(answer["ending"]["stage"], "retry-1m");
+
+    // Received twice, delivered once.
+    let (_, answer, _) = trace(&main, &group, "t-dup", stages).await;
+    let mut dup = kinds(&answer);
+    dup.sort();
+    assert_eq!(dup, ["delivered", "duplicate", "received"], "{answer}");
+    assert_eq!(
+        answer["ending"]["state"], "delivered",
+        "a later copy is no new journey"
+    );
+    assert_eq!(
+        (answer["received"].as_u64(), answer["deliveries"].as_u64()),
+        (Some(2), Some(1))
+    );
+
+    // Dead-lettered; then re-driven and delivered.
+    crate::harness::eventually("t-dead in the DLT", Duration::from_secs(30), || async {
+        let (_, answer, _) = trace(&main, &group, "t-dead", stages).await;
+        (answer["ending"]["state"] == "dead_lettered").then_some(())
+    })
+    .await;
+    let (_, answer, _) = trace(&main, &group, "t-dead", stages).await;
+    assert_eq!(answer["ending"]["reason"], "rejected", "{answer}");
+    let (code, _) = consumer_command(
+        &bootstrap,
+        &[("SWITCHBOARD_TOPIC", main.as_str())],
+        &["dlt", "redrive", "--group", &group, "--all", "--execute"],
+    )
+    .await;
+    assert_eq!(code, 0);
+    downstream
+        .wait_delivered(&["t-dead".to_owned()], Duration::from_secs(30))
+        .await;
+    let answer = crate::harness::eventually(
+        "t-dead delivered after its re-drive",
+        Duration::from_secs(20),
+        || async {
+            let (_, answer, _) = trace(&main, &group, "t-dead", stages).await;
+            (answer["ending"]["state"] == "delivered").then_some(answer)
+        },
+    )
+    .await;
+    assert_eq!(
+        kinds(&answer),
+        ["received", "dead_lettered", "redriven", "delivered"],
+        "{answer}"
+    );
+
+    // Never came: exit 1, naming the window.
+    let (code, _, stderr) = trace(&main, &group, "t-never", stages).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("not found since"), "{stderr}");
+    drop(consumer);
+}
+
+#[tokio::test]
+async fn an_event_waiting_in_a_retry_stage_is_shown_with_its_due_time() {
+    let bootstrap = shared_kafka().await.bootstrap();
+    let main = unique_topic("trace-wait");
+    let group = format!("{main}-group");
+    create_group_topics(&bootstrap, &main, &group, 2).await;
+    let gateway = Gateway::start(&bootstrap, &main, None, &[]).await;
+    let downstream = Downstream::start(500, Duration::ZERO).await;
+    let _consumer = ConsumerProcess::start(
+        &bootstrap,
+        &main,
+        &group,
+        &downstream.url(),
+        &[("RETRY_STAGES", SLOW_STAGES)],
+    )
+    .await;
+    post(&gateway, "t-wait").await;
+    let answer =
+        crate::harness::eventually("t-wait in retry-1m", Duration::from_secs(30), || async {
+            let (_, answer, _) = trace(&main, &group, "t-wait", SLOW_STAGES).await;
+            (answer["ending"]["state"] == "waiting").then_some(answer)
+        })
+        .await;
+    assert_eq!(answer["ending"]["stage"], "retry-1m", "{answer}");
+    let due = answer["ending"]["due_at_ms"].as_i64().expect("a due time");
+    let handed = answer["steps"][1]["at_ms"].as_i64().expect("handed at");
+    assert!(
+        (55_000..=65_000).contains(&(due - handed)),
+        "due a minute after: {answer}"
+    );
+}
