@@ -63,10 +63,18 @@ async fn each_path_of_an_event_is_traced_in_the_partition_its_id_maps_to() {
     let downstream = Downstream::start(200, Duration::ZERO).await;
     downstream.script("t-retried", &[Answer::status(500), Answer::status(200)]);
     downstream.script("t-dead", &[Answer::status(400), Answer::status(200)]);
+    downstream.script("t-dead-2", &[Answer::status(400), Answer::status(200)]);
     let consumer = ConsumerProcess::start(&bootstrap, &main, &group, &downstream.url(), &[]).await;
 
     let mut partitions = std::collections::HashMap::new();
-    for id in ["t-delivered", "t-retried", "t-dead", "t-dup", "t-dup"] {
+    for id in [
+        "t-delivered",
+        "t-retried",
+        "t-dead",
+        "t-dead-2",
+        "t-dup",
+        "t-dup",
+    ] {
         let accepted = post(&gateway, id).await;
         partitions.insert(id, accepted["partition"].as_i64().expect("partition"));
     }
@@ -138,10 +146,36 @@ async fn each_path_of_an_event_is_traced_in_the_partition_its_id_maps_to() {
     .await;
     let (_, answer, _) = trace(&main, &group, "t-dead", stages).await;
     assert_eq!(answer["ending"]["reason"], "rejected", "{answer}");
+    crate::harness::eventually("t-dead-2 in the DLT", Duration::from_secs(30), || async {
+        let (_, answer, _) = trace(&main, &group, "t-dead-2", stages).await;
+        (answer["ending"]["state"] == "dead_lettered").then_some(())
+    })
+    .await;
+    // `dlt list --id` finds exactly it; `dlt redrive --id` re-drives exactly it.
+    let env = [("SWITCHBOARD_TOPIC", main.as_str())];
+    let (code, listed) = consumer_command(
+        &bootstrap,
+        &env,
+        &[
+            "dlt", "list", "--group", &group, "--id", "t-dead", "--id", "t-other", "--json",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(listed.contains("\"t-dead\""), "{listed}");
     let (code, _) = consumer_command(
         &bootstrap,
-        &[("SWITCHBOARD_TOPIC", main.as_str())],
-        &["dlt", "redrive", "--group", &group, "--all", "--execute"],
+        &env,
+        &[
+            "dlt",
+            "redrive",
+            "--group",
+            &group,
+            "--id",
+            "t-dead",
+            "--execute",
+        ],
     )
     .await;
     assert_eq!(code, 0);
@@ -161,6 +195,11 @@ async fn each_path_of_an_event_is_traced_in_the_partition_its_id_maps_to() {
         kinds(&answer),
         ["received", "dead_lettered", "redriven", "delivered"],
         "{answer}"
+    );
+    let (_, other, _) = trace(&main, &group, "t-dead-2", stages).await;
+    assert_eq!(
+        other["ending"]["state"], "dead_lettered",
+        "only the id asked for was re-driven"
     );
 
     // Never came: exit 1, naming the window.

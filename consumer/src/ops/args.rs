@@ -172,6 +172,12 @@ pub struct FilterArgs {
     /// Reason code or error chain contains this text.
     #[arg(long)]
     pub(crate) reason_contains: Option<String>,
+    /// Only this event id (repeat for a few).
+    #[arg(long = "id")]
+    pub(crate) ids: Vec<String>,
+    /// Only the event ids in this file, one per line.
+    #[arg(long)]
+    pub(crate) ids_from: Option<std::path::PathBuf>,
     /// At most this many records (the oldest; with --newest, the newest).
     #[arg(long)]
     pub(crate) limit: Option<usize>,

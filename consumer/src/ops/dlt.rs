@@ -29,6 +29,8 @@ pub struct DltFilter {
     pub source: Option<String>,
     /// The reason code or the error chain contains this text.
     pub reason_contains: Option<String>,
+    /// Only these event ids.
+    pub ids: Option<std::collections::BTreeSet<String>>,
     /// At most this many (the oldest, unless `newest`).
     pub limit: Option<usize>,
     /// Newest first (with `limit`: the newest ones).
@@ -92,6 +94,10 @@ pub fn matches(entry: &DltEntry, filter: &DltFilter) -> bool {
             .until_ms
             .is_none_or(|until| entry.dead_lettered_at_ms < until)
         && filter.source.as_ref().is_none_or(|s| &entry.source == s)
+        && filter
+            .ids
+            .as_ref()
+            .is_none_or(|ids| ids.contains(&entry.event_id))
         && filter.reason_contains.as_ref().is_none_or(|needle| {
             entry.reason.contains(needle.as_str()) || entry.last_error.contains(needle.as_str())
         })
@@ -303,6 +309,16 @@ pub(crate) mod tests {
         };
         assert!(matches(&e, &by_source("genesys")));
         assert!(!matches(&e, &by_source("stripe")));
+        let by_ids = |ids: &[&str]| DltFilter {
+            ids: Some(ids.iter().map(|i| (*i).to_owned()).collect()),
+            ..DltFilter::default()
+        };
+        assert!(matches(&e, &by_ids(&[e.event_id.as_str(), "other"])));
+        assert!(!matches(&e, &by_ids(&["other"])));
+        assert!(
+            !matches(&e, &by_ids(&[])),
+            "an empty --ids-from file selects nothing"
+        );
         let by_reason = |r: &str| DltFilter {
             reason_contains: Some(r.into()),
             ..DltFilter::default()

@@ -55,9 +55,26 @@ pub fn dlt_filter(args: &FilterArgs, now_ms: i64) -> Result<DltFilter, String> {
         until_ms: time(&args.until)?,
         source: args.source.clone(),
         reason_contains: args.reason_contains.clone(),
+        ids: ids(args)?,
         limit: args.limit,
         newest: args.newest,
     })
+}
+
+/// The event ids `--id` and `--ids-from` name, or `None` for any id.
+fn ids(args: &FilterArgs) -> Result<Option<std::collections::BTreeSet<String>>, String> {
+    let mut ids: std::collections::BTreeSet<String> = args.ids.iter().cloned().collect();
+    if let Some(path) = &args.ids_from {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--ids-from {}: {e}", path.display()))?;
+        ids.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    Ok((!ids.is_empty() || args.ids_from.is_some()).then_some(ids))
 }
 
 /// A re-drive without any filter takes every dead-letter record of the
@@ -68,9 +85,11 @@ pub fn refuse_unfiltered_redrive(args: &RedriveArgs) -> Result<(), String> {
         && f.until.is_none()
         && f.source.is_none()
         && f.reason_contains.is_none()
+        && f.ids.is_empty()
+        && f.ids_from.is_none()
         && f.limit.is_none();
     if unfiltered && !args.all {
-        return Err("a re-drive without a filter takes every dead-letter record of the group: say so with --all (or filter with --since/--until/--source/--reason-contains/--limit)".into());
+        return Err("a re-drive without a filter takes every dead-letter record of the group: say so with --all (or filter with --since/--until/--source/--reason-contains/--id/--ids-from/--limit)".into());
     }
     Ok(())
 }

@@ -3,8 +3,8 @@
 //! known partition ([`read`]); a time window bounds the reading; the
 //! records found tell the journey ([`timeline`]).
 //!
-//! Not built yet: single-event re-delivery, the HTTP endpoint, and
-//! showing the replay fences and the member that delivered.
+//! Not built yet: re-delivery of one delivered event, the HTTP endpoint,
+//! and showing the replay fences and the member that delivered.
 
 mod read;
 pub mod timeline;
@@ -158,9 +158,10 @@ fn render(args: &TraceArgs, timeline: &Timeline) -> String {
             format!("delivered at {} from {stage} (attempt {attempt})", instant(*at_ms))
         }
         Ending::DeadLettered { at_ms, reason, pointer } => format!(
-            "dead-lettered at {} ({reason}{}); `consumer dlt redrive --id` is not built yet: use --reason-contains or --since",
+            "dead-lettered at {} ({reason}{}); re-drive it with `consumer dlt redrive --id {} --execute`",
             instant(*at_ms),
-            if *pointer { ", a pointer" } else { "" }
+            if *pointer { ", a pointer" } else { "" },
+            args.id
         ),
         Ending::Waiting { stage, due_at_ms } => match due_at_ms {
             Some(due) => format!("waiting in {stage}, due at {}", instant(*due)),
