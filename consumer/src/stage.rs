@@ -246,10 +246,7 @@ fn intern(name: &str) -> &'static str {
     static NAMES: std::sync::OnceLock<std::sync::Mutex<Vec<&'static str>>> =
         std::sync::OnceLock::new();
     let names = NAMES.get_or_init(Default::default);
-    let mut names = match names.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    };
+    let mut names = switchboard_runtime::lock::lock(names);
     if let Some(found) = names.iter().find(|n| **n == name) {
         return found;
     }

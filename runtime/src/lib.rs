@@ -10,6 +10,7 @@
 //! - [`admin`]: `/metrics`, `/livez`, `/readyz`, the readiness loop and metrics upkeep.
 //! - [`time`]: wall-clock milliseconds.
 //! - [`labels`]: help texts that name every value of a bounded label.
+//! - [`lock`]: std locks taken over after a panicking holder poisoned them.
 //! - [`kafka`]: `KAFKA_*` settings, librdkafka logs, metadata helpers, and the
 //!   replaceable producer with its rebuild policy.
 // Unsafe code is denied everywhere but in `kafka::acks`, which enables
@@ -22,6 +23,7 @@ pub mod config;
 pub mod exit;
 pub mod kafka;
 pub mod labels;
+pub mod lock;
 pub mod logging;
 pub mod shutdown;
 pub mod time;

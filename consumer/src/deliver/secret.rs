@@ -94,10 +94,7 @@ impl Secret {
         match &self.source {
             Source::Env(value) => value.clone(),
             Source::File { path, current } => {
-                let mut loaded = match current.lock() {
-                    Ok(guard) => guard,
-                    Err(poisoned) => poisoned.into_inner(),
-                };
+                let mut loaded = switchboard_runtime::lock::lock(current);
                 if loaded.checked.elapsed() >= RECHECK_EVERY {
                     loaded.checked = Instant::now();
                     let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();

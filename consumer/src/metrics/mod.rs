@@ -199,18 +199,12 @@ pub fn source_label(source: &str) -> &'static str {
     }
     let seen = SEEN.get_or_init(Default::default);
     {
-        let known = match seen.read() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let known = switchboard_runtime::lock::read(seen);
         if let Some(found) = known.iter().find(|s| **s == source) {
             return found;
         }
     }
-    let mut known = match seen.write() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    };
+    let mut known = switchboard_runtime::lock::write(seen);
     if let Some(found) = known.iter().find(|s| **s == source) {
         return found;
     }

@@ -82,7 +82,7 @@ mod wakeups;
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, Sender};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::base_consumer::PartitionQueue;
@@ -90,6 +90,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use switchboard_proto::Envelope;
 use switchboard_runtime::admin::Health;
 use switchboard_runtime::kafka::KafkaSettings;
+use switchboard_runtime::lock::lock;
 use switchboard_runtime::shutdown::Shutdown;
 use tracing::warn;
 
@@ -204,13 +205,6 @@ struct State<H: Handler> {
     /// Set once the loop is stopping: when flushes, the final commit and
     /// leaving the group must be over.
     closing_by: Option<Instant>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
 }
 
 type Queues<H> = HashMap<PartitionKey, (u64, PartitionQueue<WorkerContext<H>>)>;

@@ -49,7 +49,7 @@ static REFUSED: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
 /// The first authorisation refusal a client error reported, in librdkafka's words.
 pub fn authorization_refused() -> Option<String> {
-    REFUSED.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    crate::lock::lock(&REFUSED).clone()
 }
 
 /// Logs a client error (connection failures and partition ends at debug).
@@ -62,10 +62,7 @@ pub fn route_error(error: KafkaError, reason: &str) {
         | RDKafkaErrorCode::TransactionalIdAuthorizationFailed,
     ) = code
     {
-        REFUSED
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_or_insert_with(|| format!("{error}: {reason}"));
+        crate::lock::lock(&REFUSED).get_or_insert_with(|| format!("{error}: {reason}"));
     }
     match code {
         Some(

@@ -88,10 +88,7 @@ impl ReplaceableProducer {
     }
 
     fn current(&self) -> Arc<Inner> {
-        match self.current.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        crate::lock::read(&self.current).clone()
     }
 
     /// Queues `record`. Fails at once when librdkafka refuses it (a full
@@ -194,18 +191,12 @@ impl ReplaceableProducer {
     /// producer's topics exist and the producer is usable; the reason
     /// otherwise. What readiness reads.
     pub fn health(&self) -> Result<(), String> {
-        match self.health.lock() {
-            Ok(found) => found.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        crate::lock::lock(&self.health).clone()
     }
 
     /// Records what supervision found.
     pub(super) fn record_health(&self, found: Result<(), String>) {
-        match self.health.lock() {
-            Ok(mut health) => *health = found,
-            Err(poisoned) => *poisoned.into_inner() = found,
-        }
+        *crate::lock::lock(&self.health) = found;
     }
 
     /// Waits (blocking) until everything queued is acknowledged or `timeout` passes.
@@ -233,12 +224,8 @@ impl ReplaceableProducer {
         }
         match AckedProducer::new(&self.settings) {
             Ok(fresh) => {
-                let old = match self.current.write() {
-                    Ok(mut guard) => std::mem::replace(&mut *guard, Arc::new(fresh)),
-                    Err(poisoned) => {
-                        std::mem::replace(&mut *poisoned.into_inner(), Arc::new(fresh))
-                    }
-                };
+                let old =
+                    std::mem::replace(&mut *crate::lock::write(&self.current), Arc::new(fresh));
                 self.stall.reset();
                 warn!(producer = self.name, reason = why, "producer replaced");
                 metrics::counter!(self.rebuilds_metric).increment(1);

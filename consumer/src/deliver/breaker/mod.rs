@@ -16,10 +16,11 @@
 //! A failure while the breaker is closed takes the ladder as before: a 500
 //! for one event while others are delivered is that event's failure.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
+use switchboard_runtime::lock::lock;
 use tokio::sync::Notify;
 
 use crate::metrics::{BreakerSeries, FailureCause};
@@ -125,13 +126,6 @@ pub struct Breaker {
     state: Mutex<State>,
     changed: Notify,
     series: BreakerSeries,
-}
-
-fn lock(mutex: &Mutex<State>) -> MutexGuard<'_, State> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
 }
 
 /// `now + wait`, an hour when that is past what an `Instant` holds.

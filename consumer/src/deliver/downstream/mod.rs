@@ -5,10 +5,11 @@
 //! destination wait here, holding no delivery slot of their partition, so a
 //! held, broken or throttled destination never slows another.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::Uri;
+use switchboard_runtime::lock::lock;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::breaker::{Blame, Breaker, BreakerSettings, Verdict};
@@ -123,13 +124,6 @@ impl Pacer {
         let slot = next.map_or(earliest, |n| n.max(earliest));
         *next = Some(slot + self.interval);
         slot.saturating_duration_since(now)
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
     }
 }
 

@@ -65,7 +65,7 @@ struct Seen {
 
 impl Watch {
     fn seen(&self) -> Seen {
-        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        crate::lock::lock(&self.seen).clone()
     }
 }
 
@@ -77,7 +77,7 @@ impl ClientContext for Watch {
     fn error(&self, error: KafkaError, reason: &str) {
         let code = error.rdkafka_error_code();
         let found = code.and_then(|code| classify(code, reason, &self.identity));
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = crate::lock::lock(&self.seen);
         match found {
             Some(found) => {
                 seen.refused.get_or_insert(found);
