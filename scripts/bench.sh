@@ -8,6 +8,7 @@
 #                               # (also at 5 k/s with KAFKA_LINGER_MS=5), markers
 #   BENCH_SECS=10 scripts/bench.sh
 #   BENCH_SKIP_MARKERS=1 scripts/bench.sh   # the 1 M-marker bench takes a few minutes
+#   (last: the cost of one `consumer events trace` over a day of one partition)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SWITCHBOARD_KAFKA_DIR=$(scripts/install-kafka.sh)
@@ -27,6 +28,7 @@ out="target/bench/$(date -u +%Y%m%dT%H%M%SZ).txt"
   if [ -z "${BENCH_SKIP_MARKERS:-}" ]; then
     cargo bench -q -p switchboard-tests --bench markers
   fi
+  cargo bench -q -p switchboard-tests --bench trace
 } 2>&1 | tee "$out"
 
 echo
