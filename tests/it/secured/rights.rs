@@ -121,6 +121,22 @@ async fn each_identity_does_its_job_with_exactly_its_strimzi_acls() {
     )
     .await;
     assert_eq!(code, 0, "dlt redrive: {stderr}");
+    let (code, traced, stderr) = operator(
+        OPERATOR,
+        &[
+            "events",
+            "trace",
+            "--group",
+            GROUP,
+            "--source",
+            "genesys",
+            "--id",
+            "rights-scram",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "events trace: {stderr}");
+    assert!(traced.contains("delivered"), "{traced}");
     let (code, _, stderr) = operator(
         OPERATOR,
         &[
@@ -194,6 +210,16 @@ async fn each_identity_is_refused_the_others_rights_naming_who_lacks_what() {
     // Nor may they run the operator's commands.
     for args in [
         &["dlt", "list", "--group", GROUP][..],
+        &[
+            "events",
+            "trace",
+            "--group",
+            GROUP,
+            "--source",
+            "genesys",
+            "--id",
+            "rights-scram",
+        ],
         &["topics", "ensure", "--group", GROUP, "--execute"],
         &[
             "offsets",
