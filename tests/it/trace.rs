@@ -206,6 +206,30 @@ async fn each_path_of_an_event_is_traced_in_the_partition_its_id_maps_to() {
     let (code, _, stderr) = trace(&main, &group, "t-never", stages).await;
     assert_eq!(code, 1);
     assert!(stderr.contains("not found since"), "{stderr}");
+    // A window with no record at all ends at once, not at a timeout.
+    let started = std::time::Instant::now();
+    let env = [("SWITCHBOARD_TOPIC", main.as_str())];
+    let future = "2099-01-01T00:00:00Z";
+    let args = [
+        "events",
+        "trace",
+        "--group",
+        &group,
+        "--source",
+        "genesys",
+        "--id",
+        "t-delivered",
+        "--since",
+        future,
+    ];
+    let (code, _, stderr) = crate::pipeline::consumer_command_full(&bootstrap, &env, &args).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("read 0 records"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
     drop(consumer);
 }
 
