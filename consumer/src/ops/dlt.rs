@@ -12,7 +12,7 @@ use serde::Serialize;
 use switchboard_proto::hop::{HopState, Origin};
 use switchboard_proto::{headers as h, DltReason, Envelope};
 
-use crate::ops::{client_config, OpsError};
+use crate::ops::OpsError;
 use switchboard_runtime::kafka::{KafkaLog, KafkaSettings};
 
 use crate::ops::TIMEOUT;
@@ -167,12 +167,8 @@ pub fn read(
     topic: &str,
     filter: &DltFilter,
 ) -> Result<Vec<DltEntry>, OpsError> {
-    let mut config = client_config(kafka);
-    config
-        .set("group.id", crate::ops::READER_GROUP)
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true");
-    let consumer: BaseConsumer<KafkaLog> = config.create_with_context(KafkaLog)?;
+    let consumer: BaseConsumer<KafkaLog> =
+        crate::ops::reader_config(kafka).create_with_context(KafkaLog)?;
     let partitions = crate::ops::partitions_of(&consumer, topic, TIMEOUT)?;
     let mut start = TopicPartitionList::new();
     for p in &partitions {

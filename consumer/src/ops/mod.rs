@@ -106,6 +106,18 @@ pub fn client_config(kafka: &KafkaSettings) -> ClientConfig {
     kafka.plain_client().client_config()
 }
 
+/// The settings of an operator's reader ([`READER_GROUP`]): it assigns
+/// partitions itself, never commits, and is told when it reaches a
+/// partition's end.
+pub fn reader_config(kafka: &KafkaSettings) -> ClientConfig {
+    let mut config = client_config(kafka);
+    config
+        .set("group.id", READER_GROUP)
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true");
+    config
+}
+
 /// The partitions of `topic`, or a clear error when it does not exist.
 pub fn partitions_of<C: rdkafka::consumer::ConsumerContext>(
     consumer: &rdkafka::consumer::BaseConsumer<C>,

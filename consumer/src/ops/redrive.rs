@@ -22,7 +22,7 @@ use switchboard_runtime::kafka::{KafkaLog, KafkaSettings};
 use switchboard_runtime::time::unix_ms;
 
 use crate::ops::dlt::DltEntry;
-use crate::ops::{client_config, OpsError};
+use crate::ops::OpsError;
 use crate::record::rebuild_headers;
 
 use crate::ops::TIMEOUT;
@@ -127,13 +127,9 @@ pub async fn redrive(
 
 /// The reader of pointers' originals (assign only, never commits).
 fn origin_reader(kafka: &KafkaSettings) -> Result<BaseConsumer<KafkaLog>, OpsError> {
-    let mut config = client_config(kafka);
-    config
-        .set("group.id", crate::ops::READER_GROUP)
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        // A position outside the log is an error, not a silent jump.
-        .set("auto.offset.reset", "error");
+    let mut config = crate::ops::reader_config(kafka);
+    // A position outside the log is an error, not a silent jump.
+    config.set("auto.offset.reset", "error");
     Ok(config.create_with_context(KafkaLog)?)
 }
 

@@ -16,7 +16,7 @@ use switchboard_runtime::kafka::{KafkaLog, KafkaSettings};
 
 use super::timeline::{Found, Role};
 use crate::dedupe::dedupe_key;
-use crate::ops::{client_config, partitions_of, OpsError, TIMEOUT};
+use crate::ops::{partitions_of, OpsError, TIMEOUT};
 
 /// The event asked about, and where to look.
 pub struct Wanted<'a> {
@@ -44,12 +44,8 @@ pub fn read(
     topics: &[(String, Role)],
     wanted: &Wanted<'_>,
 ) -> Result<Reading, OpsError> {
-    let mut config = client_config(kafka);
-    config
-        .set("group.id", crate::ops::READER_GROUP)
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true");
-    let consumer: BaseConsumer<KafkaLog> = config.create_with_context(KafkaLog)?;
+    let consumer: BaseConsumer<KafkaLog> =
+        crate::ops::reader_config(kafka).create_with_context(KafkaLog)?;
     let (main, _) = topics
         .first()
         .ok_or_else(|| OpsError::Failed("no topics".into()))?;
