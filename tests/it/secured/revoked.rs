@@ -17,6 +17,15 @@ use crate::harness::kafka::acl::{create_acls, delete_acls, strimzi_acls, AclRule
 use crate::harness::{eventually, read_topic, Gateway, HttpClient};
 use crate::pipeline::{committed, produce_events, ConsumerProcess};
 
+/// The Write rules among `rules`: what a test revokes and grants again.
+fn writes(rules: &[AclRule]) -> Vec<AclRule> {
+    rules
+        .iter()
+        .filter(|r| r.operation == "Write")
+        .cloned()
+        .collect()
+}
+
 /// `identity`'s Strimzi rules given to `principal` instead, with the
 /// group `crm-sync` renamed `group` (so this test's processes and ACL
 /// changes leave the other tests' alone).
@@ -46,11 +55,7 @@ async fn a_write_right_revoked_while_running_is_503_never_202_and_counted_until_
     gateway.wait_ready().await;
     assert_eq!(post(&gateway, "revoke-before").await, StatusCode::ACCEPTED);
 
-    let write: Vec<AclRule> = rules
-        .iter()
-        .filter(|r| r.operation == "Write")
-        .cloned()
-        .collect();
+    let write = writes(&rules);
     delete_acls(&kafka.super_user(), write.clone()).await;
     eventually(
         "the revoked write refused",
@@ -126,11 +131,7 @@ async fn a_hand_off_right_revoked_while_running_holds_the_partition_until_grante
     consumer.wait_assigned(6).await;
 
     // Its hop to the first retry stage is refused: the partition is held.
-    let write: Vec<AclRule> = rules
-        .iter()
-        .filter(|r| r.operation == "Write")
-        .cloned()
-        .collect();
+    let write = writes(&rules);
     delete_acls(&kafka.super_user(), write.clone()).await;
     produce_events(&kafka.super_user(), MAIN, &["hold-1".to_owned()]).await;
     let client = HttpClient::new();

@@ -13,6 +13,18 @@ use crate::downstream::{Answer, Downstream};
 use crate::harness::{read_topic, Gateway, HttpClient};
 use crate::pipeline::{consumer_command_full, ConsumerProcess};
 
+/// `events trace` of an event the consumer delivered.
+const TRACE: &[&str] = &[
+    "events",
+    "trace",
+    "--group",
+    GROUP,
+    "--source",
+    "genesys",
+    "--id",
+    "rights-scram",
+];
+
 /// Runs an operator command as `identity`; returns exit code, stdout, stderr.
 pub(super) async fn operator(identity: (&str, &str), args: &[&str]) -> (i32, String, String) {
     let kafka = cluster().await;
@@ -121,20 +133,7 @@ async fn each_identity_does_its_job_with_exactly_its_strimzi_acls() {
     )
     .await;
     assert_eq!(code, 0, "dlt redrive: {stderr}");
-    let (code, traced, stderr) = operator(
-        OPERATOR,
-        &[
-            "events",
-            "trace",
-            "--group",
-            GROUP,
-            "--source",
-            "genesys",
-            "--id",
-            "rights-scram",
-        ],
-    )
-    .await;
+    let (code, traced, stderr) = operator(OPERATOR, TRACE).await;
     assert_eq!(code, 0, "events trace: {stderr}");
     assert!(traced.contains("delivered"), "{traced}");
     let (code, _, stderr) = operator(
@@ -210,16 +209,7 @@ async fn each_identity_is_refused_the_others_rights_naming_who_lacks_what() {
     // Nor may they run the operator's commands.
     for args in [
         &["dlt", "list", "--group", GROUP][..],
-        &[
-            "events",
-            "trace",
-            "--group",
-            GROUP,
-            "--source",
-            "genesys",
-            "--id",
-            "rights-scram",
-        ],
+        TRACE,
         &["topics", "ensure", "--group", GROUP, "--execute"],
         &[
             "offsets",
