@@ -25,6 +25,18 @@ const TRACE: &[&str] = &[
     "rights-scram",
 ];
 
+/// `offsets reset` of the group's main topic to its start.
+const RESET: &[&str] = &[
+    "offsets",
+    "reset",
+    "--group",
+    GROUP,
+    "--topic",
+    "main",
+    "--to-earliest",
+    "--execute",
+];
+
 /// Runs an operator command as `identity`; returns exit code, stdout, stderr.
 pub(super) async fn operator(identity: (&str, &str), args: &[&str]) -> (i32, String, String) {
     let kafka = cluster().await;
@@ -136,20 +148,7 @@ async fn each_identity_does_its_job_with_exactly_its_strimzi_acls() {
     let (code, traced, stderr) = operator(OPERATOR, TRACE).await;
     assert_eq!(code, 0, "events trace: {stderr}");
     assert!(traced.contains("delivered"), "{traced}");
-    let (code, _, stderr) = operator(
-        OPERATOR,
-        &[
-            "offsets",
-            "reset",
-            "--group",
-            GROUP,
-            "--topic",
-            "main",
-            "--to-earliest",
-            "--execute",
-        ],
-    )
-    .await;
+    let (code, _, stderr) = operator(OPERATOR, RESET).await;
     assert_eq!(code, 0, "offsets reset: {stderr}");
 }
 
@@ -211,16 +210,7 @@ async fn each_identity_is_refused_the_others_rights_naming_who_lacks_what() {
         &["dlt", "list", "--group", GROUP][..],
         TRACE,
         &["topics", "ensure", "--group", GROUP, "--execute"],
-        &[
-            "offsets",
-            "reset",
-            "--group",
-            GROUP,
-            "--topic",
-            "main",
-            "--to-earliest",
-            "--execute",
-        ],
+        RESET,
     ] {
         let (code, _, stderr) = operator(GATEWAY, args).await;
         assert_eq!(
