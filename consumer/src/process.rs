@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 use crate::deliver::{Handler, Outcome};
 use crate::events::{self, Subject};
 use crate::handoff::{self, Handoff};
+use crate::marker::Marker;
 use crate::metrics;
 use crate::record::{hop_headers, ConsumedRecord, Destination, HopFailure};
 use crate::stage::Ladder;
@@ -34,6 +35,9 @@ pub struct Pipeline<H> {
     /// Dead-letter pointers the broker refuses right now: their partitions
     /// are held, and the consumer reports not ready.
     pub stuck: AtomicUsize,
+    /// Who this process is in the group (its `group.instance.id`, else its
+    /// `client.id`): written into each delivery marker, shown by `trace`.
+    pub member: String,
 }
 
 /// How a task ended.
@@ -92,8 +96,11 @@ pub async fn run_job<H: Handler>(pipeline: &Pipeline<H>, job: Job) -> Finished {
                 pipeline.ladder.delivered_topic(),
                 job.record.partition,
                 &event,
-                pipeline.ladder.name(stage),
-                subject.attempt,
+                &Marker {
+                    stage: pipeline.ladder.name(stage),
+                    attempt: subject.attempt,
+                    member: &pipeline.member,
+                },
             );
             let age_ms = u64::try_from(at_ms - event.received_at_unix_ms).unwrap_or(0);
             events::delivered(&subject, Duration::from_millis(age_ms));

@@ -64,6 +64,15 @@ impl ConsumedRecord {
         }
     }
 
+    /// When an operator asked for this copy to be delivered again
+    /// (`consumer events redeliver`), if it is such a copy.
+    pub fn redelivery_at_ms(&self) -> Option<i64> {
+        self.carried
+            .iter()
+            .find(|(key, _)| key == switchboard_proto::headers::REDELIVERY_AT)
+            .and_then(|(_, value)| std::str::from_utf8(value).ok()?.parse().ok())
+    }
+
     /// The attempt number of the delivery about to be made (1 for the first).
     pub fn attempt(&self) -> u32 {
         self.hop.attempts.saturating_add(1)

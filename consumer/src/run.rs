@@ -30,6 +30,16 @@ const FINAL_FLUSH: Duration = Duration::from_secs(2);
 /// A poll loop silent for longer than this is reported not live.
 pub const LIVENESS_LIMIT: Duration = Duration::from_secs(60);
 
+/// This process's name in the group, as delivery markers record it.
+fn member(config: &ConsumerConfig) -> String {
+    let kafka = &config.consumer_kafka;
+    kafka
+        .get("group.instance.id")
+        .or_else(|| kafka.get("client.id"))
+        .unwrap_or("unnamed")
+        .to_owned()
+}
+
 /// Runs the consumer until the started shutdown resolves; it serves only
 /// the admin endpoints.
 pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()> {
@@ -58,6 +68,7 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
         ladder: config.ladder.clone(),
         stopping: stop.clone(),
         stuck: AtomicUsize::new(0),
+        member: member(&config),
     });
     let worker = Worker::new(
         &config.consumer_kafka,
@@ -83,10 +94,15 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
     warn_about_message_limits(&config).await;
 
     let health = Arc::new(Health::beating_within(LIVENESS_LIMIT).stopping_with(&stop));
-    let server = tokio::spawn(admin::serve(
+    // The trace endpoint, when enabled, answers beside /metrics and the probes.
+    let trace = config
+        .trace_endpoint
+        .then(|| crate::ops::events::endpoint::extra(config.clone()));
+    let server = tokio::spawn(admin::serve_with(
         admin_listener,
         health.clone(),
         metrics.clone(),
+        trace,
     ));
     // Supervision keeps the hand-off producer usable and warm for its
     // first write; readiness reports what it found.

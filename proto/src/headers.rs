@@ -35,6 +35,12 @@ pub const CONSUMER_GROUP: &str = "sb-consumer-group";
 /// Set on records republished from a dead-letter topic: when, unix milliseconds.
 pub const REDRIVEN_AT: &str = "sb-redriven-at";
 
+/// Set on a copy of a delivered event that `consumer events redeliver`
+/// wrote: when, unix milliseconds. Deliveries of the id before that time do
+/// not make the copy a duplicate. Not a hop header: it stays on the copy's
+/// retry and dead-letter hops.
+pub const REDELIVERY_AT: &str = "sb-redelivery-at";
+
 /// On a delivered-marker record: it is a replay fence, not a delivery (its
 /// value says which range is delivered again).
 pub const REPLAY_FENCE: &str = "sb-replay-fence";

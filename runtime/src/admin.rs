@@ -9,6 +9,8 @@
 //!   outages](Health::staying_ready_through_outages), any one so far).
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -185,9 +187,27 @@ pub fn respond(
     Some(response)
 }
 
+/// An answer an [`Extra`] endpoint is working on.
+pub type Answering = Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>;
+
+/// A component's own admin endpoint beside the common ones: given a
+/// request's method and URI, its answer, or `None` for a path it does not
+/// serve.
+pub type Extra = Arc<dyn Fn(&Method, &http::Uri) -> Option<Answering> + Send + Sync>;
+
 /// Serves the admin endpoints on `listener` until the task is aborted; other
 /// paths get 404. Logs the address it serves (useful with port 0).
 pub async fn serve(listener: TcpListener, health: Arc<Health>, metrics: PrometheusHandle) {
+    serve_with(listener, health, metrics, None).await;
+}
+
+/// [`serve`], with `extra` answering the paths the common endpoints do not.
+pub async fn serve_with(
+    listener: TcpListener,
+    health: Arc<Health>,
+    metrics: PrometheusHandle,
+    extra: Option<Extra>,
+) {
     if let Ok(addr) = listener.local_addr() {
         info!(listen = %addr, "admin endpoints listening");
     }
@@ -202,11 +222,24 @@ pub async fn serve(listener: TcpListener, health: Arc<Health>, metrics: Promethe
         };
         let health = health.clone();
         let metrics = metrics.clone();
+        let extra = extra.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<hyper::body::Incoming>| {
-                let response = respond(request.method(), request.uri().path(), &health, &metrics)
-                    .unwrap_or_else(not_found);
-                async move { Ok::<_, Infallible>(response) }
+                let common = respond(request.method(), request.uri().path(), &health, &metrics);
+                let own = match common {
+                    Some(_) => None,
+                    None => extra
+                        .as_ref()
+                        .and_then(|extra| extra(request.method(), request.uri())),
+                };
+                async move {
+                    let response = match (common, own) {
+                        (Some(response), _) => response,
+                        (None, Some(answering)) => answering.await,
+                        (None, None) => not_found(),
+                    };
+                    Ok::<_, Infallible>(response)
+                }
             });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)

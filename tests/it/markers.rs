@@ -20,6 +20,7 @@ async fn write_markers(bootstrap: &str, topic: &str, keys: &[String]) {
     let value = Marker {
         stage: "main",
         attempt: 1,
+        member: "markers-test",
     }
     .to_bytes();
     for key in keys {

@@ -59,6 +59,9 @@ pub mod env {
     /// This member's stable identity in the group (static membership;
     /// default `$HOSTNAME`, the pod name in a StatefulSet).
     pub const INSTANCE_ID: &str = "CONSUMER_INSTANCE_ID";
+    /// Serve `GET /events/{source}/{id}` (an event's trace) on the admin
+    /// listener (`false`).
+    pub const TRACE_ENDPOINT: &str = "CONSUMER_TRACE_ENDPOINT";
 
     /// Each variable and the configuration key it sets.
     pub const VARIABLES: &[EnvVar] = &[
@@ -76,6 +79,7 @@ pub mod env {
         EnvVar::text(COMMIT_INTERVAL, "commit_interval"),
         EnvVar::text(SHUTDOWN_GRACE, "shutdown_grace"),
         EnvVar::text(INSTANCE_ID, "instance_id"),
+        EnvVar::scalar(TRACE_ENDPOINT, "trace_endpoint"),
     ];
 
     /// Every variable above, plus `KAFKA_*` pass-through, `LOG_FORMAT` and
@@ -98,6 +102,7 @@ pub mod env {
         COMMIT_INTERVAL,
         SHUTDOWN_GRACE,
         INSTANCE_ID,
+        TRACE_ENDPOINT,
         LOG_FORMAT,
         RUST_LOG,
     ];
@@ -125,6 +130,7 @@ struct ConsumerSettings {
     #[serde(with = "humantime_serde")]
     shutdown_grace: Option<Duration>,
     instance_id: Option<String>,
+    trace_endpoint: bool,
     downstream: DownstreamSettings,
     kafka: KafkaSettings,
 }
@@ -141,6 +147,7 @@ impl Default for ConsumerSettings {
             commit_interval: Duration::from_millis(500),
             shutdown_grace: None,
             instance_id: None,
+            trace_endpoint: false,
             downstream: DownstreamSettings::default(),
             kafka: KafkaSettings::default(),
         }
@@ -154,6 +161,8 @@ pub struct ConsumerConfig {
     pub ladder: Ladder,
     /// Address of the metrics and health endpoints.
     pub metrics_listen: SocketAddr,
+    /// Whether the admin listener answers `GET /events/{source}/{id}`.
+    pub trace_endpoint: bool,
     /// Downstream delivery.
     pub http: HttpSettings,
     /// Poll-loop tuning.
@@ -241,6 +250,7 @@ impl ConsumerConfig {
         Ok(Self {
             ladder,
             metrics_listen: settings.metrics_listen,
+            trace_endpoint: settings.trace_endpoint,
             http,
             worker,
             consumer_kafka,

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::{Claim, Claims, DeliveredSet, IdHash, Owner};
+use super::{Claim, Claims, DeliveredSet, IdHash, Owner, ReadAt};
 
 /// What the gate says about one copy of an event.
 #[derive(Debug, PartialEq, Eq)]
@@ -50,7 +50,7 @@ impl<T> DedupeGate<T> {
             .or_insert_with(|| DeliveredSet::new(window))
     }
 
-    /// Decides about `copy` of event `id` read at `at` (topic and offset) on
+    /// Decides about `copy` of event `id` read `at` on
     /// `partition` at `now_ms`; a copy that starts holds the claim for
     /// `owner` (its partition's assignment).
     pub fn admit(
@@ -59,10 +59,10 @@ impl<T> DedupeGate<T> {
         id: IdHash,
         owner: Owner,
         now_ms: i64,
-        at: (&str, i64),
+        at: ReadAt<'_>,
         copy: T,
     ) -> Admission<T> {
-        if self.set(partition).is_duplicate(id, now_ms, at.0, at.1) {
+        if self.set(partition).is_duplicate(id, now_ms, &at) {
             return Admission::Duplicate(copy);
         }
         match self
@@ -149,7 +149,11 @@ mod tests {
     use super::*;
     use crate::dedupe::id_hash;
 
-    const AT: (&str, i64) = ("webhooks", 0);
+    const AT: ReadAt<'static> = ReadAt {
+        topic: "webhooks",
+        offset: 0,
+        redelivery_at_ms: None,
+    };
 
     fn gate() -> DedupeGate<&'static str> {
         DedupeGate::new(Duration::from_secs(60))

@@ -96,6 +96,30 @@ impl From<StoredId> for IdHash {
     }
 }
 
+/// Where a copy was read, and whether it is a re-delivery: what decides,
+/// beside its id, whether it is a duplicate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadAt<'a> {
+    /// The topic it was read from.
+    pub topic: &'a str,
+    /// Its offset there.
+    pub offset: i64,
+    /// When an operator asked for it to be delivered again
+    /// (`consumer events redeliver`): deliveries before do not count.
+    pub redelivery_at_ms: Option<i64>,
+}
+
+impl<'a> ReadAt<'a> {
+    /// A copy at `offset` of `topic` that is no re-delivery.
+    pub fn plain(topic: &'a str, offset: i64) -> Self {
+        Self {
+            topic,
+            offset,
+            redelivery_at_ms: None,
+        }
+    }
+}
+
 /// How many sweeps per window [`DeliveredSet::expire`] makes at most: an id
 /// is freed at most a 32nd of the window after it expired.
 const SWEEPS_PER_WINDOW: i64 = 32;
@@ -149,14 +173,15 @@ impl DeliveredSet {
             .filter(|&at| now_ms.saturating_sub(at) <= self.window_ms)
     }
 
-    /// Whether the record at `offset` of `topic` with `id` is a duplicate at
-    /// `now_ms`: delivered within the window, and, when a replay fence
-    /// covers the record, delivered since the fence.
-    pub fn is_duplicate(&self, id: IdHash, now_ms: i64, topic: &str, offset: i64) -> bool {
-        match (
-            self.delivered_at(id, now_ms),
-            self.fences.covering(topic, offset),
-        ) {
+    /// Whether the record `at` with `id` is a duplicate at `now_ms`:
+    /// delivered within the window, and, when a replay fence covers the
+    /// record or it is a re-delivery, delivered since then.
+    pub fn is_duplicate(&self, id: IdHash, now_ms: i64, at: &ReadAt<'_>) -> bool {
+        let fenced_at = self
+            .fences
+            .covering(at.topic, at.offset)
+            .max(at.redelivery_at_ms);
+        match (self.delivered_at(id, now_ms), fenced_at) {
             (None, _) => false,
             (Some(_), None) => true,
             (Some(at), Some(fenced_at)) => at >= fenced_at,
@@ -320,7 +345,7 @@ mod tests {
         let mut set = DeliveredSet::new(Duration::from_secs(3600));
         let id = id_hash("genesys/evt-1");
         set.insert(id, 1_000);
-        assert!(set.is_duplicate(id, 2_000, "webhooks", 5));
+        assert!(set.is_duplicate(id, 2_000, &ReadAt::plain("webhooks", 5)));
         set.fences.add(Fence {
             topic: "webhooks".into(),
             from: 0,
@@ -328,17 +353,38 @@ mod tests {
             at_ms: 3_000,
         });
         assert!(
-            !set.is_duplicate(id, 4_000, "webhooks", 5),
+            !set.is_duplicate(id, 4_000, &ReadAt::plain("webhooks", 5)),
             "replayed on request"
         );
         assert!(
-            set.is_duplicate(id, 4_000, "webhooks", 12),
+            set.is_duplicate(id, 4_000, &ReadAt::plain("webhooks", 12)),
             "outside the range"
         );
         set.insert(id, 4_500);
         assert!(
-            set.is_duplicate(id, 5_000, "webhooks", 7),
+            set.is_duplicate(id, 5_000, &ReadAt::plain("webhooks", 7)),
             "a second copy in the range"
+        );
+    }
+
+    #[test]
+    fn a_redelivery_copy_is_delivered_once_then_deduped_like_any_copy() {
+        let mut set = DeliveredSet::new(Duration::from_secs(3600));
+        let id = id_hash("genesys/evt-1");
+        set.insert(id, 1_000);
+        let copy = ReadAt {
+            redelivery_at_ms: Some(3_000),
+            ..ReadAt::plain("webhooks", 40)
+        };
+        assert!(!set.is_duplicate(id, 4_000, &copy), "asked for again");
+        assert!(
+            set.is_duplicate(id, 4_000, &ReadAt::plain("webhooks", 41)),
+            "other copies stay duplicates"
+        );
+        set.insert(id, 4_500);
+        assert!(
+            set.is_duplicate(id, 5_000, &copy),
+            "the copy read twice (a replay) is delivered once"
         );
     }
 

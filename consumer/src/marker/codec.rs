@@ -21,6 +21,8 @@ pub struct Marker<'a> {
     pub stage: &'a str,
     /// Attempt that succeeded (1 for the first).
     pub attempt: u32,
+    /// The group member that delivered it.
+    pub member: &'a str,
 }
 
 impl Marker<'_> {
@@ -41,8 +43,8 @@ pub struct MarkerRecord {
 }
 
 impl MarkerRecord {
-    /// The delivery marker of `event`, delivered from `stage` at `attempt`.
-    pub fn delivery(event: &Envelope, stage: &str, attempt: u32) -> Self {
+    /// The delivery marker of `event`, delivered as `marker` says.
+    pub fn delivery(event: &Envelope, marker: &Marker<'_>) -> Self {
         let headers = OwnedHeaders::new_with_capacity(2)
             .insert(Header {
                 key: h::EVENT_ID,
@@ -54,7 +56,7 @@ impl MarkerRecord {
             });
         Self {
             key: dedupe_key(&event.source, &event.event_id),
-            value: Marker { stage, attempt }.to_bytes(),
+            value: marker.to_bytes(),
             headers,
         }
     }
@@ -122,9 +124,17 @@ mod tests {
             source: "genesys".into(),
             ..Envelope::default()
         };
-        let record = MarkerRecord::delivery(&event, "retry-1m", 2);
+        let marker = Marker {
+            stage: "retry-1m",
+            attempt: 2,
+            member: "consumer-0",
+        };
+        let record = MarkerRecord::delivery(&event, &marker);
         assert_eq!(record.key, "genesys/evt-1");
-        assert_eq!(record.value, br#"{"stage":"retry-1m","attempt":2}"#);
+        assert_eq!(
+            record.value,
+            br#"{"stage":"retry-1m","attempt":2,"member":"consumer-0"}"#
+        );
         assert_eq!(header_keys(&record.headers), [h::EVENT_ID, h::SOURCE]);
         assert_eq!(
             read(Some(record.key.as_bytes()), &record.value, false),

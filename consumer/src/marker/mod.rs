@@ -25,8 +25,9 @@ pub use loader::{LoadError, MarkerLoader};
 
 use crate::handoff::{self, Handoff};
 
-/// Writes the delivery marker of `event` (delivered from `stage` at
-/// `attempt`) to marker `topic`, partition `partition`, without waiting: the
+/// Writes the delivery marker of `event` (`marker` says from which stage,
+/// at which attempt, by whom) to marker `topic`, partition `partition`,
+/// without waiting: the
 /// event is delivered either way (its offset may be committed), and this
 /// process already remembers the id. A marker lost to a crash in the next
 /// milliseconds can only let a later duplicate through.
@@ -35,10 +36,9 @@ pub fn record_delivery(
     topic: &str,
     partition: i32,
     event: &Envelope,
-    stage: &str,
-    attempt: u32,
+    marker: &Marker<'_>,
 ) {
-    let record = MarkerRecord::delivery(event, stage, attempt);
+    let record = MarkerRecord::delivery(event, marker);
     handoff::send_detached(
         producer,
         Handoff {

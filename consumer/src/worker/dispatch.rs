@@ -15,7 +15,7 @@ use tracing::{debug, warn};
 
 use super::partition::Running;
 use super::{Completion, LoopEvent, Parked, PartitionKey, Queues, State, WorkerContext};
-use crate::dedupe::{event_id_hash, Admission, IdHash};
+use crate::dedupe::{event_id_hash, Admission, IdHash, ReadAt};
 use crate::deliver::Handler;
 use crate::events::{self, Subject};
 use crate::metrics;
@@ -240,17 +240,21 @@ impl<H: Handler> State<H> {
             Err(why) => return self.spawn(key, epoch, None, record, Err(why)),
         };
         let id = event_id_hash(&event.source, &event.event_id);
-        let offset = record.offset;
+        let (offset, redelivery_at_ms) = (record.offset, record.redelivery_at_ms());
         let copy = Parked {
             key,
             epoch,
             record,
             event,
         };
-        let topic = self.pipeline.ladder.topic(key.stage);
+        let at = ReadAt {
+            topic: self.pipeline.ladder.topic(key.stage),
+            offset,
+            redelivery_at_ms,
+        };
         match self
             .gate
-            .admit(key.partition, id, epoch, unix_ms(), (topic, offset), copy)
+            .admit(key.partition, id, epoch, unix_ms(), at, copy)
         {
             Admission::Start(Parked { record, event, .. }) => {
                 self.spawn(key, epoch, Some(id), record, Ok(event))

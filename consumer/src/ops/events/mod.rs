@@ -1,12 +1,17 @@
-//! `consumer events trace`: what happened to one event. Its id is the
-//! record key, so each of the group's topics holds its records in one
-//! known partition ([`read`]); a time window bounds the reading; the
-//! records found tell the journey ([`timeline`]).
+//! `consumer events …`: what happened to one event, and sending one
+//! delivered event once more.
 //!
-//! Not built yet: re-delivery of one delivered event, the HTTP endpoint,
-//! and showing the replay fences and the member that delivered.
+//! - `trace`: its id is the record key, so each of the group's topics holds
+//!   its records in one known partition ([`read`]); a time window bounds the
+//!   reading; the records found, with the replay fences of that partition,
+//!   tell the journey ([`timeline`]). The same answer is served over HTTP
+//!   when enabled ([`endpoint`]).
+//! - `redeliver`: a copy for this group only ([`redeliver`]).
 
+pub mod endpoint;
 mod read;
+mod redeliver;
+mod render;
 pub mod timeline;
 
 use std::process::ExitCode;
@@ -17,27 +22,43 @@ use switchboard_runtime::exit;
 use switchboard_runtime::time::unix_ms;
 
 use crate::config::ConsumerConfig;
-use crate::ops::{parse_time, table};
+use crate::ops::{parse_time, OpsError};
 use crate::topics::GroupTopicNames;
 use read::{Reading, Wanted};
-use timeline::{Ending, Role, Timeline};
+use timeline::{Role, Timeline};
 
 /// `consumer events …`
 #[derive(Subcommand)]
 pub enum EventsCommand {
     /// One event's journey: received, each attempt and where it went, how
-    /// it ended (delivered, dead-lettered, waiting), duplicates and
-    /// re-drives. Reads only the partition its id maps to in each of the
-    /// group's topics, from --since on. Exit 0 when found, 1 when not.
+    /// it ended (delivered, dead-lettered, waiting), duplicates, re-drives,
+    /// replays and re-deliveries. Reads only the partition its id maps to in
+    /// each of the group's topics, from --since on. Exit 0 when found, 1
+    /// when not.
     #[command(after_help = "Examples:\n  \
         consumer events trace --group crm-sync --source genesys --id 7f3e2a91-…\n  \
         consumer events trace --group crm-sync --source genesys --id 7f3e2a91-… --since 3d --json")]
-    Trace(TraceArgs),
+    Trace(EventArgs),
+    /// Delivers one event that was delivered once more (the destination
+    /// lost it), despite dedupe: a copy goes to the group's first retry
+    /// stage, due at once, marked as a re-delivery. Only this group sees
+    /// it. Dry run unless --execute.
+    #[command(after_help = "Examples:\n  \
+        consumer events redeliver --group crm-sync --source genesys --id 7f3e2a91-…\n  \
+        consumer events redeliver --group crm-sync --source genesys --id 7f3e2a91-… --execute")]
+    Redeliver {
+        /// The event.
+        #[command(flatten)]
+        event: EventArgs,
+        /// Write the copy (without it, only say what would be done).
+        #[arg(long)]
+        execute: bool,
+    },
 }
 
-/// Arguments of `events trace`.
+/// Which event, where and since when.
 #[derive(Args)]
-pub struct TraceArgs {
+pub struct EventArgs {
     /// Consumer group (default: CONSUMER_GROUP or the config file).
     #[arg(long)]
     group: Option<String>,
@@ -55,9 +76,9 @@ pub struct TraceArgs {
     json: bool,
 }
 
-/// The answer, as `--json` prints it.
+/// A trace's answer, as `--json` and the HTTP endpoint give it.
 #[derive(Serialize)]
-struct Answer<'a> {
+pub(crate) struct Answer<'a> {
     source: &'a str,
     id: &'a str,
     since_ms: i64,
@@ -67,9 +88,19 @@ struct Answer<'a> {
     timeline: &'a Timeline,
 }
 
+/// What looking for one event found: the reading, and the journey when
+/// there was one.
+pub(crate) struct Looked {
+    reading: Reading,
+    timeline: Option<Timeline>,
+}
+
 /// Runs an `events` command.
 pub fn run(config: &ConsumerConfig, command: EventsCommand) -> ExitCode {
-    let EventsCommand::Trace(args) = command;
+    let (args, execute) = match command {
+        EventsCommand::Trace(args) => (args, None),
+        EventsCommand::Redeliver { event, execute } => (event, Some(execute)),
+    };
     let mut config = config.clone();
     if let Some(group) = &args.group {
         if let Err(error) = config.set_group(group) {
@@ -85,42 +116,70 @@ pub fn run(config: &ConsumerConfig, command: EventsCommand) -> ExitCode {
         id: &args.id,
         since_ms,
     };
-    let reading = match read::read(&config.consumer_kafka, &topics(&config), &wanted) {
-        Ok(reading) => reading,
+    let looked = match look(&config, &wanted) {
+        Ok(looked) => looked,
         Err(error) => return crate::ops::cli::finish(&config.consumer_kafka, Err(error)),
     };
-    let Reading {
-        found,
-        partition,
-        records_read,
-    } = reading;
-    let Some(timeline) = timeline::timeline(found) else {
-        eprintln!(
-            "consumer: event {} of source {} not found since {} (read {records_read} records in partition {partition} of the group's topics); widen --since, check --source and --group, or it is older than the topics' retention",
-            args.id,
-            args.source,
-            instant(since_ms)
-        );
+    if looked.timeline.is_none() {
+        eprintln!("consumer: {}", not_found(&wanted, &looked.reading));
         return ExitCode::from(exit::FAILED);
+    }
+    match execute {
+        None => {
+            trace(&args, &wanted, &looked);
+            ExitCode::SUCCESS
+        }
+        Some(execute) => redeliver::run(&config, &wanted, &looked, execute),
+    }
+}
+
+/// Reads the group's topics for `wanted` and tells the journey.
+pub(crate) fn look(config: &ConsumerConfig, wanted: &Wanted<'_>) -> Result<Looked, OpsError> {
+    let reading = read::read(&config.consumer_kafka, &topics(config), wanted)?;
+    let timeline = timeline::timeline(&reading.found, &reading.fences);
+    Ok(Looked { reading, timeline })
+}
+
+/// The answer of a trace that found the event.
+pub(crate) fn answer<'a>(wanted: &Wanted<'a>, looked: &'a Looked) -> Option<Answer<'a>> {
+    Some(Answer {
+        source: wanted.source,
+        id: wanted.id,
+        since_ms: wanted.since_ms,
+        partition: looked.reading.partition,
+        records_read: looked.reading.records_read,
+        timeline: looked.timeline.as_ref()?,
+    })
+}
+
+/// Says that `wanted` was not found, where it was looked for and what to try.
+pub(crate) fn not_found(wanted: &Wanted<'_>, reading: &Reading) -> String {
+    format!(
+        "event {} of source {} not found since {} (read {} records in partition {} of the group's topics); widen --since, check --source and --group, or it is older than the topics' retention",
+        wanted.id,
+        wanted.source,
+        render::instant(wanted.since_ms),
+        reading.records_read,
+        reading.partition
+    )
+}
+
+fn trace(args: &EventArgs, wanted: &Wanted<'_>, looked: &Looked) {
+    let Some(answer) = answer(wanted, looked) else {
+        return;
     };
     if args.json {
-        let answer = Answer {
-            source: &args.source,
-            id: &args.id,
-            since_ms,
-            partition,
-            records_read,
-            timeline: &timeline,
-        };
         println!("{}", serde_json::to_string(&answer).unwrap_or_default());
     } else {
-        println!("{}", render(&args, &timeline));
+        let reading = &looked.reading;
+        println!("{}", render::render(wanted, answer.timeline));
         println!(
-            "(read {records_read} records in partition {partition} of the group's topics since {})",
-            instant(since_ms)
+            "(read {} records in partition {} of the group's topics since {})",
+            reading.records_read,
+            reading.partition,
+            render::instant(wanted.since_ms)
         );
     }
-    ExitCode::SUCCESS
 }
 
 /// The group's topics, each with its role, main first.
@@ -136,53 +195,4 @@ fn topics(config: &ConsumerConfig) -> Vec<(String, Role)> {
     topics.push((names.dlt, Role::DeadLetter));
     topics.push((names.delivered, Role::Delivered));
     topics
-}
-
-fn render(args: &TraceArgs, timeline: &Timeline) -> String {
-    let mut rows = vec![vec![
-        "TIME".to_owned(),
-        "TOPIC".to_owned(),
-        "OFFSET".to_owned(),
-        "WHAT".to_owned(),
-    ]];
-    for step in &timeline.steps {
-        rows.push(vec![
-            instant(step.at_ms),
-            step.topic.clone(),
-            format!("{}/{}", step.partition, step.offset),
-            step.what.clone(),
-        ]);
-    }
-    let ending = match &timeline.ending {
-        Ending::Delivered { at_ms, stage, attempt } => {
-            format!("delivered at {} from {stage} (attempt {attempt})", instant(*at_ms))
-        }
-        Ending::DeadLettered { at_ms, reason, pointer } => format!(
-            "dead-lettered at {} ({reason}{}); re-drive it with `consumer dlt redrive --id {} --execute`",
-            instant(*at_ms),
-            if *pointer { ", a pointer" } else { "" },
-            args.id
-        ),
-        Ending::Waiting { stage, due_at_ms } => match due_at_ms {
-            Some(due) => format!("waiting in {stage}, due at {}", instant(*due)),
-            None => format!("waiting in {stage}"),
-        },
-        Ending::Received => "received; the group has not handled it yet (see its lag)".to_owned(),
-    };
-    format!(
-        "event {} of source {}: {ending}; received {} time(s), delivered {} time(s)\n{}",
-        args.id,
-        args.source,
-        timeline.received,
-        timeline.deliveries,
-        table(&rows)
-    )
-}
-
-/// A unix-ms time as RFC 3339 (UTC, seconds).
-pub(crate) fn instant(ms: i64) -> String {
-    humantime::format_rfc3339_seconds(
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64),
-    )
-    .to_string()
 }

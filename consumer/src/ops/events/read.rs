@@ -1,6 +1,7 @@
 //! Finds an event's records: in each of the group's topics, only the
 //! partition its key maps to (the producer's own partitioner), from a time
-//! on to the end, keeping the records of that id and source.
+//! on to the end, keeping the records of that id and source, and the
+//! replay fences of that partition number.
 
 use std::time::{Duration, Instant};
 
@@ -14,8 +15,9 @@ use switchboard_proto::{headers as h, DltReason, Envelope};
 use switchboard_runtime::kafka::partitioner::partition_of;
 use switchboard_runtime::kafka::{KafkaLog, KafkaSettings};
 
-use super::timeline::{Found, Role};
-use crate::dedupe::dedupe_key;
+use super::timeline::{Delivery, Found, Role};
+use crate::dedupe::{dedupe_key, Fence};
+use crate::marker::{self, MarkerRead};
 use crate::ops::{partitions_of, OpsError, TIMEOUT};
 
 /// The event asked about, and where to look.
@@ -32,10 +34,24 @@ pub struct Wanted<'a> {
 pub struct Reading {
     /// The event's records.
     pub found: Vec<Found>,
+    /// The replay fences on its partition number of the marker log.
+    pub fences: Vec<Fence>,
+    /// The first record the gateway wrote for it (what a re-delivery copies).
+    pub original: Option<Original>,
     /// The partition number its key maps to.
     pub partition: i32,
     /// Records read to find them.
     pub records_read: u64,
+}
+
+/// A main-topic record as it was written: what `events redeliver` copies.
+pub struct Original {
+    /// Where it is (topic, partition, offset, timestamp).
+    pub origin: switchboard_proto::hop::Origin,
+    /// Its value (the envelope).
+    pub value: Vec<u8>,
+    /// Its headers, in order.
+    pub headers: Vec<(String, Vec<u8>)>,
 }
 
 /// Reads `topics` (each with its role) for `wanted`.
@@ -56,6 +72,8 @@ pub fn read(
     let marker_key = dedupe_key(wanted.source, wanted.id);
     let mut reading = Reading {
         found: Vec::new(),
+        fences: Vec::new(),
+        original: None,
         partition,
         records_read: 0,
     };
@@ -66,11 +84,20 @@ pub fn read(
         };
         scan(&consumer, topic, partition, wanted.since_ms, |message| {
             reading.records_read += 1;
+            if role == &Role::Delivered && header(message, h::REPLAY_FENCE).is_some() {
+                if let MarkerRead::Fence(fence) = marker::codec::read_message(message) {
+                    reading.fences.push(fence);
+                }
+                return;
+            }
             if message.key() != Some(key.as_bytes()) {
                 return;
             }
             let found = found(role, message);
             if role == &Role::Delivered || source_of(message).as_deref() == Some(wanted.source) {
+                if role == &Role::Main && reading.original.is_none() {
+                    reading.original = Some(original(message));
+                }
                 reading.found.push(found);
             }
         })?;
@@ -143,14 +170,15 @@ fn found(role: &Role, message: &rdkafka::message::BorrowedMessage<'_>) -> Found 
     let delivered = (role == &Role::Delivered)
         .then(|| serde_json::from_slice::<serde_json::Value>(value).ok())
         .flatten()
-        .map(|marker| {
-            (
-                marker["stage"].as_str().unwrap_or("?").to_owned(),
-                marker["attempt"].as_u64().unwrap_or(0) as u32,
-            )
+        .map(|marker| Delivery {
+            stage: marker["stage"].as_str().unwrap_or("?").to_owned(),
+            attempt: marker["attempt"].as_u64().unwrap_or(0) as u32,
+            member: marker["member"].as_str().map(str::to_owned),
         });
     Found {
         role: role.clone(),
+        topic: message.topic().to_owned(),
+        redelivery_at_ms: header(message, h::REDELIVERY_AT).and_then(|at| at.parse().ok()),
         partition: message.partition(),
         offset: message.offset(),
         at_ms: message.timestamp().to_millis().unwrap_or(0),
@@ -160,5 +188,26 @@ fn found(role: &Role, message: &rdkafka::message::BorrowedMessage<'_>) -> Found 
             .map(|e| e.gateway_instance)
             .filter(|g| !g.is_empty()),
         delivered,
+    }
+}
+
+fn original(message: &rdkafka::message::BorrowedMessage<'_>) -> Original {
+    let headers = message
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|hd| (hd.key.to_owned(), hd.value.unwrap_or_default().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Original {
+        origin: switchboard_proto::hop::Origin {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
+        },
+        value: message.payload().unwrap_or_default().to_vec(),
+        headers,
     }
 }
