@@ -1,7 +1,8 @@
 //! `consumer events trace`: one event's journey found in the partition its
 //! id maps to, for each path: delivered, retried then delivered,
 //! dead-lettered, re-driven then delivered, received twice, waiting in a
-//! stage; and a clear "not found" for an id that never came.
+//! stage; and a clear "not found" for an id that never came. Re-delivery of
+//! one delivered event, and the same trace over HTTP.
 
 use std::time::Duration;
 
@@ -263,4 +264,136 @@ async fn an_event_waiting_in_a_retry_stage_is_shown_with_its_due_time() {
         (55_000..=65_000).contains(&(due - handed)),
         "due a minute after: {answer}"
     );
+}
+
+/// `events redeliver` of `id` in `group` (exit code, stdout, stderr).
+async fn redeliver(main: &str, group: &str, id: &str, execute: bool) -> (i32, String, String) {
+    let bootstrap = shared_kafka().await.bootstrap();
+    let env = [
+        ("SWITCHBOARD_TOPIC", main),
+        ("RETRY_STAGES", crate::pipeline::TEST_STAGES),
+    ];
+    let mut args = vec![
+        "events",
+        "redeliver",
+        "--group",
+        group,
+        "--source",
+        "genesys",
+        "--id",
+        id,
+    ];
+    if execute {
+        args.push("--execute");
+    }
+    crate::pipeline::consumer_command_full(&bootstrap, &env, &args).await
+}
+
+#[tokio::test]
+async fn a_delivered_event_is_redelivered_once_on_request_and_traced_over_http() {
+    let bootstrap = shared_kafka().await.bootstrap();
+    let main = unique_topic("redeliver-one");
+    let group = format!("{main}-group");
+    create_group_topics(&bootstrap, &main, &group, 2).await;
+    let gateway = Gateway::start(&bootstrap, &main, None, &[]).await;
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    downstream.script("r-dead", &[Answer::status(400)]);
+    let consumer = ConsumerProcess::start(
+        &bootstrap,
+        &main,
+        &group,
+        &downstream.url(),
+        &[("CONSUMER_TRACE_ENDPOINT", "true")],
+    )
+    .await;
+    post(&gateway, "r-1").await;
+    post(&gateway, "r-other").await;
+    post(&gateway, "r-dead").await;
+    let ids = ["r-1".to_owned(), "r-other".to_owned()];
+    downstream
+        .wait_delivered(&ids, Duration::from_secs(30))
+        .await;
+    let http = HttpClient::new();
+
+    // The trace over HTTP: the CLI's JSON, the member that delivered named.
+    let reply = http
+        .get(&consumer.url("/events/genesys/r-1?since=1h"))
+        .await
+        .expect("trace");
+    assert_eq!(reply.status, StatusCode::OK);
+    let answer = reply.json();
+    assert_eq!(kinds(&answer), ["received", "delivered"], "{answer}");
+    assert!(
+        answer["ending"]["member"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{answer}"
+    );
+    let missing = http
+        .get(&consumer.url("/events/genesys/r-never"))
+        .await
+        .expect("trace");
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        missing.headers["content-type"], "application/problem+json",
+        "{missing:?}"
+    );
+    assert!(
+        missing.json()["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not found since"),
+        "{missing:?}"
+    );
+    let bad = http
+        .get(&consumer.url("/events/genesys/r-1?since=soon"))
+        .await
+        .expect("trace");
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    // A dry run changes nothing; --execute delivers it exactly once more.
+    let (code, out, stderr) = redeliver(&main, &group, "r-1", false).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.contains("dry run"), "{out}");
+    let (code, out, stderr) = redeliver(&main, &group, "r-1", true).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.contains("retry-1m"), "{out}");
+    crate::harness::eventually("r-1 delivered again", Duration::from_secs(30), || async {
+        (downstream.successes().get("r-1") == Some(&2)).then_some(())
+    })
+    .await;
+    let answer = crate::harness::eventually(
+        "the second delivery traced",
+        Duration::from_secs(20),
+        || async {
+            let (_, answer, _) = trace(&main, &group, "r-1", crate::pipeline::TEST_STAGES).await;
+            (answer["deliveries"] == 2).then_some(answer)
+        },
+    )
+    .await;
+    assert_eq!(
+        kinds(&answer),
+        ["received", "delivered", "redelivery", "delivered"],
+        "{answer}"
+    );
+    // The copy is one event's, delivered once: nothing else was sent again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let successes = downstream.successes();
+    assert_eq!(
+        (successes.get("r-1"), successes.get("r-other")),
+        (Some(&2), Some(&1))
+    );
+
+    // Not delivered: refused, naming what to do instead.
+    crate::harness::eventually("r-dead in the DLT", Duration::from_secs(30), || async {
+        let (_, answer, _) = trace(&main, &group, "r-dead", crate::pipeline::TEST_STAGES).await;
+        (answer["ending"]["state"] == "dead_lettered").then_some(())
+    })
+    .await;
+    let (code, _, stderr) = redeliver(&main, &group, "r-dead", true).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("dlt redrive"), "{stderr}");
+    let (code, _, stderr) = redeliver(&main, &group, "r-never", true).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("not found since"), "{stderr}");
 }

@@ -167,6 +167,29 @@ async fn a_redeliver_reset_delivers_the_replayed_range_once_more_and_a_plain_one
     );
     run_until_committed("progress-2").await;
     delivered_each(2, Duration::from_secs(5)).await;
+    // `events trace` shows the replay between the two deliveries.
+    let (code, out, stderr) = consumer_command_full(
+        &bootstrap,
+        &env,
+        &[
+            "events", "trace", "--source", "genesys", "--id", &events[1], "--json",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let answer: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let kinds: Vec<&str> = answer["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|step| step["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["received", "delivered", "replayed", "delivered"],
+        "{answer}"
+    );
+    assert_eq!(answer["deliveries"], 2, "{answer}");
 
     // A plain replay of the same range delivers nothing again (dedupe).
     let (code, out) =
