@@ -90,6 +90,18 @@ pub fn duplicate(subject: &Subject<'_>) {
     metrics::dedupe_hit(subject.source, subject.stage);
 }
 
+/// `subject` is not taken by `destination`'s filter: committed without a
+/// delivery.
+pub fn filtered(subject: &Subject<'_>, destination: &str) {
+    debug!(
+        event_id = subject.event_id,
+        stage = subject.stage,
+        destination,
+        "not taken by the destination's filter; committed without a delivery"
+    );
+    metrics::handled(subject.source, subject.stage, Handled::Filtered);
+}
+
 /// A hand-off to `topic` failed; it is tried again (`first`: the first
 /// failure of this record, which is logged).
 pub fn hand_off_failed(topic: &str, error: &dyn std::fmt::Display, first: bool) {

@@ -10,6 +10,7 @@
 //! - [`process`]: one event through one stage: handle, then deliver or hand on.
 //! - [`deliver`]: the handler trait and HTTP delivery: each destination's control (limits, holds,
 //!   breaker), the exchange and its classification, credentials, OAuth2, TLS, signing.
+//! - [`filter`]: which events a destination takes (by event type, then body conditions).
 //! - [`record`]: a consumed record as held in memory and the headers of its next hop.
 //! - [`handoff`]: retry, dead-letter and marker records, written with the runtime's replaceable producer.
 //! - [`dedupe`]: duplicate suppression by event id (design and bounds) and the gate every record passes.
@@ -17,7 +18,8 @@
 //! - [`topics`]: the group's topics and the start-up partition check.
 //! - [`events`]: what happens to a record, each logged and counted in one function.
 //! - [`metrics`]: metric names, descriptions, label enums and recording helpers.
-//! - [`ops`]: operator commands: `topics ensure`, `offsets reset`, `dlt list|redrive`.
+//! - [`ops`]: operator commands: `topics ensure`, `offsets reset`, `dlt list|redrive`,
+//!   `events trace|redeliver` (and the trace endpoint).
 //! - [`run`]: wires it all together and runs to a clean stop.
 //!
 //! Process plumbing (logging, shutdown, exit codes, configuration layering,
@@ -52,6 +54,10 @@
 //! - **destination**: where a source's events go (the default URL, or a
 //!   source's own), with its own limits, credentials, TLS and breaker
 //!   ([`deliver::downstream`]); `destination` in metrics.
+//! - **filter** ([`filter`]): which events a destination takes; an event it
+//!   does not take is **filtered**: committed without a delivery, counted.
+//! - **event type**: what kind of event it is (EventBridge's `detail-type`),
+//!   found by the gateway and carried in the `sb-event-type` header.
 //! - **hold**: the destination asked to be left alone (`Retry-After`);
 //!   its events wait without using an attempt.
 //! - **destination failure**: a failure that may be the destination's rather
@@ -64,6 +70,7 @@ pub mod config;
 pub mod dedupe;
 pub mod deliver;
 pub mod events;
+pub mod filter;
 pub mod handoff;
 pub mod marker;
 pub mod metrics;

@@ -35,6 +35,8 @@ pub struct Pipeline<H> {
     /// Dead-letter pointers the broker refuses right now: their partitions
     /// are held, and the consumer reports not ready.
     pub stuck: AtomicUsize,
+    /// Which events each destination takes.
+    pub filters: crate::filter::Filters,
     /// Who this process is in the group (its `group.instance.id`, else its
     /// `client.id`): written into each delivery marker, shown by `trace`.
     pub member: String,

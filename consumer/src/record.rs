@@ -64,13 +64,20 @@ impl ConsumedRecord {
         }
     }
 
+    /// The value of carried header `name` (the first), when it is text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.carried
+            .iter()
+            .find(|(key, _)| key == name)
+            .and_then(|(_, value)| std::str::from_utf8(value).ok())
+    }
+
     /// When an operator asked for this copy to be delivered again
     /// (`consumer events redeliver`), if it is such a copy.
     pub fn redelivery_at_ms(&self) -> Option<i64> {
-        self.carried
-            .iter()
-            .find(|(key, _)| key == switchboard_proto::headers::REDELIVERY_AT)
-            .and_then(|(_, value)| std::str::from_utf8(value).ok()?.parse().ok())
+        self.header(switchboard_proto::headers::REDELIVERY_AT)?
+            .parse()
+            .ok()
     }
 
     /// The attempt number of the delivery about to be made (1 for the first).

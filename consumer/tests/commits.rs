@@ -119,6 +119,7 @@ async fn a_refused_commit_is_sent_again_until_the_broker_has_it() {
         stopping: stop.clone(),
         stuck: AtomicUsize::new(0),
         member: "commits-test".into(),
+        filters: Default::default(),
     });
     let worker = Worker::new(
         &settings,

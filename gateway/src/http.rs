@@ -46,6 +46,7 @@ impl Route {
     /// Routes to `source`, resolving its series (at zero) with the installed recorder.
     pub fn new(source: Source) -> Self {
         let series = SourceSeries::configured(source.name);
+        source.types.register(source.name);
         Self { source, series }
     }
 }

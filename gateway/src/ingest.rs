@@ -120,8 +120,9 @@ pub async fn ingest<'s>(
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let pointed = parse_json(source, &body)?;
+    let (pointed, type_pointed) = source.split_found(parse_json(source, &body)?);
     let event_id = source.event_id(headers, pointed, &body)?;
+    let event_type = source.types.find(headers, type_pointed);
 
     let traceparent = header_text(headers, "traceparent");
     let envelope = Envelope {
@@ -147,6 +148,7 @@ pub async fn ingest<'s>(
             .unwrap_or_default()
             .to_owned(),
         gateway_instance: settings.instance_id.clone(),
+        event_type: event_type.unwrap_or_default(),
     };
     let payload = envelope.encode_to_vec();
     let record = OutgoingRecord {
@@ -154,14 +156,20 @@ pub async fn ingest<'s>(
         key: &envelope.event_id,
         payload: &payload,
         source: source.name,
+        event_type: (!envelope.event_type.is_empty()).then_some(envelope.event_type.as_str()),
         traceparent,
     };
     match producer.send(record, settings.deadline).await {
-        Ok(acked) => Ok(Accepted {
-            id: envelope.event_id,
-            topic: &source.topic,
-            acked,
-        }),
+        Ok(acked) => {
+            let event_type =
+                (!envelope.event_type.is_empty()).then_some(envelope.event_type.as_str());
+            source.types.accepted(source.name, event_type);
+            Ok(Accepted {
+                id: envelope.event_id,
+                topic: &source.topic,
+                acked,
+            })
+        }
         Err(error) => {
             crate::metrics::produce_failed(source.name, error.kind());
             if matches!(error, ProduceError::NotAuthorised { .. }) {
@@ -212,7 +220,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<&str, Rejection> {
 /// pointers, without building a tree of the body.
 fn parse_json(source: &Source, body: &[u8]) -> Result<Found, Rejection> {
     source
-        .id_pointers
+        .pointers
         .values_at(body)
         .map_err(|e| Rejection::MalformedJson {
             detail: format!(

@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`config`]: settings, their defaults and variables, validation; fail-closed auth.
 //! - [`source`]: a configured source, its settings, and event-id extraction.
+//! - [`event_type`]: where a source's event type is, and its bounded metrics label.
 //! - [`signature`]: API key, Basic, HMAC, Standard Webhooks, GitHub, Stripe; `auth` tables into verifiers.
 //! - [`ingest`]: one request from checked body to acknowledged record.
 //! - [`producer`]: one event as one keyed record, acknowledged within the deadline.
@@ -21,6 +22,7 @@
 pub mod body;
 pub mod config;
 pub mod encoding;
+pub mod event_type;
 pub mod http;
 pub mod ingest;
 pub mod json_pointer;

@@ -19,6 +19,9 @@ use switchboard_runtime::labels::help_naming;
 pub const REQUESTS: &str = "switchboard_gateway_requests_total";
 /// Events the broker acknowledged (answered 202), by `source`: the ledger's "accepted".
 pub const ACCEPTED: &str = "switchboard_gateway_events_accepted_total";
+/// Events answered 202, by `source` and `event_type` (a configured
+/// pattern, `other` or `none`; [`crate::event_type`]).
+pub const EVENT_TYPES: &str = "switchboard_gateway_events_by_type_total";
 /// Time from request head to response, by `source` and `status`.
 pub const INGEST_DURATION: &str = "switchboard_gateway_ingest_duration_seconds";
 /// Produce failures by `source` and `kind` ([`ProduceErrorKind`]).
@@ -50,6 +53,10 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
     describe_counter!(
         ACCEPTED,
         "Events acknowledged by the broker and answered 202, by source."
+    );
+    describe_counter!(
+        EVENT_TYPES,
+        "Events acknowledged by the broker and answered 202, by source and event type (the source's configured event_types pattern it matched, other, or none)."
     );
     describe_histogram!(
         INGEST_DURATION,

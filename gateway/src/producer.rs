@@ -121,6 +121,8 @@ pub struct OutgoingRecord<'a> {
     pub payload: &'a [u8],
     /// Source name for the `sb-source` header.
     pub source: &'a str,
+    /// The event type for the `sb-event-type` header, when it has one.
+    pub event_type: Option<&'a str>,
     /// W3C traceparent, if any.
     pub traceparent: Option<&'a str>,
 }
@@ -172,7 +174,7 @@ impl EventProducer {
         record: OutgoingRecord<'_>,
         deadline: Duration,
     ) -> Result<Acked, ProduceError> {
-        let mut headers = OwnedHeaders::new_with_capacity(4)
+        let mut headers = OwnedHeaders::new_with_capacity(5)
             .insert(Header {
                 key: switchboard_proto::headers::EVENT_ID,
                 value: Some(record.key),
@@ -185,6 +187,12 @@ impl EventProducer {
                 key: switchboard_proto::headers::SCHEMA_VERSION,
                 value: Some(SCHEMA_VERSION_TEXT),
             });
+        if let Some(event_type) = record.event_type {
+            headers = headers.insert(Header {
+                key: switchboard_proto::headers::EVENT_TYPE,
+                value: Some(event_type),
+            });
+        }
         if let Some(traceparent) = record.traceparent {
             headers = headers.insert(Header {
                 key: switchboard_proto::headers::TRACEPARENT,

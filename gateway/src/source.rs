@@ -8,6 +8,7 @@ use switchboard_proto::IdOrigin;
 
 use std::collections::BTreeMap;
 
+use crate::event_type::EventTypes;
 use crate::json_pointer::{Found, Pointers};
 use crate::signature::{AuthConfig, Verifier};
 
@@ -59,8 +60,9 @@ pub struct Source {
     pub topic: String,
     /// Where the event id is looked for, in order.
     pub id_locators: Vec<IdLocator>,
-    /// The pointer locators, merged for one pass over the body.
-    pub id_pointers: Pointers,
+    /// The pointer locators of the id, then of the type, merged for one
+    /// pass over the body.
+    pub pointers: Pointers,
     /// What happens when no locator matches.
     pub id_fallback: IdFallback,
     /// Largest accepted body.
@@ -69,6 +71,8 @@ pub struct Source {
     pub verifier: Verifier,
     /// Request headers copied into the envelope.
     pub forward_headers: Vec<http::HeaderName>,
+    /// Where the event type is found, and its metrics labels.
+    pub types: EventTypes,
 }
 
 /// A `[sources.NAME]` table as written, before validation.
@@ -85,6 +89,11 @@ pub struct SourceSettings {
     max_body_bytes: Option<usize>,
     /// Headers copied into the envelope (default `user-agent`).
     forward_headers: Option<Vec<String>>,
+    /// Where the event type is: JSON pointers or `header:Name` (default by
+    /// auth scheme, [`crate::event_type::default_locators`]).
+    event_type: Option<Vec<String>>,
+    /// Event type patterns that get a metrics label of their own.
+    event_types: Vec<String>,
     /// Authentication; required. `{ scheme = "none" }` written out is the
     /// one way to accept unauthenticated webhooks.
     auth: Option<AuthConfig>,
@@ -93,7 +102,8 @@ pub struct SourceSettings {
 /// Headers that carry credentials: never copied into an envelope.
 const NEVER_FORWARDED: &[&str] = &["authorization", "proxy-authorization", "cookie"];
 
-fn parse_locator(spec: &str) -> Result<IdLocator, String> {
+/// Parses a locator: `header:Name` or a JSON pointer.
+pub(crate) fn parse_locator(spec: &str) -> Result<IdLocator, String> {
     if let Some(header) = spec.strip_prefix("header:") {
         let name = http::HeaderName::from_bytes(header.trim().as_bytes())
             .map_err(|_| format!("event_id entry {spec:?} names an invalid header"))?;
@@ -132,6 +142,24 @@ impl Source {
              or accept unauthenticated webhooks explicitly with auth = { scheme = \"none\" }"
                 .to_owned()
         })?;
+        let type_locators = settings
+            .event_type
+            .unwrap_or_else(|| crate::event_type::default_locators(&auth))
+            .iter()
+            .map(|spec| parse_locator(spec).map_err(|e| e.replacen("event_id", "event_type", 1)))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(bad) = settings
+            .event_types
+            .iter()
+            .find(|p| p.trim().is_empty() || p.len() > crate::event_type::MAX_EVENT_TYPE_LEN)
+        {
+            return Err(format!(
+                "event_types entry {bad:?} is empty or longer than {} bytes",
+                crate::event_type::MAX_EVENT_TYPE_LEN
+            ));
+        }
+        let patterns: Vec<&str> = settings.event_types.iter().map(String::as_str).collect();
+        let types = EventTypes::new(type_locators, &patterns);
         let verifier = auth.into_verifier(vars)?;
 
         let mut credential_headers: Vec<&str> = NEVER_FORWARDED.to_vec();
@@ -161,12 +189,13 @@ impl Source {
         Ok(Source {
             name: Box::leak(name.to_owned().into_boxed_str()),
             topic,
-            id_pointers: pointers_of(&id_locators),
+            pointers: pointers_of(id_locators.iter().chain(&types.locators)),
             id_locators,
             id_fallback: settings.id_fallback,
             max_body_bytes: settings.max_body_bytes.unwrap_or(default_max_body),
             verifier,
             forward_headers,
+            types,
         })
     }
 }
@@ -181,8 +210,8 @@ pub struct EventId {
 }
 
 /// The pointer locators among `locators`, in order.
-pub fn pointers_of(locators: &[IdLocator]) -> Pointers {
-    Pointers::new(locators.iter().filter_map(|l| match l {
+pub fn pointers_of<'a>(locators: impl IntoIterator<Item = &'a IdLocator>) -> Pointers {
+    Pointers::new(locators.into_iter().filter_map(|l| match l {
         IdLocator::Pointer(pointer) => Some(pointer.as_str()),
         IdLocator::Header(_) => None,
     }))
@@ -190,8 +219,9 @@ pub fn pointers_of(locators: &[IdLocator]) -> Pointers {
 
 impl Source {
     /// Finds the event id: each locator in order, then the fallback.
-    /// `pointed` is what [`Source::id_pointers`] found in the body; the id
-    /// is taken out of it, not copied.
+    /// `pointed` is what the id's pointers among [`Source::pointers`] found
+    /// in the body ([`Source::split_found`]); the id is taken out of it, not
+    /// copied.
     pub fn event_id(
         &self,
         headers: &HeaderMap,
@@ -229,6 +259,18 @@ impl Source {
                 tried: self.describe_locators(),
             }),
         }
+    }
+
+    /// Splits what [`Source::pointers`] found into the id's part and the
+    /// type's part.
+    pub fn split_found(&self, mut found: Found) -> (Found, Found) {
+        let id_count = self
+            .id_locators
+            .iter()
+            .filter(|l| matches!(l, IdLocator::Pointer(_)))
+            .count();
+        let types = found.split_off(id_count.min(found.len()));
+        (found, types)
     }
 
     fn describe_locators(&self) -> String {
@@ -269,19 +311,20 @@ mod tests {
     /// What `s`'s pointers find in `json` written out.
     fn pointed(s: &Source, json: &Value) -> Found {
         let body = serde_json::to_vec(json).expect("json");
-        s.id_pointers.values_at(&body).expect("valid")
+        s.pointers.values_at(&body).expect("valid")
     }
 
     fn source(locators: Vec<IdLocator>, fallback: IdFallback) -> Source {
         Source {
             name: "t",
             topic: "webhooks".into(),
-            id_pointers: pointers_of(&locators),
+            pointers: pointers_of(&locators),
             id_locators: locators,
             id_fallback: fallback,
             max_body_bytes: 1024,
             verifier: Verifier::None,
             forward_headers: vec![],
+            types: EventTypes::new(vec![], &[]),
         }
     }
 

@@ -108,11 +108,9 @@ proptest! {
         }
         // What the source's pointers find in the text, or in the raw bytes.
         let text = json.map(String::into_bytes).unwrap_or_else(|| body.clone());
-        let pointed = source
-            .id_pointers
-            .values_at(&text)
-            .unwrap_or_default();
+        let (pointed, typed) = source.split_found(source.pointers.values_at(&text).unwrap_or_default());
         let _ = source.event_id(&map, pointed, &body);
+        let _ = source.types.find(&map, typed);
     }
 
     /// An id is found trimmed; a blank one counts as none (the body hash
@@ -122,7 +120,7 @@ proptest! {
     fn an_id_in_the_body_is_found_trimmed(id in "[ -~]{1,200}") {
         let sources = sources();
         let body = serde_json::to_vec(&serde_json::json!({ "id": id })).expect("json");
-        let pointed = sources["none"].id_pointers.values_at(&body).expect("valid");
+        let (pointed, _) = sources["none"].split_found(sources["none"].pointers.values_at(&body).expect("valid"));
         let found = sources["none"].event_id(&HeaderMap::new(), pointed, b"{}").expect("an id");
         if id.trim().is_empty() {
             prop_assert_eq!(found.origin, switchboard_proto::IdOrigin::BodySha256);

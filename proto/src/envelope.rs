@@ -50,6 +50,7 @@ mod tests {
             traceparent: String::new(),
             tracestate: String::new(),
             gateway_instance: "gw-1".into(),
+            event_type: "v2.detail.events.conversation.{id}.customer.end".into(),
         };
         let decoded = Envelope::decode(envelope.encode_to_vec().as_slice()).expect("decodes");
         assert_eq!(decoded.body, body);

@@ -5,6 +5,10 @@
 pub const EVENT_ID: &str = "sb-event-id";
 /// The configured source name.
 pub const SOURCE: &str = "sb-source";
+/// The event's type (a source's `event_type`, such as EventBridge's
+/// `detail-type`), when it has one: consumers filter on it without decoding
+/// the value.
+pub const EVENT_TYPE: &str = "sb-event-type";
 /// The envelope schema version of the value.
 pub const SCHEMA_VERSION: &str = "sb-schema-version";
 /// W3C trace context, copied from the HTTP request when present.

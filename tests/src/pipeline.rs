@@ -56,6 +56,7 @@ pub fn envelope(event_id: &str, source: &str) -> Envelope {
         traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
         tracestate: String::new(),
         gateway_instance: "test".into(),
+        event_type: String::new(),
     }
 }
 

@@ -16,6 +16,7 @@ use crate::deliver::downstream::{DestinationSettings, Limits, DEFAULT_MAX_IN_FLI
 use crate::deliver::outgoing::{AuthSettings, Outgoing, SigningSettings};
 use crate::deliver::tls::TlsSettings;
 use crate::deliver::HttpSettings;
+use crate::filter::{Filter, FilterSettings};
 
 /// `[downstream]` as written.
 #[derive(Debug, Deserialize)]
@@ -41,6 +42,8 @@ pub(super) struct DownstreamSettings {
     breaker: BreakerSettings,
     /// The default destination's own TLS (a private CA, a client certificate).
     tls: Option<TlsSettings>,
+    /// Which events the default destination takes.
+    filter: FilterSettings,
     sources: BTreeMap<String, SourceDestination>,
     limits: BTreeMap<String, LimitSettings>,
 }
@@ -67,6 +70,8 @@ struct SourceDestinationSettings {
     signing: Option<SigningSettings>,
     breaker: Option<BreakerSettings>,
     tls: Option<TlsSettings>,
+    #[serde(default)]
+    filter: FilterSettings,
 }
 
 /// `[downstream.limits.SOURCE]`: the limits of one source's destination.
@@ -91,6 +96,7 @@ impl Default for DownstreamSettings {
             signing: None,
             breaker: BreakerSettings::default(),
             tls: None,
+            filter: FilterSettings::default(),
             sources: BTreeMap::new(),
             limits: BTreeMap::new(),
         }
@@ -162,6 +168,7 @@ pub(super) fn http_settings(
             )?,
             breaker: default_breaker,
             tls: tls(downstream.tls.as_ref(), "downstream")?,
+            filter: filter("downstream", &downstream.filter)?,
         }),
         None => None,
     };
@@ -178,8 +185,8 @@ pub(super) fn http_settings(
     let mut sources = BTreeMap::new();
     for (source, destination) in &downstream.sources {
         let setting = format!("downstream.sources.{source}");
-        let (text, own, own_breaker, own_tls) = match destination {
-            SourceDestination::Url(text) => (text, Arc::default(), None, None),
+        let (text, own, own_breaker, own_tls, own_filter) = match destination {
+            SourceDestination::Url(text) => (text, Arc::default(), None, None, None),
             SourceDestination::Table(table) => (
                 &table.url,
                 outgoing(
@@ -191,6 +198,7 @@ pub(super) fn http_settings(
                 )?,
                 table.breaker,
                 tls(table.tls.as_ref(), &setting)?,
+                filter(&setting, &table.filter)?,
             ),
         };
         let source_limits = match downstream.limits.get(source) {
@@ -207,6 +215,7 @@ pub(super) fn http_settings(
             outgoing: own,
             breaker: breaker(&setting, own_breaker.unwrap_or(default_breaker))?,
             tls: own_tls,
+            filter: own_filter,
         };
         sources.insert(source.clone(), destination);
     }
@@ -216,6 +225,12 @@ pub(super) fn http_settings(
         timeout: downstream.timeout,
         max_hold: downstream.max_hold,
     })
+}
+
+fn filter(setting: &str, settings: &FilterSettings) -> Result<Option<Arc<Filter>>, ConfigError> {
+    Filter::new(setting, settings)
+        .map(|filter| filter.map(Arc::new))
+        .map_err(|why| ConfigError::invalid(format!("{setting}.filter"), why))
 }
 
 fn parse_url(setting: &str, text: &str) -> Result<Uri, ConfigError> {

@@ -19,15 +19,18 @@ pub enum Handled {
     DeadLettered,
     /// A copy of an event already delivered, suppressed.
     Duplicate,
+    /// Not taken by its destination's filter: committed without a delivery.
+    Filtered,
 }
 
 impl Handled {
     /// Every outcome, in the order docs and metrics list them.
-    pub const ALL: [Handled; 4] = [
+    pub const ALL: [Handled; 5] = [
         Handled::Delivered,
         Handled::Retried,
         Handled::DeadLettered,
         Handled::Duplicate,
+        Handled::Filtered,
     ];
 
     /// The label value.
@@ -37,6 +40,7 @@ impl Handled {
             Handled::Retried => "retried",
             Handled::DeadLettered => "dead_lettered",
             Handled::Duplicate => "duplicate",
+            Handled::Filtered => "filtered",
         }
     }
 }

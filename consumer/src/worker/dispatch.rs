@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode};
-use switchboard_proto::Envelope;
+use switchboard_proto::{headers as h, Envelope};
 use switchboard_runtime::time::unix_ms;
 use tracing::{debug, warn};
 
@@ -218,10 +218,42 @@ impl<H: Handler> State<H> {
                 return false;
             };
             let epoch = partition.epoch;
+            // A destination's filter decides by the headers when it can, so
+            // an event it does not take costs no decode.
+            let pipeline = self.pipeline.clone();
+            if let Some(destination) = pipeline.filters.skips_by_headers(&record) {
+                let source = record.header(h::SOURCE).unwrap_or_default();
+                let event_id = record.header(h::EVENT_ID).unwrap_or_default();
+                self.filtered(key, &record, (source, event_id), destination);
+                continue;
+            }
             let event = switchboard_proto::envelope::decode_known(record.payload.clone());
+            if let Ok(e) = &event {
+                if let Some(destination) = pipeline.filters.skips(e) {
+                    self.filtered(key, &record, (&e.source, &e.event_id), destination);
+                    continue;
+                }
+            }
             self.start_or_park(key, epoch, record, event);
         }
         false
+    }
+
+    /// Commits `record` (of `event`: source and id) without a delivery:
+    /// `destination`'s filter does not take it.
+    fn filtered(
+        &mut self,
+        key: PartitionKey,
+        record: &ConsumedRecord,
+        event: (&str, &str),
+        destination: &str,
+    ) {
+        let stage = self.pipeline.ladder.static_name(key.stage);
+        let subject = Subject::of(record, metrics::source_label(event.0), stage, event.1);
+        events::filtered(&subject, destination);
+        if let Some(partition) = self.partitions.get_mut(&key) {
+            partition.mark.done(record.offset);
+        }
     }
 
     /// Suppresses a duplicate, parks a copy behind one in flight, or starts a task.

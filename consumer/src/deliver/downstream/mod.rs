@@ -33,11 +33,14 @@ pub struct DestinationSettings {
     pub breaker: BreakerSettings,
     /// Its own TLS (a private CA, a client certificate), when set.
     pub tls: Option<native_tls::TlsConnector>,
+    /// Which events it takes (`None`: all).
+    pub filter: Option<Arc<crate::filter::Filter>>,
 }
 
 impl DestinationSettings {
     /// One line for `consumer check`: where, how it authenticates, whether
-    /// it signs, its TLS, its limits and its breaker (never a secret).
+    /// it signs, its TLS, its limits, its breaker and its filter (never a
+    /// secret).
     pub fn summary(&self) -> String {
         let rate = self
             .limits
@@ -50,8 +53,14 @@ impl DestinationSettings {
                 self.breaker.first_probe, self.breaker.max_probe_interval
             ),
         };
+        let filter = self
+            .filter
+            .as_ref()
+            .map_or("takes every event".to_owned(), |f| {
+                format!("takes only {}", f.summary())
+            });
         format!(
-            "{} (auth {}, {} signing secret(s), {}, max_in_flight {}{rate}, {breaker})",
+            "{} (auth {}, {} signing secret(s), {}, max_in_flight {}{rate}, {breaker}, {filter})",
             self.uri,
             self.outgoing.auth_kind(),
             self.outgoing.signing_secrets(),
