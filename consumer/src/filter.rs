@@ -194,18 +194,6 @@ pub struct Filters {
 pub type SkippedBy<'a> = &'a str;
 
 impl Filters {
-    /// The filters of `http`'s destinations.
-    pub fn of_destinations(http: &crate::deliver::HttpSettings) -> Self {
-        Self {
-            default: http.default.as_ref().and_then(|d| d.filter.clone()),
-            sources: http
-                .sources
-                .iter()
-                .map(|(name, d)| (name.clone(), d.filter.clone()))
-                .collect(),
-        }
-    }
-
     /// Whether no destination filters.
     pub fn is_empty(&self) -> bool {
         self.default.is_none() && self.sources.values().all(Option::is_none)

@@ -87,15 +87,19 @@ fn main() -> ExitCode {
                 config.ladder.topics().group(),
                 config.ladder.consumed_topics()
             );
+            let filters = &config.http.filters;
             let sources = config.http.sources.iter();
             let destinations = config
                 .http
                 .default
                 .iter()
-                .map(|d| (switchboard_consumer::metrics::DEFAULT_DESTINATION, d))
-                .chain(sources.map(|(name, d)| (name.as_str(), d)));
-            for (name, destination) in destinations {
-                println!("destination {name}: {}", destination.summary());
+                .map(|d| {
+                    let name = switchboard_consumer::metrics::DEFAULT_DESTINATION;
+                    (name, d, filters.default.as_deref())
+                })
+                .chain(sources.map(|(name, d)| (name.as_str(), d, filters.of(name).1)));
+            for (name, destination, filter) in destinations {
+                println!("destination {name}: {}", destination.summary(filter));
             }
             ExitCode::SUCCESS
         }

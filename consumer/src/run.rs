@@ -69,7 +69,7 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
         stopping: stop.clone(),
         stuck: AtomicUsize::new(0),
         member: member(&config),
-        filters: crate::filter::Filters::of_destinations(&config.http),
+        filters: config.http.filters.clone(),
     });
     let worker = Worker::new(
         &config.consumer_kafka,

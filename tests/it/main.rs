@@ -17,6 +17,7 @@ mod oauth;
 mod observability;
 mod openapi;
 mod ops;
+mod routing;
 mod secured;
 mod stop;
 mod topic_limits;

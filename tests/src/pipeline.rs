@@ -28,8 +28,13 @@ pub const TEST_STAGES: &str = "retry-1m=1s,retry-10m=2s";
 
 /// Creates the main topic and every topic of `group` with `partitions` each.
 pub async fn create_group_topics(bootstrap: &str, main: &str, group: &str, partitions: i32) {
-    let topics = GroupTopics::new(main, group).expect("names");
     create_topic(bootstrap, main, partitions).await;
+    create_topics_of_group(bootstrap, main, group, partitions).await;
+}
+
+/// Creates every topic of `group` on the existing main topic `main`.
+pub async fn create_topics_of_group(bootstrap: &str, main: &str, group: &str, partitions: i32) {
+    let topics = GroupTopics::new(main, group).expect("names");
     for topic in [
         topics.retry("retry-1m"),
         topics.retry("retry-10m"),

@@ -16,7 +16,7 @@ use crate::deliver::downstream::{DestinationSettings, Limits, DEFAULT_MAX_IN_FLI
 use crate::deliver::outgoing::{AuthSettings, Outgoing, SigningSettings};
 use crate::deliver::tls::TlsSettings;
 use crate::deliver::HttpSettings;
-use crate::filter::{Filter, FilterSettings};
+use crate::filter::{Filter, FilterSettings, Filters};
 
 /// `[downstream]` as written.
 #[derive(Debug, Deserialize)]
@@ -168,7 +168,6 @@ pub(super) fn http_settings(
             )?,
             breaker: default_breaker,
             tls: tls(downstream.tls.as_ref(), "downstream")?,
-            filter: filter("downstream", &downstream.filter)?,
         }),
         None => None,
     };
@@ -182,6 +181,12 @@ pub(super) fn http_settings(
             format!("source {source:?} has no URL of its own under [downstream.sources]; the default destination's limits are [downstream] max_in_flight and rate"),
         ));
     }
+    // Filters hold without a URL too: an operator's trace or re-drive reads
+    // them from the same file.
+    let mut filters = Filters {
+        default: filter("downstream", &downstream.filter)?,
+        sources: BTreeMap::new(),
+    };
     let mut sources = BTreeMap::new();
     for (source, destination) in &downstream.sources {
         let setting = format!("downstream.sources.{source}");
@@ -215,13 +220,14 @@ pub(super) fn http_settings(
             outgoing: own,
             breaker: breaker(&setting, own_breaker.unwrap_or(default_breaker))?,
             tls: own_tls,
-            filter: own_filter,
         };
+        filters.sources.insert(source.clone(), own_filter);
         sources.insert(source.clone(), destination);
     }
     Ok(HttpSettings {
         default,
         sources,
+        filters,
         timeout: downstream.timeout,
         max_hold: downstream.max_hold,
     })

@@ -312,7 +312,7 @@ fn an_oauth2_destination_reads_its_client_secret_and_never_shows_it() {
         "{shown}"
     );
     let default = config.http.default.as_ref().expect("default");
-    let summary = default.summary();
+    let summary = default.summary(None);
     assert!(
         summary.starts_with("https://api.crm.example.com/events (auth oauth2,")
             && summary.contains("breaker opens after 5 different events")

@@ -89,6 +89,8 @@ pub struct HttpSettings {
     pub default: Option<DestinationSettings>,
     /// The sources with a destination of their own.
     pub sources: BTreeMap<String, DestinationSettings>,
+    /// Which events each destination takes.
+    pub filters: crate::filter::Filters,
     /// Whole-request timeout (connect, send, answer).
     pub timeout: Duration,
     /// Longest a single event keeps waiting on a downstream's `Retry-After`

@@ -217,4 +217,8 @@ pub struct RedriveArgs {
     /// Republish (without it: list what would be re-driven, change nothing).
     #[arg(long)]
     pub(crate) execute: bool,
+    /// Re-drive records too that their destination's filter no longer takes
+    /// (the consumer then commits them without a delivery).
+    #[arg(long)]
+    pub(crate) force: bool,
 }

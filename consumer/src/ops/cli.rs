@@ -222,6 +222,17 @@ pub async fn dlt(config: &ConsumerConfig, command: DltCommand) -> ExitCode {
             ExitCode::SUCCESS
         }
         DltCommand::Redrive(args) => {
+            let (entries, skipped) = if args.force {
+                (entries, Vec::new())
+            } else {
+                crate::ops::redrive::split_by_filter(entries, &config.http.filters)
+            };
+            for (entry, destination) in &skipped {
+                eprintln!(
+                    "consumer: skipping {} ({}/{}): destination {destination}'s filter no longer takes it; --force re-drives it anyway",
+                    entry.event_id, entry.partition, entry.offset
+                );
+            }
             let target = request::redrive_target(&args.to, &config.ladder);
             let summary = |executed: bool, sent: usize| serde_json::json!({"target": target, "executed": executed, "sent": sent, "records": entries});
             if !args.execute {

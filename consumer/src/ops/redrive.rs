@@ -21,9 +21,12 @@ use switchboard_proto::hop::{HopState, Origin};
 use switchboard_runtime::kafka::{KafkaLog, KafkaSettings};
 use switchboard_runtime::time::unix_ms;
 
+use crate::filter::{Filters, Verdict};
 use crate::ops::dlt::DltEntry;
 use crate::ops::OpsError;
 use crate::record::rebuild_headers;
+use prost::Message as _;
+use switchboard_proto::Envelope;
 
 use crate::ops::TIMEOUT;
 
@@ -47,6 +50,38 @@ pub fn redrive_headers(entry: &DltEntry, now_ms: i64) -> OwnedHeaders {
         ..HopState::default()
     };
     rebuild_headers(all(), &redriven)
+}
+
+/// Splits `entries` into those their destination takes (by `filters`, as
+/// configured now) and those it no longer takes, each with the destination.
+/// A pointer has no value: its headers decide, and when only its body
+/// could, it is kept.
+pub fn split_by_filter(
+    entries: Vec<DltEntry>,
+    filters: &Filters,
+) -> (Vec<DltEntry>, Vec<(DltEntry, String)>) {
+    if filters.is_empty() {
+        return (entries, Vec::new());
+    }
+    let mut taken = Vec::with_capacity(entries.len());
+    let mut skipped = Vec::new();
+    for entry in entries {
+        let by = match Envelope::decode(entry.value.as_slice()) {
+            Ok(event) if !entry.pointer => filters.skips(&event),
+            _ => {
+                let source = entry.header(h::SOURCE).unwrap_or(&entry.source);
+                let (name, filter) = filters.of(source);
+                filter
+                    .filter(|f| f.by_type(entry.header(h::EVENT_TYPE)) == Verdict::Skips)
+                    .map(|_| name)
+            }
+        };
+        match by.map(str::to_owned) {
+            Some(destination) => skipped.push((entry, destination)),
+            None => taken.push(entry),
+        }
+    }
+    (taken, skipped)
 }
 
 /// Republishes `entries` to `topic` at most `rate` per second, on their own
@@ -177,6 +212,50 @@ mod tests {
     use super::*;
     use crate::ops::dlt::tests::entry;
     use rdkafka::message::Headers;
+
+    #[test]
+    fn a_redrive_skips_what_the_filter_no_longer_takes() {
+        let settings = crate::filter::FilterSettings {
+            types: vec!["v2.audits.*".into()],
+            conditions: vec![],
+        };
+        let filter = crate::filter::Filter::new("downstream", &settings)
+            .expect("valid")
+            .expect("filters");
+        let filters = Filters {
+            default: Some(std::sync::Arc::new(filter)),
+            sources: Default::default(),
+        };
+        let typed = |event_type: &str, pointer: bool| {
+            let mut e = entry(1_000, "genesys", "rejected", "HTTP 400");
+            e.pointer = pointer;
+            if !pointer {
+                e.value = Envelope {
+                    source: "genesys".into(),
+                    event_type: event_type.into(),
+                    ..Envelope::default()
+                }
+                .encode_to_vec();
+            }
+            e.headers.push((h::SOURCE.into(), b"genesys".to_vec()));
+            e.headers
+                .push((h::EVENT_TYPE.into(), event_type.as_bytes().to_vec()));
+            e
+        };
+        let end = "v2.detail.events.conversation.{id}.customer.end";
+        let presence = "v2.audits.entitytype.{id}.entityid.{id}";
+        let entries = vec![typed(end, false), typed(presence, false), typed(end, true)];
+        let (taken, skipped) = split_by_filter(entries, &filters);
+        assert_eq!(taken.len(), 1);
+        assert_eq!(skipped.len(), 2, "a pointer is judged by its headers");
+        assert!(skipped.iter().all(|(_, by)| by == "default"));
+        let (all, none) = split_by_filter(vec![typed(end, false)], &Filters::default());
+        assert_eq!(
+            (all.len(), none.len()),
+            (1, 0),
+            "no filter, nothing skipped"
+        );
+    }
 
     #[test]
     fn a_redrive_resets_attempts_and_keeps_the_origin() {

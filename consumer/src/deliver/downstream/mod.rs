@@ -33,15 +33,13 @@ pub struct DestinationSettings {
     pub breaker: BreakerSettings,
     /// Its own TLS (a private CA, a client certificate), when set.
     pub tls: Option<native_tls::TlsConnector>,
-    /// Which events it takes (`None`: all).
-    pub filter: Option<Arc<crate::filter::Filter>>,
 }
 
 impl DestinationSettings {
     /// One line for `consumer check`: where, how it authenticates, whether
-    /// it signs, its TLS, its limits, its breaker and its filter (never a
+    /// it signs, its TLS, its limits, its breaker and `filter` (never a
     /// secret).
-    pub fn summary(&self) -> String {
+    pub fn summary(&self, filter: Option<&crate::filter::Filter>) -> String {
         let rate = self
             .limits
             .rate
@@ -53,12 +51,9 @@ impl DestinationSettings {
                 self.breaker.first_probe, self.breaker.max_probe_interval
             ),
         };
-        let filter = self
-            .filter
-            .as_ref()
-            .map_or("takes every event".to_owned(), |f| {
-                format!("takes only {}", f.summary())
-            });
+        let filter = filter.map_or("takes every event".to_owned(), |f| {
+            format!("takes only {}", f.summary())
+        });
         format!(
             "{} (auth {}, {} signing secret(s), {}, max_in_flight {}{rate}, {breaker}, {filter})",
             self.uri,

@@ -9,7 +9,6 @@ fn downstream(limits: Limits) -> Downstream {
             outgoing: Arc::default(),
             breaker: BreakerSettings::default(),
             tls: None,
-            filter: None,
         },
         crate::deliver::client(Duration::from_secs(1), None),
     )

@@ -21,6 +21,9 @@ use serde::Serialize;
 use switchboard_runtime::exit;
 use switchboard_runtime::time::unix_ms;
 
+use prost::Message as _;
+use switchboard_proto::Envelope;
+
 use crate::config::ConsumerConfig;
 use crate::ops::{parse_time, OpsError};
 use crate::topics::GroupTopicNames;
@@ -136,7 +139,15 @@ pub fn run(config: &ConsumerConfig, command: EventsCommand) -> ExitCode {
 /// Reads the group's topics for `wanted` and tells the journey.
 pub(crate) fn look(config: &ConsumerConfig, wanted: &Wanted<'_>) -> Result<Looked, OpsError> {
     let reading = read::read(&config.consumer_kafka, &topics(config), wanted)?;
-    let timeline = timeline::timeline(&reading.found, &reading.fences);
+    // What the group's destinations take now decides an event nothing
+    // happened to after its receipt.
+    let filters = &config.http.filters;
+    let filtered_by = reading
+        .original
+        .as_ref()
+        .and_then(|original| Envelope::decode(original.value.as_slice()).ok())
+        .and_then(|event| filters.skips(&event).map(str::to_owned));
+    let timeline = timeline::timeline(&reading.found, &reading.fences, filtered_by.as_deref());
     Ok(Looked { reading, timeline })
 }
 

@@ -53,6 +53,12 @@ pub fn run(
                 wanted.id
             ))
         }
+        Ending::Filtered { destination } => {
+            return refuse(format!(
+                "event {} is not taken by destination {destination}'s filter; change the filter to deliver it",
+                wanted.id
+            ))
+        }
         Ending::Received => {
             return refuse(format!(
                 "event {} has not been handled by the group yet; see `consumer events trace`",

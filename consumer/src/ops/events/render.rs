@@ -61,6 +61,9 @@ fn ending(wanted: &Wanted<'_>, ending: &Ending) -> String {
             None => format!("waiting in {stage}"),
         },
         Ending::Received => "received; the group has not handled it yet (see its lag)".to_owned(),
+        Ending::Filtered { destination } => format!(
+            "filtered: destination {destination}'s filter does not take it (committed without a delivery; `consumer check` prints the filter)"
+        ),
     }
 }
 

@@ -136,6 +136,12 @@ pub enum Ending {
     },
     /// Received, and nothing since: the group has not handled it yet.
     Received,
+    /// Received, and not taken by its destination's filter: committed
+    /// without a delivery.
+    Filtered {
+        /// The destination whose filter does not take it.
+        destination: String,
+    },
 }
 
 /// The whole answer: the steps in time order, the ending, and the counts.
@@ -168,8 +174,10 @@ impl Entry<'_> {
 }
 
 /// The journey the `found` records and the replay `fences` of their
-/// partition tell, or `None` when no record was found.
-pub fn timeline(found: &[Found], fences: &[Fence]) -> Option<Timeline> {
+/// partition tell, or `None` when no record was found. `filtered_by` names
+/// the destination whose filter (as configured now) does not take the
+/// event: a journey that ends at its receipt ends there.
+pub fn timeline(found: &[Found], fences: &[Fence], filtered_by: Option<&str>) -> Option<Timeline> {
     if found.is_empty() {
         return None;
     }
@@ -197,6 +205,11 @@ pub fn timeline(found: &[Found], fences: &[Fence]) -> Option<Timeline> {
             Entry::Replay(fence, f) => journey.replay(fence, f),
         };
         journey.steps.push(step);
+    }
+    if let (Ending::Received, Some(destination)) = (&journey.ending, filtered_by) {
+        journey.ending = Ending::Filtered {
+            destination: destination.to_owned(),
+        };
     }
     Some(Timeline {
         steps: journey.steps,

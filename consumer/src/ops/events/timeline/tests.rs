@@ -35,8 +35,8 @@ fn kinds(timeline: &Timeline) -> Vec<&str> {
 
 #[test]
 fn each_path_ends_where_its_last_record_says() {
-    assert_eq!(timeline(&[], &[]), None);
-    let received = timeline(&[found(Role::Main, 1)], &[]).expect("found");
+    assert_eq!(timeline(&[], &[], None), None);
+    let received = timeline(&[found(Role::Main, 1)], &[], None).expect("found");
     assert_eq!(received.ending, Ending::Received);
 
     let mut retry = found(Role::Stage("retry-1m".into()), 2);
@@ -44,7 +44,7 @@ fn each_path_ends_where_its_last_record_says() {
     retry.hop.due_at_ms = Some(60_002);
     retry.hop.failed_stage = Some("main".into());
     retry.hop.last_error = Some("HTTP 500".into());
-    let waiting = timeline(&[found(Role::Main, 1), retry.clone()], &[]).expect("found");
+    let waiting = timeline(&[found(Role::Main, 1), retry.clone()], &[], None).expect("found");
     assert_eq!(
         waiting.ending,
         Ending::Waiting {
@@ -65,6 +65,7 @@ fn each_path_ends_where_its_last_record_says() {
             found(Role::Main, 1),
         ],
         &[],
+        None,
     )
     .expect("found");
     assert_eq!(kinds(&later), ["received", "retry", "delivered"]);
@@ -77,7 +78,7 @@ fn each_path_ends_where_its_last_record_says() {
 
     let mut dead = found(Role::DeadLetter, 3);
     dead.hop.dlt_reason = Some(DltReason::Rejected);
-    let dlt = timeline(&[found(Role::Main, 1), dead], &[]).expect("found");
+    let dlt = timeline(&[found(Role::Main, 1), dead], &[], None).expect("found");
     assert!(
         matches!(dlt.ending, Ending::DeadLettered { ref reason, .. } if reason == "rejected"),
         "{dlt:?}"
@@ -93,6 +94,7 @@ fn a_duplicate_after_delivery_keeps_it_delivered_and_a_redrive_reopens_it() {
             found(Role::Main, 3),
         ],
         &[],
+        None,
     )
     .expect("found");
     assert_eq!(dup.received, 2);
@@ -104,6 +106,7 @@ fn a_duplicate_after_delivery_keeps_it_delivered_and_a_redrive_reopens_it() {
     let again = timeline(
         &[found(Role::Main, 1), found(Role::DeadLetter, 2), redriven],
         &[],
+        None,
     )
     .expect("found");
     assert_eq!(again.steps[2].kind, "redriven");
@@ -119,7 +122,7 @@ fn a_replay_fence_covering_the_event_is_a_step_and_reopens_it() {
         at_ms: 50,
     };
     let records = [found(Role::Main, 1), delivered(2, "main", 1)];
-    let replayed = timeline(&records, &[fence("webhooks", 0, 10)]).expect("found");
+    let replayed = timeline(&records, &[fence("webhooks", 0, 10)], None).expect("found");
     assert_eq!(kinds(&replayed), ["received", "delivered", "replayed"]);
     assert!(
         matches!(replayed.ending, Ending::Waiting { ref stage, .. } if stage == "main"),
@@ -129,7 +132,7 @@ fn a_replay_fence_covering_the_event_is_a_step_and_reopens_it() {
 
     let mut again = records.to_vec();
     again.push(delivered(60, "main", 1));
-    let done = timeline(&again, &[fence("webhooks", 0, 10)]).expect("found");
+    let done = timeline(&again, &[fence("webhooks", 0, 10)], None).expect("found");
     assert_eq!(
         kinds(&done),
         ["received", "delivered", "replayed", "delivered"]
@@ -140,7 +143,7 @@ fn a_replay_fence_covering_the_event_is_a_step_and_reopens_it() {
         fence("webhooks", 5, 10),
         fence("webhooks.g.retry-1m", 0, 10),
     ] {
-        let untouched = timeline(&records, &[other]).expect("found");
+        let untouched = timeline(&records, &[other], None).expect("found");
         assert_eq!(
             kinds(&untouched),
             ["received", "delivered"],
@@ -156,14 +159,36 @@ fn a_redelivery_copy_is_not_a_duplicate_and_waits_until_delivered_again() {
         ..found(Role::Stage("retry-1m".into()), 10)
     };
     let records = [found(Role::Main, 1), delivered(2, "main", 1), copy];
-    let asked = timeline(&records, &[]).expect("found");
+    let asked = timeline(&records, &[], None).expect("found");
     assert_eq!(kinds(&asked), ["received", "delivered", "redelivery"]);
     assert_eq!(asked.received, 1, "the copy is no second receipt");
     assert!(matches!(asked.ending, Ending::Waiting { .. }));
 
     let mut again = records.to_vec();
     again.push(delivered(11, "main", 1));
-    let done = timeline(&again, &[]).expect("found");
+    let done = timeline(&again, &[], None).expect("found");
     assert_eq!(done.deliveries, 2);
     assert!(done.steps[3].what.starts_with("delivered again"));
+}
+
+#[test]
+fn an_event_its_destination_does_not_take_ends_filtered() {
+    let records = [found(Role::Main, 1)];
+    let filtered = timeline(&records, &[], Some("default")).expect("found");
+    assert_eq!(
+        filtered.ending,
+        Ending::Filtered {
+            destination: "default".into()
+        }
+    );
+    let delivered = timeline(
+        &[found(Role::Main, 1), delivered(2, "main", 1)],
+        &[],
+        Some("default"),
+    )
+    .expect("found");
+    assert!(
+        matches!(delivered.ending, Ending::Delivered { .. }),
+        "delivered before the filter changed"
+    );
 }
