@@ -230,7 +230,7 @@ async fn dashboards_and_alerts_work_against_a_real_prometheus() {
     // (3) The ledger closes for the group, on the counters themselves: what
     // the gateway accepted equals what this group settled.
     let ledger = "sum by (source) (switchboard_gateway_events_accepted_total) - on (source) group_right \
-                  sum by (source, group) (switchboard_consumer_events_handled_total{outcome=~\"delivered|dead_lettered|duplicate\"})";
+                  sum by (source, group) (switchboard_consumer_events_handled_total{outcome=~\"delivered|dead_lettered|duplicate|filtered\"})";
     eventually(
         "the ledger closes for the group",
         Duration::from_secs(30),

@@ -91,7 +91,7 @@ pub async fn produce_envelopes(bootstrap: &str, topic: &str, events: &[Envelope]
     let mut pending = Vec::new();
     for event in events {
         let payload = event.encode_to_vec();
-        let headers = OwnedHeaders::new()
+        let mut headers = OwnedHeaders::new()
             .insert(Header {
                 key: h::EVENT_ID,
                 value: Some(event.event_id.as_str()),
@@ -100,6 +100,12 @@ pub async fn produce_envelopes(bootstrap: &str, topic: &str, events: &[Envelope]
                 key: h::SOURCE,
                 value: Some(event.source.as_str()),
             });
+        if !event.event_type.is_empty() {
+            headers = headers.insert(Header {
+                key: h::EVENT_TYPE,
+                value: Some(event.event_type.as_str()),
+            });
+        }
         let record = FutureRecord::to(topic)
             .key(event.event_id.as_str())
             .payload(&payload)

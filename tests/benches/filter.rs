@@ -1,0 +1,110 @@
+//! What a destination's filter costs the consumer: events handled per
+//! second when the filter takes 5 % of the stream and when it takes all of
+//! it, beside the same consumer without a filter, on the same records of a
+//! real broker (one group each, alternating, same sitting). A filtered
+//! event is decided by its `sb-event-type` header: no decode, no delivery.
+//! Prints numbers; asserts nothing.
+//!
+//! `cargo bench -p switchboard-tests --bench filter` (BENCH_EVENTS,
+//! BENCH_PARTITIONS, BENCH_ROUNDS to change).
+
+use std::time::{Duration, Instant};
+
+use downstream::Downstream;
+use harness::{log_dir, Kafka};
+use pipeline::ConsumerProcess;
+use pipeline::{create_group_topics, create_topics_of_group, envelope, produce_envelopes};
+use switchboard_consumer::metrics::HANDLED;
+use switchboard_tests::{downstream, harness, pipeline};
+
+/// One in twenty events has the taken type.
+const TAKEN_EVERY: usize = 20;
+
+/// Runs one group over the whole topic with `filter` (TOML, or none);
+/// returns events handled per second from the first to the last, and
+/// how many were delivered.
+async fn run(
+    bootstrap: &str,
+    main: &str,
+    group: &str,
+    filter: Option<&str>,
+    events: usize,
+    partitions: i32,
+) -> (f64, usize) {
+    create_topics_of_group(bootstrap, main, group, partitions).await;
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    let path = log_dir().join(format!("{group}.toml"));
+    std::fs::write(&path, filter.unwrap_or_default()).expect("config");
+    let path = path.to_string_lossy().into_owned();
+    let env = [("RUST_LOG", "info"), ("CONSUMER_CONFIG", path.as_str())];
+    let consumer = ConsumerProcess::start(bootstrap, main, group, &downstream.url(), &env).await;
+    // From the first event handled to the last (the group join and the
+    // marker load are not throughput), sampled every 20 ms.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut first = None;
+    loop {
+        let delivered = consumer.metric(HANDLED, &["outcome=\"delivered\""]).await;
+        let filtered = consumer.metric(HANDLED, &["outcome=\"filtered\""]).await;
+        let handled = delivered + filtered;
+        if handled > 0.0 {
+            first.get_or_insert_with(Instant::now);
+        }
+        if handled >= events as f64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "every event handled within 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = first.map_or(Duration::ZERO, |f| f.elapsed());
+    (
+        events as f64 / took.as_secs_f64(),
+        downstream.success_count(),
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let events: usize = harness::bench_setting("BENCH_EVENTS", 100_000);
+    let partitions: i32 = harness::bench_setting("BENCH_PARTITIONS", 3);
+    let rounds: usize = harness::bench_setting("BENCH_ROUNDS", 2);
+    let broker = Kafka::start().await;
+    let bootstrap = broker.bootstrap();
+    let main = "bench-filter";
+    create_group_topics(&bootstrap, main, "bench-filter-setup", partitions).await;
+    let all: Vec<_> = (0..events)
+        .map(|n| {
+            let mut event = envelope(&format!("f-{n}"), "genesys");
+            event.event_type = if n % TAKEN_EVERY == 0 {
+                "v2.detail.events.conversation.{id}.customer.end".into()
+            } else {
+                "v2.users.{id}.presence".into()
+            };
+            event
+        })
+        .collect();
+    for chunk in all.chunks(5_000) {
+        produce_envelopes(&bootstrap, main, chunk).await;
+    }
+    let five = "[downstream.filter]\ntypes = [\"v2.detail.events.conversation.*.customer.end\"]\n";
+    let every = "[downstream.filter]\ntypes = [\"v2.*\"]\n";
+    let runs: [(&str, Option<&str>); 3] = [
+        ("no filter", None),
+        ("5 % taken", Some(five)),
+        ("100 % taken", Some(every)),
+    ];
+    println!("filter: {events} events, {partitions} partitions, downstream answering 200 at once");
+    for round in 0..rounds {
+        for (n, (name, filter)) in runs.iter().enumerate() {
+            let group = format!("bench-filter-{round}-{n}");
+            let (rate, delivered) =
+                run(&bootstrap, main, &group, *filter, events, partitions).await;
+            println!(
+                "  {name:<12} {rate:>9.0} events/s handled, {delivered} delivered (round {})",
+                round + 1
+            );
+        }
+    }
+}
