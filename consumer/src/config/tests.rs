@@ -364,3 +364,37 @@ fn tls_settings_are_checked_at_start_up() {
     );
     assert!(load("{}").is_ok(), "an empty table is the system's roots");
 }
+
+#[test]
+fn filters_load_for_each_destination_even_without_a_url_and_bad_ones_are_named() {
+    let text = r#"
+        [downstream.filter]
+        types = ["v2.audits.*"]
+        [downstream.sources.crm]
+        url = "http://crm.internal/hook"
+        filter = { types = ["v2.detail.events.conversation.*.customer.end"] }
+        [downstream.sources.plain]
+        url = "http://plain.internal/hook"
+    "#;
+    let config = ConsumerConfig::from_toml(text, &vars(&[])).expect("valid");
+    let filters = &config.http.filters;
+    assert!(
+        config.http.default.is_none(),
+        "no URL for the default destination"
+    );
+    assert!(filters.default.is_some(), "its filter holds all the same");
+    assert!(filters.of("crm").1.is_some());
+    let (name, plain) = filters.of("plain");
+    assert!(
+        name == "plain" && plain.is_none(),
+        "a URL alone filters nothing"
+    );
+    assert_eq!(filters.of("genesys").0, "default");
+
+    let bad = "[downstream.sources.crm]\nurl = \"http://crm.internal/hook\"\nfilter = { types = [\"\"] }\n";
+    let error = ConsumerConfig::from_toml(bad, &vars(&[])).expect_err("refused");
+    assert!(
+        error.to_string().contains("downstream.sources.crm.filter"),
+        "{error}"
+    );
+}

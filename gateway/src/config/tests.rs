@@ -44,6 +44,43 @@ fn an_open_genesys_source_is_keyed_by_id() {
 }
 
 #[test]
+fn event_types_are_found_where_each_scheme_puts_them_unless_configured() {
+    let text = r#"
+        [sources.genesys]
+        auth = { scheme = "none" }
+        event_types = ["v2.audits.*"]
+        [sources.gh]
+        auth = { scheme = "github", secrets = ["s"] }
+        [sources.stripe]
+        auth = { scheme = "stripe", secrets = ["whsec_x"] }
+        [sources.own]
+        auth = { scheme = "none" }
+        event_type = ["header:X-Kind", "/kind"]
+    "#;
+    let config = GatewayConfig::from_toml(text, &vars(&[])).expect("valid");
+    let locators = |name: &str| config.sources[name].types.locators.clone();
+    let pointer = |p: &str| IdLocator::Pointer(p.into());
+    let header = |h: &'static str| IdLocator::Header(http::HeaderName::from_static(h));
+    assert_eq!(
+        locators("genesys"),
+        [pointer("/detail-type"), pointer("/type")]
+    );
+    assert_eq!(locators("gh"), [header("x-github-event")]);
+    assert_eq!(locators("stripe"), [pointer("/type")]);
+    assert_eq!(locators("own"), [header("x-kind"), pointer("/kind")]);
+    assert_eq!(
+        config.sources["genesys"].types.labels(),
+        ["v2.audits.*", "other", "none"]
+    );
+    let bad = "[sources.genesys]\nauth = { scheme = \"none\" }\nevent_type = [\"detail-type\"]\n";
+    let error = GatewayConfig::from_toml(bad, &vars(&[])).expect_err("not a locator");
+    assert!(error.to_string().contains("event_type entry"), "{error}");
+    let blank = "[sources.genesys]\nauth = { scheme = \"none\" }\nevent_types = [\"\"]\n";
+    let error = GatewayConfig::from_toml(blank, &vars(&[])).expect_err("empty pattern");
+    assert!(error.to_string().contains("event_types entry"), "{error}");
+}
+
+#[test]
 fn environment_overrides_file_and_passes_kafka_settings_through() {
     let toml = r#"
         listen = "127.0.0.1:1"
