@@ -28,7 +28,7 @@ ENTRYPOINT ["/usr/local/bin/gateway"]
 
 FROM runtime AS consumer
 COPY --from=build /src/target/release/consumer /usr/local/bin/consumer
-ENV CONSUMER_METRICS_LISTEN=0.0.0.0:9091
+ENV CONSUMER_ADMIN_LISTEN=0.0.0.0:9091
 EXPOSE 9091
 ENTRYPOINT ["/usr/local/bin/consumer"]
 CMD ["run"]

@@ -91,7 +91,7 @@ wait_for "the downstream" bash -c "exec 3<>/dev/tcp/127.0.0.1/$DOWNSTREAM_PORT"
 echo "== consumer group $GROUP (retry stages shortened to 2 s and 4 s for the demo; logs in $LOGS/consumer.log)"
 KAFKA_BROKERS=$BROKERS SWITCHBOARD_TOPIC=$TOPIC CONSUMER_GROUP=$GROUP \
   DOWNSTREAM_URL=http://127.0.0.1:$DOWNSTREAM_PORT/events RETRY_STAGES=retry-1m=2s,retry-10m=4s \
-  CONSUMER_METRICS_LISTEN=127.0.0.1:$CONSUMER_PORT KAFKA_SESSION_TIMEOUT_MS=6000 KAFKA_HEARTBEAT_INTERVAL_MS=500 \
+  CONSUMER_ADMIN_LISTEN=127.0.0.1:$CONSUMER_PORT KAFKA_SESSION_TIMEOUT_MS=6000 KAFKA_HEARTBEAT_INTERVAL_MS=500 \
   target/debug/consumer run >"$LOGS/consumer.log" 2>&1 &
 consumer=$!
 pids+=($consumer)

@@ -76,6 +76,11 @@ fn main() -> ExitCode {
             return exit::fail("consumer", refused.exit_code(), refused);
         }
     }
+    if !matches!(args.command, Command::Run) {
+        for deprecation in &config.deprecations {
+            eprintln!("consumer: warning: {deprecation}");
+        }
+    }
     match args.command {
         Command::Topics(command) => exit::block_on("consumer", cli::topics(&config, command)),
         Command::Offsets(command) => cli::offsets(&config, command),
@@ -108,7 +113,7 @@ fn main() -> ExitCode {
             exit::serve(
                 "consumer",
                 exit::Listen {
-                    admin: config.metrics_listen,
+                    admin: config.admin_listen,
                     public: None,
                 },
                 move || switchboard_consumer::metrics::install(&group),

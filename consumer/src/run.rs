@@ -49,6 +49,9 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
         shutdown,
         ..
     } = started;
+    for deprecation in &config.deprecations {
+        warn!(%deprecation, "deprecated setting");
+    }
     for stage in 0..config.ladder.len() {
         crate::metrics::init_stage(config.ladder.static_name(stage));
     }

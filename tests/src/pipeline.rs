@@ -303,7 +303,7 @@ impl ConsumerProcess {
             .env("CONSUMER_GROUP", group)
             .env("DOWNSTREAM_URL", downstream)
             .env("RETRY_STAGES", TEST_STAGES)
-            .env("CONSUMER_METRICS_LISTEN", LOOPBACK_ANY_PORT)
+            .env("CONSUMER_ADMIN_LISTEN", LOOPBACK_ANY_PORT)
             // Tests kill members: a 6 s session (the broker's minimum) lets
             // the group notice a dead one within seconds, not Kafka's 45 s.
             .env("KAFKA_SESSION_TIMEOUT_MS", "6000")

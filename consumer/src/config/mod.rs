@@ -46,7 +46,11 @@ pub mod env {
     pub const RETRY_STAGES: &str = "RETRY_STAGES";
     /// Records in flight per partition.
     pub const CONCURRENCY: &str = "CONSUMER_CONCURRENCY";
-    /// Address of `/metrics`, `/livez`, `/readyz`.
+    /// Address of the admin listener: `/metrics`, `/livez`, `/readyz` (and
+    /// the trace endpoint when enabled); the gateway's is `GATEWAY_ADMIN_LISTEN`.
+    pub const ADMIN_LISTEN: &str = "CONSUMER_ADMIN_LISTEN";
+    /// Deprecated: the old name of [`ADMIN_LISTEN`], still read (with a
+    /// warning) for one release.
     pub const METRICS_LISTEN: &str = "CONSUMER_METRICS_LISTEN";
     /// Path of the TOML configuration file.
     pub const CONFIG: &str = "CONSUMER_CONFIG";
@@ -74,6 +78,7 @@ pub mod env {
         EnvVar::scalar(DOWNSTREAM_RATE, "downstream.rate"),
         EnvVar::text(RETRY_STAGES, "retry_stages"),
         EnvVar::scalar(CONCURRENCY, "concurrency"),
+        EnvVar::text(ADMIN_LISTEN, "admin_listen"),
         EnvVar::text(METRICS_LISTEN, "metrics_listen"),
         EnvVar::text(DEDUPE_WINDOW, "dedupe_window"),
         EnvVar::text(COMMIT_INTERVAL, "commit_interval"),
@@ -97,6 +102,7 @@ pub mod env {
         DOWNSTREAM_RATE,
         RETRY_STAGES,
         CONCURRENCY,
+        ADMIN_LISTEN,
         METRICS_LISTEN,
         DEDUPE_WINDOW,
         COMMIT_INTERVAL,
@@ -121,7 +127,9 @@ struct ConsumerSettings {
     topic: String,
     group: String,
     concurrency: usize,
-    metrics_listen: SocketAddr,
+    admin_listen: Option<SocketAddr>,
+    /// Deprecated name of `admin_listen`.
+    metrics_listen: Option<SocketAddr>,
     retry_stages: Option<String>,
     #[serde(with = "humantime_serde")]
     dedupe_window: Duration,
@@ -141,7 +149,8 @@ impl Default for ConsumerSettings {
             topic: switchboard_proto::DEFAULT_MAIN_TOPIC.to_owned(),
             group: DEFAULT_GROUP.to_owned(),
             concurrency: DEFAULT_CONCURRENCY,
-            metrics_listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 9091)),
+            admin_listen: None,
+            metrics_listen: None,
             retry_stages: None,
             dedupe_window: Duration::from_secs(24 * 3600),
             commit_interval: Duration::from_millis(500),
@@ -154,13 +163,38 @@ impl Default for ConsumerSettings {
     }
 }
 
+/// The admin listener's address: `admin_listen`, else its deprecated name
+/// `metrics_listen` (with a deprecation to warn about), else `0.0.0.0:9091`.
+fn admin_listen(settings: &ConsumerSettings) -> Result<(SocketAddr, Vec<String>), ConfigError> {
+    let default = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 9091));
+    match (settings.admin_listen, settings.metrics_listen) {
+        (Some(new), Some(old)) if new != old => Err(ConfigError::invalid(
+            env::ADMIN_LISTEN,
+            format!("{new} differs from {old} given by its deprecated name ({} / metrics_listen); set only {} / admin_listen", env::METRICS_LISTEN, env::ADMIN_LISTEN),
+        )),
+        (Some(new), _) => Ok((new, Vec::new())),
+        (None, Some(old)) => Ok((
+            old,
+            vec![format!(
+                "{} / metrics_listen is deprecated and will be removed in the next release: set {} / admin_listen (the same address, {old})",
+                env::METRICS_LISTEN,
+                env::ADMIN_LISTEN
+            )],
+        )),
+        (None, None) => Ok((default, Vec::new())),
+    }
+}
+
 /// The validated configuration the consumer runs with.
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
     /// Topics and retry stages.
     pub ladder: Ladder,
-    /// Address of the metrics and health endpoints.
-    pub metrics_listen: SocketAddr,
+    /// Address of the admin listener (metrics, health, trace endpoint).
+    pub admin_listen: SocketAddr,
+    /// Deprecated settings that were used, each with what to write instead:
+    /// warned about at start.
+    pub deprecations: Vec<String>,
     /// Whether the admin listener answers `GET /events/{source}/{id}`.
     pub trace_endpoint: bool,
     /// Downstream delivery.
@@ -197,6 +231,7 @@ impl ConsumerConfig {
             None => default_retry_stages(),
         };
         let ladder = Ladder::new(topics, retries);
+        let (admin_listen, deprecations) = admin_listen(&settings)?;
         if settings.concurrency == 0 {
             return Err(ConfigError::invalid(env::CONCURRENCY, "must be at least 1"));
         }
@@ -249,7 +284,8 @@ impl ConsumerConfig {
 
         Ok(Self {
             ladder,
-            metrics_listen: settings.metrics_listen,
+            admin_listen,
+            deprecations,
             trace_endpoint: settings.trace_endpoint,
             http,
             worker,

@@ -44,7 +44,7 @@ fn the_environment_alone_configures_a_consumer() {
         Some("false")
     );
     assert_eq!(config.http.timeout, Duration::from_secs(5));
-    assert_eq!(config.metrics_listen.port(), 9091);
+    assert_eq!(config.admin_listen.port(), 9091);
 }
 
 #[test]
@@ -395,6 +395,31 @@ fn filters_load_for_each_destination_even_without_a_url_and_bad_ones_are_named()
     let error = ConsumerConfig::from_toml(bad, &vars(&[])).expect_err("refused");
     assert!(
         error.to_string().contains("downstream.sources.crm.filter"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_admin_listener_has_one_name_and_the_old_one_still_works_with_a_warning() {
+    let new = ConsumerConfig::load(None, &vars(&[("CONSUMER_ADMIN_LISTEN", "127.0.0.1:9191")]))
+        .expect("valid");
+    assert_eq!(new.admin_listen.to_string(), "127.0.0.1:9191");
+    assert!(new.deprecations.is_empty());
+    let old = ConsumerConfig::from_toml("metrics_listen = \"127.0.0.1:9292\"\n", &vars(&[]))
+        .expect("still valid");
+    assert_eq!(old.admin_listen.to_string(), "127.0.0.1:9292");
+    assert!(
+        old.deprecations[0].contains("set CONSUMER_ADMIN_LISTEN / admin_listen"),
+        "{:?}",
+        old.deprecations
+    );
+    let both = vars(&[
+        ("CONSUMER_ADMIN_LISTEN", "127.0.0.1:9191"),
+        ("CONSUMER_METRICS_LISTEN", "127.0.0.1:9292"),
+    ]);
+    let error = ConsumerConfig::load(None, &both).expect_err("two addresses");
+    assert!(
+        error.to_string().contains("set only CONSUMER_ADMIN_LISTEN"),
         "{error}"
     );
 }

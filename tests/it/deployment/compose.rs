@@ -114,7 +114,7 @@ fn compose_file_matches_the_repository_and_the_binaries_contract() {
         }
     }
     let consumer = &compose["services"]["consumer"];
-    let metrics_listen = consumer["environment"][consumer_env::METRICS_LISTEN]
+    let consumer_admin = consumer["environment"][consumer_env::ADMIN_LISTEN]
         .as_str()
         .expect("metrics listen");
     let downstream_url = consumer["environment"][consumer_env::DOWNSTREAM_URL]
@@ -157,7 +157,7 @@ fn compose_file_matches_the_repository_and_the_binaries_contract() {
         "Prometheus scrapes the gateway's admin port: {targets:?}"
     );
     assert!(
-        targets.contains(&format!("consumer:{}", port_of(metrics_listen))),
+        targets.contains(&format!("consumer:{}", port_of(consumer_admin))),
         "{targets:?}"
     );
 

@@ -101,7 +101,7 @@ fn kubernetes_manifests_validate_and_match_the_contract() {
                 let admin_var = if name.contains("gateway") {
                     gateway_env::ADMIN_LISTEN
                 } else {
-                    consumer_env::METRICS_LISTEN
+                    consumer_env::ADMIN_LISTEN
                 };
                 let admin = env_value(container, admin_var)
                     .unwrap_or_else(|| panic!("{name} sets {admin_var}"));
