@@ -15,7 +15,7 @@ use crate::harness::{
     eventually, log_dir, probably_free_port, shared_kafka, spawn_tied, unique_topic, Gateway,
     HttpClient,
 };
-use crate::pipeline::{create_group_topics, ConsumerProcess};
+use crate::pipeline::{create_group_topics, create_topics_of_group, ConsumerProcess};
 
 fn deploy(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -48,6 +48,21 @@ fn encode(text: &str) -> String {
         .collect()
 }
 
+/// Every PromQL expression of a dashboard as written, with its panel's title.
+fn panel_queries_raw(dashboard: &serde_json::Value) -> Vec<(String, String)> {
+    let mut queries = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        let title = panel["title"].as_str().unwrap_or_default().to_owned();
+        for target in panel["targets"].as_array().expect("targets") {
+            queries.push((
+                title.clone(),
+                target["expr"].as_str().expect("expr").to_owned(),
+            ));
+        }
+    }
+    queries
+}
+
 /// Every PromQL expression of a dashboard, with Grafana's variables filled in.
 fn panel_queries(dashboard: &serde_json::Value) -> Vec<(String, String)> {
     let mut queries = Vec::new();
@@ -62,7 +77,8 @@ fn panel_queries(dashboard: &serde_json::Value) -> Vec<(String, String)> {
             let filled = expr
                 .replace("$__rate_interval", "1m")
                 .replace("$__range", "10m")
-                .replace("$source", ".*");
+                .replace("$source", ".*")
+                .replace("$group", ".*");
             assert!(!filled.contains('$'), "unknown variable in {title}: {expr}");
             queries.push((title.clone(), filled));
         }
@@ -83,15 +99,28 @@ async fn dashboards_and_alerts_work_against_a_real_prometheus() {
     ]);
     assert!(ok, "promtool check config: {out}");
 
-    // A live pipeline with failures: a gateway, a consumer, a downstream.
+    // A live pipeline with failures: a gateway, a consumer, a downstream;
+    // and a second group on the same main topic, delivering everything to a
+    // service of its own.
     let bootstrap = shared_kafka().await.bootstrap();
     let main = unique_topic("observe");
     let group = format!("{main}-group");
+    let second_group = format!("{main}-second");
     create_group_topics(&bootstrap, &main, &group, 2).await;
+    create_topics_of_group(&bootstrap, &main, &second_group, 2).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
+    let second_downstream = Downstream::start(200, Duration::ZERO).await;
     let gateway = Gateway::start(&bootstrap, &main, None, &[]).await;
     gateway.wait_ready().await;
     let consumer = ConsumerProcess::start(&bootstrap, &main, &group, &downstream.url(), &[]).await;
+    let second = ConsumerProcess::start(
+        &bootstrap,
+        &main,
+        &second_group,
+        &second_downstream.url(),
+        &[],
+    )
+    .await;
 
     // Prometheus scraping both every second, with the shipped rules.
     let prometheus_port = probably_free_port();
@@ -105,8 +134,8 @@ async fn dashboards_and_alerts_work_against_a_real_prometheus() {
              rule_files: [{rules:?}]\n\
              scrape_configs:\n\
              - job_name: switchboard-gateway\n  static_configs: [{{targets: [\"{}\"]}}]\n\
-             - job_name: switchboard-consumer\n  static_configs: [{{targets: [\"{}\"]}}]\n",
-            gateway.admin, consumer.metrics_addr
+             - job_name: switchboard-consumer\n  static_configs: [{{targets: [\"{}\", \"{}\"]}}]\n",
+            gateway.admin, consumer.metrics_addr, second.metrics_addr
         ),
     )
     .expect("write config");
@@ -183,7 +212,7 @@ async fn dashboards_and_alerts_work_against_a_real_prometheus() {
                 query("switchboard_consumer_lag_records{stage!=\"main\"}".into()).await?;
             let scrapes = query("count_over_time(up[1m])".into()).await?;
             let enough = scrapes.1["data"]["result"].as_array().is_some_and(|r| {
-                r.len() == 2
+                r.len() == 3
                     && r.iter().all(|s| {
                         s["value"][1]
                             .as_str()
@@ -213,9 +242,25 @@ async fn dashboards_and_alerts_work_against_a_real_prometheus() {
             .filter_map(|v| v["name"].as_str())
             .collect();
         assert!(
-            variables.contains("datasource") && variables.contains("source"),
+            variables.contains("datasource")
+                && variables.contains("source")
+                && variables.contains("group"),
             "{name}"
         );
+        // Every consumer query is filtered by the group variable, and,
+        // unless it is the ledger (which sums by group on its own), split by it.
+        for (title, expr) in panel_queries_raw(&dashboard) {
+            if expr.contains("switchboard_consumer_") {
+                assert!(
+                    expr.contains("group=~\"$group\""),
+                    "{name} / {title}: {expr}"
+                );
+                assert!(
+                    expr.contains("(group") || expr.contains(", group"),
+                    "{name} / {title} keeps groups apart: {expr}"
+                );
+            }
+        }
         for (title, expr) in panel_queries(&dashboard) {
             let (status, body) = query(expr.clone()).await.expect("prometheus answers");
             assert_eq!(status, StatusCode::OK, "{name} / {title}: {expr}: {body}");
@@ -224,22 +269,38 @@ async fn dashboards_and_alerts_work_against_a_real_prometheus() {
                 .cloned()
                 .unwrap_or_default();
             assert!(!result.is_empty(), "{name} / {title} shows nothing: {expr}");
+            // What both groups did is shown apart, never summed.
+            if title.starts_with("Delivered / retried") {
+                let groups: BTreeSet<&str> = result
+                    .iter()
+                    .filter_map(|s| s["metric"]["group"].as_str())
+                    .collect();
+                assert_eq!(
+                    groups,
+                    BTreeSet::from([group.as_str(), second_group.as_str()]),
+                    "{name} / {title}"
+                );
+            }
         }
     }
 
-    // (3) The ledger closes for the group, on the counters themselves: what
-    // the gateway accepted equals what this group settled.
+    // (3) The ledger closes for each group, on the counters themselves:
+    // what the gateway accepted equals what each group settled.
     let ledger = "sum by (source) (switchboard_gateway_events_accepted_total) - on (source) group_right \
                   sum by (source, group) (switchboard_consumer_events_handled_total{outcome=~\"delivered|dead_lettered|duplicate|filtered\"})";
     eventually(
-        "the ledger closes for the group",
+        "the ledger closes for each group",
         Duration::from_secs(30),
         || async {
             let (_, body) = query(ledger.to_owned()).await?;
             let series = body["data"]["result"].as_array()?.clone();
-            let closed = series.len() == 1
-                && series[0]["metric"]["group"] == group.as_str()
-                && series[0]["value"][1] == "0";
+            let groups: BTreeSet<&str> = series
+                .iter()
+                .filter_map(|s| s["metric"]["group"].as_str())
+                .collect();
+            let closed = series.len() == 2
+                && groups == BTreeSet::from([group.as_str(), second_group.as_str()])
+                && series.iter().all(|s| s["value"][1] == "0");
             closed.then_some(())
         },
     )
@@ -308,6 +369,7 @@ async fn dashboards_and_alerts_work_against_a_real_prometheus() {
     // (5) With every consumer gone, the absence alert's expression fires
     // (the lag series vanish with the consumers; this one does not).
     drop(consumer);
+    drop(second);
     let absent = "absent(up{job=\"switchboard-consumer\"} == 1)";
     eventually(
         "consumers reported absent",
