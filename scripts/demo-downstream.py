@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A stand-in for the customer's internal service, for the demo only.
 
-Answers every POST 200, except:
+Answers every POST 200, except (until it is fixed: `POST /fix`, after which
+everything is answered 200, as when the customer's team ships their fix):
   - the first attempt of the user-presence event (id 5e6f7081-...): 503, so the
     consumer retries it through retry-1m and it succeeds on attempt 2;
   - ids starting with "demo-broken": always 500, so they climb the whole retry
@@ -16,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 FLAKY_ONCE = "5e6f7081-9203-4a4b-b5c6-d7e8f9011223"
 PRINT_LOCK = threading.Lock()
+FIXED = threading.Event()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -24,9 +26,19 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("content-length", "0"))
         self.rfile.read(length)
+        if self.path == "/fix":
+            FIXED.set()
+            self.send_response(204)
+            self.send_header("content-length", "0")
+            self.end_headers()
+            with PRINT_LOCK:
+                print("downstream: fixed; every event is answered 200 from now on", flush=True)
+            return
         event_id = self.headers.get("x-event-id", "")
         attempt = int(self.headers.get("x-attempt", "0"))
-        if event_id.startswith("demo-broken"):
+        if FIXED.is_set():
+            status = 200
+        elif event_id.startswith("demo-broken"):
             status = 500
         elif event_id.startswith("demo-rejected"):
             status = 422

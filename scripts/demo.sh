@@ -2,8 +2,10 @@
 # The main job, end to end on this machine: a local broker, the gateway, sample
 # Genesys Cloud events (as an EventBridge API destination sends them), the
 # consumer delivering them to a local downstream that fails some of them, and
-# what became of each: delivered, retried, dead-lettered, deduplicated.
-# No Docker needed; everything stops at the end.
+# what became of each: delivered, retried, dead-lettered, deduplicated. Then the
+# operator's half: the downstream is fixed, the dead letters are re-driven, the
+# last minutes are replayed to a downstream that lost them, and one event is
+# traced. No Docker needed; everything stops at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,6 +66,8 @@ post() { # label, file-or-inline-json, [content type]
     -H "content-type: $type" --data-binary "$data"
 }
 
+# The replay below starts here (one second earlier, to the second).
+REPLAY_FROM=$(date -u -d '-1 second' +%Y-%m-%dT%H:%M:%SZ)
 echo "== sample Genesys Cloud events, answered 202 only once Kafka acknowledged them"
 post "conversation customer end (EventBridge)" @tests/fixtures/genesys/eventbridge-conversation-customer-end.json
 post "user presence audit (EventBridge)" @tests/fixtures/genesys/eventbridge-user-presence-audit.json
@@ -89,12 +93,22 @@ pids+=($!)
 wait_for "the downstream" bash -c "exec 3<>/dev/tcp/127.0.0.1/$DOWNSTREAM_PORT"
 
 echo "== consumer group $GROUP (retry stages shortened to 2 s and 4 s for the demo; logs in $LOGS/consumer.log)"
-KAFKA_BROKERS=$BROKERS SWITCHBOARD_TOPIC=$TOPIC CONSUMER_GROUP=$GROUP \
-  DOWNSTREAM_URL=http://127.0.0.1:$DOWNSTREAM_PORT/events RETRY_STAGES=retry-1m=2s,retry-10m=4s \
-  CONSUMER_ADMIN_LISTEN=127.0.0.1:$CONSUMER_PORT KAFKA_SESSION_TIMEOUT_MS=6000 KAFKA_HEARTBEAT_INTERVAL_MS=500 \
-  target/debug/consumer run >"$LOGS/consumer.log" 2>&1 &
-consumer=$!
-pids+=($consumer)
+start_consumer() { # log file
+  KAFKA_BROKERS=$BROKERS SWITCHBOARD_TOPIC=$TOPIC CONSUMER_GROUP=$GROUP \
+    DOWNSTREAM_URL=http://127.0.0.1:$DOWNSTREAM_PORT/events RETRY_STAGES=retry-1m=2s,retry-10m=4s \
+    CONSUMER_ADMIN_LISTEN=127.0.0.1:$CONSUMER_PORT KAFKA_SESSION_TIMEOUT_MS=6000 KAFKA_HEARTBEAT_INTERVAL_MS=500 \
+    target/debug/consumer run >"$1" 2>&1 &
+  consumer=$!
+  pids+=($consumer)
+}
+stop_consumer() {
+  kill -TERM "$consumer"
+  status=0; wait "$consumer" || status=$?
+  echo "   consumer exited with status $status"
+}
+# What an operator types, printed before it runs.
+operator() { echo "   \$ $*"; KAFKA_BROKERS=$BROKERS SWITCHBOARD_TOPIC=$TOPIC RETRY_STAGES=retry-1m=2s,retry-10m=4s "target/debug/$@" 2>&1 | sed 's/^/     /'; }
+start_consumer "$LOGS/consumer.log"
 metric() { # sum of a consumer metric's samples matching a label filter
   curl -s "http://127.0.0.1:$CONSUMER_PORT/metrics" | grep -E "^$1" | grep -E -- "${2:-.}" | awk '{s+=$NF} END {print s+0}'
 }
@@ -111,14 +125,36 @@ echo "== consumer metrics (excerpt of http://127.0.0.1:$CONSUMER_PORT/metrics)"
 curl -s "http://127.0.0.1:$CONSUMER_PORT/metrics" |
   grep -E '^switchboard_consumer_(events_handled_total|dead_lettered_total|dedupe_hits_total|retries_scheduled_total)' | sed 's/^/   /'
 
-echo "== the dead-letter topic: consumer dlt list --group $GROUP"
-KAFKA_BROKERS=$BROKERS SWITCHBOARD_TOPIC=$TOPIC target/debug/consumer dlt list --group "$GROUP" | sed 's/^/   /'
-echo "   (after a fix: consumer dlt redrive --group $GROUP --all --execute; replay: consumer offsets reset --help)"
+echo "== the dead-letter topic"
+operator consumer dlt list --group "$GROUP"
 
-echo "== stopping the consumer with SIGTERM (finishes in-flight work, commits, leaves the group)"
-kill -TERM "$consumer"
-status=0; wait "$consumer" || status=$?
-echo "   consumer exited with status $status"
+echo "== the downstream's team ships a fix; the operator re-drives the dead letters"
+curl -s -X POST "http://127.0.0.1:$DOWNSTREAM_PORT/fix" >/dev/null
+delivered_before=$(metric switchboard_consumer_events_handled_total 'outcome="delivered"')
+operator consumer dlt redrive --group "$GROUP" --all --execute
+redriven() { [ "$(metric switchboard_consumer_events_handled_total 'outcome="delivered"')" -ge $((delivered_before + 2)) ]; }
+for _ in $(seq 1 150); do redriven && break; sleep 0.2; done
+redriven || { echo "the re-driven events were not delivered (logs in $LOGS/)" >&2; exit 1; }
+echo "   both delivered now:"
+grep -E 'demo-(broken|rejected).* -> 200' "$LOGS/downstream.log" | sed 's/^/     /'
+
+echo "== the downstream lost what it acknowledged since $REPLAY_FROM: replay it"
+echo "   stopping the consumer with SIGTERM (finishes in-flight work, commits, leaves the group)"
+stop_consumer
+operator consumer offsets reset --group "$GROUP" --topic main --to-datetime "$REPLAY_FROM" --redeliver --execute
+lines_before=$(wc -l <"$LOGS/downstream.log")
+start_consumer "$LOGS/consumer-2.log"
+replayed() { [ "$(metric switchboard_consumer_events_handled_total 'outcome="delivered"')" -ge 5 ] 2>/dev/null; }
+for _ in $(seq 1 150); do replayed && break; sleep 0.2; done
+replayed || { echo "the replay was not delivered (logs in $LOGS/consumer-2.log)" >&2; exit 1; }
+echo "   the downstream receives each event of the range once more (the sender's retry in it too, once):"
+tail -n +"$((lines_before + 1))" "$LOGS/downstream.log" | sed 's/^/     /'
+
+echo "== what happened to the presence event? (retried, delivered, replayed, delivered again)"
+operator consumer events trace --group "$GROUP" --source genesys --id 5e6f7081-9203-4a4b-b5c6-d7e8f9011223
+
+echo "== stopping the consumer with SIGTERM"
+stop_consumer
 
 echo "== gateway metrics (excerpt of http://127.0.0.1:$ADMIN_PORT/metrics, the admin port)"
 curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -E '^switchboard_gateway_(requests_total|events_accepted_total)' | sed 's/^/   /'

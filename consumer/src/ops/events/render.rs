@@ -28,7 +28,7 @@ pub fn render(wanted: &Wanted<'_>, timeline: &Timeline) -> String {
         ending(wanted, &timeline.ending),
         timeline.received,
         timeline.deliveries,
-        table(&rows)
+        table(&rows).trim_end()
     )
 }
 
