@@ -163,4 +163,4 @@ echo "== stopping the gateway with SIGTERM (drains in-flight requests, flushes t
 kill -TERM "$gateway"
 status=0; wait "$gateway" || status=$?
 echo "   gateway exited with status $status"
-echo "== done. Dashboards, alert rules, Dockerfile, docker-compose.yml and Kubernetes manifests are in deploy/ (see README)."
+echo "== done. Dashboards, alert rules, Dockerfile, docker-compose.yml and Kubernetes manifests are in deploy/ (docs/production.md)."

@@ -1,6 +1,6 @@
 //! `consumer`: the delivery worker (`consumer run`) and, beside it, the
 //! operator commands. Configuration comes from `--config`/`CONSUMER_CONFIG`
-//! and the environment (see the README); exit codes are the runtime's
+//! and the environment (see docs/configuration.md); exit codes are the runtime's
 //! ([`switchboard_runtime::exit`]).
 
 use std::path::PathBuf;

@@ -1,5 +1,5 @@
 //! `gateway`: the webhook intake server. Configuration comes from
-//! `--config`/`GATEWAY_CONFIG` and the environment (see the README); exit
+//! `--config`/`GATEWAY_CONFIG` and the environment (see docs/configuration.md); exit
 //! codes are the runtime's ([`switchboard_runtime::exit`]).
 
 use std::path::PathBuf;

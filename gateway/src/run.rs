@@ -61,7 +61,7 @@ pub async fn run(config: GatewayConfig, started: Started) -> anyhow::Result<()> 
         .map_err(switchboard_runtime::exit::Coded::from)?;
     let producer = EventProducer::new(&config.kafka, crate::metrics::PRODUCER_REBUILDS)?;
     // Ready from the first good probe until shutdown: during a broker outage
-    // every gateway answers 503 with Retry-After itself (see the README).
+    // every gateway answers 503 with Retry-After itself (docs/gateway.md, "Behaviour under failure").
     let health = Arc::new(Health::always_live().staying_ready_through_outages());
     let app = Arc::new(App {
         sources: config
