@@ -73,6 +73,8 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
         PRODUCER_REBUILDS,
         "Producers replaced after a fatal producer error."
     );
+    // At zero from the start, so dashboards and alerts see it before the first rebuild.
+    counter!(PRODUCER_REBUILDS).absolute(0);
     Ok(handle)
 }
 

@@ -230,6 +230,45 @@ async fn dashboards_and_alerts_work_against_a_real_prometheus() {
     )
     .await;
 
+    // (1b) docs/metrics.md names every metric the two binaries export, and
+    // only those.
+    let mut exported = BTreeSet::new();
+    for url in [gateway.admin_url("/metrics"), consumer.url("/metrics")] {
+        let text = client.get(&url).await.expect("metrics").body;
+        for line in String::from_utf8_lossy(&text).lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                exported.insert(rest.split(' ').next().unwrap_or_default().to_owned());
+            }
+        }
+    }
+    let page =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/metrics.md"))
+            .expect("docs/metrics.md");
+    let undocumented: Vec<&String> = exported
+        .iter()
+        .filter(|name| !page.contains(&format!("`{name}`")))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "docs/metrics.md does not name {undocumented:?}"
+    );
+    let documented: BTreeSet<String> = page
+        .split('`')
+        .filter(|word| {
+            word.starts_with("switchboard_")
+                && word.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        })
+        .map(str::to_owned)
+        .collect();
+    let stale: Vec<&String> = documented
+        .iter()
+        .filter(|name| !exported.contains(*name))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "docs/metrics.md names {stale:?}, which neither binary exports"
+    );
+
     // (2) Every panel of every dashboard returns data.
     for name in ["pipeline-overview.json", "retries-dlt.json"] {
         let text = std::fs::read_to_string(deploy(&format!("grafana/dashboards/{name}")))

@@ -159,6 +159,9 @@ pub fn install(group: &str) -> Result<PrometheusHandle, metrics_exporter_prometh
         PRODUCER_REBUILDS,
         "Hand-off producers replaced after a fatal error, an error that broke their idempotence state, or a stall."
     );
+    // At zero from the start, so dashboards and alerts see them before the first failure.
+    counter!(HANDOFF_ERRORS).absolute(0);
+    counter!(PRODUCER_REBUILDS).absolute(0);
     describe_gauge!(
         DESTINATION_WAITING,
         "Events waiting for their destination (held, paced, or at its max_in_flight), by destination."

@@ -4,6 +4,7 @@
 //! (kubernetes-validate, offline) and the same contract.
 
 mod compose;
+mod docs;
 mod kubernetes;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -184,12 +185,12 @@ fn quantity_bytes(text: &str) -> u64 {
 }
 
 /// Every value of a bounded metric label is named where an SRE looks it up:
-/// the metric's help text (what `/metrics` says), the README and the RUNBOOK.
+/// the metric's help text (what `/metrics` says), docs/metrics.md and the RUNBOOK.
 #[test]
-fn every_label_value_is_named_in_the_help_text_the_readme_and_the_runbook() {
+fn every_label_value_is_named_in_the_help_text_the_metrics_page_and_the_runbook() {
     use switchboard_gateway::producer::ProduceErrorKind;
     use switchboard_proto::DltReason;
-    let readme = std::fs::read_to_string(repo("README.md")).expect("README");
+    let page = std::fs::read_to_string(repo("docs/metrics.md")).expect("docs/metrics.md");
     let runbook = std::fs::read_to_string(repo("RUNBOOK.md")).expect("RUNBOOK");
     use switchboard_consumer::metrics::{ExchangeOutcome, FailureCause, Handled, TokenFetch};
     let labels: [(&str, String, Vec<&str>); 8] = [
@@ -245,8 +246,8 @@ fn every_label_value_is_named_in_the_help_text_the_readme_and_the_runbook() {
                 "{label}: the help text lacks {value}: {help}"
             );
             assert!(
-                readme.contains(&quoted),
-                "{label}: README.md never names {quoted}"
+                page.contains(&quoted),
+                "{label}: docs/metrics.md never names {quoted}"
             );
             assert!(
                 runbook.contains(&quoted),
