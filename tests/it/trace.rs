@@ -10,8 +10,8 @@ use http::StatusCode;
 use serde_json::Value;
 
 use crate::downstream::{Answer, Downstream};
-use crate::harness::{shared_kafka, unique_topic, Gateway, HttpClient};
-use crate::pipeline::{consumer_command, create_group_topics, ConsumerProcess};
+use crate::harness::{shared_kafka, Gateway, HttpClient};
+use crate::pipeline::{consumer_command, fresh_group, ConsumerProcess, FreshGroup};
 
 /// Stages long enough to find an event waiting in one.
 const SLOW_STAGES: &str = "retry-1m=60s,retry-10m=120s";
@@ -56,10 +56,12 @@ fn kinds(answer: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn each_path_of_an_event_is_traced_in_the_partition_its_id_maps_to() {
-    let bootstrap = shared_kafka().await.bootstrap();
-    let main = unique_topic("trace");
-    let group = format!("{main}-group");
-    create_group_topics(&bootstrap, &main, &group, 3).await;
+    let FreshGroup {
+        bootstrap,
+        main,
+        group,
+        ..
+    } = fresh_group("trace", 3).await;
     let gateway = Gateway::start(&bootstrap, &main, None, &[]).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
     downstream.script("t-retried", &[Answer::status(500), Answer::status(200)]);
@@ -236,10 +238,12 @@ async fn each_path_of_an_event_is_traced_in_the_partition_its_id_maps_to() {
 
 #[tokio::test]
 async fn an_event_waiting_in_a_retry_stage_is_shown_with_its_due_time() {
-    let bootstrap = shared_kafka().await.bootstrap();
-    let main = unique_topic("trace-wait");
-    let group = format!("{main}-group");
-    create_group_topics(&bootstrap, &main, &group, 2).await;
+    let FreshGroup {
+        bootstrap,
+        main,
+        group,
+        ..
+    } = fresh_group("trace-wait", 2).await;
     let gateway = Gateway::start(&bootstrap, &main, None, &[]).await;
     let downstream = Downstream::start(500, Duration::ZERO).await;
     let _consumer = ConsumerProcess::start(
@@ -291,10 +295,12 @@ async fn redeliver(main: &str, group: &str, id: &str, execute: bool) -> (i32, St
 
 #[tokio::test]
 async fn a_delivered_event_is_redelivered_once_on_request_and_traced_over_http() {
-    let bootstrap = shared_kafka().await.bootstrap();
-    let main = unique_topic("redeliver-one");
-    let group = format!("{main}-group");
-    create_group_topics(&bootstrap, &main, &group, 2).await;
+    let FreshGroup {
+        bootstrap,
+        main,
+        group,
+        ..
+    } = fresh_group("redeliver-one", 2).await;
     let gateway = Gateway::start(&bootstrap, &main, None, &[]).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
     downstream.script("r-dead", &[Answer::status(400)]);

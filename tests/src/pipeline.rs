@@ -404,3 +404,55 @@ impl Drop for ConsumerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// A fresh main topic and consumer group, with every topic of the group
+/// created: the set-up most end-to-end tests start from.
+pub struct FreshGroup {
+    /// The shared broker's bootstrap address.
+    pub bootstrap: String,
+    /// The main topic (unique to the test).
+    pub main: String,
+    /// The group, `<main>-group`.
+    pub group: String,
+    /// The group's topic names.
+    pub topics: GroupTopics,
+}
+
+/// Creates a main topic named after `name` and the topics of its group
+/// `<main>-group`, each with `partitions`, on the shared broker.
+pub async fn fresh_group(name: &str, partitions: i32) -> FreshGroup {
+    let bootstrap = crate::harness::shared_kafka().await.bootstrap();
+    let main = unique_topic(name);
+    let group = format!("{main}-group");
+    create_group_topics(&bootstrap, &main, &group, partitions).await;
+    let topics = GroupTopics::new(&main, &group).expect("names");
+    FreshGroup {
+        bootstrap,
+        main,
+        group,
+        topics,
+    }
+}
+
+impl FreshGroup {
+    /// Starts a consumer of the group delivering to `downstream`.
+    pub async fn consumer(
+        &self,
+        downstream: &crate::downstream::Downstream,
+        env: &[(&str, &str)],
+    ) -> ConsumerProcess {
+        ConsumerProcess::start(
+            &self.bootstrap,
+            &self.main,
+            &self.group,
+            &downstream.url(),
+            env,
+        )
+        .await
+    }
+
+    /// Every record of `topic`, from its start.
+    pub async fn read(&self, topic: &str) -> Vec<crate::harness::Record> {
+        crate::harness::read_topic(&self.bootstrap, topic).await
+    }
+}

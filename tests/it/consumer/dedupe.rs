@@ -5,7 +5,7 @@ use super::*;
 
 #[tokio::test]
 async fn a_duplicate_id_across_a_consumer_restart_is_delivered_once() {
-    let setup = setup("restart", 2).await;
+    let setup = fresh_group("restart", 2).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
     produce_events(&setup.bootstrap, &setup.main, &["dup-1".to_owned()]).await;
     let mut first = setup.consumer(&downstream, &[]).await;
@@ -41,7 +41,7 @@ async fn a_duplicate_id_across_a_consumer_restart_is_delivered_once() {
 
 #[tokio::test]
 async fn the_same_event_id_from_two_sources_is_delivered_twice() {
-    let setup = setup("two-sources", 1).await;
+    let setup = fresh_group("two-sources", 1).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
     let shared = vec!["1".to_owned()];
     produce_events_from(&setup.bootstrap, &setup.main, "a", &shared).await;
@@ -75,7 +75,7 @@ async fn the_same_event_id_from_two_sources_is_delivered_twice() {
 
 #[tokio::test]
 async fn delivered_markers_reach_the_broker_before_a_partition_is_handed_over() {
-    let setup = setup("handover", 2).await;
+    let setup = fresh_group("handover", 2).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
     // A long linger keeps the first member's delivered markers in its
     // producer for seconds; unless the hand-over flushes them, the next

@@ -5,7 +5,7 @@ use super::*;
 
 #[tokio::test]
 async fn events_are_delivered_once_with_their_body_and_headers() {
-    let setup = setup("deliver", 3).await;
+    let setup = fresh_group("deliver", 3).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
     let events = ids("evt", 30);
     produce_events(&setup.bootstrap, &setup.main, &events).await;
@@ -64,7 +64,7 @@ async fn events_are_delivered_once_with_their_body_and_headers() {
 
 #[tokio::test]
 async fn a_downstream_failing_twice_delivers_once_from_retry_10m() {
-    let setup = setup("retry", 2).await;
+    let setup = fresh_group("retry", 2).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
     downstream.script("flaky-1", &[Answer::status(500), Answer::status(502)]);
     let events = vec!["flaky-1".to_owned(), "steady-1".to_owned()];
@@ -127,7 +127,7 @@ async fn a_downstream_failing_twice_delivers_once_from_retry_10m() {
 
 #[tokio::test]
 async fn an_event_that_always_fails_lands_in_the_dlt_with_its_error_chain() {
-    let setup = setup("exhaust", 1).await;
+    let setup = fresh_group("exhaust", 1).await;
     let downstream = Downstream::start(500, Duration::ZERO).await;
     produce_events(&setup.bootstrap, &setup.main, &["doomed-1".to_owned()]).await;
     let consumer = setup.consumer(&downstream, &[]).await;
@@ -162,7 +162,7 @@ async fn an_event_that_always_fails_lands_in_the_dlt_with_its_error_chain() {
 
 #[tokio::test]
 async fn a_400_from_the_downstream_goes_to_the_dlt_at_once() {
-    let setup = setup("reject", 1).await;
+    let setup = fresh_group("reject", 1).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
     downstream.script("bad-1", &[Answer::status(400)]);
     produce_events(&setup.bootstrap, &setup.main, &["bad-1".to_owned()]).await;
@@ -178,7 +178,7 @@ async fn a_400_from_the_downstream_goes_to_the_dlt_at_once() {
 
 #[tokio::test]
 async fn a_poison_record_goes_to_the_dlt_and_does_not_block_its_partition() {
-    let setup = setup("poison", 1).await;
+    let setup = fresh_group("poison", 1).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
     produce_raw(
         &setup.bootstrap,
@@ -209,7 +209,7 @@ async fn a_poison_record_goes_to_the_dlt_and_does_not_block_its_partition() {
 
 #[tokio::test]
 async fn retry_records_are_handled_not_before_due_and_at_most_a_second_late() {
-    let setup = setup("due", 2).await;
+    let setup = fresh_group("due", 2).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
     let events = ids("due", 10);
     for id in &events {
@@ -256,7 +256,7 @@ async fn retry_records_are_handled_not_before_due_and_at_most_a_second_late() {
 
 #[tokio::test]
 async fn a_slow_downstream_does_not_cap_throughput_at_one_call_at_a_time() {
-    let setup = setup("slow", 1).await;
+    let setup = fresh_group("slow", 1).await;
     let downstream = Downstream::start(200, Duration::from_millis(300)).await;
     let events = ids("slow", 200);
     produce_events(&setup.bootstrap, &setup.main, &events).await;
@@ -277,7 +277,7 @@ async fn a_slow_downstream_does_not_cap_throughput_at_one_call_at_a_time() {
 #[tokio::test]
 async fn a_record_that_cannot_be_handed_on_is_dead_lettered_as_a_pointer_and_redriven_from_its_origin(
 ) {
-    let setup = setup("unroutable", 1).await;
+    let setup = fresh_group("unroutable", 1).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
     downstream.script(
         "big-1",

@@ -5,7 +5,7 @@ use super::*;
 
 #[tokio::test]
 async fn backpressure_holds_deliveries_without_using_attempts() {
-    let setup = setup("hold", 1).await;
+    let setup = fresh_group("hold", 1).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
     downstream.script(
         "busy-1",
@@ -39,7 +39,7 @@ async fn backpressure_holds_deliveries_without_using_attempts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_destination_shows_its_hold_its_waiting_events_and_its_answers() {
-    let setup = setup("held-metrics", 1).await;
+    let setup = fresh_group("held-metrics", 1).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
     downstream.script(
         "held-first",
@@ -103,7 +103,7 @@ async fn a_held_destination_shows_its_hold_its_waiting_events_and_its_answers() 
 
 #[tokio::test]
 async fn retry_after_zero_is_held_at_least_a_second_and_longer_each_time() {
-    let setup = setup("hold-zero", 1).await;
+    let setup = fresh_group("hold-zero", 1).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
     let busy = Answer {
         status: 429,
@@ -129,7 +129,7 @@ async fn retry_after_zero_is_held_at_least_a_second_and_longer_each_time() {
 
 #[tokio::test]
 async fn a_destination_that_backs_off_takes_no_delivery_slots_from_another() {
-    let setup = setup("destinations", 1).await;
+    let setup = fresh_group("destinations", 1).await;
     // Destination a answers 429 with Retry-After: 0 until told otherwise.
     let busy = Downstream::start(200, Duration::ZERO).await;
     busy.set_default_answer(Answer {

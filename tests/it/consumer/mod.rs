@@ -15,49 +15,11 @@ use switchboard_proto::{headers as h, Envelope, GroupTopics};
 
 use crate::downstream::{Answer, Downstream};
 use crate::harness::{create_topic, log_dir};
-use crate::harness::{eventually, read_topic, shared_kafka, unique_topic, Record};
+use crate::harness::{eventually, shared_kafka, unique_topic, Record};
 use crate::pipeline::{
-    committed, consumer_command, consumer_command_full, create_group_topics, envelope, ids,
-    produce_envelopes, produce_events, produce_events_from, produce_raw, ConsumerProcess,
+    committed, consumer_command, consumer_command_full, envelope, fresh_group, ids,
+    produce_envelopes, produce_events, produce_events_from, produce_raw, FreshGroup,
 };
-
-struct Setup {
-    bootstrap: String,
-    main: String,
-    group: String,
-    topics: GroupTopics,
-}
-
-async fn setup(name: &str, partitions: i32) -> Setup {
-    let bootstrap = shared_kafka().await.bootstrap();
-    let main = unique_topic(name);
-    let group = format!("{main}-group");
-    create_group_topics(&bootstrap, &main, &group, partitions).await;
-    let topics = GroupTopics::new(&main, &group).expect("names");
-    Setup {
-        bootstrap,
-        main,
-        group,
-        topics,
-    }
-}
-
-impl Setup {
-    async fn consumer(&self, downstream: &Downstream, env: &[(&str, &str)]) -> ConsumerProcess {
-        ConsumerProcess::start(
-            &self.bootstrap,
-            &self.main,
-            &self.group,
-            &downstream.url(),
-            env,
-        )
-        .await
-    }
-
-    async fn read(&self, topic: &str) -> Vec<Record> {
-        read_topic(&self.bootstrap, topic).await
-    }
-}
 
 /// A consumer configuration with the destination's breaker off, for tests
 /// of the retry ladder that fail many different events at once (which the
@@ -68,7 +30,7 @@ fn no_breaker_config() -> String {
     path.to_string_lossy().into_owned()
 }
 
-async fn wait_records(setup: &Setup, topic: &str, count: usize) -> Vec<Record> {
+async fn wait_records(setup: &FreshGroup, topic: &str, count: usize) -> Vec<Record> {
     eventually(
         &format!("{count} records on {topic}"),
         Duration::from_secs(30),

@@ -7,7 +7,7 @@ use super::*;
 /// it again with the same `env`, and returns how long the new process took to
 /// deliver its first event.
 async fn restart_to_first_delivery(name: &str, env: &[(&str, &str)]) -> Duration {
-    let setup = setup(name, 2).await;
+    let setup = fresh_group(name, 2).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
     let mut first = setup.consumer(&downstream, env).await;
     first.wait_assigned(6).await;
@@ -62,7 +62,7 @@ async fn a_static_member_killed_and_restarted_resumes_without_waiting_for_its_se
 
 #[tokio::test]
 async fn kill_9_mid_run_then_restart_delivers_every_event_and_dedupes_the_rest() {
-    let setup = setup("crash", 3).await;
+    let setup = fresh_group("crash", 3).await;
     let downstream = Downstream::start(200, Duration::from_millis(20)).await;
     let events = ids("crash", 600);
     produce_events(&setup.bootstrap, &setup.main, &events).await;
@@ -115,7 +115,7 @@ async fn kill_9_mid_run_then_restart_delivers_every_event_and_dedupes_the_rest()
 
 #[tokio::test]
 async fn a_rebalance_while_retry_partitions_wait_for_their_due_time_leaves_nothing_stuck() {
-    let setup = setup("rebalance", 2).await;
+    let setup = fresh_group("rebalance", 2).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
     let events = ids("rebal", 20);
     for id in &events {

@@ -4,10 +4,12 @@ use super::*;
 
 #[tokio::test]
 async fn dlt_list_filters_exactly_and_redrive_delivers_each_event_once() {
-    let bootstrap = shared_kafka().await.bootstrap();
-    let main = unique_topic("dltops");
-    let group = format!("{main}-group");
-    create_group_topics(&bootstrap, &main, &group, 2).await;
+    let FreshGroup {
+        bootstrap,
+        main,
+        group,
+        ..
+    } = fresh_group("dltops", 2).await;
     let env = [
         ("SWITCHBOARD_TOPIC", main.as_str()),
         ("CONSUMER_GROUP", group.as_str()),

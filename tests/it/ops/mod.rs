@@ -16,8 +16,8 @@ use crate::harness::{
     create_topic, eventually, partition_count, read_topic, shared_kafka, unique_topic,
 };
 use crate::pipeline::{
-    committed, consumer_command, consumer_command_full, create_group_topics, ids, produce_events,
-    produce_raw, ConsumerProcess,
+    committed, consumer_command, consumer_command_full, fresh_group, ids, produce_events,
+    produce_raw, ConsumerProcess, FreshGroup,
 };
 
 fn rfc3339(ms: i64) -> String {

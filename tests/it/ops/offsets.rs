@@ -5,10 +5,12 @@ use super::*;
 
 #[tokio::test]
 async fn offsets_reset_by_datetime_and_by_duration_replays_from_exactly_there() {
-    let bootstrap = shared_kafka().await.bootstrap();
-    let main = unique_topic("replay");
-    let group = format!("{main}-group");
-    create_group_topics(&bootstrap, &main, &group, 1).await;
+    let FreshGroup {
+        bootstrap,
+        main,
+        group,
+        ..
+    } = fresh_group("replay", 1).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
     let env = [
         ("SWITCHBOARD_TOPIC", main.as_str()),
@@ -106,10 +108,12 @@ async fn offsets_reset_by_datetime_and_by_duration_replays_from_exactly_there() 
 
 #[tokio::test]
 async fn a_redeliver_reset_delivers_the_replayed_range_once_more_and_a_plain_one_does_not() {
-    let bootstrap = shared_kafka().await.bootstrap();
-    let main = unique_topic("redeliver");
-    let group = format!("{main}-group");
-    create_group_topics(&bootstrap, &main, &group, 1).await;
+    let FreshGroup {
+        bootstrap,
+        main,
+        group,
+        ..
+    } = fresh_group("redeliver", 1).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
     let env = [
         ("SWITCHBOARD_TOPIC", main.as_str()),
@@ -201,10 +205,12 @@ async fn a_redeliver_reset_delivers_the_replayed_range_once_more_and_a_plain_one
 
 #[tokio::test]
 async fn offsets_reset_refuses_an_unknown_group_and_plans_every_stage_at_once() {
-    let bootstrap = shared_kafka().await.bootstrap();
-    let main = unique_topic("allstages");
-    let group = format!("{main}-group");
-    create_group_topics(&bootstrap, &main, &group, 2).await;
+    let FreshGroup {
+        bootstrap,
+        main,
+        group,
+        ..
+    } = fresh_group("allstages", 2).await;
     let env = [("SWITCHBOARD_TOPIC", main.as_str())];
 
     let typo = format!("{group}-typo");
@@ -285,10 +291,12 @@ async fn offsets_reset_refuses_an_unknown_group_and_plans_every_stage_at_once() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offsets_reset_refuses_a_group_with_active_members_and_resets_it_once_they_left() {
-    let bootstrap = shared_kafka().await.bootstrap();
-    let main = unique_topic("activegroup");
-    let group = format!("{main}-group");
-    create_group_topics(&bootstrap, &main, &group, 1).await;
+    let FreshGroup {
+        bootstrap,
+        main,
+        group,
+        ..
+    } = fresh_group("activegroup", 1).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
     let events = ids("active", 5);
     produce_events(&bootstrap, &main, &events).await;
