@@ -11,11 +11,8 @@ use std::time::Duration;
 use http::StatusCode;
 
 use crate::downstream::{Answer, Downstream};
-use crate::harness::{
-    eventually, log_dir, probably_free_port, shared_kafka, spawn_tied, unique_topic, Gateway,
-    HttpClient,
-};
-use crate::pipeline::{create_group_topics, create_topics_of_group, ConsumerProcess};
+use crate::harness::{eventually, log_dir, probably_free_port, spawn_tied, Gateway, HttpClient};
+use crate::pipeline::{create_topics_of_group, fresh_group, ConsumerProcess, FreshGroup};
 
 fn deploy(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -102,11 +99,13 @@ async fn dashboards_and_alerts_work_against_a_real_prometheus() {
     // A live pipeline with failures: a gateway, a consumer, a downstream;
     // and a second group on the same main topic, delivering everything to a
     // service of its own.
-    let bootstrap = shared_kafka().await.bootstrap();
-    let main = unique_topic("observe");
-    let group = format!("{main}-group");
+    let FreshGroup {
+        bootstrap,
+        main,
+        group,
+        ..
+    } = fresh_group("observe", 2).await;
     let second_group = format!("{main}-second");
-    create_group_topics(&bootstrap, &main, &group, 2).await;
     create_topics_of_group(&bootstrap, &main, &second_group, 2).await;
     let downstream = Downstream::start(200, Duration::ZERO).await;
     let second_downstream = Downstream::start(200, Duration::ZERO).await;

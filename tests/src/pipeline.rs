@@ -163,10 +163,12 @@ pub async fn consumer_with_config(
     let path = log_dir().join(format!("{}.toml", unique_topic(name)));
     std::fs::write(&path, config).expect("config file");
     let path = path.to_string_lossy().into_owned();
-    let bootstrap = crate::harness::shared_kafka().await.bootstrap();
-    let main = unique_topic(name);
-    let group = format!("{main}-group");
-    create_group_topics(&bootstrap, &main, &group, 1).await;
+    let FreshGroup {
+        bootstrap,
+        main,
+        group,
+        ..
+    } = fresh_group(name, 1).await;
     let mut env = env.to_vec();
     env.push(("CONSUMER_CONFIG", path.as_str()));
     let consumer = ConsumerProcess::start(&bootstrap, &main, &group, url, &env).await;
