@@ -8,8 +8,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use switchboard_consumer::config::ConsumerConfig;
-use switchboard_consumer::ops::cli::{self, DltCommand, OffsetsCommand, TopicsCommand};
+use switchboard_consumer::ops::dlt::{self, DltCommand};
 use switchboard_consumer::ops::events::{self, EventsCommand};
+use switchboard_consumer::ops::offsets::{self, OffsetsCommand};
+use switchboard_consumer::ops::topics::{self, TopicsCommand};
 use switchboard_runtime::exit;
 use switchboard_runtime::kafka::access;
 
@@ -82,9 +84,9 @@ fn main() -> ExitCode {
         }
     }
     match args.command {
-        Command::Topics(command) => exit::block_on("consumer", cli::topics(&config, command)),
-        Command::Offsets(command) => cli::offsets(&config, command),
-        Command::Dlt(command) => exit::block_on("consumer", cli::dlt(&config, command)),
+        Command::Topics(command) => exit::block_on("consumer", topics::run(&config, command)),
+        Command::Offsets(command) => offsets::run(&config, command),
+        Command::Dlt(command) => exit::block_on("consumer", dlt::run(&config, command)),
         Command::Events(command) => events::run(&config, command),
         Command::Check => {
             println!(

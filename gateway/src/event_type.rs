@@ -14,9 +14,9 @@ use serde_json::Value;
 use wildmatch::WildMatch;
 
 use crate::json_pointer::Found;
+use crate::locator::Locator;
 use crate::metrics::EVENT_TYPES;
 use crate::signature::AuthConfig;
-use crate::source::IdLocator;
 
 /// Longest event type kept; a longer one is cut (at a character boundary).
 pub const MAX_EVENT_TYPE_LEN: usize = 256;
@@ -29,7 +29,7 @@ pub const NONE: &str = "none";
 /// Where a source's event type is found, and its labels.
 pub struct EventTypes {
     /// Where the type is looked for, in order.
-    pub locators: Vec<IdLocator>,
+    pub locators: Vec<Locator>,
     /// The configured patterns (`*` any run of characters, `?` one), in order.
     patterns: Vec<(&'static str, WildMatch)>,
     /// The accepted-events counter of each label: the patterns, then
@@ -66,7 +66,7 @@ pub fn default_locators(auth: &AuthConfig) -> Vec<String> {
 
 impl EventTypes {
     /// Types found by `locators`, labelled by `patterns`.
-    pub fn new(locators: Vec<IdLocator>, patterns: &[&str]) -> Self {
+    pub fn new(locators: Vec<Locator>, patterns: &[&str]) -> Self {
         let patterns: Vec<(&'static str, WildMatch)> = patterns
             .iter()
             .map(|p| {
@@ -95,11 +95,11 @@ impl EventTypes {
         let mut pointed = pointed.into_iter();
         for locator in &self.locators {
             let found = match locator {
-                IdLocator::Header(name) => headers
+                Locator::Header(name) => headers
                     .get(name)
                     .and_then(|v| v.to_str().ok())
                     .map(|v| v.trim().to_owned()),
-                IdLocator::Pointer(_) => match pointed.next().flatten() {
+                Locator::Pointer(_) => match pointed.next().flatten() {
                     Some(Value::String(s)) => Some(s.trim().to_owned()),
                     Some(Value::Number(n)) => Some(n.to_string()),
                     _ => None,
@@ -163,7 +163,7 @@ mod tests {
     fn types(locators: &[&str], patterns: &[&str]) -> EventTypes {
         let locators = locators
             .iter()
-            .map(|l| crate::source::parse_locator(l).expect("locator"))
+            .map(|l| Locator::parse(l, "event_type").expect("locator"))
             .collect();
         EventTypes::new(locators, patterns)
     }

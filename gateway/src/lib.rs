@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`config`]: settings, their defaults and variables, validation; fail-closed auth.
 //! - [`source`]: a configured source, its settings, and event-id extraction.
+//! - [`locator`]: where a value is in a request (a header or a JSON pointer).
 //! - [`event_type`]: where a source's event type is, and its bounded metrics label.
 //! - [`signature`]: API key, Basic, HMAC, Standard Webhooks, GitHub, Stripe; `auth` tables into verifiers.
 //! - [`ingest`]: one request from checked body to acknowledged record.
@@ -26,6 +27,7 @@ pub mod event_type;
 pub mod http;
 pub mod ingest;
 pub mod json_pointer;
+pub mod locator;
 pub mod metrics;
 pub mod problem;
 pub mod producer;

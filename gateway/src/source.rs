@@ -10,19 +10,11 @@ use std::collections::BTreeMap;
 
 use crate::event_type::EventTypes;
 use crate::json_pointer::{Found, Pointers};
+use crate::locator::{pointers_of, Locator};
 use crate::signature::{AuthConfig, Verifier};
 
 /// Longest event id accepted; ids are Kafka keys and header values.
 pub const MAX_EVENT_ID_LEN: usize = 256;
-
-/// One place an event id may be found, tried in configured order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IdLocator {
-    /// A request header (written `header:Name` in the configuration).
-    Header(http::HeaderName),
-    /// An RFC 6901 JSON pointer into the body, such as `/id`.
-    Pointer(String),
-}
 
 /// What to do when no locator yields an id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -59,7 +51,7 @@ pub struct Source {
     /// Kafka topic its events are produced to.
     pub topic: String,
     /// Where the event id is looked for, in order.
-    pub id_locators: Vec<IdLocator>,
+    pub id_locators: Vec<Locator>,
     /// The pointer locators of the id, then of the type, merged for one
     /// pass over the body.
     pub pointers: Pointers,
@@ -102,21 +94,6 @@ pub struct SourceSettings {
 /// Headers that carry credentials: never copied into an envelope.
 const NEVER_FORWARDED: &[&str] = &["authorization", "proxy-authorization", "cookie"];
 
-/// Parses a locator: `header:Name` or a JSON pointer.
-pub(crate) fn parse_locator(spec: &str) -> Result<IdLocator, String> {
-    if let Some(header) = spec.strip_prefix("header:") {
-        let name = http::HeaderName::from_bytes(header.trim().as_bytes())
-            .map_err(|_| format!("event_id entry {spec:?} names an invalid header"))?;
-        Ok(IdLocator::Header(name))
-    } else if spec.starts_with('/') {
-        Ok(IdLocator::Pointer(spec.to_owned()))
-    } else {
-        Err(format!(
-            "event_id entry {spec:?} is neither a JSON pointer (\"/id\") nor a header (\"header:X-Event-Id\")"
-        ))
-    }
-}
-
 impl Source {
     /// Validates the settings of source `name`; `default_topic` and
     /// `default_max_body` are the gateway's, `vars` holds named secrets.
@@ -134,7 +111,7 @@ impl Source {
             .event_id
             .unwrap_or_else(|| vec!["/id".to_owned()])
             .iter()
-            .map(|spec| parse_locator(spec))
+            .map(|spec| Locator::parse(spec, "event_id"))
             .collect::<Result<Vec<_>, _>>()?;
         let auth = settings.auth.ok_or_else(|| {
             "has no auth table, so anyone who can reach the gateway could write events to it; \
@@ -146,7 +123,7 @@ impl Source {
             .event_type
             .unwrap_or_else(|| crate::event_type::default_locators(&auth))
             .iter()
-            .map(|spec| parse_locator(spec).map_err(|e| e.replacen("event_id", "event_type", 1)))
+            .map(|spec| Locator::parse(spec, "event_type"))
             .collect::<Result<Vec<_>, _>>()?;
         if let Some(bad) = settings
             .event_types
@@ -171,8 +148,8 @@ impl Source {
             .unwrap_or_else(|| vec!["user-agent".to_owned()]);
         forward.extend(verifier.signature_headers().iter().map(|h| (*h).to_owned()));
         forward.extend(id_locators.iter().filter_map(|l| match l {
-            IdLocator::Header(h) => Some(h.as_str().to_owned()),
-            IdLocator::Pointer(_) => None,
+            Locator::Header(h) => Some(h.as_str().to_owned()),
+            Locator::Pointer(_) => None,
         }));
         let mut forward_headers = Vec::new();
         for header in forward {
@@ -209,14 +186,6 @@ pub struct EventId {
     pub origin: IdOrigin,
 }
 
-/// The pointer locators among `locators`, in order.
-pub fn pointers_of<'a>(locators: impl IntoIterator<Item = &'a IdLocator>) -> Pointers {
-    Pointers::new(locators.into_iter().filter_map(|l| match l {
-        IdLocator::Pointer(pointer) => Some(pointer.as_str()),
-        IdLocator::Header(_) => None,
-    }))
-}
-
 impl Source {
     /// Finds the event id: each locator in order, then the fallback.
     /// `pointed` is what the id's pointers among [`Source::pointers`] found
@@ -231,13 +200,13 @@ impl Source {
         let mut pointed = pointed.into_iter();
         for locator in &self.id_locators {
             let found = match locator {
-                IdLocator::Header(name) => headers
+                Locator::Header(name) => headers
                     .get(name)
                     .and_then(|v| v.to_str().ok())
                     .map(str::trim)
                     .filter(|v| !v.is_empty())
                     .map(|v| (v.to_owned(), IdOrigin::Header)),
-                IdLocator::Pointer(_) => pointed
+                Locator::Pointer(_) => pointed
                     .next()
                     .flatten()
                     .and_then(scalar_id)
@@ -267,7 +236,7 @@ impl Source {
         let id_count = self
             .id_locators
             .iter()
-            .filter(|l| matches!(l, IdLocator::Pointer(_)))
+            .filter(|l| matches!(l, Locator::Pointer(_)))
             .count();
         let types = found.split_off(id_count.min(found.len()));
         (found, types)
@@ -278,8 +247,8 @@ impl Source {
             .id_locators
             .iter()
             .map(|l| match l {
-                IdLocator::Header(h) => format!("header {h}"),
-                IdLocator::Pointer(p) => format!("JSON pointer {p}"),
+                Locator::Header(h) => format!("header {h}"),
+                Locator::Pointer(p) => format!("JSON pointer {p}"),
             })
             .collect();
         if parts.is_empty() {
@@ -314,7 +283,7 @@ mod tests {
         s.pointers.values_at(&body).expect("valid")
     }
 
-    fn source(locators: Vec<IdLocator>, fallback: IdFallback) -> Source {
+    fn source(locators: Vec<Locator>, fallback: IdFallback) -> Source {
         Source {
             name: "t",
             topic: "webhooks".into(),
@@ -332,8 +301,8 @@ mod tests {
     fn locators_are_tried_in_order() {
         let s = source(
             vec![
-                IdLocator::Header(http::HeaderName::from_static("idempotency-key")),
-                IdLocator::Pointer("/id".into()),
+                Locator::Header(http::HeaderName::from_static("idempotency-key")),
+                Locator::Pointer("/id".into()),
             ],
             IdFallback::Reject,
         );
@@ -352,10 +321,7 @@ mod tests {
     fn missing_id_falls_back_to_body_hash_or_rejects() {
         let json: Value = serde_json::json!({"metadata": {"CorrelationId": "c"}, "id": ""});
         let body = br#"{"metadata":{"CorrelationId":"c"},"id":""}"#;
-        let hashing = source(
-            vec![IdLocator::Pointer("/id".into())],
-            IdFallback::BodySha256,
-        );
+        let hashing = source(vec![Locator::Pointer("/id".into())], IdFallback::BodySha256);
         let found = hashing
             .event_id(&HeaderMap::new(), pointed(&hashing, &json), body)
             .expect("id");
@@ -363,7 +329,7 @@ mod tests {
         assert_eq!(found.value, hex::encode(Sha256::digest(body)));
         assert_eq!(found.value.len(), 64);
 
-        let strict = source(vec![IdLocator::Pointer("/id".into())], IdFallback::Reject);
+        let strict = source(vec![Locator::Pointer("/id".into())], IdFallback::Reject);
         assert_eq!(
             strict.event_id(&HeaderMap::new(), pointed(&strict, &json), body),
             Err(IdError::Missing {
@@ -375,7 +341,7 @@ mod tests {
     /// Found by the property tests: a blank id is no id.
     #[test]
     fn a_blank_id_counts_as_none_and_ids_are_trimmed() {
-        let s = source(vec![IdLocator::Pointer("/id".into())], IdFallback::Reject);
+        let s = source(vec![Locator::Pointer("/id".into())], IdFallback::Reject);
         let blank: Value = serde_json::json!({"id": " "});
         assert!(s
             .event_id(&HeaderMap::new(), pointed(&s, &blank), b"")
@@ -389,7 +355,7 @@ mod tests {
 
     #[test]
     fn numeric_ids_are_accepted_and_huge_ids_refused() {
-        let s = source(vec![IdLocator::Pointer("/n".into())], IdFallback::Reject);
+        let s = source(vec![Locator::Pointer("/n".into())], IdFallback::Reject);
         let json = serde_json::json!({"n": 42});
         assert_eq!(
             s.event_id(&HeaderMap::new(), pointed(&s, &json), b"")

@@ -10,7 +10,7 @@
 //!   [`DeliveredSet`](crate::dedupe::DeliveredSet) (the worker schedules it
 //!   off its poll thread);
 //! - fences are written by `offsets reset --redeliver`
-//!   (`crate::ops::reset::write_fences`) with [`MarkerRecord::fence`].
+//!   (`crate::ops::offsets::plan::write_fences`) with [`MarkerRecord::fence`].
 
 pub mod codec;
 pub mod loader;

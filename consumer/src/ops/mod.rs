@@ -2,22 +2,19 @@
 //! group's committed offsets, dead-letter inspection and re-drive. Every
 //! command that changes something is a dry run unless `--execute` is given.
 //!
-//! - [`setup`]: `consumer topics ensure`.
-//! - [`reset`]: `consumer offsets reset`, modelled on `kafka-consumer-groups --reset-offsets`.
-//! - [`dlt`]: `consumer dlt list`.
-//! - [`redrive`]: `consumer dlt redrive`, pointers included.
-//! - [`request`]: what a reset or a dlt command asks for, checked before any I/O (pure).
-//! - [`args`]: their arguments and help text.
-//! - [`cli`]: running them, and their exit codes.
+//! One module per command, each with its arguments, what they ask for, its
+//! plan and its run:
+//! - [`topics`]: `consumer topics ensure`.
+//! - [`offsets`]: `consumer offsets reset`, modelled on `kafka-consumer-groups --reset-offsets`.
+//! - [`dlt`]: `consumer dlt list` and `consumer dlt redrive`, pointers included.
+//! - [`events`]: `consumer events trace` and `consumer events redeliver` (and the trace endpoint).
+//! - [`command`]: what they share: exit codes, the group, errors.
 
-pub mod args;
-pub mod cli;
+pub mod command;
 pub mod dlt;
 pub mod events;
-pub mod redrive;
-pub mod request;
-pub mod reset;
-pub mod setup;
+pub mod offsets;
+pub mod topics;
 
 use rdkafka::error::KafkaError;
 use rdkafka::ClientConfig;
@@ -155,6 +152,14 @@ pub fn table(rows: &[Vec<String>]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// A unix-ms time as RFC 3339 (UTC, seconds).
+pub fn instant(ms: i64) -> String {
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64),
+    )
+    .to_string()
 }
 
 /// Parses a point in time: RFC 3339 (`2026-11-23T09:05:00Z`) or a duration

@@ -1,7 +1,8 @@
 //! Unit tests of loading and validating the gateway configuration.
 
 use super::*;
-use crate::source::{IdFallback, IdLocator};
+use crate::locator::Locator;
+use crate::source::IdFallback;
 
 /// The built-in source, explicitly open: the smallest valid configuration.
 const OPEN: &str = "[sources.genesys]\nauth = { scheme = \"none\" }\n";
@@ -34,7 +35,7 @@ fn an_open_genesys_source_is_keyed_by_id() {
     let config = GatewayConfig::from_toml(OPEN, &vars(&[])).expect("valid");
     let genesys = &config.sources[DEFAULT_SOURCE];
     assert_eq!(genesys.topic, "webhooks");
-    assert_eq!(genesys.id_locators, vec![IdLocator::Pointer("/id".into())]);
+    assert_eq!(genesys.id_locators, vec![Locator::Pointer("/id".into())]);
     assert_eq!(genesys.id_fallback, IdFallback::BodySha256);
     assert!(genesys.verifier.is_none());
     assert_eq!(config.deadline, Duration::from_secs(2));
@@ -59,8 +60,8 @@ fn event_types_are_found_where_each_scheme_puts_them_unless_configured() {
     "#;
     let config = GatewayConfig::from_toml(text, &vars(&[])).expect("valid");
     let locators = |name: &str| config.sources[name].types.locators.clone();
-    let pointer = |p: &str| IdLocator::Pointer(p.into());
-    let header = |h: &'static str| IdLocator::Header(http::HeaderName::from_static(h));
+    let pointer = |p: &str| Locator::Pointer(p.into());
+    let header = |h: &'static str| Locator::Header(http::HeaderName::from_static(h));
     assert_eq!(
         locators("genesys"),
         [pointer("/detail-type"), pointer("/type")]

@@ -232,15 +232,15 @@ fn kubernetes_manifests_validate_and_match_the_contract() {
 
 #[test]
 fn strimzi_topics_are_what_topics_ensure_would_create() {
-    use switchboard_consumer::ops::setup::{self, cluster::Cluster, EnsureOptions};
+    use switchboard_consumer::ops::topics::plan::{self, cluster::Cluster, EnsureOptions};
     let ladder = switchboard_consumer::stage::Ladder::new(
         switchboard_proto::GroupTopics::new("webhooks", "crm-sync").expect("names"),
         switchboard_consumer::stage::default_retry_stages(),
     );
     let options = EnsureOptions {
         partitions: Some(12),
-        replication_factor: setup::DEFAULT_REPLICATION_FACTOR,
-        min_insync_replicas: setup::DEFAULT_MIN_INSYNC_REPLICAS,
+        replication_factor: plan::DEFAULT_REPLICATION_FACTOR,
+        min_insync_replicas: plan::DEFAULT_MIN_INSYNC_REPLICAS,
         dlt_retention: std::time::Duration::from_secs(14 * 86_400),
         main_retention: Some(std::time::Duration::from_secs(7 * 86_400)),
         main_max_message_bytes: switchboard_proto::limits::DEFAULT_MAIN_MAX_MESSAGE_BYTES,
@@ -249,7 +249,7 @@ fn strimzi_topics_are_what_topics_ensure_would_create() {
         brokers: 3,
         ..Cluster::default()
     };
-    let plan = setup::plan(
+    let plan = plan::plan(
         &ladder,
         &options,
         std::time::Duration::from_secs(86_400),

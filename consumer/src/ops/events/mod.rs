@@ -2,11 +2,11 @@
 //! delivered event once more.
 //!
 //! - `trace`: its id is the record key, so each of the group's topics holds
-//!   its records in one known partition ([`read`]); a time window bounds the
+//!   its records in one known partition (`read`); a time window bounds the
 //!   reading; the records found, with the replay fences of that partition,
 //!   tell the journey ([`timeline`]). The same answer is served over HTTP
 //!   when enabled ([`endpoint`]).
-//! - `redeliver`: a copy for this group only ([`redeliver`]).
+//! - `redeliver`: a copy for this group only (`redeliver`).
 
 pub mod endpoint;
 mod read;
@@ -121,7 +121,7 @@ pub fn run(config: &ConsumerConfig, command: EventsCommand) -> ExitCode {
     };
     let looked = match look(&config, &wanted) {
         Ok(looked) => looked,
-        Err(error) => return crate::ops::cli::finish(&config.consumer_kafka, Err(error)),
+        Err(error) => return crate::ops::command::finish(&config.consumer_kafka, Err(error)),
     };
     if looked.timeline.is_none() {
         eprintln!("consumer: {}", not_found(&wanted, &looked.reading));
@@ -169,7 +169,7 @@ pub(crate) fn not_found(wanted: &Wanted<'_>, reading: &Reading) -> String {
         "event {} of source {} not found since {} (read {} records in partition {} of the group's topics); widen --since, check --source and --group, or it is older than the topics' retention",
         wanted.id,
         wanted.source,
-        render::instant(wanted.since_ms),
+        crate::ops::instant(wanted.since_ms),
         reading.records_read,
         reading.partition
     )
@@ -188,7 +188,7 @@ fn trace(args: &EventArgs, wanted: &Wanted<'_>, looked: &Looked) {
             "(read {} records in partition {} of the group's topics since {})",
             reading.records_read,
             reading.partition,
-            render::instant(wanted.since_ms)
+            crate::ops::instant(wanted.since_ms)
         );
     }
 }

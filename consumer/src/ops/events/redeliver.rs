@@ -19,11 +19,11 @@ use switchboard_runtime::exit;
 use switchboard_runtime::time::unix_ms;
 
 use super::read::{Original, Wanted};
-use super::render::instant;
 use super::timeline::Ending;
 use super::Looked;
 use crate::config::ConsumerConfig;
 use crate::handoff::{self, Handoff};
+use crate::ops::instant;
 use crate::ops::{OpsError, TIMEOUT};
 use crate::record::rebuild_headers;
 
@@ -93,7 +93,7 @@ pub fn run(
     let now_ms = unix_ms();
     let written = exit::block_on("consumer", async {
         let result = write_copy(config, wanted, original, topic, now_ms).await;
-        crate::ops::cli::finish(&config.consumer_kafka, result)
+        crate::ops::command::finish(&config.consumer_kafka, result)
     });
     if written == ExitCode::SUCCESS {
         println!(

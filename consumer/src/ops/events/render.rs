@@ -3,7 +3,7 @@
 
 use super::read::Wanted;
 use super::timeline::{Ending, Timeline};
-use crate::ops::table;
+use crate::ops::{instant, table};
 
 /// The trace of `wanted` as text.
 pub fn render(wanted: &Wanted<'_>, timeline: &Timeline) -> String {
@@ -65,12 +65,4 @@ fn ending(wanted: &Wanted<'_>, ending: &Ending) -> String {
             "filtered: destination {destination}'s filter does not take it (committed without a delivery; `consumer check` prints the filter)"
         ),
     }
-}
-
-/// A unix-ms time as RFC 3339 (UTC, seconds).
-pub(crate) fn instant(ms: i64) -> String {
-    humantime::format_rfc3339_seconds(
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64),
-    )
-    .to_string()
 }

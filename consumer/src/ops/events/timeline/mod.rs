@@ -1,7 +1,7 @@
 //! One event's journey, from the records found for its id: each step in
 //! time order (received, handed to a retry stage, dead-lettered, re-driven,
 //! replayed, copied for re-delivery, delivered, received again) and how it
-//! ended. Pure: the reader finds the records ([`super::read`]), this
+//! ended. Pure: the reader finds the records (`super::read`), this
 //! decides what they say.
 
 #[cfg(test)]
@@ -277,7 +277,7 @@ impl Journey {
             Role::Stage(stage) => {
                 self.waiting(stage, f.hop.due_at_ms);
                 let due = f.hop.due_at_ms.map_or(String::new(), |ms| {
-                    format!(", due at {}", super::render::instant(ms))
+                    format!(", due at {}", crate::ops::instant(ms))
                 });
                 let what = format!(
                     "handed to {stage} after attempt {} failed in {}: {}{due}",

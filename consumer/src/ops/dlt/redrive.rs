@@ -22,7 +22,7 @@ use switchboard_runtime::kafka::{KafkaLog, KafkaSettings};
 use switchboard_runtime::time::unix_ms;
 
 use crate::filter::{Filters, Verdict};
-use crate::ops::dlt::DltEntry;
+use crate::ops::dlt::read::DltEntry;
 use crate::ops::OpsError;
 use crate::record::rebuild_headers;
 use prost::Message as _;
@@ -210,7 +210,7 @@ fn read_original(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::dlt::tests::entry;
+    use crate::ops::dlt::read::tests::entry;
     use rdkafka::message::Headers;
 
     #[test]
