@@ -10,7 +10,6 @@ use std::sync::OnceLock;
 
 use http::HeaderMap;
 use metrics::{counter, Counter};
-use serde_json::Value;
 use wildmatch::WildMatch;
 
 use crate::json_pointer::Found;
@@ -92,31 +91,15 @@ impl EventTypes {
     /// The type: the first locator that finds a non-empty string or number.
     /// `pointed` holds what the body's pointer locators found, in order.
     pub fn find(&self, headers: &HeaderMap, pointed: Found) -> Option<String> {
-        let mut pointed = pointed.into_iter();
-        for locator in &self.locators {
-            let found = match locator {
-                Locator::Header(name) => headers
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(|v| v.trim().to_owned()),
-                Locator::Pointer(_) => match pointed.next().flatten() {
-                    Some(Value::String(s)) => Some(s.trim().to_owned()),
-                    Some(Value::Number(n)) => Some(n.to_string()),
-                    _ => None,
-                },
-            };
-            if let Some(mut found) = found.filter(|t| !t.is_empty()) {
-                if found.len() > MAX_EVENT_TYPE_LEN {
-                    let mut end = MAX_EVENT_TYPE_LEN;
-                    while !found.is_char_boundary(end) {
-                        end -= 1;
-                    }
-                    found.truncate(end);
-                }
-                return Some(found);
+        let (mut found, _) = crate::locator::first(&self.locators, headers, pointed)?;
+        if found.len() > MAX_EVENT_TYPE_LEN {
+            let mut end = MAX_EVENT_TYPE_LEN;
+            while !found.is_char_boundary(end) {
+                end -= 1;
             }
+            found.truncate(end);
         }
-        None
+        Some(found)
     }
 
     /// The label index of `event_type`.
@@ -159,6 +142,7 @@ impl EventTypes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn types(locators: &[&str], patterns: &[&str]) -> EventTypes {
         let locators = locators

@@ -2,7 +2,10 @@
 //! A source finds its event id and its event type this way, each with an
 //! ordered list of locators.
 
-use crate::json_pointer::Pointers;
+use http::HeaderMap;
+use serde_json::Value;
+
+use crate::json_pointer::{Found, Pointers};
 
 /// One place a value may be found, tried in configured order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,4 +41,42 @@ pub fn pointers_of<'a>(locators: impl IntoIterator<Item = &'a Locator>) -> Point
         Locator::Pointer(pointer) => Some(pointer.as_str()),
         Locator::Header(_) => None,
     }))
+}
+
+/// The first value `locators` find, trimmed and not empty, with the
+/// locator that found it: a header's text, or a string or number at a
+/// pointer (`pointed` holds what the body's pointer locators found, in
+/// order; the value is taken out of it, not copied). Objects, arrays,
+/// booleans and null are no value.
+pub fn first<'a>(
+    locators: &'a [Locator],
+    headers: &HeaderMap,
+    pointed: Found,
+) -> Option<(String, &'a Locator)> {
+    let mut pointed = pointed.into_iter();
+    locators.iter().find_map(|locator| {
+        let found = match locator {
+            Locator::Header(name) => headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned),
+            Locator::Pointer(_) => pointed.next().flatten().and_then(scalar),
+        };
+        found.map(|value| (value, locator))
+    })
+}
+
+/// A string (trimmed, not empty) or a number, as text.
+fn scalar(value: Value) -> Option<String> {
+    match value {
+        Value::String(s) => match s.trim() {
+            "" => None,
+            trimmed if trimmed.len() == s.len() => Some(s),
+            trimmed => Some(trimmed.to_owned()),
+        },
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }

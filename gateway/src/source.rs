@@ -2,7 +2,6 @@
 //! how requests are authenticated and which headers travel with them.
 
 use http::HeaderMap;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use switchboard_proto::IdOrigin;
 
@@ -10,7 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::event_type::EventTypes;
 use crate::json_pointer::{Found, Pointers};
-use crate::locator::{pointers_of, Locator};
+use crate::locator::{first, pointers_of, Locator};
 use crate::signature::{AuthConfig, Verifier};
 
 /// Longest event id accepted; ids are Kafka keys and header values.
@@ -197,27 +196,15 @@ impl Source {
         pointed: Found,
         body: &[u8],
     ) -> Result<EventId, IdError> {
-        let mut pointed = pointed.into_iter();
-        for locator in &self.id_locators {
-            let found = match locator {
-                Locator::Header(name) => headers
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty())
-                    .map(|v| (v.to_owned(), IdOrigin::Header)),
-                Locator::Pointer(_) => pointed
-                    .next()
-                    .flatten()
-                    .and_then(scalar_id)
-                    .map(|v| (v, IdOrigin::BodyPointer)),
-            };
-            if let Some((value, origin)) = found {
-                if value.len() > MAX_EVENT_ID_LEN {
-                    return Err(IdError::TooLong);
-                }
-                return Ok(EventId { value, origin });
+        if let Some((value, found_by)) = first(&self.id_locators, headers, pointed) {
+            if value.len() > MAX_EVENT_ID_LEN {
+                return Err(IdError::TooLong);
             }
+            let origin = match found_by {
+                Locator::Header(_) => IdOrigin::Header,
+                Locator::Pointer(_) => IdOrigin::BodyPointer,
+            };
+            return Ok(EventId { value, origin });
         }
         match self.id_fallback {
             IdFallback::BodySha256 => Ok(EventId {
@@ -259,23 +246,10 @@ impl Source {
     }
 }
 
-/// Strings and numbers make ids; objects, arrays, booleans, null and empty
-/// strings do not.
-fn scalar_id(value: Value) -> Option<String> {
-    match value {
-        Value::String(s) => match s.trim() {
-            "" => None,
-            trimmed if trimmed.len() == s.len() => Some(s),
-            trimmed => Some(trimmed.to_owned()),
-        },
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     /// What `s`'s pointers find in `json` written out.
     fn pointed(s: &Source, json: &Value) -> Found {

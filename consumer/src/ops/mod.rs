@@ -154,6 +154,20 @@ pub fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
+/// A consumed record's headers, owned, in order (a header without a value
+/// has an empty one).
+pub fn owned_headers(message: &rdkafka::message::BorrowedMessage<'_>) -> Vec<(String, Vec<u8>)> {
+    use rdkafka::message::{Headers, Message};
+    message
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|hd| (hd.key.to_owned(), hd.value.unwrap_or_default().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A unix-ms time as RFC 3339 (UTC, seconds).
 pub fn instant(ms: i64) -> String {
     humantime::format_rfc3339_seconds(

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use prost::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 use switchboard_proto::hop::{HopState, Origin};
@@ -104,14 +104,7 @@ pub fn matches(entry: &DltEntry, filter: &DltFilter) -> bool {
 }
 
 fn decode(message: &rdkafka::message::BorrowedMessage<'_>) -> DltEntry {
-    let headers: Vec<(String, Vec<u8>)> = message
-        .headers()
-        .map(|hs| {
-            hs.iter()
-                .map(|hd| (hd.key.to_owned(), hd.value.unwrap_or_default().to_vec()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let headers = crate::ops::owned_headers(message);
     let hop = HopState::decode(headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())));
     let text = |name: &str| {
         headers

@@ -192,14 +192,7 @@ fn found(role: &Role, message: &rdkafka::message::BorrowedMessage<'_>) -> Found 
 }
 
 fn original(message: &rdkafka::message::BorrowedMessage<'_>) -> Original {
-    let headers = message
-        .headers()
-        .map(|hs| {
-            hs.iter()
-                .map(|hd| (hd.key.to_owned(), hd.value.unwrap_or_default().to_vec()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let headers = crate::ops::owned_headers(message);
     Original {
         origin: switchboard_proto::hop::Origin {
             topic: message.topic().to_owned(),
