@@ -1,7 +1,8 @@
-//! The reference pages cannot drift from the binaries: docs/configuration.md
-//! names every variable of both binaries with its file key and, where the
-//! binary has one, its default; and it names no variable the binaries do
-//! not read.
+//! The reference pages cannot drift from the binaries: every variable each
+//! binary reads is in its published contract (`env::ALL`, which the
+//! deployment files are checked against), and docs/configuration.md names
+//! every variable of both binaries with its file key and, where the binary
+//! has one, its default; and it names no variable the binaries do not read.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -54,6 +55,11 @@ fn the_configuration_page_names_every_variable_with_its_key_and_default() {
     ];
     for (binary, variables, all) in binaries {
         for variable in variables {
+            assert!(
+                all.contains(&variable.name),
+                "{binary}: {} is read but missing from the published contract (env::ALL)",
+                variable.name
+            );
             let row = rows.get(variable.name).unwrap_or_else(|| {
                 panic!(
                     "{binary}: docs/configuration.md has no row for {}",
