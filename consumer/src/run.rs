@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 use crate::config::ConsumerConfig;
 use crate::deliver::HttpDelivery;
 use crate::process::Pipeline;
-use crate::topics::{check_group_topics, smaller_message_limits, GroupTopicNames};
+use crate::topics::{check_group_topics, smaller_message_limits};
 use crate::worker::{Stopped, Worker};
 
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
@@ -85,7 +85,7 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
     // Refuse to start on missing topics or mismatched partition counts. The
     // client is not kept: only the poll loop may hold the consumer at the
     // end (its drop waits for the group to be left).
-    let topics = GroupTopicNames::of(&config.ladder).all();
+    let topics = config.ladder.all_topics();
     let ladder = config.ladder.clone();
     let (check_client, check_topics) = (worker.client(), topics.clone());
     tokio::task::spawn_blocking(move || {
@@ -183,17 +183,17 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
 /// The topic rights a member needs: read what it consumes and the marker
 /// log, write every hop, the dead-letter topic and the marker log.
 fn needs(config: &ConsumerConfig) -> Vec<Need> {
-    let topics = GroupTopicNames::of(&config.ladder);
+    let ladder = &config.ladder;
     let mut needs: Vec<Need> = config
         .ladder
         .consumed_topics()
         .iter()
         .map(|topic| Need::new(topic.clone(), Operation::Read))
         .collect();
-    needs.push(Need::new(topics.delivered.clone(), Operation::Read));
+    needs.push(Need::new(ladder.delivered_topic(), Operation::Read));
     needs.extend(
-        topics
-            .beside_main()
+        ladder
+            .topics_beside_main()
             .into_iter()
             .map(|topic| Need::new(topic, Operation::Write)),
     );
@@ -205,7 +205,7 @@ fn needs(config: &ConsumerConfig) -> Vec<Need> {
 /// an unroutable pointer at its first hop). Brokers that do not describe
 /// topic configs are not asked twice.
 async fn warn_about_message_limits(config: &ConsumerConfig) {
-    let topics = GroupTopicNames::of(&config.ladder).carrying_records();
+    let topics = config.ladder.topics_carrying_records();
     match topic_config(
         &config.consumer_kafka,
         &topics,

@@ -33,57 +33,6 @@ pub enum TopicCheckError {
     },
 }
 
-/// Every topic of a group, by role.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupTopicNames {
-    /// The main topic (the gateway's).
-    pub main: String,
-    /// The retry stages' topics, in ladder order.
-    pub retries: Vec<String>,
-    /// The dead-letter topic.
-    pub dlt: String,
-    /// The delivered-marker topic (the dedupe log).
-    pub delivered: String,
-}
-
-impl GroupTopicNames {
-    /// The topics of `ladder`'s group.
-    pub fn of(ladder: &Ladder) -> Self {
-        let consumed = ladder.consumed_topics();
-        Self {
-            main: consumed[0].clone(),
-            retries: consumed[1..].to_vec(),
-            dlt: ladder.topics().dlt(),
-            delivered: ladder.topics().delivered(),
-        }
-    }
-
-    /// Every one: main, the retries, the DLT, the marker log (the order
-    /// plans and reports list them in).
-    pub fn all(&self) -> Vec<String> {
-        let mut all = vec![self.main.clone()];
-        all.extend(self.beside_main());
-        all
-    }
-
-    /// Every one but the main topic: what the group itself adds.
-    pub fn beside_main(&self) -> Vec<String> {
-        let mut beside = self.retries.clone();
-        beside.push(self.dlt.clone());
-        beside.push(self.delivered.clone());
-        beside
-    }
-
-    /// The topics that carry whole records (every one but the marker log,
-    /// which holds small markers only).
-    pub fn carrying_records(&self) -> Vec<String> {
-        let mut carrying = vec![self.main.clone()];
-        carrying.extend(self.retries.iter().cloned());
-        carrying.push(self.dlt.clone());
-        carrying
-    }
-}
-
 /// Checks `counts` (partitions per existing topic) against what `ladder` needs.
 pub fn check_group_topics(
     ladder: &Ladder,
@@ -93,7 +42,7 @@ pub fn check_group_topics(
     let Some(&expected) = counts.get(main) else {
         return Err(TopicCheckError::MainMissing(main.to_owned()));
     };
-    let others = GroupTopicNames::of(ladder).beside_main();
+    let others = ladder.topics_beside_main();
     let missing: Vec<String> = others
         .iter()
         .filter(|t| !counts.contains_key(*t))
@@ -178,11 +127,7 @@ mod tests {
 
     #[test]
     fn matching_topics_pass() {
-        let all: Vec<(String, usize)> = GroupTopicNames::of(&ladder())
-            .all()
-            .into_iter()
-            .map(|t| (t, 3))
-            .collect();
+        let all: Vec<(String, usize)> = ladder().all_topics().into_iter().map(|t| (t, 3)).collect();
         let counts: BTreeMap<String, usize> = all.into_iter().collect();
         assert_eq!(check_group_topics(&ladder(), &counts), Ok(()));
     }
@@ -196,7 +141,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let mut all = counts(&[("webhooks", 3)]);
-        for topic in GroupTopicNames::of(&ladder()).beside_main() {
+        for topic in ladder().topics_beside_main() {
             all.insert(topic, 3);
         }
         all.insert("webhooks.crm.dlt".into(), 1);

@@ -26,7 +26,6 @@ use switchboard_proto::Envelope;
 
 use crate::config::ConsumerConfig;
 use crate::ops::{parse_time, OpsError};
-use crate::topics::GroupTopicNames;
 use read::{Reading, Wanted};
 use timeline::{Role, Timeline};
 
@@ -195,15 +194,17 @@ fn trace(args: &EventArgs, wanted: &Wanted<'_>, looked: &Looked) {
 
 /// The group's topics, each with its role, main first.
 fn topics(config: &ConsumerConfig) -> Vec<(String, Role)> {
-    let names = GroupTopicNames::of(&config.ladder);
-    let mut topics = vec![(names.main.clone(), Role::Main)];
-    for (stage, topic) in names.retries.iter().enumerate() {
-        topics.push((
-            topic.clone(),
-            Role::Stage(config.ladder.name(stage + 1).to_owned()),
-        ));
-    }
-    topics.push((names.dlt, Role::DeadLetter));
-    topics.push((names.delivered, Role::Delivered));
+    let ladder = &config.ladder;
+    let mut topics: Vec<(String, Role)> = (0..ladder.len())
+        .map(|stage| {
+            let role = match stage {
+                0 => Role::Main,
+                n => Role::Stage(ladder.name(n).to_owned()),
+            };
+            (ladder.topic(stage).to_owned(), role)
+        })
+        .collect();
+    topics.push((ladder.dlt_topic().to_owned(), Role::DeadLetter));
+    topics.push((ladder.delivered_topic().to_owned(), Role::Delivered));
     topics
 }

@@ -83,7 +83,7 @@ pub async fn run(config: &ConsumerConfig, command: TopicsCommand) -> ExitCode {
         kafka,
         async {
             let window = config.dedupe_window();
-            let names = crate::topics::GroupTopicNames::of(&config.ladder).all();
+            let names = config.ladder.all_topics();
             let cluster = plan::cluster::read(kafka, &names).await?;
             let plan = plan::plan(&config.ladder, &options, window, &cluster);
             let execute = args.execute && plan.refusal.is_none();

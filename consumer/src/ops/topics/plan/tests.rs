@@ -36,7 +36,7 @@ fn retention_follows_the_ladder_and_the_dedupe_window() {
     let names: Vec<&str> = plan.topics.iter().map(|t| t.spec.name.as_str()).collect();
     assert_eq!(
         names,
-        crate::topics::GroupTopicNames::of(&ladder("crm")).all(),
+        ladder("crm").all_topics(),
         "the plan covers exactly the group's topics"
     );
     assert_eq!(
