@@ -120,8 +120,14 @@ pub async fn run_job<H: Handler>(pipeline: &Pipeline<H>, job: Job) -> Finished {
                     due_at_ms: now_ms + delay,
                 };
                 let topic = pipeline.ladder.topic(next);
-                match hand_off(pipeline, &job.record, topic, destination, &error, now_ms).await {
-                    HandedOff::Acknowledged => {
+                let hop = Hop {
+                    topic,
+                    destination,
+                    error: &error,
+                    now_ms,
+                };
+                match hand_on(pipeline, &job.record, &subject, hop).await {
+                    Ok(()) => {
                         events::retry_scheduled(
                             &subject,
                             pipeline.ladder.static_name(next),
@@ -129,11 +135,7 @@ pub async fn run_job<H: Handler>(pipeline: &Pipeline<H>, job: Job) -> Finished {
                         );
                         Finished::Retried
                     }
-                    HandedOff::Stopped => Finished::Abandoned,
-                    HandedOff::Refused(why) => {
-                        let error = format!("{error}; then {topic} refused the record: {why}");
-                        dead_letter_pointer(pipeline, &job.record, &subject, &error).await
-                    }
+                    Err(finished) => finished,
                 }
             }
             None => {
@@ -157,17 +159,60 @@ async fn dead_letter<H>(
     reason: DltReason,
     error: &str,
 ) -> Finished {
-    let topic = pipeline.ladder.dlt_topic();
-    let destination = Destination::DeadLetter { reason };
-    match hand_off(pipeline, record, topic, destination, error, unix_ms()).await {
-        HandedOff::Acknowledged => {
+    let hop = Hop {
+        topic: pipeline.ladder.dlt_topic(),
+        destination: Destination::DeadLetter { reason },
+        error,
+        now_ms: unix_ms(),
+    };
+    match hand_on(pipeline, record, subject, hop).await {
+        Ok(()) => {
             events::dead_lettered(subject, reason, error);
             Finished::DeadLettered
         }
-        HandedOff::Stopped => Finished::Abandoned,
+        Err(finished) => finished,
+    }
+}
+
+/// One hop of a record: where to, as what, after which error, when.
+struct Hop<'a> {
+    topic: &'a str,
+    destination: Destination,
+    error: &'a str,
+    now_ms: i64,
+}
+
+/// Hands `record` on as `hop` until the broker acknowledges it (`Ok`), or
+/// says how the record finished instead: abandoned at a stop, or, when
+/// the topic can never take it, dead-lettered as a pointer.
+async fn hand_on<H>(
+    pipeline: &Pipeline<H>,
+    record: &ConsumedRecord,
+    subject: &Subject<'_>,
+    hop: Hop<'_>,
+) -> Result<(), Finished> {
+    let failure = HopFailure {
+        failed_stage: pipeline.ladder.name(record.stage),
+        error: hop.error,
+        group: pipeline.ladder.topics().group(),
+        now_ms: hop.now_ms,
+    };
+    let whole = || Handoff {
+        topic: hop.topic,
+        partition: record.partition,
+        key: record.key.as_deref(),
+        payload: &record.payload,
+        headers: hop_headers(record, &failure, hop.destination),
+    };
+    match until_acknowledged(pipeline, hop.topic, whole, Refusal::GivesUp).await {
+        HandedOff::Acknowledged => Ok(()),
+        HandedOff::Stopped => Err(Finished::Abandoned),
         HandedOff::Refused(why) => {
-            let error = format!("{error}; then {topic} refused the record: {why}");
-            dead_letter_pointer(pipeline, record, subject, &error).await
+            let error = format!(
+                "{}; then {} refused the record: {why}",
+                hop.error, hop.topic
+            );
+            Err(dead_letter_pointer(pipeline, record, subject, &error).await)
         }
     }
 }
@@ -217,38 +262,35 @@ enum HandedOff {
     Refused(String),
 }
 
-/// Produces the hop of `record` to `topic` until the broker acknowledges it,
-/// retrying transient errors with backoff.
-async fn hand_off<H>(
+/// What a hand-off does when the topic can never take the record.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// Gives up: the caller dead-letters a pointer instead.
+    GivesUp,
+    /// Holds the partition until the broker takes it (the pointer itself:
+    /// there is nothing behind the dead-letter topic).
+    Holds,
+}
+
+/// Produces what `handoff` builds until the broker acknowledges it,
+/// retrying transient errors with backoff. A right the broker refuses is
+/// the operator's to grant, not the record's fault: the partition is held
+/// (readiness and the stuck gauge say so) until it is granted.
+async fn until_acknowledged<'h, H>(
     pipeline: &Pipeline<H>,
-    record: &ConsumedRecord,
     topic: &str,
-    destination: Destination,
-    error: &str,
-    now_ms: i64,
+    handoff: impl Fn() -> Handoff<'h>,
+    refusal: Refusal,
 ) -> HandedOff {
-    let failure = HopFailure {
-        failed_stage: pipeline.ladder.name(record.stage),
-        error,
-        group: pipeline.ladder.topics().group(),
-        now_ms,
-    };
     let mut backoff = Duration::from_millis(100);
     let mut logged = false;
-    // A right the broker refuses is the operator's to grant, not the
-    // record's fault: the partition is held (readiness and the stuck gauge
-    // say so) until it is granted, nothing is dead-lettered for it.
     let mut held = Held::new(pipeline);
     loop {
-        let handoff = Handoff {
-            topic,
-            partition: record.partition,
-            key: record.key.as_deref(),
-            payload: &record.payload,
-            headers: hop_headers(record, &failure, destination),
-        };
-        match handoff::send(&pipeline.producer, handoff).await {
+        match handoff::send(&pipeline.producer, handoff()).await {
             Ok(()) => return HandedOff::Acknowledged,
+            Err(error) if refusal == Refusal::Holds && error_is_permanent(&error) => {
+                held.hold(|stuck| events::pointer_refused(topic, &error, stuck));
+            }
             Err(error) if is_refused_right(&error) => {
                 held.hold(|stuck| events::hand_off_not_authorised(topic, &error, stuck));
             }
@@ -290,32 +332,18 @@ async fn dead_letter_pointer<H>(
         group: pipeline.ladder.topics().group(),
         now_ms: unix_ms(),
     };
-    let mut held = Held::new(pipeline);
-    let mut backoff = Duration::from_millis(100);
-    let finished = loop {
-        let pointer = Handoff {
-            topic,
-            partition: record.partition,
-            key: record.key.as_deref(),
-            payload: &[],
-            headers: hop_headers(record, &failure, Destination::DeadLetter { reason }),
-        };
-        match handoff::send(&pipeline.producer, pointer).await {
-            Ok(()) => {
-                events::dead_lettered(subject, reason, error);
-                break Finished::DeadLettered;
-            }
-            Err(refused) if error_is_permanent(&refused) => {
-                held.hold(|stuck| events::pointer_refused(topic, &refused, stuck));
-            }
-            Err(_) => metrics::handoff_failed(),
-        }
-        if pipeline.stopping.has_begun() {
-            break Finished::Abandoned;
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+    let pointer = || Handoff {
+        topic,
+        partition: record.partition,
+        key: record.key.as_deref(),
+        payload: &[],
+        headers: hop_headers(record, &failure, Destination::DeadLetter { reason }),
     };
-    drop(held);
-    finished
+    match until_acknowledged(pipeline, topic, pointer, Refusal::Holds).await {
+        HandedOff::Acknowledged => {
+            events::dead_lettered(subject, reason, error);
+            Finished::DeadLettered
+        }
+        HandedOff::Stopped | HandedOff::Refused(_) => Finished::Abandoned,
+    }
 }
