@@ -26,7 +26,8 @@
 //! admin endpoints, the replaceable producer) is `switchboard-runtime`'s.
 //!
 //! # Glossary
-//! One word per thing; the code's names follow it.
+//! One word per thing; the code's names follow it, and `tests/glossary.rs`
+//! keeps old names from coming back.
 //! - **consumed record** ([`record::ConsumedRecord`]): a record read from the
 //!   main topic or a retry stage, owned so a task can outlive the poll.
 //! - **stage**: one rung of the [`stage::Ladder`]: the main topic, then each
@@ -38,7 +39,7 @@
 //!   waits for the broker's acknowledgement before it counts: a hop, a
 //!   delivered marker, a replay fence.
 //! - **hop**: one move of a record along the ladder, to the next retry
-//!   stage or to the DLT; it rewrites the **hop headers**
+//!   stage or to the DLT (where it goes: [`record::HopTo`]); it rewrites the **hop headers**
 //!   (`switchboard_proto::hop`: attempt, due time, error chain, origin).
 //! - **pointer**: a DLT record without a value, standing in for a record
 //!   that could not be handed off; `dlt redrive` re-reads the original.
@@ -53,7 +54,8 @@
 //!   destination slot; a **buffered** record is read but not started.
 //! - **destination**: where a source's events go (the default URL, or a
 //!   source's own), with its own limits, credentials, TLS and breaker
-//!   ([`deliver::downstream`]); `destination` in metrics.
+//!   ([`deliver::downstream::Destination`]); `destination` in metrics, and
+//!   `[downstream]` in the configuration file (its old name, kept).
 //! - **filter** ([`filter`]): which events a destination takes; an event it
 //!   does not take is **filtered**: committed without a delivery, counted.
 //! - **event type**: what kind of event it is (EventBridge's `detail-type`),

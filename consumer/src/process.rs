@@ -18,7 +18,7 @@ use crate::events::{self, Subject};
 use crate::handoff::{self, Handoff};
 use crate::marker::Marker;
 use crate::metrics;
-use crate::record::{hop_headers, ConsumedRecord, Destination, HopFailure};
+use crate::record::{hop_headers, ConsumedRecord, HopFailure, HopTo};
 use crate::stage::Ladder;
 use switchboard_runtime::time::unix_ms;
 
@@ -115,7 +115,7 @@ pub async fn run_job<H: Handler>(pipeline: &Pipeline<H>, job: Job) -> Finished {
             Some(next) => {
                 let now_ms = unix_ms();
                 let delay = pipeline.ladder.delay(next).as_millis() as i64;
-                let destination = Destination::Retry {
+                let destination = HopTo::Retry {
                     stage: next,
                     due_at_ms: now_ms + delay,
                 };
@@ -161,7 +161,7 @@ async fn dead_letter<H>(
 ) -> Finished {
     let hop = Hop {
         topic: pipeline.ladder.dlt_topic(),
-        destination: Destination::DeadLetter { reason },
+        destination: HopTo::DeadLetter { reason },
         error,
         now_ms: unix_ms(),
     };
@@ -177,7 +177,7 @@ async fn dead_letter<H>(
 /// One hop of a record: where to, as what, after which error, when.
 struct Hop<'a> {
     topic: &'a str,
-    destination: Destination,
+    destination: HopTo,
     error: &'a str,
     now_ms: i64,
 }
@@ -337,7 +337,7 @@ async fn dead_letter_pointer<H>(
         partition: record.partition,
         key: record.key.as_deref(),
         payload: &[],
-        headers: hop_headers(record, &failure, Destination::DeadLetter { reason }),
+        headers: hop_headers(record, &failure, HopTo::DeadLetter { reason }),
     };
     match until_acknowledged(pipeline, topic, pointer, Refusal::Holds).await {
         HandedOff::Acknowledged => {

@@ -98,7 +98,7 @@ impl ConsumedRecord {
 
 /// Where a failed record goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Destination {
+pub enum HopTo {
     /// A retry stage, handled no earlier than `due_at_ms`.
     Retry {
         /// The stage.
@@ -129,7 +129,7 @@ pub struct HopFailure<'a> {
 pub fn hop_headers(
     incoming: &ConsumedRecord,
     failure: &HopFailure<'_>,
-    destination: Destination,
+    destination: HopTo,
 ) -> OwnedHeaders {
     let attempt = incoming.attempt();
     let chain = match &incoming.hop.last_error {
@@ -143,8 +143,8 @@ pub fn hop_headers(
         ),
     };
     let (due_at_ms, dlt_reason) = match destination {
-        Destination::Retry { due_at_ms, .. } => (Some(due_at_ms), None),
-        Destination::DeadLetter { reason } => (None, Some(reason)),
+        HopTo::Retry { due_at_ms, .. } => (Some(due_at_ms), None),
+        HopTo::DeadLetter { reason } => (None, Some(reason)),
     };
     let next = HopState {
         attempts: attempt,
@@ -242,7 +242,7 @@ mod tests {
         let headers = hop_headers(
             &record,
             &failure,
-            Destination::Retry {
+            HopTo::Retry {
                 stage: 2,
                 due_at_ms: 11_000,
             },
@@ -276,7 +276,7 @@ mod tests {
         let headers = hop_headers(
             &record,
             &failure,
-            Destination::DeadLetter {
+            HopTo::DeadLetter {
                 reason: DltReason::Exhausted,
             },
         );
@@ -296,7 +296,7 @@ mod tests {
             let headers = hop_headers(
                 &record,
                 &failure,
-                Destination::DeadLetter {
+                HopTo::DeadLetter {
                     reason: DltReason::Exhausted,
                 },
             );

@@ -11,7 +11,7 @@ use http_body_util::{BodyExt, Full};
 use switchboard_proto::Envelope;
 
 use super::answer::{cause_of_request_error, classify, error_chain, parse_retry_after, Answer};
-use super::downstream::Downstream;
+use super::downstream::Destination;
 use super::oauth::Token;
 use super::{HttpClient, Outcome, X_ATTEMPT, X_EVENT_ID, X_SOURCE};
 use crate::metrics::{AnswerClass, FailureCause};
@@ -43,7 +43,7 @@ impl Exchanged {
 pub(super) async fn exchange(
     client: &HttpClient,
     timeout: Duration,
-    target: &Downstream,
+    target: &Destination,
     event: &Envelope,
     attempt: u32,
 ) -> (Answer, AnswerClass) {
@@ -72,7 +72,7 @@ pub(super) async fn exchange(
 
 async fn send(
     timeout: Duration,
-    target: &Downstream,
+    target: &Destination,
     event: &Envelope,
     attempt: u32,
     token: Option<&Token>,

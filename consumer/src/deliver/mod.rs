@@ -41,7 +41,7 @@ use crate::metrics::DEFAULT_DESTINATION;
 use answer::{exchange_outcome, Answer};
 pub use answer::{hold_wait, parse_retry_after, HOLD_FLOOR, HOLD_FLOOR_CAP};
 use breaker::{Blame, Verdict};
-use downstream::{DestinationSettings, Downstream};
+use downstream::{Destination, DestinationSettings};
 
 /// Request header carrying the event id, so a downstream can dedupe too.
 pub const X_EVENT_ID: &str = "x-event-id";
@@ -121,8 +121,8 @@ fn client(timeout: Duration, tls: Option<native_tls::TlsConnector>) -> HttpClien
 /// POSTs events to their downstream.
 pub struct HttpDelivery {
     client: HttpClient,
-    default: Option<Downstream>,
-    by_source: BTreeMap<String, Downstream>,
+    default: Option<Destination>,
+    by_source: BTreeMap<String, Destination>,
     timeout: Duration,
     max_hold: Duration,
 }
@@ -137,7 +137,7 @@ impl HttpDelivery {
                 Some(tls) => client(settings.timeout, Some(tls)),
                 None => shared.clone(),
             };
-            Downstream::new(name, destination, client)
+            Destination::new(name, destination, client)
         };
         Self {
             default: settings
@@ -157,7 +157,7 @@ impl HttpDelivery {
         }
     }
 
-    fn route(&self, source: &str) -> Option<&Downstream> {
+    fn route(&self, source: &str) -> Option<&Destination> {
         self.by_source.get(source).or(self.default.as_ref())
     }
 }
@@ -172,20 +172,20 @@ impl Handler for HttpDelivery {
         };
         let mut first_held: Option<Instant> = None;
         loop {
-            let place = target.admit().await;
-            let Ok(slot) = slots.acquire().await else {
+            let destination_slot = target.admit().await;
+            let Ok(partition_slot) = slots.acquire().await else {
                 return Outcome::Retryable("the partition's delivery slots are closed".into());
             };
             let started = Instant::now();
             let (answer, class) =
                 exchange::exchange(&self.client, self.timeout, target, event, attempt).await;
-            drop(slot);
+            drop(partition_slot);
             target.record_answer(class);
             crate::metrics::delivery_finished(started.elapsed(), exchange_outcome(&answer));
             let (wait, error) = match answer {
                 Answer::Done(outcome) => {
                     target.answered();
-                    if let Some(open_for) = target.worked(place) {
+                    if let Some(open_for) = target.worked(destination_slot) {
                         info!(downstream = %target.uri(), open_for = ?open_for, "downstream answers again; its breaker closed");
                     }
                     return outcome;
@@ -196,7 +196,7 @@ impl Handler for HttpDelivery {
                         (true, 1) => Blame::Unknown,
                         (true, _) => Blame::EventSuspect,
                     };
-                    match target.failed(place, &event.event_id, cause, blame) {
+                    match target.failed(destination_slot, &event.event_id, cause, blame) {
                         Verdict::Ladder => return Outcome::Retryable(error),
                         Verdict::Held { opened } => {
                             if opened {
@@ -207,7 +207,7 @@ impl Handler for HttpDelivery {
                     }
                 }
                 Answer::Backpressure { wait, error } => {
-                    target.worked(place);
+                    target.worked(destination_slot);
                     (wait, error)
                 }
             };

@@ -133,7 +133,7 @@ impl Pacer {
 
 /// One downstream URL with its limits, its hold, its breaker and its metrics.
 #[derive(Debug)]
-pub struct Downstream {
+pub struct Destination {
     name: String,
     uri: Uri,
     client: HttpClient,
@@ -145,25 +145,25 @@ pub struct Downstream {
     outgoing: Arc<Outgoing>,
 }
 
-/// A place under a destination's `max_in_flight`, held while a request is
+/// A slot under a destination's `max_in_flight`, held while a request is
 /// out; counted in its in-flight gauge until dropped. The breaker's probe
 /// when it went through an open breaker: a probe dropped before its answer
 /// was judged (a cancelled task) lets the next caller probe.
 #[derive(Debug)]
-pub struct Place<'a> {
+pub struct Slot<'a> {
     _permit: OwnedSemaphorePermit,
-    downstream: &'a Downstream,
+    downstream: &'a Destination,
     probe: bool,
 }
 
-impl Place<'_> {
+impl Slot<'_> {
     /// Whether this request is the breaker's probe; judging it ends the probe.
     fn take_probe(&mut self) -> bool {
         std::mem::take(&mut self.probe)
     }
 }
 
-impl Drop for Place<'_> {
+impl Drop for Slot<'_> {
     fn drop(&mut self) {
         self.downstream.series.in_flight.decrement(1.0);
         if self.take_probe() {
@@ -182,7 +182,7 @@ impl Drop for Waiting<'_> {
     }
 }
 
-impl Downstream {
+impl Destination {
     /// The downstream `name` (its `destination` label) as `settings` say,
     /// reached over `client`.
     pub fn new(name: &str, settings: DestinationSettings, client: HttpClient) -> Self {
@@ -233,9 +233,9 @@ impl Downstream {
     }
 
     /// Waits until a request may go: no hold, a closed breaker (or the
-    /// probe's turn), its turn under the rate, and a place under
+    /// probe's turn), its turn under the rate, and a slot under
     /// `max_in_flight`.
-    pub async fn admit(&self) -> Place<'_> {
+    pub async fn admit(&self) -> Slot<'_> {
         self.series.waiting.increment(1.0);
         let _waiting = Waiting(&self.series);
         loop {
@@ -259,38 +259,38 @@ impl Downstream {
                 continue;
             };
             self.series.in_flight.increment(1.0);
-            let place = Place {
+            let slot = Slot {
                 _permit: permit,
                 downstream: self,
                 probe,
             };
             // A hold may have begun, or the breaker opened, while this one
-            // waited for its place (dropping the place gives up a probe).
+            // waited for its slot (dropping the slot gives up a probe).
             if self.hold_remaining().is_none() && (probe || !self.breaker.is_open()) {
-                return place;
+                return slot;
             }
         }
     }
 
-    /// The destination answered `place`'s request in a way that shows it
+    /// The destination answered `slot`'s request in a way that shows it
     /// works (delivered, an event-level rejection, backpressure): closes its
     /// breaker. Returns how long the breaker was open if this closed it.
-    pub fn worked(&self, mut place: Place<'_>) -> Option<Duration> {
-        place.take_probe();
+    pub fn worked(&self, mut slot: Slot<'_>) -> Option<Duration> {
+        slot.take_probe();
         self.breaker.answered()
     }
 
-    /// The destination failed `place`'s request for `event_id` for `cause`,
+    /// The destination failed `slot`'s request for `event_id` for `cause`,
     /// as `blame` says: whether the event waits for the destination or
     /// takes the ladder.
     pub fn failed(
         &self,
-        mut place: Place<'_>,
+        mut slot: Slot<'_>,
         event_id: &str,
         cause: FailureCause,
         blame: Blame,
     ) -> Verdict {
-        let probe = place.take_probe();
+        let probe = slot.take_probe();
         self.breaker.failed(event_id, cause, blame, probe)
     }
 

@@ -1,7 +1,7 @@
 use super::*;
 
-fn downstream(limits: Limits) -> Downstream {
-    Downstream::new(
+fn downstream(limits: Limits) -> Destination {
+    Destination::new(
         "test",
         DestinationSettings {
             uri: Uri::from_static("http://127.0.0.1:1/"),
@@ -74,10 +74,10 @@ async fn in_flight_is_capped_across_callers() {
         }
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(!waiting.is_finished(), "a third waits for a place");
+    assert!(!waiting.is_finished(), "a third waits for a slot");
     drop(first);
     tokio::time::timeout(Duration::from_secs(1), waiting)
         .await
-        .expect("admitted once a place freed")
+        .expect("admitted once a slot freed")
         .expect("task");
 }
