@@ -46,9 +46,18 @@ impl std::fmt::Debug for EventTypes {
 }
 
 impl Clone for EventTypes {
+    /// A copy with series of its own, resolved at first use; the patterns'
+    /// names were leaked once, by [`EventTypes::new`], and are shared.
     fn clone(&self) -> Self {
-        let patterns: Vec<&str> = self.patterns.iter().map(|(p, _)| *p).collect();
-        Self::new(self.locators.clone(), &patterns)
+        Self {
+            locators: self.locators.clone(),
+            patterns: self
+                .patterns
+                .iter()
+                .map(|(p, _)| (*p, WildMatch::new(p)))
+                .collect(),
+            counters: (0..self.counters.len()).map(|_| OnceLock::new()).collect(),
+        }
     }
 }
 

@@ -219,17 +219,19 @@ impl<H: Handler> State<H> {
             };
             let epoch = partition.epoch;
             // A destination's filter decides by the headers when it can, so
-            // an event it does not take costs no decode.
-            let pipeline = self.pipeline.clone();
-            if let Some(destination) = pipeline.filters.skips_by_headers(&record) {
+            // an event it does not take costs no decode. Without filters,
+            // nothing is looked at (and the pipeline is not cloned).
+            let filtering = (!self.pipeline.filters.is_empty()).then(|| self.pipeline.clone());
+            let filters = filtering.as_ref().map(|pipeline| &pipeline.filters);
+            if let Some(destination) = filters.and_then(|f| f.skips_by_headers(&record)) {
                 let source = record.header(h::SOURCE).unwrap_or_default();
                 let event_id = record.header(h::EVENT_ID).unwrap_or_default();
                 self.filtered(key, &record, (source, event_id), destination);
                 continue;
             }
             let event = switchboard_proto::envelope::decode_known(record.payload.clone());
-            if let Ok(e) = &event {
-                if let Some(destination) = pipeline.filters.skips(e) {
+            if let (Some(filters), Ok(e)) = (filters, &event) {
+                if let Some(destination) = filters.skips(e) {
                     self.filtered(key, &record, (&e.source, &e.event_id), destination);
                     continue;
                 }
