@@ -7,9 +7,11 @@
 use std::time::Duration;
 
 use switchboard_proto::DltReason;
-use tracing::{debug, error, warn};
+use tracing::{debug, warn};
 
 use crate::metrics::{self, Handled};
+use switchboard_proto::Envelope;
+
 use crate::record::ConsumedRecord;
 
 /// The record an event is about.
@@ -46,14 +48,96 @@ impl<'a> Subject<'a> {
     }
 }
 
-/// The downstream took the event; `age` is the time since the gateway received it.
-pub fn delivered(subject: &Subject<'_>, age: Duration) {
+/// How a handled record was settled.
+#[derive(Debug, Clone, Copy)]
+pub enum Settled<'a> {
+    /// The destination took it; `age` is the time since the gateway received it.
+    Delivered {
+        /// Since the gateway received it.
+        age: Duration,
+    },
+    /// The broker acknowledged it on retry stage `next`.
+    Retried {
+        /// The stage's name.
+        next: &'static str,
+        /// Why the attempt failed.
+        error: &'a str,
+    },
+    /// The broker acknowledged it on the dead-letter topic.
+    DeadLettered {
+        /// Why.
+        reason: DltReason,
+        /// What went wrong.
+        error: &'a str,
+    },
+}
+
+/// A handled record and how it was settled: reported by [`settled`] once
+/// the outcome is final.
+#[derive(Debug, Clone, Copy)]
+pub struct Report<'a> {
+    /// The record.
+    pub record: &'a ConsumedRecord,
+    /// Its envelope, when it is one.
+    pub event: Option<&'a Envelope>,
+    /// The stage it was read from.
+    pub stage: &'static str,
+    /// How it was settled.
+    pub how: Settled<'a>,
+}
+
+impl<'a> Report<'a> {
+    /// The error that moved the record (empty for a delivery).
+    pub fn error(&self) -> &'a str {
+        match self.how {
+            Settled::Delivered { .. } => "",
+            Settled::Retried { error, .. } | Settled::DeadLettered { error, .. } => error,
+        }
+    }
+
+    /// The same record, dead-lettered as a pointer for `error`.
+    pub fn unroutable(&self, error: &'a str) -> Self {
+        Self {
+            how: Settled::DeadLettered {
+                reason: DltReason::Unroutable,
+                error,
+            },
+            ..*self
+        }
+    }
+}
+
+/// Logs and counts how `report`'s record was settled (and, the first time a
+/// re-driven record is handled, that it was re-driven).
+pub fn settled(report: &Report<'_>) {
+    let (source, event_id) = report.event.map_or((metrics::UNKNOWN, ""), |event| {
+        (
+            metrics::source_label(&event.source),
+            event.event_id.as_str(),
+        )
+    });
+    let subject = Subject::of(report.record, source, report.stage, event_id);
+    // A re-drive resets the attempts; its later hops keep the stamp (so
+    // `dlt list` shows a re-driven event that came back) but count once.
+    let hop = &report.record.hop;
+    if hop.redriven_at_ms.is_some() && hop.attempts == 0 {
+        metrics::redriven(report.stage);
+    }
+    match report.how {
+        Settled::Delivered { age } => delivered(&subject, age),
+        Settled::Retried { next, error } => retry_scheduled(&subject, next, error),
+        Settled::DeadLettered { reason, error } => dead_lettered(&subject, reason, error),
+    }
+}
+
+/// The destination took the event; `age` is the time since the gateway received it.
+fn delivered(subject: &Subject<'_>, age: Duration) {
     metrics::handled(subject.source, subject.stage, Handled::Delivered);
     metrics::end_to_end(subject.source, age);
 }
 
 /// An attempt failed and the broker acknowledged the record on retry stage `next`.
-pub fn retry_scheduled(subject: &Subject<'_>, next: &'static str, error: &str) {
+fn retry_scheduled(subject: &Subject<'_>, next: &'static str, error: &str) {
     if subject.attempt == 1 {
         warn!(event_id = subject.event_id, source = subject.source, %error, "delivery failed; retrying through the retry stages");
     } else {
@@ -64,7 +148,7 @@ pub fn retry_scheduled(subject: &Subject<'_>, next: &'static str, error: &str) {
 }
 
 /// The broker acknowledged the record on the dead-letter topic, for `reason`.
-pub fn dead_lettered(subject: &Subject<'_>, reason: DltReason, error: &str) {
+fn dead_lettered(subject: &Subject<'_>, reason: DltReason, error: &str) {
     let why = match reason {
         DltReason::Poison => "record is not an envelope; dead-lettered",
         DltReason::Rejected => "downstream refused the event; dead-lettered",
@@ -100,34 +184,4 @@ pub fn filtered(subject: &Subject<'_>, destination: &str) {
         "not taken by the destination's filter; committed without a delivery"
     );
     metrics::handled(subject.source, subject.stage, Handled::Filtered);
-}
-
-/// A hand-off to `topic` failed; it is tried again (`first`: the first
-/// failure of this record, which is logged).
-pub fn hand_off_failed(topic: &str, error: &dyn std::fmt::Display, first: bool) {
-    if first {
-        warn!(topic, %error, "cannot hand the record off yet; retrying (its offset stays uncommitted)");
-    }
-    metrics::handoff_failed();
-}
-
-/// The broker refuses this consumer's identity a hand-off to `topic`: the
-/// record's partition is held (now `stuck` of them) until the ACL is granted.
-pub fn hand_off_not_authorised(topic: &str, error: &dyn std::fmt::Display, stuck: usize) {
-    error!(topic, %error, "the broker refuses this consumer's identity the Write on this topic; holding the partition until the ACL is granted (see SECURITY.md)");
-    metrics::stuck(stuck);
-}
-
-/// The dead-letter topic refuses even a pointer: the record's partition is
-/// held (now `stuck` of them) until it takes one.
-pub fn pointer_refused(topic: &str, error: &dyn std::fmt::Display, stuck: usize) {
-    error!(topic, %error, "the dead-letter topic refuses even a pointer; holding the partition until it takes one");
-    metrics::stuck(stuck);
-}
-
-/// A record written without waiting (a delivered marker) was not queued or
-/// not acknowledged: a later copy of its event may be delivered again.
-pub fn detached_hand_off_lost(topic: &str, error: &dyn std::fmt::Display) {
-    warn!(topic, %error, "record not acknowledged; a later copy of its event may be delivered again");
-    metrics::handoff_failed();
 }

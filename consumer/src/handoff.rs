@@ -3,15 +3,31 @@
 //! runtime's [`ReplaceableProducer`] (idempotent, `acks=all`, replaced when
 //! its state breaks, flushed when retired); a hand-off counts only on the
 //! broker's acknowledgement, because the source offset is committed on it.
+//!
+//! [`Handoffs`] owns the consumer's hand-offs: a hop is produced until the
+//! broker acknowledges it (a transient error is retried with backoff, a
+//! right the broker refuses holds the partition as **stuck**, a topic that
+//! can never take it gets a pointer in the dead-letter topic instead), a
+//! marker is queued without waiting, and once the record is settled it is
+//! reported ([`crate::events::settled`]).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::FutureRecord;
+use switchboard_runtime::kafka::permanent::{error_is_permanent, is_refused_right};
 use switchboard_runtime::kafka::{KafkaSettings, RebuildPolicy, ReplaceableProducer};
+use switchboard_runtime::shutdown::Shutdown;
+use tracing::{error, warn};
+
+use crate::events::{self, Report};
+use crate::metrics;
 
 /// One record to hand on.
+#[derive(Clone)]
 pub struct Handoff<'a> {
     /// Target topic.
     pub topic: &'a str,
@@ -56,19 +72,218 @@ pub async fn send(producer: &ReplaceableProducer, handoff: Handoff<'_>) -> Resul
     producer.send(handoff.into_record()).await.map(|_| ())
 }
 
-/// Queues `handoff` without waiting: a failure is logged and counted. For
-/// records nothing waits on (delivered markers); a flush at shutdown waits
-/// for the rest.
-pub fn send_detached(producer: &Arc<ReplaceableProducer>, handoff: Handoff<'_>) {
-    let topic = handoff.topic.to_owned();
-    match producer.send_detached(handoff.into_record()) {
-        Ok(acknowledged) => {
-            tokio::spawn(async move {
-                if let Err(error) = acknowledged.await {
-                    crate::events::detached_hand_off_lost(&topic, &error);
-                }
-            });
+/// What one handled record becomes.
+pub enum HandOn<'a> {
+    /// Its delivery marker: queued without waiting (the event is delivered
+    /// either way; a marker lost to a crash can only let a later copy
+    /// through).
+    Marker(Handoff<'a>),
+    /// A hop, produced until acknowledged; if the hop's topic can never
+    /// take the record, `pointer` builds its stand-in (no value, the reason
+    /// `unroutable`, the error given) for the dead-letter topic.
+    Hop {
+        /// The record as it hops.
+        whole: Handoff<'a>,
+        /// Its stand-in, for an error.
+        pointer: Box<dyn FnOnce(&str) -> Handoff<'a> + Send + 'a>,
+    },
+}
+
+/// How a hand-on ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handed {
+    /// The marker is queued, or the hop acknowledged.
+    Settled,
+    /// The hop's topic refused it; its pointer was acknowledged.
+    Pointer,
+    /// The process began stopping first: nothing may be committed.
+    Stopped,
+}
+
+/// The consumer's hand-offs (see the module docs).
+pub struct Handoffs {
+    producer: Arc<ReplaceableProducer>,
+    stopping: Shutdown,
+    stuck: AtomicUsize,
+}
+
+impl Handoffs {
+    /// Hand-offs written by `producer` that stop retrying once `stopping`
+    /// has begun.
+    pub fn new(producer: Arc<ReplaceableProducer>, stopping: Shutdown) -> Self {
+        Self {
+            producer,
+            stopping,
+            stuck: AtomicUsize::new(0),
         }
-        Err(error) => crate::events::detached_hand_off_lost(&topic, &error),
     }
+
+    /// The producer (its health, its final flush).
+    pub fn producer(&self) -> &Arc<ReplaceableProducer> {
+        &self.producer
+    }
+
+    /// The process's stop.
+    pub fn stopping(&self) -> &Shutdown {
+        &self.stopping
+    }
+
+    /// Partitions stuck now: their hand-off refused, held until the broker
+    /// takes it (readiness says not ready while there are any).
+    pub fn stuck(&self) -> usize {
+        self.stuck.load(Ordering::Relaxed)
+    }
+
+    /// Hands on `hand_on` and, once it is settled, reports it as `report`
+    /// says (a pointer as dead-lettered `unroutable`).
+    pub async fn hand_on(&self, hand_on: HandOn<'_>, report: Report<'_>) -> Handed {
+        let (whole, pointer) = match hand_on {
+            HandOn::Marker(marker) => {
+                self.detached(marker);
+                events::settled(&report);
+                return Handed::Settled;
+            }
+            HandOn::Hop { whole, pointer } => (whole, pointer),
+        };
+        let topic = whole.topic;
+        let why = match self.until_acknowledged(whole, Refusal::GivesUp).await {
+            Acknowledged::Yes => {
+                events::settled(&report);
+                return Handed::Settled;
+            }
+            Acknowledged::Stopped => return Handed::Stopped,
+            Acknowledged::Refused(why) => why,
+        };
+        let error = format!("{}; then {topic} refused the record: {why}", report.error());
+        match self
+            .until_acknowledged(pointer(&error), Refusal::Holds)
+            .await
+        {
+            Acknowledged::Yes => {
+                events::settled(&report.unroutable(&error));
+                Handed::Pointer
+            }
+            Acknowledged::Stopped | Acknowledged::Refused(_) => Handed::Stopped,
+        }
+    }
+
+    /// Queues `handoff` without waiting: a failure is logged and counted.
+    fn detached(&self, handoff: Handoff<'_>) {
+        let topic = handoff.topic.to_owned();
+        match self.producer.send_detached(handoff.into_record()) {
+            Ok(acknowledged) => {
+                tokio::spawn(async move {
+                    if let Err(error) = acknowledged.await {
+                        detached_lost(&topic, &error);
+                    }
+                });
+            }
+            Err(error) => detached_lost(&topic, &error),
+        }
+    }
+
+    /// Produces `handoff` until the broker acknowledges it, retrying
+    /// transient errors with backoff. A right the broker refuses is the
+    /// operator's to grant, not the record's fault: the partition is stuck
+    /// until it is granted; so is a pointer the dead-letter topic refuses
+    /// (`refusal`), as nothing stands behind it.
+    async fn until_acknowledged(&self, handoff: Handoff<'_>, refusal: Refusal) -> Acknowledged {
+        let mut backoff = Duration::from_millis(100);
+        let mut logged = false;
+        let mut stuck = Stuck::new(&self.stuck);
+        let topic = handoff.topic;
+        loop {
+            match send(&self.producer, handoff.clone()).await {
+                Ok(()) => return Acknowledged::Yes,
+                Err(error) if refusal == Refusal::Holds && error_is_permanent(&error) => {
+                    stuck.count(|stuck| {
+                        error!(topic, %error, stuck, "the dead-letter topic refuses even a pointer; holding the partition until it takes one");
+                    });
+                }
+                Err(error) if is_refused_right(&error) => {
+                    stuck.count(|stuck| {
+                        error!(topic, %error, stuck, "the broker refuses this consumer's identity the Write on this topic; holding the partition until the ACL is granted (see SECURITY.md)");
+                    });
+                }
+                Err(error) if error_is_permanent(&error) => {
+                    metrics::handoff_failed();
+                    return Acknowledged::Refused(error.to_string());
+                }
+                Err(error) => {
+                    if !logged {
+                        warn!(topic, %error, "cannot hand the record off yet; retrying (its offset stays uncommitted)");
+                        logged = true;
+                    }
+                    metrics::handoff_failed();
+                }
+            }
+            if self.stopping.has_begun() {
+                return Acknowledged::Stopped;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+/// How producing until acknowledged ended.
+enum Acknowledged {
+    /// The broker acknowledged it.
+    Yes,
+    /// The process started stopping first.
+    Stopped,
+    /// It can never be written there (see the runtime's `permanent`).
+    Refused(String),
+}
+
+/// What a hand-off does when the topic can never take the record.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// Gives up: the caller dead-letters a pointer instead.
+    GivesUp,
+    /// Holds the partition until the broker takes it.
+    Holds,
+}
+
+/// A partition stuck behind a refused hand-off: counted in the stuck count
+/// (readiness, the stuck gauge) from the first refusal until it is dropped.
+struct Stuck<'a> {
+    count: &'a AtomicUsize,
+    counted: bool,
+}
+
+impl<'a> Stuck<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        Stuck {
+            count,
+            counted: false,
+        }
+    }
+
+    /// Counts a refusal, and the partition as stuck the first time (`first`
+    /// is told how many are stuck then).
+    fn count(&mut self, first: impl FnOnce(usize)) {
+        metrics::handoff_failed();
+        if !self.counted {
+            self.counted = true;
+            let now = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+            metrics::stuck(now);
+            first(now);
+        }
+    }
+}
+
+impl Drop for Stuck<'_> {
+    fn drop(&mut self) {
+        if self.counted {
+            metrics::stuck(self.count.fetch_sub(1, Ordering::Relaxed) - 1);
+        }
+    }
+}
+
+/// A record queued without waiting (a delivered marker) was not queued or
+/// not acknowledged: a later copy of its event may be delivered again.
+fn detached_lost(topic: &str, error: &dyn std::fmt::Display) {
+    warn!(topic, %error, "record not acknowledged; a later copy of its event may be delivered again");
+    metrics::handoff_failed();
 }

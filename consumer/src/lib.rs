@@ -8,10 +8,15 @@
 //! - [`worker`]: the group member: poll loop, dispatch, rebalances, commits.
 //! - [`watermark`]: per-partition commit watermark over concurrent work.
 //! - [`process`]: one event through one stage: handle, then deliver or hand on.
-//! - [`deliver`]: the handler trait and HTTP delivery: each destination's control (limits, holds,
-//!   breaker), the exchange and its classification, credentials, OAuth2, TLS, signing.
+//! - [`deliver`]: the handler trait, and HTTP delivery routing each event to its destination.
+//! - [`destination`]: one destination, behind one door ([`destination::Destination::deliver`]):
+//!   its limits, holds and breaker, the exchange, and what an answer means.
+//! - [`credentials`]: what a destination's requests carry: headers, auth (static, OAuth2),
+//!   secrets, signing, its own TLS.
+//! - [`http`]: the HTTP client that deliveries and token fetches share.
 //! - [`filter`]: which events a destination takes (by event type, then body conditions).
-//! - [`record`]: a consumed record as held in memory and the headers of its next hop.
+//! - [`record`]: a consumed record as held in memory, and how a hop's headers are rebuilt.
+//! - [`hop`]: one hop along the ladder: where to, its hop headers, the record and its pointer.
 //! - [`handoff`]: retry, dead-letter and marker records, written with the runtime's replaceable producer.
 //! - [`dedupe`]: duplicate suppression by event id (design and bounds) and the gate every record passes.
 //! - [`marker`]: the delivered-marker log (its codec, writer and loader) that dedupe reloads on assignment.
@@ -39,7 +44,7 @@
 //!   waits for the broker's acknowledgement before it counts: a hop, a
 //!   delivered marker, a replay fence.
 //! - **hop**: one move of a record along the ladder, to the next retry
-//!   stage or to the DLT (where it goes: [`record::HopTo`]); it rewrites the **hop headers**
+//!   stage or to the DLT (where it goes: [`hop::HopTo`]); it rewrites the **hop headers**
 //!   (`switchboard_proto::hop`: attempt, due time, error chain, origin).
 //! - **pointer**: a DLT record without a value, standing in for a record
 //!   that could not be handed off; `dlt redrive` re-reads the original.
@@ -54,7 +59,7 @@
 //!   destination slot; a **buffered** record is read but not started.
 //! - **destination**: where a source's events go (the default URL, or a
 //!   source's own), with its own limits, credentials, TLS and breaker
-//!   ([`deliver::downstream::Destination`]); `destination` in metrics, and
+//!   ([`destination::Destination`]); `destination` in metrics, and
 //!   `[downstream]` in the configuration file (its old name, kept).
 //! - **filter** ([`filter`]): which events a destination takes; an event it
 //!   does not take is **filtered**: committed without a delivery, counted.
@@ -64,16 +69,20 @@
 //!   its events wait without using an attempt.
 //! - **destination failure**: a failure that may be the destination's rather
 //!   than the event's (no answer, TLS, 5xx, 401/403, a redirect or 404);
-//!   the destination's **breaker** ([`deliver::breaker`]) counts them and,
+//!   the destination's **breaker** ([`destination::breaker`]) counts them and,
 //!   once **open**, makes its events wait (no attempt used) and **probes**.
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod credentials;
 pub mod dedupe;
 pub mod deliver;
+pub mod destination;
 pub mod events;
 pub mod filter;
 pub mod handoff;
+pub mod hop;
+pub mod http;
 pub mod marker;
 pub mod metrics;
 pub mod ops;

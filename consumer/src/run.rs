@@ -2,7 +2,6 @@
 //! check, hand-off producer, HTTP handler, group member on its own thread,
 //! admin endpoints, readiness probe.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +16,8 @@ use switchboard_runtime::shutdown::Shutdown;
 use tracing::{debug, info, warn};
 
 use crate::config::ConsumerConfig;
-use crate::deliver::HttpDelivery;
+use crate::destination::Destinations;
+use crate::handoff::Handoffs;
 use crate::process::Pipeline;
 use crate::topics::{check_group_topics, smaller_message_limits};
 use crate::worker::{Stopped, Worker};
@@ -66,11 +66,9 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
     // One stop, read by readiness, the poll loop and the hand-offs.
     let stop = Shutdown::new();
     let pipeline = Arc::new(Pipeline {
-        handler: HttpDelivery::new(config.http.clone()),
-        producer,
+        handler: Destinations::new(config.http.clone()),
+        handoffs: Handoffs::new(producer, stop.clone()),
         ladder: config.ladder.clone(),
-        stopping: stop.clone(),
-        stuck: AtomicUsize::new(0),
         member: member(&config),
         filters: config.http.filters.clone(),
     });
@@ -111,7 +109,7 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
     // Supervision keeps the hand-off producer usable and warm for its
     // first write; readiness reports what it found.
     let supervision = tokio::spawn(switchboard_runtime::kafka::supervise(
-        pipeline.producer.clone(),
+        pipeline.handoffs.producer().clone(),
         topics,
         PROBE_INTERVAL,
         METADATA_TIMEOUT,
@@ -122,8 +120,8 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
         crate::metrics::BROKER_READY,
         PROBE_INTERVAL,
         move || {
-            probe_pipeline.producer.health()?;
-            match probe_pipeline.stuck.load(Ordering::Relaxed) {
+            probe_pipeline.handoffs.producer().health()?;
+            match probe_pipeline.handoffs.stuck() {
                 0 => Ok(()),
                 stuck => Err(format!(
                     "the broker refuses {stuck} hand-off(s) (this identity is not authorised to write there, or the dead-letter topic refuses a pointer); their partitions are held (see the log)"
@@ -167,7 +165,9 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
     supervision.abort();
     upkeep.abort();
     server.abort();
-    let flushed = tokio::task::spawn_blocking(move || pipeline.producer.flush(FINAL_FLUSH)).await?;
+    let flushed =
+        tokio::task::spawn_blocking(move || pipeline.handoffs.producer().flush(FINAL_FLUSH))
+            .await?;
     if let Err(error) = flushed {
         warn!(%error, "hand-off producer flush did not finish; unacknowledged hand-offs were not committed and will be redone");
     }

@@ -15,6 +15,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use switchboard_consumer::deliver::{Handler, Outcome};
+use switchboard_consumer::handoff::Handoffs;
 use switchboard_consumer::process::Pipeline;
 use switchboard_consumer::stage::{parse_retry_stages, Ladder};
 use switchboard_consumer::worker::{Worker, WorkerSettings};
@@ -114,10 +115,8 @@ async fn a_refused_commit_is_sent_again_until_the_broker_has_it() {
     let stop = Shutdown::new();
     let pipeline = Arc::new(Pipeline {
         handler: Instant200(delivered.clone()),
-        producer: handoff,
+        handoffs: Handoffs::new(handoff, stop.clone()),
         ladder,
-        stopping: stop.clone(),
-        stuck: AtomicUsize::new(0),
         member: "commits-test".into(),
         filters: Default::default(),
     });

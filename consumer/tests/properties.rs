@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
-use switchboard_consumer::deliver::parse_retry_after;
+use switchboard_consumer::destination::parse_retry_after;
 use switchboard_consumer::stage::parse_retry_stages;
 
 proptest! {

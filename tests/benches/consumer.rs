@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 use switchboard_consumer::config::DEFAULT_CONCURRENCY;
-use switchboard_consumer::deliver::downstream::DEFAULT_MAX_IN_FLIGHT;
+use switchboard_consumer::destination::DEFAULT_MAX_IN_FLIGHT;
 use switchboard_consumer::metrics;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};

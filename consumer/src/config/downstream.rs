@@ -11,11 +11,11 @@ use http::Uri;
 use serde::Deserialize;
 
 use super::{env, ConfigError};
-use crate::deliver::breaker::BreakerSettings;
-use crate::deliver::downstream::{DestinationSettings, Limits, DEFAULT_MAX_IN_FLIGHT};
-use crate::deliver::outgoing::{AuthSettings, Outgoing, SigningSettings};
-use crate::deliver::tls::TlsSettings;
-use crate::deliver::HttpSettings;
+use crate::credentials::tls::TlsSettings;
+use crate::credentials::{AuthSettings, Credentials, SigningSettings};
+use crate::destination::breaker::BreakerSettings;
+use crate::destination::HttpSettings;
+use crate::destination::{DestinationSettings, Limits, DEFAULT_MAX_IN_FLIGHT};
 use crate::filter::{Filter, FilterSettings, Filters};
 
 /// `[downstream]` as written.
@@ -148,8 +148,8 @@ pub(super) fn http_settings(
     downstream: &DownstreamSettings,
     vars: &BTreeMap<String, String>,
 ) -> Result<HttpSettings, ConfigError> {
-    let outgoing = |headers, forward, auth, signing, what: &str| {
-        Outgoing::load(headers, forward, auth, signing, vars, what)
+    let credentials = |headers, forward, auth, signing, what: &str| {
+        Credentials::load(headers, forward, auth, signing, vars, what)
             .map(Arc::new)
             .map_err(|why| ConfigError::invalid(what, why))
     };
@@ -159,7 +159,7 @@ pub(super) fn http_settings(
         Some(text) => Some(DestinationSettings {
             uri: parse_url(env::DOWNSTREAM_URL, text)?,
             limits: default_limits,
-            outgoing: outgoing(
+            credentials: credentials(
                 &downstream.headers,
                 downstream.forward_source_headers,
                 downstream.auth.as_ref(),
@@ -194,7 +194,7 @@ pub(super) fn http_settings(
             SourceDestination::Url(text) => (text, Arc::default(), None, None, None),
             SourceDestination::Table(table) => (
                 &table.url,
-                outgoing(
+                credentials(
                     &table.headers,
                     table.forward_source_headers,
                     table.auth.as_ref(),
@@ -217,7 +217,7 @@ pub(super) fn http_settings(
         let destination = DestinationSettings {
             uri: parse_url(&setting, text)?,
             limits: source_limits,
-            outgoing: own,
+            credentials: own,
             breaker: breaker(&setting, own_breaker.unwrap_or(default_breaker))?,
             tls: own_tls,
         };

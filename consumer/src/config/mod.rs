@@ -16,7 +16,7 @@ use switchboard_proto::GroupTopics;
 use switchboard_runtime::config::{self as layering, ConfigError};
 use switchboard_runtime::kafka::KafkaSettings;
 
-use crate::deliver::HttpSettings;
+use crate::destination::HttpSettings;
 use crate::stage::{default_retry_stages, parse_retry_stages, Ladder};
 use crate::worker::WorkerSettings;
 use downstream::DownstreamSettings;
@@ -38,7 +38,7 @@ pub mod env {
     /// Longest one event honours a downstream's `Retry-After` (`5m`).
     pub const DOWNSTREAM_MAX_HOLD: &str = "DOWNSTREAM_MAX_HOLD";
     /// Requests in flight to one destination, across partitions (default
-    /// [`crate::deliver::downstream::DEFAULT_MAX_IN_FLIGHT`], 32).
+    /// [`crate::destination::DEFAULT_MAX_IN_FLIGHT`], 32).
     pub const DOWNSTREAM_MAX_IN_FLIGHT: &str = "DOWNSTREAM_MAX_IN_FLIGHT";
     /// Requests started per second to one destination (unset: no limit).
     pub const DOWNSTREAM_RATE: &str = "DOWNSTREAM_RATE";

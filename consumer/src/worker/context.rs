@@ -16,7 +16,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use switchboard_runtime::kafka::log::{route_error, route_log};
 use tracing::warn;
 
-use super::{lock, LoopEvent, State};
+use super::{lock, Notice, State};
 use crate::deliver::Handler;
 
 /// The consumer context: routes logs, runs the rebalance steps on the state,
@@ -24,7 +24,7 @@ use crate::deliver::Handler;
 /// locking the state, which a synchronous commit may already hold).
 pub struct WorkerContext<H: Handler> {
     state: Arc<Mutex<State<H>>>,
-    events: Mutex<Sender<LoopEvent>>,
+    notices_tx: Mutex<Sender<Notice>>,
     join: Mutex<JoinWatch>,
 }
 
@@ -42,11 +42,11 @@ struct JoinWatch {
 pub(super) const UNDELIVERED_REVOKE_AFTER: Duration = Duration::from_secs(20);
 
 impl<H: Handler> WorkerContext<H> {
-    pub(super) fn new(state: Arc<Mutex<State<H>>>, events: Sender<LoopEvent>) -> Self {
+    pub(super) fn new(state: Arc<Mutex<State<H>>>, notices_tx: Sender<Notice>) -> Self {
         let now = Instant::now();
         Self {
             state,
-            events: Mutex::new(events),
+            notices_tx: Mutex::new(notices_tx),
             join: Mutex::new(JoinWatch {
                 state: String::new(),
                 since: now,
@@ -119,7 +119,7 @@ impl<H: Handler> ConsumerContext for WorkerContext<H> {
             })
             .collect();
         if !confirmed.is_empty() {
-            let _ = lock(&self.events).send(LoopEvent::Committed(confirmed));
+            let _ = lock(&self.notices_tx).send(Notice::Committed(confirmed));
         }
     }
 

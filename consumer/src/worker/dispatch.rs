@@ -14,7 +14,7 @@ use switchboard_runtime::time::unix_ms;
 use tracing::{debug, warn};
 
 use super::partition::Running;
-use super::{Completion, LoopEvent, Parked, PartitionKey, Queues, State, WorkerContext};
+use super::{Completion, Notice, Parked, PartitionKey, Queues, State, WorkerContext};
 use crate::dedupe::{event_id_hash, Admission, IdHash, ReadAt};
 use crate::deliver::Handler;
 use crate::events::{self, Subject};
@@ -45,8 +45,8 @@ impl<H: Handler> State<H> {
     /// commit and upkeep when they are due. Returns how long the next poll
     /// may wait.
     pub(super) fn step(&mut self, consumer: &BaseConsumer<WorkerContext<H>>) -> Duration {
-        while let Ok(event) = self.completions.try_recv() {
-            self.handle(event);
+        while let Ok(notice) = self.notices.try_recv() {
+            self.heed(notice);
         }
         self.dispatch();
         if self.last_commit.elapsed() >= self.settings.commit_interval {
@@ -84,18 +84,18 @@ impl<H: Handler> State<H> {
 
     /// Blocks until a task finishes, records arrive, or `wait` passes.
     pub(super) fn wait(&mut self, wait: Duration) {
-        if let Ok(event) = self.completions.recv_timeout(wait) {
-            self.handle(event);
+        if let Ok(notice) = self.notices.recv_timeout(wait) {
+            self.heed(notice);
         }
     }
 
-    /// Takes one event: a finished task, a confirmed commit, or a wake-up.
-    pub(super) fn handle(&mut self, event: LoopEvent) {
-        match event {
-            LoopEvent::Done(done) => self.complete(done),
-            LoopEvent::Committed(offsets) => self.confirm_commits(&offsets),
-            LoopEvent::MarkersLoaded(loaded) => self.markers_loaded(loaded),
-            LoopEvent::Readable(key) => {
+    /// Heeds one notice: a finished task, a confirmed commit, loaded markers, or a readable queue.
+    pub(super) fn heed(&mut self, notice: Notice) {
+        match notice {
+            Notice::Done(done) => self.complete(done),
+            Notice::Committed(offsets) => self.confirm_commits(&offsets),
+            Notice::MarkersLoaded(loaded) => self.markers_loaded(loaded),
+            Notice::Readable(key) => {
                 self.wake.readable.insert(key);
             }
         }
@@ -319,7 +319,7 @@ impl<H: Handler> State<H> {
             Err(_) => metrics::UNKNOWN,
         };
         let pipeline = self.pipeline.clone();
-        let done = self.completion_tx.clone();
+        let notices_tx = self.notices_tx.clone();
         let Some(slots) = self.partitions.get(&key).map(|p| p.slots.clone()) else {
             return;
         };
@@ -333,7 +333,7 @@ impl<H: Handler> State<H> {
                 },
             )
             .await;
-            let _ = done.send(LoopEvent::Done(Completion {
+            let _ = notices_tx.send(Notice::Done(Completion {
                 key,
                 epoch,
                 offset,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use super::LoopEvent;
+use super::Notice;
 use crate::dedupe::DeliveredSet;
 use crate::marker::MarkerLoader;
 
@@ -43,12 +43,12 @@ pub(super) struct MarkerLoads {
 }
 
 impl MarkerLoads {
-    /// Starts the loader thread; results come back to the loop as events.
+    /// Starts the loader thread; results come back to the loop as notices.
     pub(super) fn start(
         loader: MarkerLoader,
         window: Duration,
         timeout: Duration,
-        events: Sender<LoopEvent>,
+        notices_tx: Sender<Notice>,
     ) -> std::io::Result<Self> {
         let (requests, inbox) = mpsc::channel::<Request>();
         std::thread::Builder::new()
@@ -66,7 +66,7 @@ impl MarkerLoads {
                         token: request.token,
                         sets: request.sets,
                     };
-                    if events.send(LoopEvent::MarkersLoaded(loaded)).is_err() {
+                    if notices_tx.send(Notice::MarkersLoaded(loaded)).is_err() {
                         break;
                     }
                 }

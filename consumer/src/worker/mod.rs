@@ -38,17 +38,19 @@
 //!    records from each readable partition queue into its buffer, up to
 //!    `room`; records polled before their queue existed come through
 //!    `accept` (dispatch.rs).
-//! 2. `step` (dispatch.rs) handles what woke the loop (`handle`: finished
-//!    tasks, confirmed commits, loaded markers), then `dispatch` →
-//!    `start_buffered` starts each partition's due records while it has slots.
+//! 2. `step` (dispatch.rs) heeds the loop's notices (`heed`: finished
+//!    tasks, confirmed commits, loaded markers, readable queues), then
+//!    `dispatch` → `start_buffered` starts each partition's due records
+//!    while it has slots.
 //! 3. `start_or_park` asks the [`DedupeGate`]: a duplicate is finished at
 //!    once, a copy of an event in progress is parked behind it, anything
 //!    else is spawned (`spawn`) as a task on the tokio runtime.
-//! 4. The task is [`crate::process::run_job`]: the handler delivers
-//!    ([`crate::deliver`]); a delivery writes its marker
-//!    ([`crate::marker::record_delivery`]); a failure hands the record off
-//!    to the next stage or the DLT and waits for the broker's acknowledgement.
-//! 5. The task's `Completion` comes back as a loop event; `complete`
+//! 4. The task is [`crate::process::run_job`]: the record's destination
+//!    delivers ([`crate::destination`]); then it is handed on
+//!    ([`crate::handoff::Handoffs`]): a delivery's marker queued, a
+//!    failure's hop ([`crate::hop`]) to the next stage or the DLT
+//!    acknowledged by the broker; then reported ([`crate::events`]).
+//! 5. The task's `Completion` comes back as a `Notice`; `complete`
 //!    (dispatch.rs) marks the offset done in the partition's [`Watermark`]
 //!    and releases parked copies.
 //! 6. `commit` (commit.rs) commits each watermark on the commit interval;
@@ -117,11 +119,11 @@ const STOP_SLACK: Duration = Duration::from_secs(5);
 /// Tuning of the loop.
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
-    /// Records in flight per partition.
+    /// Records started at once per partition (its delivery slots).
     pub concurrency: usize,
     /// How often watermarks are committed.
     pub commit_interval: Duration,
-    /// How long revoked or stopping partitions wait for in-flight work.
+    /// How long revoked or stopping partitions wait for started work.
     pub drain_timeout: Duration,
     /// Dedupe window.
     pub dedupe_window: Duration,
@@ -131,7 +133,7 @@ pub struct WorkerSettings {
 
 impl WorkerSettings {
     /// The longest a stop takes, whatever the broker does: the drain
-    /// (`shutdown_grace`), then [`stop::CLOSING`] for markers, commit
+    /// (`shutdown_grace`), then `stop::CLOSING` for markers, commit
     /// and leaving the group, then a few seconds for the rest.
     pub fn stop_bound(&self) -> Duration {
         self.drain_timeout + stop::CLOSING + STOP_SLACK
@@ -148,9 +150,10 @@ pub enum Stopped {
     Incomplete(String),
 }
 
-/// What wakes the loop: a finished task, a commit the broker confirmed, or
-/// records arriving on a partition's empty queue.
-enum LoopEvent {
+/// What the loop is told (over its one channel, `notices`): a finished
+/// task, a commit the broker confirmed, markers loaded, or records arriving
+/// on a partition's empty queue.
+enum Notice {
     Done(Completion),
     Committed(Vec<CommittedOffset>),
     MarkersLoaded(markers::Loaded),
@@ -189,14 +192,14 @@ struct State<H: Handler> {
     gate: DedupeGate<Parked>,
     started_by_source: HashMap<&'static str, i64>,
     /// Where tasks, commits, marker loads and queues report to the loop.
-    completions: Receiver<LoopEvent>,
-    completion_tx: Sender<LoopEvent>,
+    notices: Receiver<Notice>,
+    notices_tx: Sender<Notice>,
     /// Marker loads asked for and which one each partition number waits for.
     markers: MarkerLoads,
     /// The epoch the next assigned partition gets: a completion names the
     /// epoch of its task, so one from before a revocation is ignored.
     next_epoch: u64,
-    /// When watermarks were last committed (and the in-flight gauge set).
+    /// When watermarks were last committed (and the started gauge set).
     last_commit: Instant,
     /// When dedupe claims were last expired and every queue re-checked.
     last_upkeep: Instant,
@@ -225,12 +228,12 @@ impl<H: Handler> Worker<H> {
         runtime: tokio::runtime::Handle,
     ) -> anyhow::Result<Self> {
         let loader = MarkerLoader::new(kafka, pipeline.ladder.delivered_topic())?;
-        let (completion_tx, completions) = std::sync::mpsc::channel();
+        let (notices_tx, notices) = std::sync::mpsc::channel();
         let markers = MarkerLoads::start(
             loader,
             settings.dedupe_window,
             settings.marker_load_timeout,
-            completion_tx.clone(),
+            notices_tx.clone(),
         )?;
         let topics: Vec<String> = pipeline.ladder.consumed_topics().to_vec();
         let state = Arc::new(Mutex::new(State {
@@ -241,8 +244,8 @@ impl<H: Handler> Worker<H> {
             settings,
             partitions: HashMap::new(),
             started_by_source: HashMap::new(),
-            completions,
-            completion_tx: completion_tx.clone(),
+            notices,
+            notices_tx: notices_tx.clone(),
             markers,
             next_epoch: 0,
             last_commit: Instant::now(),
@@ -250,7 +253,7 @@ impl<H: Handler> Worker<H> {
             wake: WakeUps::default(),
             closing_by: None,
         }));
-        let context = WorkerContext::new(state.clone(), completion_tx.clone());
+        let context = WorkerContext::new(state.clone(), notices_tx.clone());
         let consumer: BaseConsumer<WorkerContext<H>> =
             kafka.client_config().create_with_context(context)?;
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
@@ -274,10 +277,10 @@ impl<H: Handler> Worker<H> {
             }
             let topic = state.pipeline.ladder.topic(key.stage);
             if let Some(mut queue) = self.consumer.split_partition_queue(topic, key.partition) {
-                let wake = state.completion_tx.clone();
+                let notices_tx = state.notices_tx.clone();
                 let readable = *key;
                 queue.set_nonempty_callback(move || {
-                    let _ = wake.send(LoopEvent::Readable(readable));
+                    let _ = notices_tx.send(Notice::Readable(readable));
                 });
                 queues.insert(*key, (partition.epoch, queue));
                 state.wake.readable.insert(*key);

@@ -57,8 +57,8 @@ impl<H: Handler> State<H> {
                 return 0;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.completions.recv_timeout(left) {
-                Ok(event) => self.handle(event),
+            match self.notices.recv_timeout(left) {
+                Ok(notice) => self.heed(notice),
                 Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
                     let mut aborted = 0;
                     for (key, partition) in self.partitions.iter_mut() {
@@ -93,7 +93,8 @@ impl<H: Handler> State<H> {
         };
         if let Err(error) = self
             .pipeline
-            .producer
+            .handoffs
+            .producer()
             .flush(bound.min(PARTITION_MOVE_FLUSH))
         {
             warn!(%error, "delivered markers not acknowledged before the partition move; the next owner may deliver those events again");

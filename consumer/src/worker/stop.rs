@@ -29,7 +29,7 @@ impl<H: Handler> State<H> {
     /// the broker for longer (a synchronous commit here waited for ever with
     /// the broker stopping at the same time).
     pub(super) fn stop(&mut self, consumer: &BaseConsumer<WorkerContext<H>>) -> Instant {
-        self.pipeline.stopping.begin();
+        self.pipeline.handoffs.stopping().begin();
         let mut all = TopicPartitionList::new();
         for (key, partition) in self.partitions.iter_mut() {
             partition.buffer.clear();
@@ -60,8 +60,8 @@ impl<H: Handler> State<H> {
     /// Takes in what reached the loop's channel without waiting (finished
     /// tasks and loaded markers, while a stop waits for its final commit).
     pub(super) fn take_events(&mut self) {
-        while let Ok(event) = self.completions.try_recv() {
-            self.handle(event);
+        while let Ok(notice) = self.notices.try_recv() {
+            self.heed(notice);
         }
     }
 }

@@ -158,7 +158,7 @@ fn the_configuration_page_names_every_variable_with_its_key_and_default() {
     );
     assert_eq!(
         row(consumer_env::DOWNSTREAM_MAX_IN_FLIGHT),
-        switchboard_consumer::deliver::downstream::DEFAULT_MAX_IN_FLIGHT.to_string()
+        switchboard_consumer::destination::DEFAULT_MAX_IN_FLIGHT.to_string()
     );
     assert_eq!(
         row(consumer_env::TRACE_ENDPOINT),

@@ -253,21 +253,21 @@ fn each_destination_has_its_own_headers_credentials_and_signing() {
     for secret in ["crm-t0k3n", "c2VjcmV0", "zd-p4ss"] {
         assert!(!shown.contains(secret), "{secret} shows in Debug");
     }
-    let apply = |outgoing: &crate::deliver::outgoing::Outgoing| {
+    let apply = |credentials: &crate::credentials::Credentials| {
         let mut headers = http::HeaderMap::new();
-        outgoing
+        credentials
             .apply(&mut headers, "evt", b"{}", 0)
             .expect("applied");
         headers
     };
-    let default = apply(&config.http.default.as_ref().expect("default").outgoing);
+    let default = apply(&config.http.default.as_ref().expect("default").credentials);
     assert_eq!(default["authorization"], "Bearer crm-t0k3n");
     assert_eq!(default["x-tenant"], "acme");
     assert!(default.contains_key("webhook-signature"));
     // A source's own destination inherits none of the default's.
-    let plain = apply(&config.http.sources["plain"].outgoing);
+    let plain = apply(&config.http.sources["plain"].credentials);
     assert!(plain.is_empty(), "{plain:?}");
-    let zendesk = apply(&config.http.sources["zendesk"].outgoing);
+    let zendesk = apply(&config.http.sources["zendesk"].credentials);
     assert!(zendesk["authorization"]
         .to_str()
         .expect("text")
@@ -310,10 +310,10 @@ fn an_oauth2_destination_reads_its_client_secret_and_never_shows_it() {
             && !summary.contains("cl13nt-s3cret"),
         "consumer check's line: {summary}"
     );
-    let outgoing = &default.outgoing;
-    assert!(outgoing.oauth().is_some());
+    let credentials = &default.credentials;
+    assert!(credentials.oauth().is_some());
     let mut headers = http::HeaderMap::new();
-    outgoing
+    credentials
         .apply(&mut headers, "evt", b"{}", 0)
         .expect("applied");
     assert!(

@@ -14,7 +14,7 @@ fn env(name: &str) -> SecretSettings {
 fn each_kind_of_credential_becomes_its_header() {
     let env_vars = vars(&[("TOKEN", "t0k"), ("PASS", "p4ss"), ("KEY", "k3y")]);
     let with = |auth: AuthSettings| {
-        let outgoing = Outgoing::load(
+        let credentials = Credentials::load(
             &BTreeMap::new(),
             false,
             Some(&auth),
@@ -24,7 +24,7 @@ fn each_kind_of_credential_becomes_its_header() {
         )
         .expect("valid");
         let mut headers = HeaderMap::new();
-        outgoing
+        credentials
             .apply(&mut headers, "evt", b"{}", 0)
             .expect("applied");
         headers
@@ -56,7 +56,7 @@ fn a_signed_request_verifies_with_the_same_codec() {
     let signing = SigningSettings {
         secrets: vec![env("WHSEC")],
     };
-    let outgoing = Outgoing::load(
+    let credentials = Credentials::load(
         &BTreeMap::new(),
         false,
         None,
@@ -66,7 +66,7 @@ fn a_signed_request_verifies_with_the_same_codec() {
     )
     .expect("valid");
     let mut headers = HeaderMap::new();
-    outgoing
+    credentials
         .apply(&mut headers, "evt-7", b"{\"a\":1}", 1_700_000_000)
         .expect("signed");
     assert_eq!(headers[WEBHOOK_ID], "evt-7");
@@ -83,13 +83,13 @@ fn a_signed_request_verifies_with_the_same_codec() {
 fn bad_settings_are_refused_with_their_place_and_secrets_never_show() {
     let none = BTreeMap::new();
     let reserved: BTreeMap<String, String> = [("X-Event-Id".to_owned(), "x".to_owned())].into();
-    let error = Outgoing::load(&reserved, false, None, None, &vars(&[]), "downstream")
+    let error = Credentials::load(&reserved, false, None, None, &vars(&[]), "downstream")
         .expect_err("reserved");
     assert!(error.contains("downstream.headers"), "{error}");
     let bad_secret = SigningSettings {
         secrets: vec![env("WHSEC")],
     };
-    let error = Outgoing::load(
+    let error = Credentials::load(
         &none,
         false,
         None,
@@ -102,7 +102,7 @@ fn bad_settings_are_refused_with_their_place_and_secrets_never_show() {
         error.starts_with("downstream.sources.crm.signing.secrets[0]"),
         "{error}"
     );
-    let outgoing = Outgoing::load(
+    let credentials = Credentials::load(
         &none,
         false,
         Some(&AuthSettings::Bearer {
@@ -113,7 +113,7 @@ fn bad_settings_are_refused_with_their_place_and_secrets_never_show() {
         "downstream",
     )
     .expect("valid");
-    assert!(!format!("{outgoing:?}").contains("t0k"));
+    assert!(!format!("{credentials:?}").contains("t0k"));
 }
 
 #[test]
@@ -129,7 +129,7 @@ fn kept_source_headers_are_forwarded_under_the_prefix_only_when_asked() {
         },
     ];
     let load = |forward| {
-        Outgoing::load(
+        Credentials::load(
             &BTreeMap::new(),
             forward,
             None,

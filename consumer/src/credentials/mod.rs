@@ -1,12 +1,15 @@
-//! What a destination's requests carry besides the event: static headers,
-//! optionally the source's own headers that the gateway kept (each as
-//! [`FORWARDED_PREFIX`]`<name>`), credentials (a bearer token, Basic, or a
-//! named API-key header) and a Standard Webhooks signature
-//! ([`switchboard_proto::standard_webhooks`]).
-//! Each destination (the default downstream, or a source's own URL) has its
-//! own; a source's destination inherits none of the default's, so a token
-//! meant for one service never reaches another. Secrets come from files or
-//! environment variables ([`super::secret`]).
+//! A destination's credentials: everything its requests carry besides the
+//! event. Static headers, optionally the source's own headers that the
+//! gateway kept (each as [`FORWARDED_PREFIX`]`<name>`), an authorization (a
+//! bearer token, Basic, a named API-key header, or an OAuth2 token from
+//! [`oauth`]) and a Standard Webhooks signature
+//! ([`switchboard_proto::standard_webhooks`]). Secrets come from files or
+//! environment variables ([`secret`]); a destination's own TLS (a private
+//! CA, a client certificate) is [`tls`]'.
+//!
+//! Each destination (the default one, or a source's own URL) has its own;
+//! a source's destination inherits none of the default's, so a token meant
+//! for one service never reaches another.
 
 use std::collections::BTreeMap;
 
@@ -20,8 +23,12 @@ use switchboard_proto::standard_webhooks::{
     self, SigningKey, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP,
 };
 
-use super::oauth::{OAuth2Settings, TokenSource};
-use super::secret::{sensitive, Secret, SecretSettings};
+pub mod oauth;
+pub mod secret;
+pub mod tls;
+
+use oauth::{OAuth2Settings, TokenSource};
+use secret::{sensitive, Secret, SecretSettings};
 
 /// The prefix of a forwarded source header: the gateway kept `X-Genesys-Org`,
 /// the destination gets `x-source-header-x-genesys-org`.
@@ -81,7 +88,7 @@ pub struct SigningSettings {
     pub secrets: Vec<SecretSettings>,
 }
 
-enum Credentials {
+enum Auth {
     Bearer(Secret),
     Basic { username: String, password: Secret },
     ApiKey { header: HeaderName, key: Secret },
@@ -90,17 +97,17 @@ enum Credentials {
 
 /// What one destination's requests carry, resolved (secrets loaded).
 #[derive(Default)]
-pub struct Outgoing {
+pub struct Credentials {
     headers: Vec<(HeaderName, HeaderValue)>,
     forward_source_headers: bool,
-    credentials: Option<Credentials>,
+    auth: Option<Auth>,
     signing: Vec<Secret>,
 }
 
-impl std::fmt::Debug for Outgoing {
+impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let auth = self.auth_kind();
-        f.debug_struct("Outgoing")
+        f.debug_struct("Credentials")
             .field(
                 "headers",
                 &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
@@ -111,7 +118,7 @@ impl std::fmt::Debug for Outgoing {
     }
 }
 
-impl Outgoing {
+impl Credentials {
     /// Resolves a destination's `headers`, `forward_source_headers`, `auth`
     /// and `signing` (`vars` is the environment; `what` names the
     /// destination in errors).
@@ -136,28 +143,30 @@ impl Outgoing {
                 .map_err(|_| format!("{what}.headers.{name}: not a valid header value"))?;
             resolved.push((header, value));
         }
-        let credentials = match auth {
+        let auth = match auth {
             None => None,
-            Some(AuthSettings::Bearer { token }) => Some(Credentials::Bearer(Secret::load(
+            Some(AuthSettings::Bearer { token }) => Some(Auth::Bearer(Secret::load(
                 token,
                 vars,
                 &format!("{what}.auth.token"),
             )?)),
-            Some(AuthSettings::Basic { username, password }) => Some(Credentials::Basic {
+            Some(AuthSettings::Basic { username, password }) => Some(Auth::Basic {
                 username: username.clone(),
                 password: Secret::load(password, vars, &format!("{what}.auth.password"))?,
             }),
             Some(AuthSettings::ApiKey { header, key }) => {
                 let header = HeaderName::try_from(header.as_str())
                     .map_err(|_| format!("{what}.auth.header: {header:?} is not a header name"))?;
-                Some(Credentials::ApiKey {
+                Some(Auth::ApiKey {
                     header,
                     key: Secret::load(key, vars, &format!("{what}.auth.key"))?,
                 })
             }
-            Some(AuthSettings::OAuth2(oauth)) => Some(Credentials::OAuth2(Box::new(
-                TokenSource::load(oauth, vars, &format!("{what}.auth"))?,
-            ))),
+            Some(AuthSettings::OAuth2(oauth)) => Some(Auth::OAuth2(Box::new(TokenSource::load(
+                oauth,
+                vars,
+                &format!("{what}.auth"),
+            )?))),
         };
         let mut secrets = Vec::new();
         if let Some(signing) = signing {
@@ -175,7 +184,7 @@ impl Outgoing {
         Ok(Self {
             headers: resolved,
             forward_source_headers,
-            credentials,
+            auth,
             signing: secrets,
         })
     }
@@ -200,12 +209,12 @@ impl Outgoing {
 
     /// How requests authenticate: `none`, `bearer`, `basic`, `api_key` or `oauth2`.
     pub fn auth_kind(&self) -> &'static str {
-        match &self.credentials {
+        match &self.auth {
             None => "none",
-            Some(Credentials::Bearer(_)) => "bearer",
-            Some(Credentials::Basic { .. }) => "basic",
-            Some(Credentials::ApiKey { .. }) => "api_key",
-            Some(Credentials::OAuth2(_)) => "oauth2",
+            Some(Auth::Bearer(_)) => "bearer",
+            Some(Auth::Basic { .. }) => "basic",
+            Some(Auth::ApiKey { .. }) => "api_key",
+            Some(Auth::OAuth2(_)) => "oauth2",
         }
     }
 
@@ -217,8 +226,8 @@ impl Outgoing {
     /// The destination's OAuth2 tokens, when it uses OAuth2 (the caller
     /// adds the token: getting one is asynchronous).
     pub fn oauth(&self) -> Option<&TokenSource> {
-        match &self.credentials {
-            Some(Credentials::OAuth2(tokens)) => Some(tokens),
+        match &self.auth {
+            Some(Auth::OAuth2(tokens)) => Some(tokens),
             _ => None,
         }
     }
@@ -237,16 +246,16 @@ impl Outgoing {
         for (name, value) in &self.headers {
             headers.insert(name.clone(), value.clone());
         }
-        let credential = match &self.credentials {
-            None | Some(Credentials::OAuth2(_)) => None,
-            Some(Credentials::Bearer(token)) => {
+        let credential = match &self.auth {
+            None | Some(Auth::OAuth2(_)) => None,
+            Some(Auth::Bearer(token)) => {
                 Some((AUTHORIZATION, token.with_current(|t| format!("Bearer {t}"))))
             }
-            Some(Credentials::Basic { username, password }) => {
+            Some(Auth::Basic { username, password }) => {
                 let pair = password.with_current(|p| format!("{username}:{p}"));
                 Some((AUTHORIZATION, format!("Basic {}", BASE64.encode(pair))))
             }
-            Some(Credentials::ApiKey { header, key }) => {
+            Some(Auth::ApiKey { header, key }) => {
                 Some((header.clone(), key.current().expose_secret().to_owned()))
             }
         };

@@ -10,11 +10,18 @@ use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use switchboard_proto::Envelope;
 
-use super::answer::{cause_of_request_error, classify, error_chain, parse_retry_after, Answer};
-use super::downstream::Destination;
-use super::oauth::Token;
-use super::{HttpClient, Outcome, X_ATTEMPT, X_EVENT_ID, X_SOURCE};
+use super::answer::{cause_of_request_error, classify, parse_retry_after, Answer, Outcome};
+use super::Destination;
+use crate::credentials::oauth::Token;
+use crate::http::error_chain;
 use crate::metrics::{AnswerClass, FailureCause};
+
+/// Request header carrying the event id, so a destination can dedupe too.
+pub const X_EVENT_ID: &str = "x-event-id";
+/// Request header carrying the attempt number (1 for the first).
+pub const X_ATTEMPT: &str = "x-attempt";
+/// Request header carrying the source name.
+pub const X_SOURCE: &str = "x-source";
 
 /// What one request got: its meaning, its class, and the status if any.
 struct Exchanged {
@@ -38,22 +45,21 @@ impl Exchanged {
 }
 
 /// Delivers `event` (attempt `attempt`) to `target` once over its client
-/// (tokens come over `client`, with the system's roots), each request
-/// limited to `timeout`.
+/// (its tokens come over its token client), each request limited to its
+/// timeout.
 pub(super) async fn exchange(
-    client: &HttpClient,
-    timeout: Duration,
     target: &Destination,
     event: &Envelope,
     attempt: u32,
 ) -> (Answer, AnswerClass) {
-    let Some(tokens) = target.outgoing().oauth() else {
+    let timeout = target.timeout;
+    let Some(tokens) = target.credentials.oauth() else {
         let done = send(timeout, target, event, attempt, None).await;
         return (done.answer, done.class);
     };
     let mut fresh_tried = false;
     loop {
-        let token = match tokens.token(client, timeout, target.name()).await {
+        let token = match tokens.token(&target.tokens, timeout, target.name()).await {
             Ok(token) => token,
             Err(failed) => {
                 let done = Exchanged::failed_before_sending(failed.cause, failed.error);
@@ -82,7 +88,7 @@ async fn send(
     } else {
         &event.content_type
     };
-    let mut request = Request::post(target.uri().clone())
+    let mut request = Request::post(target.uri.clone())
         .header(CONTENT_TYPE, content_type)
         .header(
             USER_AGENT,
@@ -112,14 +118,15 @@ async fn send(
     let now_s = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let outgoing = target.outgoing();
-    outgoing.forward(request.headers_mut(), &event.headers);
+    let credentials = &target.credentials;
+    credentials.forward(request.headers_mut(), &event.headers);
     if let Some(token) = token {
         request
             .headers_mut()
             .insert(AUTHORIZATION, token.authorization.clone());
     }
-    if let Err(why) = outgoing.apply(request.headers_mut(), &event.event_id, &event.body, now_s) {
+    if let Err(why) = credentials.apply(request.headers_mut(), &event.event_id, &event.body, now_s)
+    {
         // The destination's settings, not the event, are at fault: hold it.
         return Exchanged::failed_before_sending(
             FailureCause::Credentials,
@@ -127,7 +134,7 @@ async fn send(
         );
     }
     let call = async {
-        let response = target.client().request(request).await?;
+        let response = target.client.request(request).await?;
         let status = response.status();
         let retry_after = response
             .headers()

@@ -1,22 +1,12 @@
 use super::*;
 
-fn downstream(limits: Limits) -> Destination {
-    Destination::new(
-        "test",
-        DestinationSettings {
-            uri: Uri::from_static("http://127.0.0.1:1/"),
-            limits,
-            outgoing: Arc::default(),
-            breaker: BreakerSettings::default(),
-            tls: None,
-        },
-        crate::deliver::client(Duration::from_secs(1), None),
-    )
+fn admission(limits: Limits) -> Admission {
+    Admission::new("test", limits, BreakerSettings::default())
 }
 
 #[test]
 fn a_hold_grows_only_across_rounds_and_resets_after_an_answer() {
-    let target = downstream(Limits::default());
+    let target = admission(Limits::default());
     assert!(target.hold_remaining().is_none());
     assert_eq!(
         target.back_off(Duration::ZERO),
@@ -61,7 +51,7 @@ fn the_pacer_spaces_starts_after_a_burst() {
 
 #[tokio::test]
 async fn in_flight_is_capped_across_callers() {
-    let target = Arc::new(downstream(Limits {
+    let target = Arc::new(admission(Limits {
         max_in_flight: 2,
         rate: None,
     }));

@@ -6,7 +6,6 @@ use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
 
-use super::Outcome;
 use crate::metrics::{ExchangeOutcome, FailureCause};
 
 /// The shortest hold, whatever the downstream asked for: `Retry-After: 0`
@@ -24,6 +23,24 @@ pub fn hold_wait(asked: Duration, holds: u32) -> Duration {
         .saturating_mul(1u32 << doublings)
         .min(HOLD_FLOOR_CAP);
     asked.max(floor)
+}
+
+/// What became of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done.
+    Delivered,
+    /// Worth another attempt later.
+    Retryable(String),
+    /// Will never work: dead-letter it now.
+    Permanent(String),
+}
+
+impl Outcome {
+    /// Whether a later attempt could succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Outcome::Retryable(_))
+    }
 }
 
 /// How one HTTP exchange ended.
@@ -123,17 +140,6 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-pub(super) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -21,10 +21,8 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use super::answer::error_chain;
-use super::secret::sensitive;
-use super::secret::{Secret, SecretSettings};
-use super::HttpClient;
+use super::secret::{sensitive, Secret, SecretSettings};
+use crate::http::{error_chain, HttpClient};
 use crate::metrics::{token_fetched, FailureCause, TokenFetch};
 
 /// A token is fetched again once less than this, or a fifth of its

@@ -109,9 +109,9 @@ pub enum Blame {
 
 /// What a failure of the destination means for the event that met it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Decision {
     /// The breaker is open: the event waits for the destination.
-    Held {
+    Wait {
         /// This failure opened it (log it once).
         opened: bool,
     },
@@ -217,7 +217,7 @@ impl Breaker {
         cause: FailureCause,
         blame: Blame,
         probe: bool,
-    ) -> Verdict {
+    ) -> Decision {
         self.series.failed(cause);
         let now = Instant::now();
         let mut state = lock(&self.state);
@@ -225,16 +225,16 @@ impl Breaker {
             State::Closed { failing } => {
                 match blame {
                     Blame::NotTheEvent => {}
-                    Blame::EventSuspect => return Verdict::Ladder,
+                    Blame::EventSuspect => return Decision::Ladder,
                     Blame::Unknown => {
                         if self.settings.open_after == 0 {
-                            return Verdict::Ladder;
+                            return Decision::Ladder;
                         }
                         if !failing.iter().any(|id| id == event_id) {
                             failing.push(event_id.to_owned());
                         }
                         if failing.len() < self.settings.open_after as usize {
-                            return Verdict::Ladder;
+                            return Decision::Ladder;
                         }
                     }
                 }
@@ -246,7 +246,7 @@ impl Breaker {
                     probing: false,
                 };
                 self.series.opened(cause);
-                Verdict::Held { opened: true }
+                Decision::Wait { opened: true }
             }
             State::Open {
                 cause: open_cause,
@@ -266,7 +266,7 @@ impl Breaker {
                         *open_cause = cause;
                     }
                 }
-                Verdict::Held { opened: false }
+                Decision::Wait { opened: false }
             }
         }
     }

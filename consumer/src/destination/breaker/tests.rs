@@ -15,24 +15,36 @@ fn breaker(open_after: u32) -> Breaker {
 fn it_opens_only_after_different_events_fail_in_a_row() {
     let b = breaker(3);
     let cause = FailureCause::Unreachable;
-    assert_eq!(b.failed("a", cause, Blame::Unknown, false), Verdict::Ladder);
     assert_eq!(
         b.failed("a", cause, Blame::Unknown, false),
-        Verdict::Ladder,
+        Decision::Ladder
+    );
+    assert_eq!(
+        b.failed("a", cause, Blame::Unknown, false),
+        Decision::Ladder,
         "the same event again"
     );
-    assert_eq!(b.failed("b", cause, Blame::Unknown, false), Verdict::Ladder);
+    assert_eq!(
+        b.failed("b", cause, Blame::Unknown, false),
+        Decision::Ladder
+    );
     assert_eq!(b.answered(), None, "an answer between starts over");
-    assert_eq!(b.failed("c", cause, Blame::Unknown, false), Verdict::Ladder);
-    assert_eq!(b.failed("d", cause, Blame::Unknown, false), Verdict::Ladder);
+    assert_eq!(
+        b.failed("c", cause, Blame::Unknown, false),
+        Decision::Ladder
+    );
+    assert_eq!(
+        b.failed("d", cause, Blame::Unknown, false),
+        Decision::Ladder
+    );
     assert_eq!(
         b.failed("e", cause, Blame::Unknown, false),
-        Verdict::Held { opened: true }
+        Decision::Wait { opened: true }
     );
     assert!(b.is_open());
     assert_eq!(
         b.failed("f", cause, Blame::Unknown, false),
-        Verdict::Held { opened: false },
+        Decision::Wait { opened: false },
         "in flight when it opened: held too"
     );
 }
@@ -89,7 +101,7 @@ fn failing_retries_take_the_ladder_and_do_not_count() {
     for id in ["a", "b", "c", "d"] {
         assert_eq!(
             b.failed(id, FailureCause::ServerError, Blame::EventSuspect, false),
-            Verdict::Ladder
+            Decision::Ladder
         );
     }
     assert!(!b.is_open());
@@ -103,7 +115,7 @@ fn open_after_zero_turns_it_off() {
     for id in ["a", "b", "c", "d", "e", "f"] {
         assert_eq!(
             b.failed(id, FailureCause::ServerError, Blame::Unknown, false),
-            Verdict::Ladder
+            Decision::Ladder
         );
     }
     assert!(!b.is_open());
@@ -115,7 +127,7 @@ fn a_failure_that_cannot_be_the_events_opens_it_at_once() {
         let b = breaker(open_after);
         assert_eq!(
             b.failed("a", FailureCause::TokenEndpoint, Blame::NotTheEvent, false),
-            Verdict::Held { opened: true },
+            Decision::Wait { opened: true },
             "open_after = {open_after}"
         );
     }
