@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 KAFKA_PORT=${DEMO_KAFKA_PORT:-19092}
 HTTP_PORT=${DEMO_HTTP_PORT:-18080}
 ADMIN_PORT=${DEMO_GATEWAY_ADMIN_PORT:-18082}
-DOWNSTREAM_PORT=${DEMO_DOWNSTREAM_PORT:-18081}
+DESTINATION_PORT=${DEMO_DESTINATION_PORT:-18081}
 CONSUMER_PORT=${DEMO_CONSUMER_METRICS_PORT:-19091}
 TOPIC=webhooks
 GROUP=crm-sync
@@ -87,15 +87,15 @@ post "an event the downstream refuses (422)" '{"id":"demo-rejected-1","detail-ty
 echo "== what is in Kafka now (read back from topic $TOPIC)"
 target/debug/examples/peek "$BROKERS" "$TOPIC" | sed 's/^/   /'
 
-echo "== downstream on 127.0.0.1:$DOWNSTREAM_PORT (fails some events on purpose; see scripts/demo-downstream.py)"
-python3 scripts/demo-downstream.py "$DOWNSTREAM_PORT" >"$LOGS/downstream.log" 2>&1 &
+echo "== downstream on 127.0.0.1:$DESTINATION_PORT (fails some events on purpose; see scripts/demo-downstream.py)"
+python3 scripts/demo-downstream.py "$DESTINATION_PORT" >"$LOGS/downstream.log" 2>&1 &
 pids+=($!)
-wait_for "the downstream" bash -c "exec 3<>/dev/tcp/127.0.0.1/$DOWNSTREAM_PORT"
+wait_for "the downstream" bash -c "exec 3<>/dev/tcp/127.0.0.1/$DESTINATION_PORT"
 
 echo "== consumer group $GROUP (retry stages shortened to 2 s and 4 s for the demo; logs in $LOGS/consumer.log)"
 start_consumer() { # log file
   KAFKA_BROKERS=$BROKERS SWITCHBOARD_TOPIC=$TOPIC CONSUMER_GROUP=$GROUP \
-    DOWNSTREAM_URL=http://127.0.0.1:$DOWNSTREAM_PORT/events RETRY_STAGES=retry-1m=2s,retry-10m=4s \
+    DESTINATION_URL=http://127.0.0.1:$DESTINATION_PORT/events RETRY_STAGES=retry-1m=2s,retry-10m=4s \
     CONSUMER_ADMIN_LISTEN=127.0.0.1:$CONSUMER_PORT KAFKA_SESSION_TIMEOUT_MS=6000 KAFKA_HEARTBEAT_INTERVAL_MS=500 \
     target/debug/consumer run >"$1" 2>&1 &
   consumer=$!
@@ -129,7 +129,7 @@ echo "== the dead-letter topic"
 operator consumer dlt list --group "$GROUP"
 
 echo "== the downstream's team ships a fix; the operator re-drives the dead letters"
-curl -s -X POST "http://127.0.0.1:$DOWNSTREAM_PORT/fix" >/dev/null
+curl -s -X POST "http://127.0.0.1:$DESTINATION_PORT/fix" >/dev/null
 delivered_before=$(metric switchboard_consumer_events_handled_total 'outcome="delivered"')
 operator consumer dlt redrive --group "$GROUP" --all --execute
 redriven() { [ "$(metric switchboard_consumer_events_handled_total 'outcome="delivered"')" -ge $((delivered_before + 2)) ]; }

@@ -151,7 +151,7 @@ fn retry_scheduled(subject: &Subject<'_>, next: &'static str, error: &str) {
 fn dead_lettered(subject: &Subject<'_>, reason: DltReason, error: &str) {
     let why = match reason {
         DltReason::Poison => "record is not an envelope; dead-lettered",
-        DltReason::Rejected => "downstream refused the event; dead-lettered",
+        DltReason::Rejected => "destination refused the event; dead-lettered",
         DltReason::Exhausted => "last retry failed; dead-lettered",
         DltReason::Unroutable => {
             "record cannot be handed off; dead-lettered a pointer to it (dlt redrive re-reads the original)"

@@ -30,6 +30,31 @@
 //! Process plumbing (logging, shutdown, exit codes, configuration layering,
 //! admin endpoints, the replaceable producer) is `switchboard-runtime`'s.
 //!
+//! # One record's way
+//! A started record goes down a short chain of owners, each once:
+//! [`process::run_job`] (its way through one stage) → its destination
+//! ([`destination::Destination::deliver`]: admit, exchange, settle the
+//! answer) → the next step ([`process::Next`]: a marker, a retry stage or the
+//! DLT; a hop built by [`hop`]) → the hand-on ([`handoff::Handoffs::hand_on`],
+//! which waits for the broker) → the report ([`events::settled`]). The poll
+//! loop around it is [`worker`]'s.
+//!
+//! walk: consumer/src/process.rs:run_job:job
+//!
+//! Followed from there through the code (a static walk of the parameter and
+//! its parts, the files it stays in, the returns to a file already left, the
+//! names it goes by):
+//!
+//! | | stays | returns | names |
+//! |---|---|---|---|
+//! | before (47641d5, issue 29 filed) | 14, in 9 files | 5 | 12 |
+//! | now | 5, in 4 files | 1 | 4 (`job`, `record`, `attempt`, `blame`) |
+//!
+//! The walk ends where the record is put into its hand-on; from there the
+//! hand-on adds three stays and no return (`handoff.rs`, `events.rs`,
+//! `metrics`), so the whole way is 8 stays with one return (the destination
+//! settles the answer after its exchange).
+//!
 //! # Glossary
 //! One word per thing; the code's names follow it, and `tests/glossary.rs`
 //! keeps old names from coming back.
@@ -38,7 +63,7 @@
 //! - **stage**: one rung of the [`stage::Ladder`]: the main topic, then each
 //!   retry topic (`retry-1m`, `retry-10m`); the dead-letter topic (**DLT**)
 //!   is where the ladder ends.
-//! - **delivered**: the downstream answered 2xx. Only that. A record the
+//! - **delivered**: the destination answered 2xx. Only that. A record the
 //!   broker took is **acknowledged** (`switchboard_runtime::kafka::Acked`).
 //! - **hand off** ([`handoff`]): the consumer produces a record itself and
 //!   waits for the broker's acknowledgement before it counts: a hop, a
@@ -57,16 +82,29 @@
 //!   (`CONSUMER_CONCURRENCY`) and per destination (`max_in_flight`); a
 //!   **started** record holds a partition slot and may wait for a
 //!   destination slot; a **buffered** record is read but not started.
+//!   **In flight** means a request out to a destination, nothing else (the
+//!   `events_in_flight` gauge, an older name, counts started records).
 //! - **destination**: where a source's events go (the default URL, or a
 //!   source's own), with its own limits, credentials, TLS and breaker
-//!   ([`destination::Destination`]); `destination` in metrics, and
-//!   `[downstream]` in the configuration file (its old name, kept).
+//!   ([`destination::Destination`]); `destination` in metrics and logs,
+//!   `[destination]` and `DESTINATION_*` in the configuration (`[downstream]`
+//!   and `DOWNSTREAM_*`, its old names, still read for one release with a
+//!   warning); its **credentials** ([`credentials`]) are everything its
+//!   requests carry besides the event.
 //! - **filter** ([`filter`]): which events a destination takes; an event it
 //!   does not take is **filtered**: committed without a delivery, counted.
 //! - **event type**: what kind of event it is (EventBridge's `detail-type`),
 //!   found by the gateway and carried in the `sb-event-type` header.
 //! - **hold**: the destination asked to be left alone (`Retry-After`);
-//!   its events wait without using an attempt.
+//!   its events wait without using an attempt. Only that: an open breaker
+//!   makes events **wait** ([`destination::breaker::Decision::Wait`]), and a
+//!   partition whose hand-off the broker refuses is **stuck**.
+//! - **notice**: what the poll loop is told over its one channel (`notices`):
+//!   a finished task, a confirmed commit, loaded markers, a readable queue.
+//!   An **event** is always a webhook's.
+//! - **settled**: a handled record's outcome is final: delivered (its marker
+//!   queued), retried or dead-lettered (the broker acknowledged the hop),
+//!   filtered, or a duplicate; reported once ([`events`]).
 //! - **destination failure**: a failure that may be the destination's rather
 //!   than the event's (no answer, TLS, 5xx, 401/403, a redirect or 404);
 //!   the destination's **breaker** ([`destination::breaker`]) counts them and,

@@ -15,7 +15,7 @@ use switchboard_consumer::ops::topics::{self, TopicsCommand};
 use switchboard_runtime::exit;
 use switchboard_runtime::kafka::access;
 
-/// Switchboard consumer: delivers events from Kafka to downstream services,
+/// Switchboard consumer: delivers events from Kafka to their destinations,
 /// with retry topics, a dead-letter topic and dedupe by event id.
 #[derive(Parser)]
 #[command(
@@ -59,7 +59,7 @@ fn main() -> ExitCode {
     let is_worker = matches!(args.command, Command::Run | Command::Check);
     let config = ConsumerConfig::load(args.config.as_deref(), &vars).and_then(|config| {
         if is_worker {
-            config.require_downstream()?;
+            config.require_destination()?;
         }
         Ok(config)
     });

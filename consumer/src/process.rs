@@ -5,8 +5,6 @@
 //! reported ([`crate::events`]). A task resolves only when its offset may be
 //! committed (or when the process is stopping and the work was abandoned,
 //! uncommitted).
-//!
-//! walk: consumer/src/process.rs:run_job:job
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -19,6 +19,36 @@ const FORBIDDEN: &[(&str, &str)] = &[
         "GroupTopicNames",
         "a group's topics are the `Ladder`'s (built on `GroupTopics`)",
     ),
+    (
+        "struct Outgoing",
+        "what a destination's requests carry is its `Credentials`",
+    ),
+    (
+        "HttpDelivery",
+        "the destinations by source are `Destinations`",
+    ),
+    (
+        "DownstreamSettings",
+        "`[destination]` is `DestinationTable`",
+    ),
+    ("require_downstream", "`require_destination`"),
+    (
+        "Verdict::Held",
+        "an open breaker makes events wait: `Decision::Wait`; a hold is a `Retry-After`",
+    ),
+    (
+        "struct Held",
+        "a partition whose hand-off is refused is `Stuck`",
+    ),
+    ("LoopEvent", "what the poll loop is told is a `Notice`"),
+    (
+        "completion_tx",
+        "the loop's channel is `notices` / `notices_tx`",
+    ),
+    (
+        "completions",
+        "the loop's channel is `notices` / `notices_tx`",
+    ),
 ];
 
 fn sources(dir: &Path, found: &mut Vec<(String, String)>) {

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use figment::providers::{Format, Toml};
 use figment::value::{Dict, Map, Value};
@@ -106,15 +107,7 @@ pub fn load<T: DeserializeOwned>(
     env: &'static [EnvVar],
     vars: &BTreeMap<String, String>,
 ) -> Result<T, ConfigError> {
-    let mut figment = Figment::new();
-    if let Some(path) = file {
-        std::fs::metadata(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        figment = figment.merge(Keyed(Toml::file_exact(path)));
-    }
-    extract(figment.merge(Environment::new(env, vars)))
+    load_renaming(file, env, vars, &[]).map(|(value, _)| value)
 }
 
 /// Loads `T` from TOML `text` instead of a file (examples, tests).
@@ -123,11 +116,128 @@ pub fn load_str<T: DeserializeOwned>(
     env: &'static [EnvVar],
     vars: &BTreeMap<String, String>,
 ) -> Result<T, ConfigError> {
-    extract(
-        Figment::new()
-            .merge(Keyed(Toml::string(text)))
-            .merge(Environment::new(env, vars)),
-    )
+    load_str_renaming(text, env, vars, &[]).map(|(value, _)| value)
+}
+
+/// A table renamed: for one release its old name is still read, in the file
+/// and through the variables that set its keys, each use reported as a
+/// deprecation to warn about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenamedTable {
+    /// The old name (`downstream`).
+    pub old: &'static str,
+    /// The new one (`destination`).
+    pub new: &'static str,
+}
+
+/// Like [`load`], reading each of `renamed` under its old name too; returns
+/// the deprecations met (what was written, and what to write instead).
+pub fn load_renaming<T: DeserializeOwned>(
+    file: Option<&Path>,
+    env: &'static [EnvVar],
+    vars: &BTreeMap<String, String>,
+    renamed: &'static [RenamedTable],
+) -> Result<(T, Vec<String>), ConfigError> {
+    let used = Deprecations::default();
+    let mut figment = Figment::new();
+    if let Some(path) = file {
+        std::fs::metadata(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        figment = figment.merge(Renaming::new(Keyed(Toml::file_exact(path)), renamed, &used));
+    }
+    let env = Environment::new(env, vars, renamed, &used);
+    let value = extract(figment.merge(env))?;
+    Ok((value, used.taken()))
+}
+
+/// Like [`load_renaming`] with TOML `text` instead of a file.
+pub fn load_str_renaming<T: DeserializeOwned>(
+    text: &str,
+    env: &'static [EnvVar],
+    vars: &BTreeMap<String, String>,
+    renamed: &'static [RenamedTable],
+) -> Result<(T, Vec<String>), ConfigError> {
+    let used = Deprecations::default();
+    let figment = Figment::new()
+        .merge(Renaming::new(Keyed(Toml::string(text)), renamed, &used))
+        .merge(Environment::new(env, vars, renamed, &used));
+    let value = extract(figment)?;
+    Ok((value, used.taken()))
+}
+
+/// The deprecated names met while loading.
+#[derive(Debug, Clone, Default)]
+struct Deprecations(Arc<Mutex<Vec<String>>>);
+
+impl Deprecations {
+    fn push(&self, text: String) {
+        let mut all = crate::lock::lock(&self.0);
+        if !all.contains(&text) {
+            all.push(text);
+        }
+    }
+
+    fn taken(&self) -> Vec<String> {
+        std::mem::take(&mut *crate::lock::lock(&self.0))
+    }
+}
+
+/// The key `key` with a renamed table's old name replaced by its new one.
+fn renamed_key(key: &str, renamed: &[RenamedTable]) -> Option<String> {
+    renamed.iter().find_map(|table| {
+        let rest = key.strip_prefix(table.old)?;
+        (rest.is_empty() || rest.starts_with('.')).then(|| format!("{}{rest}", table.new))
+    })
+}
+
+/// A file provider that reads each renamed table under its old name too.
+struct Renaming<P> {
+    inner: P,
+    renamed: &'static [RenamedTable],
+    used: Deprecations,
+}
+
+impl<P> Renaming<P> {
+    fn new(inner: P, renamed: &'static [RenamedTable], used: &Deprecations) -> Self {
+        Self {
+            inner,
+            renamed,
+            used: used.clone(),
+        }
+    }
+}
+
+impl<P: Provider> Provider for Renaming<P> {
+    fn metadata(&self) -> Metadata {
+        self.inner.metadata()
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut data = self.inner.data()?;
+        for dict in data.values_mut() {
+            for table in self.renamed {
+                let Some(old) = dict.remove(table.old) else {
+                    continue;
+                };
+                if dict.contains_key(table.new) {
+                    return Err(figment::Error::from(format!(
+                        "the file has both [{old}] and [{new}]: move everything into [{new}] ([{old}] is its deprecated name)",
+                        old = table.old,
+                        new = table.new
+                    )));
+                }
+                dict.insert(table.new.to_owned(), old);
+                self.used.push(format!(
+                    "[{old}] in the configuration file is deprecated and will be removed in the next release: rename it [{new}] (the same keys)",
+                    old = table.old,
+                    new = table.new
+                ));
+            }
+        }
+        Ok(data)
+    }
 }
 
 /// Refuses to start while an old variable name is set, naming the new one.
@@ -175,46 +285,88 @@ impl<P: Provider> Provider for Keyed<P> {
 }
 
 /// The environment variables of one binary as a figment provider; errors
-/// name the variable, not the key.
+/// name the variable, not the key. A variable of a renamed table sets the
+/// new table's key (deprecated: see [`RenamedTable`]).
 struct Environment {
-    found: Vec<(EnvVar, String)>,
-    table: &'static [EnvVar],
+    /// Each variable set, the key it sets, and its text.
+    found: Vec<(EnvVar, String, String)>,
+    /// Two names set for one key with different values.
+    conflict: Option<String>,
 }
 
 impl Environment {
-    fn new(table: &'static [EnvVar], vars: &BTreeMap<String, String>) -> Self {
-        let found = table
-            .iter()
-            .filter_map(|var| {
-                vars.get(var.name)
-                    .filter(|v| !v.trim().is_empty())
-                    .map(|v| (*var, v.trim().to_owned()))
-            })
-            .collect();
-        Self { found, table }
+    fn new(
+        table: &'static [EnvVar],
+        vars: &BTreeMap<String, String>,
+        renamed: &'static [RenamedTable],
+        used: &Deprecations,
+    ) -> Self {
+        let mut found: Vec<(EnvVar, String, String)> = Vec::new();
+        let mut conflict = None;
+        for var in table {
+            let Some(text) = vars
+                .get(var.name)
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+            else {
+                continue;
+            };
+            let key = match renamed_key(var.key, renamed) {
+                Some(key) => {
+                    let now = table
+                        .iter()
+                        .find(|v| v.key == key)
+                        .map_or(key.as_str(), |v| v.name);
+                    used.push(format!(
+                        "{} is deprecated and will be removed in the next release: set {now} (the same value)",
+                        var.name
+                    ));
+                    key
+                }
+                None => var.key.to_owned(),
+            };
+            match found.iter().find(|(_, k, _)| *k == key) {
+                Some((other, _, value)) if value != text => {
+                    conflict = Some(format!(
+                        "{} and {} set the same setting ({key}) to different values; set only the new name",
+                        other.name, var.name
+                    ));
+                }
+                Some(_) => {}
+                None => found.push((*var, key, text.to_owned())),
+            }
+        }
+        Self { found, conflict }
     }
 }
 
 impl Provider for Environment {
     fn metadata(&self) -> Metadata {
-        let table = self.table;
+        let names: Vec<(String, &'static str)> = self
+            .found
+            .iter()
+            .map(|(var, key, _)| (key.clone(), var.name))
+            .collect();
         Metadata::named("the environment").interpolater(move |_profile, keys| {
             let key = keys.join(".");
-            table
+            names
                 .iter()
-                .find(|var| var.key == key)
-                .map_or(key, |var| format!("variable {}", var.name))
+                .find(|(set, _)| *set == key)
+                .map_or(key, |(_, name)| format!("variable {name}"))
         })
     }
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        if let Some(conflict) = &self.conflict {
+            return Err(figment::Error::from(conflict.clone()));
+        }
         let mut dict = Dict::new();
-        for (var, text) in &self.found {
+        for (var, key, text) in &self.found {
             let value = match var.kind {
                 EnvKind::Text => Value::from(text.clone()),
                 EnvKind::Scalar => scalar(text),
             };
-            if let Value::Dict(_, nested) = figment::util::nest(var.key, value) {
+            if let Value::Dict(_, nested) = figment::util::nest(key, value) {
                 merge_into(&mut dict, nested);
             }
         }
@@ -309,6 +461,71 @@ mod tests {
         assert!(error.to_string().contains("limits.count"), "{error}");
         let error = load_str::<Sample>("nmae = \"x\"\n", ENV, &vars(&[])).expect_err("typo");
         assert!(error.to_string().contains("nmae"), "{error}");
+    }
+
+    const RENAMED: &[RenamedTable] = &[RenamedTable {
+        old: "old_limits",
+        new: "limits",
+    }];
+
+    const ENV_RENAMED: &[EnvVar] = &[
+        EnvVar::scalar("S_COUNT", "limits.count"),
+        EnvVar::scalar("S_OLD_COUNT", "old_limits.count"),
+    ];
+
+    #[test]
+    fn a_renamed_table_is_read_under_its_old_name_with_a_deprecation() {
+        let (sample, used): (Sample, _) =
+            load_str_renaming("[old_limits]\ncount = 3\n", ENV, &vars(&[]), RENAMED)
+                .expect("old file table");
+        assert_eq!(sample.limits.count, 3);
+        assert_eq!(used.len(), 1);
+        assert!(used[0].contains("rename it [limits]"), "{used:?}");
+
+        let (sample, used): (Sample, _) =
+            load_str_renaming("", ENV_RENAMED, &vars(&[("S_OLD_COUNT", "4")]), RENAMED)
+                .expect("old variable");
+        assert_eq!(sample.limits.count, 4);
+        assert!(used[0].contains("S_OLD_COUNT is deprecated") && used[0].contains("set S_COUNT"));
+
+        let (sample, used): (Sample, _) =
+            load_str_renaming("[limits]\ncount = 1\n", ENV, &vars(&[]), RENAMED).expect("new");
+        assert_eq!(sample.limits.count, 1);
+        assert!(used.is_empty(), "the new name is no deprecation");
+
+        let both = load_str_renaming::<Sample>(
+            "[limits]\ncount = 1\n[old_limits]\ncount = 2\n",
+            ENV,
+            &vars(&[]),
+            RENAMED,
+        )
+        .expect_err("both tables");
+        assert!(
+            both.to_string().contains("move everything into [limits]"),
+            "{both}"
+        );
+        let differ = load_str_renaming::<Sample>(
+            "",
+            ENV_RENAMED,
+            &vars(&[("S_COUNT", "1"), ("S_OLD_COUNT", "2")]),
+            RENAMED,
+        )
+        .expect_err("two values");
+        assert!(
+            differ.to_string().contains("set only the new name"),
+            "{differ}"
+        );
+        let error = load_str_renaming::<Sample>(
+            "",
+            ENV_RENAMED,
+            &vars(&[("S_OLD_COUNT", "many")]),
+            RENAMED,
+        )
+        .expect_err("bad value");
+        assert!(
+            error.to_string().contains("S_OLD_COUNT"),
+            "names what was set: {error}"
+        );
     }
 
     #[test]

@@ -89,8 +89,8 @@ async fn main() {
     for chunk in all.chunks(5_000) {
         produce_envelopes(&bootstrap, main, chunk).await;
     }
-    let five = "[downstream.filter]\ntypes = [\"v2.detail.events.conversation.*.customer.end\"]\n";
-    let every = "[downstream.filter]\ntypes = [\"v2.*\"]\n";
+    let five = "[destination.filter]\ntypes = [\"v2.detail.events.conversation.*.customer.end\"]\n";
+    let every = "[destination.filter]\ntypes = [\"v2.*\"]\n";
     let runs: [(&str, Option<&str>); 3] = [
         ("no filter", None),
         ("5 % taken", Some(five)),

@@ -30,7 +30,7 @@ const SOURCES: [&str; 2] = ["genesys", "crm"];
 /// Deliveries in flight per consumer (the bound on what a kill can repeat).
 const CONCURRENCY: usize = 8;
 /// The consumer gives up on a delivery after this long.
-const DOWNSTREAM_TIMEOUT: Duration = Duration::from_secs(1);
+const DESTINATION_TIMEOUT: Duration = Duration::from_secs(1);
 /// Events offered per second.
 const RATE: u64 = 60;
 
@@ -159,7 +159,7 @@ async fn consumer(
     downstream: &Downstream,
 ) -> ConsumerProcess {
     let concurrency = CONCURRENCY.to_string();
-    let timeout = format!("{}ms", DOWNSTREAM_TIMEOUT.as_millis());
+    let timeout = format!("{}ms", DESTINATION_TIMEOUT.as_millis());
     ConsumerProcess::start(
         bootstrap,
         main,
@@ -167,7 +167,7 @@ async fn consumer(
         &downstream.url(),
         &[
             ("CONSUMER_CONCURRENCY", concurrency.as_str()),
-            ("DOWNSTREAM_TIMEOUT", timeout.as_str()),
+            ("DESTINATION_TIMEOUT", timeout.as_str()),
             ("RUST_LOG", "info,switchboard_consumer::worker=debug"),
         ],
     )
@@ -238,7 +238,7 @@ async fn soak_with_faults_loses_nothing_answered_202() {
     tokio::time::sleep(phase(2)).await;
     // 5. The downstream flaps every 2 s: down, up, slower than the
     // consumer's timeout, up, 429 with Retry-After.
-    let slow = DOWNSTREAM_TIMEOUT + Duration::from_millis(500);
+    let slow = DESTINATION_TIMEOUT + Duration::from_millis(500);
     for round in 0..(5 * scale) {
         downstream.set_delay(Duration::ZERO);
         match round % 5 {
@@ -321,7 +321,7 @@ async fn soak_with_faults_loses_nothing_answered_202() {
     let seen = downstream.seen();
     let slow_successes = seen
         .iter()
-        .filter(|s| (200..300).contains(&s.answered) && s.delay >= DOWNSTREAM_TIMEOUT)
+        .filter(|s| (200..300).contains(&s.answered) && s.delay >= DESTINATION_TIMEOUT)
         .count();
     // Delivered but never offered: nothing but the load's own ids may
     // appear. An id offered and never answered 202 may still be delivered:
@@ -367,7 +367,7 @@ async fn soak_with_faults_loses_nothing_answered_202() {
     // means that event is delivered, not dead-lettered.
     let refused: HashSet<&String> = seen
         .iter()
-        .filter(|s| s.answered == 400 && s.delay < DOWNSTREAM_TIMEOUT)
+        .filter(|s| s.answered == 400 && s.delay < DESTINATION_TIMEOUT)
         .map(|s| &s.event_id)
         .collect();
     let refused_not_dead: Vec<&&String> = refused

@@ -34,7 +34,7 @@ async fn a_destination_down_for_minutes_is_held_and_nothing_is_dead_lettered() {
     let mut downstream = Downstream::start(200, Duration::ZERO).await;
     let (bootstrap, main, consumer) = consumer_with_config(
         "outage",
-        "[downstream]\nbreaker = { max_probe_interval = \"4s\" }\n",
+        "[destination]\nbreaker = { max_probe_interval = \"4s\" }\n",
         &downstream.url(),
         &[],
     )
@@ -142,7 +142,7 @@ async fn a_refused_credential_holds_deliveries_until_it_is_fixed() {
     let token = log_dir().join(format!("{}.token", unique_topic("refused")));
     std::fs::write(&token, "a-revoked-token\n").expect("token");
     let config = format!(
-        "[downstream]\nauth = {{ kind = \"bearer\", token = {{ file = {:?} }} }}\nbreaker = {{ first_probe = \"500ms\", max_probe_interval = \"2s\" }}\n",
+        "[destination]\nauth = {{ kind = \"bearer\", token = {{ file = {:?} }} }}\nbreaker = {{ first_probe = \"500ms\", max_probe_interval = \"2s\" }}\n",
         token.to_string_lossy()
     );
     let (bootstrap, main, consumer) =

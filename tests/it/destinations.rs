@@ -68,7 +68,7 @@ async fn signed_deliveries_verify_with_the_standard_webhooks_library_during_a_ro
 
     let (bootstrap, main, consumer) = consumer_with_config(
         "signed",
-        "[downstream]\nsigning = { secrets = [{ env = \"NEXT_WHSEC\" }, { env = \"CURRENT_WHSEC\" }] }\n",
+        "[destination]\nsigning = { secrets = [{ env = \"NEXT_WHSEC\" }, { env = \"CURRENT_WHSEC\" }] }\n",
         &receiver.url,
         &[("NEXT_WHSEC", NEXT_SECRET), ("CURRENT_WHSEC", RECEIVER_SECRET)],
     )
@@ -111,7 +111,7 @@ async fn a_bearer_token_file_rotates_without_a_restart() {
     let token = log_dir().join(format!("{}.token", unique_topic("token")));
     std::fs::write(&token, "first-token\n").expect("token");
     let config = format!(
-        "[downstream]\nauth = {{ kind = \"bearer\", token = {{ file = {:?} }} }}\n",
+        "[destination]\nauth = {{ kind = \"bearer\", token = {{ file = {:?} }} }}\n",
         token.to_string_lossy()
     );
     let (bootstrap, main, consumer) =
@@ -172,7 +172,7 @@ async fn kept_source_headers_reach_a_destination_that_asks_for_them() {
     let downstream = Downstream::start(200, Duration::ZERO).await;
     let (bootstrap, main, _consumer) = consumer_with_config(
         "forward",
-        "[downstream]\nforward_source_headers = true\n",
+        "[destination]\nforward_source_headers = true\n",
         &downstream.url(),
         &[],
     )

@@ -97,7 +97,7 @@ fn tls_config(dir: &Path, ca: &str, client: bool) -> String {
         );
     }
     format!(
-        "[downstream]\ntls = {{ {tls} }}\nbreaker = {{ first_probe = \"500ms\", max_probe_interval = \"2s\" }}\n"
+        "[destination]\ntls = {{ {tls} }}\nbreaker = {{ first_probe = \"500ms\", max_probe_interval = \"2s\" }}\n"
     )
 }
 

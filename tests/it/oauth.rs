@@ -24,8 +24,8 @@ const LIFETIME: Duration = Duration::from_secs(3);
 
 fn oauth_config(endpoint: &TokenEndpoint) -> String {
     format!(
-        "[downstream]\nbreaker = {{ first_probe = \"500ms\", max_probe_interval = \"2s\" }}\n\
-         [downstream.auth]\nkind = \"oauth2\"\ntoken_url = \"{}\"\nclient_id = \"{CLIENT_ID}\"\n\
+        "[destination]\nbreaker = {{ first_probe = \"500ms\", max_probe_interval = \"2s\" }}\n\
+         [destination.auth]\nkind = \"oauth2\"\ntoken_url = \"{}\"\nclient_id = \"{CLIENT_ID}\"\n\
          client_secret = {{ env = \"CRM_CLIENT_SECRET\" }}\nscopes = [\"events.write\", \"events.read\"]\naudience = \"https://crm.example.com\"\n",
         endpoint.url()
     )

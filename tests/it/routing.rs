@@ -30,13 +30,13 @@ event_types = ["v2.detail.events.conversation.*.customer.end", "v2.audits.*"]
 
 /// The CRM sync: conversation ends only.
 const ENDS: &str = r#"
-[downstream.filter]
+[destination.filter]
 types = ["v2.detail.events.conversation.*.customer.end"]
 "#;
 
 /// The workforce tool: presence audits only (not other audited entities).
 const PRESENCE: &str = r#"
-[downstream.filter]
+[destination.filter]
 types = ["v2.audits.*"]
 where = [{ pointer = "/detail/eventBody/entityType", equals = "UserPresence" }]
 "#;

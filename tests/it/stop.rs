@@ -29,7 +29,7 @@ const SLACK: Duration = Duration::from_secs(1);
 /// How often the consumer commits in these tests.
 const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
 /// How long the downstream holds each answer: deliveries are in flight at the signal.
-const DOWNSTREAM_DELAY: Duration = Duration::from_millis(1500);
+const DESTINATION_DELAY: Duration = Duration::from_millis(1500);
 const PARTITIONS: i32 = 2;
 const CONCURRENCY: &str = "4";
 /// What the exit code says: stopped within the bound, work left unfinished.
@@ -77,14 +77,14 @@ async fn consumer_stop_is_bounded(fault: Fault, when: When) {
     let main = unique_topic("stop");
     let group = format!("{main}-group");
     create_group_topics(&bootstrap, &main, &group, PARTITIONS).await;
-    let downstream = Downstream::start(200, DOWNSTREAM_DELAY).await;
+    let downstream = Downstream::start(200, DESTINATION_DELAY).await;
     let grace = humantime::format_duration(GRACE).to_string();
     let commit_interval = humantime::format_duration(COMMIT_INTERVAL).to_string();
     let env = [
         ("CONSUMER_SHUTDOWN_GRACE", grace.as_str()),
         ("CONSUMER_COMMIT_INTERVAL", commit_interval.as_str()),
         ("CONSUMER_CONCURRENCY", CONCURRENCY),
-        ("DOWNSTREAM_TIMEOUT", "5s"),
+        ("DESTINATION_TIMEOUT", "5s"),
     ];
     let cell = NetCell::new("stopping");
     let mut consumer = ConsumerProcess::start_in(
@@ -149,7 +149,7 @@ async fn consumer_stop_is_bounded(fault: Fault, when: When) {
     // confirmation) before the fault, or after it.
     let first_arrival = first_arrivals(&downstream);
     let committed_by = fault_at_ms
-        - (COMMIT_INTERVAL + DOWNSTREAM_DELAY + Duration::from_secs(1)).as_millis() as i64;
+        - (COMMIT_INTERVAL + DESTINATION_DELAY + Duration::from_secs(1)).as_millis() as i64;
     let twice: Vec<(String, usize)> = downstream
         .successes()
         .into_iter()

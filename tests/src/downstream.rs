@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use tokio::net::TcpListener;
+
+use crate::harness::http::Server;
 
 /// One scripted answer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -63,10 +64,8 @@ struct Behaviour {
 
 /// The running server; stops when dropped.
 pub struct Downstream {
-    pub addr: SocketAddr,
+    server: Server,
     behaviour: Arc<Mutex<Behaviour>>,
-    /// Serves its listener and every connection (aborted: gone down).
-    task: tokio::task::JoinHandle<()>,
 }
 
 pub fn unix_ms() -> i64 {
@@ -84,31 +83,30 @@ pub fn unix_us() -> i64 {
 impl Downstream {
     /// Starts a downstream answering `default_status` after `delay`.
     pub async fn start(default_status: u16, delay: Duration) -> Downstream {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let behaviour = Arc::new(Mutex::new(Behaviour {
             default: Answer::status(default_status),
             delay,
             ..Behaviour::default()
         }));
-        let task = serve(listener, behaviour.clone());
-        Downstream {
-            addr,
-            behaviour,
-            task,
-        }
+        let answering = behaviour.clone();
+        let server = Server::start(move |request| answer(request, answering.clone())).await;
+        Downstream { server, behaviour }
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr
     }
 
     /// Goes down: stops listening and closes every open connection, so
     /// requests are refused (not answered) until [`Downstream::come_back`].
     pub fn go_down(&self) {
-        self.task.abort();
+        self.server.go_down();
     }
 
     /// Listens again on the same address, with what it saw so far.
     pub async fn come_back(&mut self) {
-        let listener = TcpListener::bind(self.addr).await.expect("rebind");
-        self.task = serve(listener, self.behaviour.clone());
+        self.server.come_back().await;
     }
 
     /// Answers 401 to every request whose `Authorization` is not `expected`.
@@ -123,7 +121,7 @@ impl Downstream {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}/events", self.addr)
+        format!("http://{}/events", self.server.addr)
     }
 
     /// Answers the next requests for `event_id` from `answers`, in order.
@@ -184,16 +182,6 @@ impl Downstream {
         }
         counts
     }
-}
-
-impl Drop for Downstream {
-    fn drop(&mut self) {
-        self.go_down();
-    }
-}
-
-fn serve(listener: TcpListener, behaviour: Arc<Mutex<Behaviour>>) -> tokio::task::JoinHandle<()> {
-    crate::harness::http::serve(listener, move |request| answer(request, behaviour.clone()))
 }
 
 async fn answer(

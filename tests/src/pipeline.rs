@@ -303,7 +303,7 @@ impl ConsumerProcess {
             .env("KAFKA_BROKERS", bootstrap)
             .env("SWITCHBOARD_TOPIC", main)
             .env("CONSUMER_GROUP", group)
-            .env("DOWNSTREAM_URL", downstream)
+            .env("DESTINATION_URL", downstream)
             .env("RETRY_STAGES", TEST_STAGES)
             .env("CONSUMER_ADMIN_LISTEN", LOOPBACK_ANY_PORT)
             // Tests kill members: a 6 s session (the broker's minimum) lets

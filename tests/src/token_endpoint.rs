@@ -12,7 +12,8 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use tokio::net::TcpListener;
+
+use crate::harness::http::Server;
 
 use crate::downstream::Authorization;
 
@@ -40,28 +41,31 @@ struct State {
 
 /// The running endpoint; stops when dropped.
 pub struct TokenEndpoint {
-    pub addr: SocketAddr,
+    server: Server,
     state: Arc<Mutex<State>>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl TokenEndpoint {
     /// Issues tokens valid for `lifetime` to `client_id` / `secret` (Basic).
     pub async fn start(client_id: &str, secret: &str, lifetime: Duration) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let state = Arc::new(Mutex::new(State {
             client: (client_id.to_owned(), secret.to_owned()),
             lifetime,
             issued: Vec::new(),
             fetches: Vec::new(),
         }));
-        let task = serve(listener, state.clone());
-        Self { addr, state, task }
+        let answering = state.clone();
+        let server = Server::start(move |request| answer(request, answering.clone())).await;
+        Self { server, state }
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}/oauth2/token", self.addr)
+        format!("http://{}/oauth2/token", self.server.addr)
     }
 
     /// Every fetch so far.
@@ -84,13 +88,12 @@ impl TokenEndpoint {
     /// Stops listening: fetches are refused until [`TokenEndpoint::come_back`]
     /// (tokens already issued stay valid until they expire).
     pub fn go_down(&self) {
-        self.task.abort();
+        self.server.go_down();
     }
 
     /// Listens again on the same address.
     pub async fn come_back(&mut self) {
-        let listener = TcpListener::bind(self.addr).await.expect("rebind");
-        self.task = serve(listener, self.state.clone());
+        self.server.come_back().await;
     }
 
     /// A downstream's check: `Bearer <a token issued here, unexpired, not revoked>`.
@@ -109,16 +112,6 @@ impl TokenEndpoint {
                 .any(|i| i.token == token && !i.revoked && now < i.expires)
         })
     }
-}
-
-impl Drop for TokenEndpoint {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn serve(listener: TcpListener, state: Arc<Mutex<State>>) -> tokio::task::JoinHandle<()> {
-    crate::harness::http::serve(listener, move |request| answer(request, state.clone()))
 }
 
 async fn answer(

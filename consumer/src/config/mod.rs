@@ -3,7 +3,7 @@
 //! with their defaults and environment variables, then validates them into
 //! a [`ConsumerConfig`].
 
-mod downstream;
+mod destination;
 mod kafka;
 
 use std::collections::BTreeMap;
@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use switchboard_proto::GroupTopics;
-use switchboard_runtime::config::{self as layering, ConfigError};
+use switchboard_runtime::config::{self as layering, ConfigError, RenamedTable};
 use switchboard_runtime::kafka::KafkaSettings;
 
 use crate::destination::HttpSettings;
 use crate::stage::{default_retry_stages, parse_retry_stages, Ladder};
 use crate::worker::WorkerSettings;
-use downstream::DownstreamSettings;
+use destination::DestinationTable;
 
 /// Environment variables the consumer reads.
 pub mod env {
@@ -31,16 +31,27 @@ pub mod env {
     pub const TOPIC: &str = "SWITCHBOARD_TOPIC";
     /// Consumer group (also part of the retry and dead-letter topic names).
     pub const GROUP: &str = "CONSUMER_GROUP";
-    /// Downstream URL for sources without their own.
-    pub const DOWNSTREAM_URL: &str = "DOWNSTREAM_URL";
-    /// Per-request downstream timeout (`5s`, `1500ms`).
-    pub const DOWNSTREAM_TIMEOUT: &str = "DOWNSTREAM_TIMEOUT";
-    /// Longest one event honours a downstream's `Retry-After` (`5m`).
-    pub const DOWNSTREAM_MAX_HOLD: &str = "DOWNSTREAM_MAX_HOLD";
+    /// The destination URL of sources without their own.
+    pub const DESTINATION_URL: &str = "DESTINATION_URL";
+    /// Per-request destination timeout (`5s`, `1500ms`).
+    pub const DESTINATION_TIMEOUT: &str = "DESTINATION_TIMEOUT";
+    /// Longest one event honours a destination's `Retry-After` (`5m`).
+    pub const DESTINATION_MAX_HOLD: &str = "DESTINATION_MAX_HOLD";
     /// Requests in flight to one destination, across partitions (default
     /// [`crate::destination::DEFAULT_MAX_IN_FLIGHT`], 32).
-    pub const DOWNSTREAM_MAX_IN_FLIGHT: &str = "DOWNSTREAM_MAX_IN_FLIGHT";
+    pub const DESTINATION_MAX_IN_FLIGHT: &str = "DESTINATION_MAX_IN_FLIGHT";
     /// Requests started per second to one destination (unset: no limit).
+    pub const DESTINATION_RATE: &str = "DESTINATION_RATE";
+    /// Deprecated: the old name of [`DESTINATION_URL`], still read (with a
+    /// warning) for one release; so are the other `DOWNSTREAM_*` below.
+    pub const DOWNSTREAM_URL: &str = "DOWNSTREAM_URL";
+    /// Deprecated: [`DESTINATION_TIMEOUT`].
+    pub const DOWNSTREAM_TIMEOUT: &str = "DOWNSTREAM_TIMEOUT";
+    /// Deprecated: [`DESTINATION_MAX_HOLD`].
+    pub const DOWNSTREAM_MAX_HOLD: &str = "DOWNSTREAM_MAX_HOLD";
+    /// Deprecated: [`DESTINATION_MAX_IN_FLIGHT`].
+    pub const DOWNSTREAM_MAX_IN_FLIGHT: &str = "DOWNSTREAM_MAX_IN_FLIGHT";
+    /// Deprecated: [`DESTINATION_RATE`].
     pub const DOWNSTREAM_RATE: &str = "DOWNSTREAM_RATE";
     /// Retry stages and delays, `retry-1m=60s,retry-10m=10m`.
     pub const RETRY_STAGES: &str = "RETRY_STAGES";
@@ -71,6 +82,11 @@ pub mod env {
     pub const VARIABLES: &[EnvVar] = &[
         EnvVar::text(TOPIC, "topic"),
         EnvVar::text(GROUP, "group"),
+        EnvVar::text(DESTINATION_URL, "destination.url"),
+        EnvVar::text(DESTINATION_TIMEOUT, "destination.timeout"),
+        EnvVar::text(DESTINATION_MAX_HOLD, "destination.max_hold"),
+        EnvVar::scalar(DESTINATION_MAX_IN_FLIGHT, "destination.max_in_flight"),
+        EnvVar::scalar(DESTINATION_RATE, "destination.rate"),
         EnvVar::text(DOWNSTREAM_URL, "downstream.url"),
         EnvVar::text(DOWNSTREAM_TIMEOUT, "downstream.timeout"),
         EnvVar::text(DOWNSTREAM_MAX_HOLD, "downstream.max_hold"),
@@ -95,6 +111,11 @@ pub mod env {
         CONFIG,
         TOPIC,
         GROUP,
+        DESTINATION_URL,
+        DESTINATION_TIMEOUT,
+        DESTINATION_MAX_HOLD,
+        DESTINATION_MAX_IN_FLIGHT,
+        DESTINATION_RATE,
         DOWNSTREAM_URL,
         DOWNSTREAM_TIMEOUT,
         DOWNSTREAM_MAX_HOLD,
@@ -113,6 +134,14 @@ pub mod env {
         RUST_LOG,
     ];
 }
+
+/// Tables renamed, read under their old names too for one release (with a
+/// warning): `[downstream]` is `[destination]`, and `DOWNSTREAM_*` are
+/// `DESTINATION_*`.
+const RENAMED: &[RenamedTable] = &[RenamedTable {
+    old: "downstream",
+    new: "destination",
+}];
 
 /// The consumer group when none is configured.
 pub const DEFAULT_GROUP: &str = "switchboard";
@@ -139,7 +168,7 @@ struct ConsumerSettings {
     shutdown_grace: Option<Duration>,
     instance_id: Option<String>,
     trace_endpoint: bool,
-    downstream: DownstreamSettings,
+    destination: DestinationTable,
     kafka: KafkaSettings,
 }
 
@@ -157,7 +186,7 @@ impl Default for ConsumerSettings {
             shutdown_grace: None,
             instance_id: None,
             trace_endpoint: false,
-            downstream: DownstreamSettings::default(),
+            destination: DestinationTable::default(),
             kafka: KafkaSettings::default(),
         }
     }
@@ -210,16 +239,18 @@ pub struct ConsumerConfig {
 impl ConsumerConfig {
     /// Reads the file (when given) and the environment `vars`, then validates.
     pub fn load(path: Option<&Path>, vars: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
-        Self::validate(layering::load(path, env::VARIABLES, vars)?, vars)
+        let loaded = layering::load_renaming(path, env::VARIABLES, vars, RENAMED)?;
+        Self::validate(loaded, vars)
     }
 
     /// Like [`ConsumerConfig::load`] with TOML text instead of a file.
     pub fn from_toml(text: &str, vars: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
-        Self::validate(layering::load_str(text, env::VARIABLES, vars)?, vars)
+        let loaded = layering::load_str_renaming(text, env::VARIABLES, vars, RENAMED)?;
+        Self::validate(loaded, vars)
     }
 
     fn validate(
-        settings: ConsumerSettings,
+        (settings, renamed): (ConsumerSettings, Vec<String>),
         vars: &BTreeMap<String, String>,
     ) -> Result<Self, ConfigError> {
         let topics = GroupTopics::new(&settings.topic, &settings.group).map_err(|e| {
@@ -231,12 +262,13 @@ impl ConsumerConfig {
             None => default_retry_stages(),
         };
         let ladder = Ladder::new(topics, retries);
-        let (admin_listen, deprecations) = admin_listen(&settings)?;
+        let (admin_listen, mut deprecations) = admin_listen(&settings)?;
+        deprecations.extend(renamed);
         if settings.concurrency == 0 {
             return Err(ConfigError::invalid(env::CONCURRENCY, "must be at least 1"));
         }
 
-        let http = downstream::http_settings(&settings.downstream, vars)?;
+        let http = destination::http_settings(&settings.destination, vars)?;
         let worker = WorkerSettings {
             concurrency: settings.concurrency,
             commit_interval: settings.commit_interval,
@@ -295,11 +327,11 @@ impl ConsumerConfig {
     }
 
     /// Checks what only `consumer run` needs: somewhere to deliver to.
-    pub fn require_downstream(&self) -> Result<(), ConfigError> {
+    pub fn require_destination(&self) -> Result<(), ConfigError> {
         if self.http.default.is_none() && self.http.sources.is_empty() {
             return Err(ConfigError::invalid(
-                env::DOWNSTREAM_URL,
-                "no downstream: set it (or downstream.url / downstream.sources in the config file)",
+                env::DESTINATION_URL,
+                "no destination: set it (or destination.url / destination.sources in the config file)",
             ));
         }
         Ok(())

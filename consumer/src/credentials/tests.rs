@@ -20,7 +20,7 @@ fn each_kind_of_credential_becomes_its_header() {
             Some(&auth),
             None,
             &env_vars,
-            "downstream",
+            "destination",
         )
         .expect("valid");
         let mut headers = HeaderMap::new();
@@ -62,7 +62,7 @@ fn a_signed_request_verifies_with_the_same_codec() {
         None,
         Some(&signing),
         &env_vars,
-        "downstream",
+        "destination",
     )
     .expect("valid");
     let mut headers = HeaderMap::new();
@@ -83,9 +83,9 @@ fn a_signed_request_verifies_with_the_same_codec() {
 fn bad_settings_are_refused_with_their_place_and_secrets_never_show() {
     let none = BTreeMap::new();
     let reserved: BTreeMap<String, String> = [("X-Event-Id".to_owned(), "x".to_owned())].into();
-    let error = Credentials::load(&reserved, false, None, None, &vars(&[]), "downstream")
+    let error = Credentials::load(&reserved, false, None, None, &vars(&[]), "destination")
         .expect_err("reserved");
-    assert!(error.contains("downstream.headers"), "{error}");
+    assert!(error.contains("destination.headers"), "{error}");
     let bad_secret = SigningSettings {
         secrets: vec![env("WHSEC")],
     };
@@ -95,11 +95,11 @@ fn bad_settings_are_refused_with_their_place_and_secrets_never_show() {
         None,
         Some(&bad_secret),
         &vars(&[("WHSEC", "not base64!")]),
-        "downstream.sources.crm",
+        "destination.sources.crm",
     )
     .expect_err("bad secret");
     assert!(
-        error.starts_with("downstream.sources.crm.signing.secrets[0]"),
+        error.starts_with("destination.sources.crm.signing.secrets[0]"),
         "{error}"
     );
     let credentials = Credentials::load(
@@ -110,7 +110,7 @@ fn bad_settings_are_refused_with_their_place_and_secrets_never_show() {
         }),
         None,
         &vars(&[("TOKEN", "t0k")]),
-        "downstream",
+        "destination",
     )
     .expect("valid");
     assert!(!format!("{credentials:?}").contains("t0k"));
@@ -135,7 +135,7 @@ fn kept_source_headers_are_forwarded_under_the_prefix_only_when_asked() {
             None,
             None,
             &vars(&[]),
-            "downstream",
+            "destination",
         )
         .expect("valid")
     };

@@ -26,8 +26,8 @@
 //! - The window: a duplicate arriving later than the window after the first
 //!   delivery is delivered again. The marker topic's retention must be at least
 //!   the window.
-//! - A crash between the downstream's 2xx and the marker's acknowledgement
-//!   (milliseconds) can deliver that event once more; downstreams get
+//! - A crash between the destination's 2xx and the marker's acknowledgement
+//!   (milliseconds) can deliver that event once more; destinations get
 //!   `X-Event-Id` to cover that gap themselves.
 
 pub mod budget;

@@ -1,4 +1,4 @@
-//! Reading a downstream's answer: what an HTTP exchange means for the event
+//! Reading a destination's answer: what an HTTP exchange means for the event
 //! (delivered, retry, dead letter, or a hold of the destination), the
 //! `Retry-After` header, and how long a hold lasts.
 
@@ -8,7 +8,7 @@ use http::StatusCode;
 
 use crate::metrics::{ExchangeOutcome, FailureCause};
 
-/// The shortest hold, whatever the downstream asked for: `Retry-After: 0`
+/// The shortest hold, whatever the destination asked for: `Retry-After: 0`
 /// or a date in the past must not turn into a tight loop of requests.
 pub const HOLD_FLOOR: Duration = Duration::from_secs(1);
 /// The longest floor consecutive holds grow to.

@@ -5,7 +5,7 @@ const PRESENCE: &str = "v2.audits.entitytype.{id}.entityid.{id}";
 
 fn filter(toml_text: &str) -> Filter {
     let settings: FilterSettings = toml::from_str(toml_text).expect("toml");
-    Filter::new("downstream", &settings)
+    Filter::new("destination", &settings)
         .expect("valid")
         .expect("filters")
 }
@@ -59,7 +59,7 @@ fn body_conditions_must_all_hold() {
 fn a_filter_that_cannot_work_is_refused_at_start_naming_it() {
     let refused = |text: &str| {
         let settings: FilterSettings = toml::from_str(text).expect("toml");
-        Filter::new("downstream.sources.crm", &settings).expect_err("refused")
+        Filter::new("destination.sources.crm", &settings).expect_err("refused")
     };
     assert!(refused(r#"types = [""]"#).contains("can never match"));
     assert!(refused(r#"types = [" v2.*"]"#).contains("can never match"));
@@ -69,8 +69,8 @@ fn a_filter_that_cannot_work_is_refused_at_start_naming_it() {
     );
     let two = refused(r#"where = [{ pointer = "/a", equals = 1, exists = true }]"#);
     assert!(two.contains("exactly one of"), "{two}");
-    assert!(two.starts_with("downstream.sources.crm.filter"), "{two}");
-    let empty = Filter::new("downstream", &FilterSettings::default()).expect("valid");
+    assert!(two.starts_with("destination.sources.crm.filter"), "{two}");
+    let empty = Filter::new("destination", &FilterSettings::default()).expect("valid");
     assert!(empty.is_none(), "an empty filter filters nothing");
 }
 

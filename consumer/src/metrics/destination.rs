@@ -1,4 +1,4 @@
-//! The series of one destination (the default downstream, or a source with
+//! The series of one destination (the default destination, or a source with
 //! a URL of its own), resolved once.
 
 use metrics::{counter, gauge, Counter, Gauge};
@@ -10,7 +10,7 @@ use super::{
 };
 
 /// The series of one destination, resolved once when it is set up (the
-/// label set is bounded: the default downstream and each source with a URL
+/// label set is bounded: the default destination and each source with a URL
 /// of its own), every one present from the start at zero.
 #[derive(Debug)]
 pub struct DestinationSeries {

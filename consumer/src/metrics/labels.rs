@@ -11,7 +11,7 @@ use super::{DEAD_LETTERED, DELIVERY_DURATION, DESTINATION_ANSWERS, HANDLED};
 /// How a stage finished with a record: the `outcome` label of [`HANDLED`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handled {
-    /// The downstream took it.
+    /// The destination took it.
     Delivered,
     /// Handed off to the next retry stage.
     Retried,
@@ -61,7 +61,7 @@ pub fn dead_lettered_help() -> String {
     )
 }
 
-/// How one exchange with a downstream ended: the `outcome` label of
+/// How one exchange with a destination ended: the `outcome` label of
 /// [`DELIVERY_DURATION`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExchangeOutcome {
@@ -98,7 +98,7 @@ impl ExchangeOutcome {
 /// The help text of [`DELIVERY_DURATION`], naming every outcome.
 pub fn delivery_duration_help() -> String {
     help_naming(
-        "Duration of one exchange with a downstream, by outcome",
+        "Duration of one exchange with a destination, by outcome",
         ExchangeOutcome::ALL.map(ExchangeOutcome::code),
     )
 }

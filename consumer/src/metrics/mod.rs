@@ -33,7 +33,7 @@ pub const DEAD_LETTERED: &str = "switchboard_consumer_dead_lettered_total";
 pub const DEDUPE_HITS: &str = "switchboard_consumer_dedupe_hits_total";
 /// Handled-at minus due-at of retry records, by `stage`.
 pub const RETRY_LATENESS: &str = "switchboard_consumer_retry_lateness_seconds";
-/// One HTTP exchange with a downstream, by `outcome`.
+/// One HTTP exchange with a destination, by `outcome`.
 pub const DELIVERY_DURATION: &str = "switchboard_consumer_delivery_duration_seconds";
 /// Gateway receipt to successful delivery, by `source`.
 pub const END_TO_END: &str = "switchboard_consumer_end_to_end_seconds";
@@ -71,7 +71,7 @@ pub const DESTINATION_FAILURES: &str = "switchboard_consumer_destination_failure
 pub const DESTINATION_BREAKER_OPEN: &str = "switchboard_consumer_destination_breaker_open";
 /// OAuth2 token fetches, by `destination` and `result` ([`TokenFetch`]).
 pub const DESTINATION_TOKEN_FETCHES: &str = "switchboard_consumer_destination_token_fetches_total";
-/// The `destination` label of the default downstream (a source with a URL
+/// The `destination` label of the default destination (a source with a URL
 /// of its own is labelled with its name).
 pub const DEFAULT_DESTINATION: &str = "default";
 /// Hand-offs the broker refuses (this identity is not authorised to write
@@ -252,7 +252,7 @@ pub fn retry_lateness(stage: &'static str, late: Duration) {
     histogram!(RETRY_LATENESS, "stage" => stage).record(late.as_secs_f64());
 }
 
-/// One downstream exchange finished with `outcome`.
+/// One destination exchange finished with `outcome`.
 pub fn delivery_finished(elapsed: Duration, outcome: ExchangeOutcome) {
     histogram!(DELIVERY_DURATION, "outcome" => outcome.code()).record(elapsed.as_secs_f64());
 }

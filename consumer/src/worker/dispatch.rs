@@ -14,6 +14,7 @@ use switchboard_runtime::time::unix_ms;
 use tracing::{debug, warn};
 
 use super::partition::Running;
+use super::partition::Turn;
 use super::{Completion, Notice, Parked, PartitionKey, Queues, State, WorkerContext};
 use crate::dedupe::{event_id_hash, Admission, IdHash, ReadAt};
 use crate::deliver::Handler;
@@ -189,30 +190,30 @@ impl<H: Handler> State<H> {
         now_ms: i64,
         now: Instant,
     ) -> bool {
-        if self.partitions.get(&key).is_some_and(|p| !p.ready) {
-            return true;
-        }
         while let Some(partition) = self.partitions.get_mut(&key) {
-            if partition.started.len() >= outstanding {
-                return true;
-            }
-            let Some(head) = partition.buffer.front() else {
-                return false;
-            };
             let ladder = &self.pipeline.ladder;
-            if let Some(due) = ladder.due_at(key.stage, head.timestamp_ms, &head.hop) {
+            let turn = partition.turn(outstanding, now_ms, |head| {
+                let due = ladder.due_at(key.stage, head.timestamp_ms, &head.hop)?;
                 if let Some(correction) = due.corrected {
                     warn_once(correction);
                 }
-                let due_ms = due.at_ms;
-                if due_ms > now_ms {
-                    let wait = Duration::from_millis(due_ms.abs_diff(now_ms));
+                Some(due.at_ms)
+            });
+            match turn {
+                Turn::NotReady | Turn::Full => return true,
+                Turn::Empty => return false,
+                Turn::NotDue { at_ms } => {
+                    let wait = Duration::from_millis(at_ms.abs_diff(now_ms));
                     self.wake.next_due =
                         Some(self.wake.next_due.map_or(now + wait, |d| d.min(now + wait)));
                     return true;
                 }
-                let late = Duration::from_millis(now_ms.abs_diff(due_ms));
-                metrics::retry_lateness(ladder.static_name(key.stage), late);
+                Turn::Start { late_ms } => {
+                    if let Some(late) = late_ms {
+                        let late = Duration::from_millis(late);
+                        metrics::retry_lateness(ladder.static_name(key.stage), late);
+                    }
+                }
             }
             let Some(record) = partition.buffer.pop_front() else {
                 return false;

@@ -2,7 +2,7 @@
 //! assigned partition (of the main topic or a retry stage) has:
 //!
 //! - **slots** (`CONSUMER_CONCURRENCY`): deliveries in progress at once. A
-//!   task holds a slot only while it talks to the downstream.
+//!   task holds a slot only while it talks to the destination.
 //! - **started**: tasks started and not finished, up to
 //!   [`STARTED_PER_SLOT`] × slots. A task waiting for its destination (held
 //!   after a `Retry-After`, rate-limited, or at the destination's own

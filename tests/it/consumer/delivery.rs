@@ -374,7 +374,7 @@ async fn a_group_topic_with_another_partition_count_refuses_to_start() {
         &[
             ("SWITCHBOARD_TOPIC", main.as_str()),
             ("CONSUMER_GROUP", group.as_str()),
-            ("DOWNSTREAM_URL", "http://127.0.0.1:9/"),
+            ("DESTINATION_URL", "http://127.0.0.1:9/"),
             ("CONSUMER_ADMIN_LISTEN", "127.0.0.1:0"),
         ],
         &["run"],

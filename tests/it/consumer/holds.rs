@@ -141,7 +141,7 @@ async fn a_destination_that_backs_off_takes_no_delivery_slots_from_another() {
     std::fs::write(
         &config,
         format!(
-            "[downstream.sources]\na = \"{}\"\nb = \"{}\"\n[downstream.limits.a]\nmax_in_flight = 4\n",
+            "[destination.sources]\na = \"{}\"\nb = \"{}\"\n[destination.limits.a]\nmax_in_flight = 4\n",
             busy.url(),
             healthy.url()
         ),

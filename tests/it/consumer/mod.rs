@@ -26,7 +26,7 @@ use crate::pipeline::{
 /// breaker would rightly take for a destination that is down).
 fn no_breaker_config() -> String {
     let path = log_dir().join(format!("{}.toml", unique_topic("no-breaker")));
-    std::fs::write(&path, "[downstream]\nbreaker = { open_after = 0 }\n").expect("config");
+    std::fs::write(&path, "[destination]\nbreaker = { open_after = 0 }\n").expect("config");
     path.to_string_lossy().into_owned()
 }
 

@@ -117,7 +117,7 @@ fn compose_file_matches_the_repository_and_the_binaries_contract() {
     let consumer_admin = consumer["environment"][consumer_env::ADMIN_LISTEN]
         .as_str()
         .expect("metrics listen");
-    let downstream_url = consumer["environment"][consumer_env::DOWNSTREAM_URL]
+    let downstream_url = consumer["environment"][consumer_env::DESTINATION_URL]
         .as_str()
         .expect("downstream url");
     let downstream_port = compose["services"]["downstream"]["command"][2]

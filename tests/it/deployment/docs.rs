@@ -149,15 +149,15 @@ fn the_configuration_page_names_every_variable_with_its_key_and_default() {
         consumer.worker.commit_interval
     );
     assert_eq!(
-        duration(&row(consumer_env::DOWNSTREAM_TIMEOUT)),
+        duration(&row(consumer_env::DESTINATION_TIMEOUT)),
         consumer.http.timeout
     );
     assert_eq!(
-        duration(&row(consumer_env::DOWNSTREAM_MAX_HOLD)),
+        duration(&row(consumer_env::DESTINATION_MAX_HOLD)),
         consumer.http.max_hold
     );
     assert_eq!(
-        row(consumer_env::DOWNSTREAM_MAX_IN_FLIGHT),
+        row(consumer_env::DESTINATION_MAX_IN_FLIGHT),
         switchboard_consumer::destination::DEFAULT_MAX_IN_FLIGHT.to_string()
     );
     assert_eq!(

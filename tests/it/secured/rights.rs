@@ -193,7 +193,7 @@ async fn each_identity_is_refused_the_others_rights_naming_who_lacks_what() {
     env.extend([
         ("SWITCHBOARD_TOPIC", MAIN),
         ("CONSUMER_GROUP", GROUP),
-        ("DOWNSTREAM_URL", "http://127.0.0.1:9/"),
+        ("DESTINATION_URL", "http://127.0.0.1:9/"),
     ]);
     let (code, _, stderr) = consumer_command_full(&kafka.super_user(), &env, &["run"]).await;
     assert_eq!(code, i32::from(exit::KAFKA_NOT_AUTHORISED), "{stderr}");

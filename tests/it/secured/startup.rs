@@ -100,7 +100,7 @@ async fn a_wrong_password_or_a_mechanism_the_broker_does_not_offer_exits_80_nami
     env.extend([
         ("SWITCHBOARD_TOPIC", MAIN),
         ("CONSUMER_GROUP", "crm-sync"),
-        ("DOWNSTREAM_URL", "http://127.0.0.1:9/"),
+        ("DESTINATION_URL", "http://127.0.0.1:9/"),
     ]);
     for args in [&["run"][..], &["dlt", "list"]] {
         let (code, _, stderr) = consumer_command_full(&kafka.super_user(), &env, args).await;

@@ -1,12 +1,16 @@
 //! HTTP as a sender speaks it: a real HTTP/1.1 client over TCP with
 //! keep-alive, replies read in full, the problem+json check every rejection
-//! must pass, and raw TCP requests for what no well-behaved client sends.
+//! must pass, and raw TCP requests for what no well-behaved client sends;
+//! and the one test HTTP server ([`Server`]).
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, StatusCode};
+use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
@@ -124,6 +128,67 @@ pub async fn read_head(stream: &mut TcpStream) -> String {
         .expect("a response within 5 s")
         .expect("a response");
     String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// What a test server answers each request with.
+pub type Answering = Arc<
+    dyn Fn(
+            Request<hyper::body::Incoming>,
+        ) -> Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// The one test HTTP server on loopback (the destination stand-in and the
+/// OAuth2 token endpoint are two answers of it): it can go down (refusing
+/// connections, dropping open ones) and come back on the same address.
+pub struct Server {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    answer: Answering,
+    /// Serves its listener and every connection (aborted: gone down).
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Listens on an ephemeral loopback port, answering with `answer`.
+    pub async fn start<F, Fut>(answer: F) -> Self
+    where
+        F: Fn(Request<hyper::body::Incoming>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    {
+        let answer: Answering = Arc::new(move |request| Box::pin(answer(request)));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = serve_with(listener, answer.clone());
+        Self { addr, answer, task }
+    }
+
+    /// Goes down: stops listening and closes every open connection, so
+    /// requests are refused (not answered) until [`Server::come_back`].
+    pub fn go_down(&self) {
+        self.task.abort();
+    }
+
+    /// Listens again on the same address.
+    pub async fn come_back(&mut self) {
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .expect("rebind");
+        self.task = serve_with(listener, self.answer.clone());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.go_down();
+    }
+}
+
+fn serve_with(listener: tokio::net::TcpListener, answer: Answering) -> tokio::task::JoinHandle<()> {
+    serve(listener, move |request| answer(request))
 }
 
 /// Serves HTTP/1.1 on `listener`, answering each request with `answer`.

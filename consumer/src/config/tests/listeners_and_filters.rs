@@ -1,17 +1,18 @@
-//! The admin listener's one name (and its deprecated alias), and the
-//! destinations' filters as the configuration loads them.
+//! The admin listener and the destination table: one name each (and the
+//! deprecated aliases), and the destinations' filters as the configuration
+//! loads them.
 
 use super::*;
 
 #[test]
 fn filters_load_for_each_destination_even_without_a_url_and_bad_ones_are_named() {
     let text = r#"
-        [downstream.filter]
+        [destination.filter]
         types = ["v2.audits.*"]
-        [downstream.sources.crm]
+        [destination.sources.crm]
         url = "http://crm.internal/hook"
         filter = { types = ["v2.detail.events.conversation.*.customer.end"] }
-        [downstream.sources.plain]
+        [destination.sources.plain]
         url = "http://plain.internal/hook"
     "#;
     let config = ConsumerConfig::from_toml(text, &vars(&[])).expect("valid");
@@ -29,10 +30,10 @@ fn filters_load_for_each_destination_even_without_a_url_and_bad_ones_are_named()
     );
     assert_eq!(filters.of("genesys").0, "default");
 
-    let bad = "[downstream.sources.crm]\nurl = \"http://crm.internal/hook\"\nfilter = { types = [\"\"] }\n";
+    let bad = "[destination.sources.crm]\nurl = \"http://crm.internal/hook\"\nfilter = { types = [\"\"] }\n";
     let error = ConsumerConfig::from_toml(bad, &vars(&[])).expect_err("refused");
     assert!(
-        error.to_string().contains("downstream.sources.crm.filter"),
+        error.to_string().contains("destination.sources.crm.filter"),
         "{error}"
     );
 }
@@ -58,6 +59,50 @@ fn the_admin_listener_has_one_name_and_the_old_one_still_works_with_a_warning() 
     let error = ConsumerConfig::load(None, &both).expect_err("two addresses");
     assert!(
         error.to_string().contains("set only CONSUMER_ADMIN_LISTEN"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_destination_table_has_one_name_and_the_old_one_still_works_with_a_warning() {
+    let old_file = "[downstream]\nurl = \"http://crm.internal/hook\"\nmax_in_flight = 4\n[downstream.sources]\nbilling = \"http://billing.internal/\"\n";
+    let config = ConsumerConfig::from_toml(old_file, &vars(&[])).expect("still valid");
+    let default = config
+        .http
+        .default
+        .as_ref()
+        .expect("the default destination");
+    assert_eq!(default.uri.to_string(), "http://crm.internal/hook");
+    assert_eq!(default.limits.max_in_flight, 4);
+    assert!(config.http.sources.contains_key("billing"));
+    assert!(
+        config.deprecations[0].contains("rename it [destination]"),
+        "{:?}",
+        config.deprecations
+    );
+
+    let old_vars = vars(&[
+        ("DOWNSTREAM_URL", "http://crm.internal/hook"),
+        ("DOWNSTREAM_TIMEOUT", "2s"),
+    ]);
+    let config = ConsumerConfig::load(None, &old_vars).expect("still valid");
+    assert_eq!(config.http.timeout, Duration::from_secs(2));
+    assert!(config.http.default.is_some());
+    let said = config.deprecations.join("\n");
+    assert!(said.contains("DOWNSTREAM_URL is deprecated") && said.contains("set DESTINATION_URL"));
+    assert!(said.contains("set DESTINATION_TIMEOUT"), "{said}");
+
+    let new = ConsumerConfig::load(None, &vars(&[("DESTINATION_URL", "http://crm.internal/")]))
+        .expect("valid");
+    assert!(new.deprecations.is_empty(), "{:?}", new.deprecations);
+
+    let both = vars(&[
+        ("DESTINATION_URL", "http://crm.internal/"),
+        ("DOWNSTREAM_URL", "http://other.internal/"),
+    ]);
+    let error = ConsumerConfig::load(None, &both).expect_err("two URLs");
+    assert!(
+        error.to_string().contains("set only the new name"),
         "{error}"
     );
 }

@@ -11,7 +11,7 @@ fn the_environment_alone_configures_a_consumer() {
         &vars(&[
             ("KAFKA_BROKERS", "b1:9092"),
             ("CONSUMER_GROUP", "crm"),
-            ("DOWNSTREAM_URL", "http://crm.internal/hook"),
+            ("DESTINATION_URL", "http://crm.internal/hook"),
             ("RETRY_STAGES", "retry-1m=1s,retry-10m=2s"),
             ("CONSUMER_CONCURRENCY", "8"),
             ("KAFKA_SESSION_TIMEOUT_MS", "6000"),
@@ -52,9 +52,9 @@ fn the_environment_alone_configures_a_consumer() {
 #[test]
 fn a_consumer_without_a_downstream_refuses_to_start() {
     let config = ConsumerConfig::load(None, &vars(&[])).expect("operators need no downstream");
-    let error = config.require_downstream().expect_err("no downstream");
-    assert!(error.to_string().contains("DOWNSTREAM_URL"), "{error}");
-    let error = ConsumerConfig::load(None, &vars(&[("DOWNSTREAM_URL", "crm.internal")]))
+    let error = config.require_destination().expect_err("no destination");
+    assert!(error.to_string().contains("DESTINATION_URL"), "{error}");
+    let error = ConsumerConfig::load(None, &vars(&[("DESTINATION_URL", "crm.internal")]))
         .expect_err("not absolute");
     assert!(error.to_string().contains("absolute"), "{error}");
 }
@@ -64,7 +64,7 @@ fn auto_commit_and_weak_acks_cannot_be_switched_on() {
     let config = ConsumerConfig::load(
         None,
         &vars(&[
-            ("DOWNSTREAM_URL", "http://x/"),
+            ("DESTINATION_URL", "http://x/"),
             ("KAFKA_ENABLE_AUTO_COMMIT", "true"),
         ]),
     )
@@ -75,7 +75,7 @@ fn auto_commit_and_weak_acks_cannot_be_switched_on() {
     );
     let error = ConsumerConfig::load(
         None,
-        &vars(&[("DOWNSTREAM_URL", "http://x/"), ("KAFKA_ACKS", "1")]),
+        &vars(&[("DESTINATION_URL", "http://x/"), ("KAFKA_ACKS", "1")]),
     )
     .expect_err("acks=1");
     assert!(error.to_string().contains("acks=all"), "{error}");
@@ -97,13 +97,13 @@ fn durations_are_written_one_way_and_errors_name_the_variable() {
         error.to_string().contains("CONSUMER_COMMIT_INTERVAL"),
         "{error}"
     );
-    let error = ConsumerConfig::from_toml("[downstream]\nmax_hold = 300\n", &vars(&[]))
+    let error = ConsumerConfig::from_toml("[destination]\nmax_hold = 300\n", &vars(&[]))
         .expect_err("a number in the file");
     assert!(error.to_string().contains("max_hold"), "{error}");
     let config = ConsumerConfig::load(
         None,
         &vars(&[
-            ("DOWNSTREAM_MAX_HOLD", "1m"),
+            ("DESTINATION_MAX_HOLD", "1m"),
             ("CONSUMER_SHUTDOWN_GRACE", "3s"),
         ]),
     )
@@ -163,8 +163,8 @@ fn a_member_has_a_stable_identity_from_its_host_name_unless_told_otherwise() {
 #[test]
 fn destinations_have_limits_by_default_and_per_source() {
     let config = ConsumerConfig::from_toml(
-        "[downstream]\nrate = 50.0\n[downstream.sources]\ngenesys = \"http://g/\"\n[downstream.limits.genesys]\nmax_in_flight = 4\n",
-        &vars(&[("DOWNSTREAM_MAX_IN_FLIGHT", "8"), ("DOWNSTREAM_URL", "http://d/")]),
+        "[destination]\nrate = 50.0\n[destination.sources]\ngenesys = \"http://g/\"\n[destination.limits.genesys]\nmax_in_flight = 4\n",
+        &vars(&[("DESTINATION_MAX_IN_FLIGHT", "8"), ("DESTINATION_URL", "http://d/")]),
     )
     .expect("valid");
     let default = config.http.default.as_ref().expect("default").limits;
@@ -178,9 +178,9 @@ fn destinations_have_limits_by_default_and_per_source() {
         "what a source does not set, it inherits"
     );
     let error =
-        ConsumerConfig::load(None, &vars(&[("DOWNSTREAM_MAX_IN_FLIGHT", "0")])).expect_err("zero");
+        ConsumerConfig::load(None, &vars(&[("DESTINATION_MAX_IN_FLIGHT", "0")])).expect_err("zero");
     assert!(error.to_string().contains("at least 1"), "{error}");
-    let default = ConsumerConfig::load(None, &vars(&[("DOWNSTREAM_URL", "http://d/")]))
+    let default = ConsumerConfig::load(None, &vars(&[("DESTINATION_URL", "http://d/")]))
         .expect("valid")
         .http
         .default
@@ -188,8 +188,8 @@ fn destinations_have_limits_by_default_and_per_source() {
     assert_eq!(default.limits.max_in_flight, 32);
     assert_eq!(default.limits.rate, None);
     let orphan = ConsumerConfig::from_toml(
-        "[downstream.limits.genesys]\nmax_in_flight = 4\n",
-        &vars(&[("DOWNSTREAM_URL", "http://d/")]),
+        "[destination.limits.genesys]\nmax_in_flight = 4\n",
+        &vars(&[("DESTINATION_URL", "http://d/")]),
     )
     .expect_err("limits of a source without a URL");
     assert!(orphan.to_string().contains("no URL of its own"), "{orphan}");
@@ -198,12 +198,12 @@ fn destinations_have_limits_by_default_and_per_source() {
 #[test]
 fn breakers_have_defaults_a_shared_setting_and_a_per_source_one() {
     let toml = r#"
-        [downstream]
+        [destination]
         url = "http://crm.internal/events"
         breaker = { open_after = 3, first_probe = "1s", max_probe_interval = "10s" }
-        [downstream.sources]
+        [destination.sources]
         plain = "http://plain.internal/hook"
-        [downstream.sources.fragile]
+        [destination.sources.fragile]
         url = "http://fragile.internal/hook"
         breaker = { open_after = 0 }
     "#;
@@ -220,8 +220,8 @@ fn breakers_have_defaults_a_shared_setting_and_a_per_source_one() {
         "unset fields take the defaults"
     );
     let tight = ConsumerConfig::from_toml(
-        "[downstream]\nbreaker = { first_probe = \"10ms\" }\n",
-        &vars(&[("DOWNSTREAM_URL", "http://d/")]),
+        "[destination]\nbreaker = { first_probe = \"10ms\" }\n",
+        &vars(&[("DESTINATION_URL", "http://d/")]),
     )
     .expect_err("tight loop");
     assert!(tight.to_string().contains("first_probe"), "{tight}");
@@ -230,16 +230,16 @@ fn breakers_have_defaults_a_shared_setting_and_a_per_source_one() {
 #[test]
 fn each_destination_has_its_own_headers_credentials_and_signing() {
     let toml = r#"
-        [downstream]
+        [destination]
         url = "https://crm.internal/events"
         headers = { "X-Tenant" = "acme" }
         auth = { kind = "bearer", token = { env = "CRM_TOKEN" } }
         signing = { secrets = [{ env = "CRM_WHSEC" }] }
 
-        [downstream.sources]
+        [destination.sources]
         plain = "http://plain.internal/hook"
 
-        [downstream.sources.zendesk]
+        [destination.sources.zendesk]
         url = "https://acme.zendesk.com/api/hook"
         auth = { kind = "basic", username = "bot", password = { env = "ZD_PASSWORD" } }
     "#;
@@ -285,9 +285,9 @@ fn each_destination_has_its_own_headers_credentials_and_signing() {
 #[test]
 fn an_oauth2_destination_reads_its_client_secret_and_never_shows_it() {
     let toml = r#"
-        [downstream]
+        [destination]
         url = "https://api.crm.example.com/events"
-        [downstream.auth]
+        [destination.auth]
         kind = "oauth2"
         token_url = "https://login.crm.example.com/oauth2/token"
         client_id = "switchboard"
@@ -336,7 +336,7 @@ fn an_oauth2_destination_reads_its_client_secret_and_never_shows_it() {
 fn tls_settings_are_checked_at_start_up() {
     let load = |tls: &str| {
         ConsumerConfig::from_toml(
-            &format!("[downstream]\nurl = \"https://crm.internal/\"\ntls = {tls}\n"),
+            &format!("[destination]\nurl = \"https://crm.internal/\"\ntls = {tls}\n"),
             &vars(&[]),
         )
     };
@@ -344,7 +344,7 @@ fn tls_settings_are_checked_at_start_up() {
     assert!(error.to_string().contains("go together"), "{error}");
     let error = load(r#"{ ca = "/nonexistent/ca.pem" }"#).expect_err("missing CA");
     assert!(
-        error.to_string().contains("downstream.tls.ca")
+        error.to_string().contains("destination.tls.ca")
             && error.to_string().contains("/nonexistent/ca.pem"),
         "{error}"
     );

@@ -116,7 +116,7 @@ impl Admission {
         &self.series
     }
 
-    /// How long deliveries to this downstream must still wait.
+    /// How long deliveries to this destination must still wait.
     pub(super) fn hold_remaining(&self) -> Option<Duration> {
         let hold = lock(&self.hold);
         hold.until
@@ -186,7 +186,7 @@ impl Admission {
         self.breaker.failed(event_id, cause, blame, probe)
     }
 
-    /// The downstream asked to back off for `asked`. A new hold lasts at
+    /// The destination asked to back off for `asked`. A new hold lasts at
     /// least a floor that doubles with each hold in a row (see
     /// [`hold_wait`]); answers during a hold only extend it. Returns the
     /// hold's length when this answer started it (log it then).

@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 
 use crate::metrics::{BreakerSeries, FailureCause};
 
-/// A breaker's thresholds, per destination (`[downstream.breaker]`, or
+/// A breaker's thresholds, per destination (`[destination.breaker]`, or
 /// `breaker` in a source's destination table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -219,7 +219,7 @@ mod tests {
             types: vec!["v2.audits.*".into()],
             conditions: vec![],
         };
-        let filter = crate::filter::Filter::new("downstream", &settings)
+        let filter = crate::filter::Filter::new("destination", &settings)
             .expect("valid")
             .expect("filters");
         let filters = Filters {

@@ -62,7 +62,7 @@ pub struct ResetArgs {
     #[arg(long)]
     pub(crate) json: bool,
     /// Deliver the replayed records again even if they were delivered before
-    /// (the downstream lost what it acknowledged). Without it, a replay
+    /// (the destination lost what it acknowledged). Without it, a replay
     /// delivers only what was never delivered within the dedupe window.
     #[arg(long)]
     pub(crate) redeliver: bool,

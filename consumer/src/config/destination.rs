@@ -1,6 +1,6 @@
-//! `[downstream]`: where events go and what each destination gets. The
+//! `[destination]`: where events go and what each destination gets. The
 //! default destination (`url`, its limits, `headers`, `auth`, `signing`)
-//! and the sources with a URL of their own (`[downstream.sources]`, a URL
+//! and the sources with a URL of their own (`[destination.sources]`, a URL
 //! or a table), validated into [`HttpSettings`].
 
 use std::collections::BTreeMap;
@@ -18,10 +18,10 @@ use crate::destination::HttpSettings;
 use crate::destination::{DestinationSettings, Limits, DEFAULT_MAX_IN_FLIGHT};
 use crate::filter::{Filter, FilterSettings, Filters};
 
-/// `[downstream]` as written.
+/// `[destination]` as written.
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub(super) struct DownstreamSettings {
+pub(super) struct DestinationTable {
     url: Option<String>,
     #[serde(with = "humantime_serde")]
     timeout: Duration,
@@ -48,9 +48,9 @@ pub(super) struct DownstreamSettings {
     limits: BTreeMap<String, LimitSettings>,
 }
 
-/// `[downstream.sources]`: a source's own destination, a URL or a table
+/// `[destination.sources]`: a source's own destination, a URL or a table
 /// (`url`, `headers`, `forward_source_headers`, `auth`, `signing`; nothing inherited from the default
-/// destination but its limits, which `[downstream.limits.SOURCE]` sets).
+/// destination but its limits, which `[destination.limits.SOURCE]` sets).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 enum SourceDestination {
@@ -74,7 +74,7 @@ struct SourceDestinationSettings {
     filter: FilterSettings,
 }
 
-/// `[downstream.limits.SOURCE]`: the limits of one source's destination.
+/// `[destination.limits.SOURCE]`: the limits of one source's destination.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct LimitSettings {
@@ -82,7 +82,7 @@ struct LimitSettings {
     rate: Option<f64>,
 }
 
-impl Default for DownstreamSettings {
+impl Default for DestinationTable {
     fn default() -> Self {
         Self {
             url: None,
@@ -142,10 +142,10 @@ fn tls(
         .map_err(|why| ConfigError::invalid(setting, why))
 }
 
-/// Validates `[downstream]` into the delivery settings (`vars` is the
+/// Validates `[destination]` into the delivery settings (`vars` is the
 /// environment, for secrets named by variable).
 pub(super) fn http_settings(
-    downstream: &DownstreamSettings,
+    table: &DestinationTable,
     vars: &BTreeMap<String, String>,
 ) -> Result<HttpSettings, ConfigError> {
     let credentials = |headers, forward, auth, signing, what: &str| {
@@ -153,43 +153,43 @@ pub(super) fn http_settings(
             .map(Arc::new)
             .map_err(|why| ConfigError::invalid(what, why))
     };
-    let default_limits = limits("downstream", downstream.max_in_flight, downstream.rate)?;
-    let default_breaker = breaker("downstream", downstream.breaker)?;
-    let default = match &downstream.url {
+    let default_limits = limits("destination", table.max_in_flight, table.rate)?;
+    let default_breaker = breaker("destination", table.breaker)?;
+    let default = match &table.url {
         Some(text) => Some(DestinationSettings {
-            uri: parse_url(env::DOWNSTREAM_URL, text)?,
+            uri: parse_url(env::DESTINATION_URL, text)?,
             limits: default_limits,
             credentials: credentials(
-                &downstream.headers,
-                downstream.forward_source_headers,
-                downstream.auth.as_ref(),
-                downstream.signing.as_ref(),
-                "downstream",
+                &table.headers,
+                table.forward_source_headers,
+                table.auth.as_ref(),
+                table.signing.as_ref(),
+                "destination",
             )?,
             breaker: default_breaker,
-            tls: tls(downstream.tls.as_ref(), "downstream")?,
+            tls: tls(table.tls.as_ref(), "destination")?,
         }),
         None => None,
     };
-    if let Some(source) = downstream
+    if let Some(source) = table
         .limits
         .keys()
-        .find(|source| !downstream.sources.contains_key(*source))
+        .find(|source| !table.sources.contains_key(*source))
     {
         return Err(ConfigError::invalid(
-            format!("downstream.limits.{source}"),
-            format!("source {source:?} has no URL of its own under [downstream.sources]; the default destination's limits are [downstream] max_in_flight and rate"),
+            format!("destination.limits.{source}"),
+            format!("source {source:?} has no URL of its own under [destination.sources]; the default destination's limits are [destination] max_in_flight and rate"),
         ));
     }
     // Filters hold without a URL too: an operator's trace or re-drive reads
     // them from the same file.
     let mut filters = Filters {
-        default: filter("downstream", &downstream.filter)?,
+        default: filter("destination", &table.filter)?,
         sources: BTreeMap::new(),
     };
     let mut sources = BTreeMap::new();
-    for (source, destination) in &downstream.sources {
-        let setting = format!("downstream.sources.{source}");
+    for (source, destination) in &table.sources {
+        let setting = format!("destination.sources.{source}");
         let (text, own, own_breaker, own_tls, own_filter) = match destination {
             SourceDestination::Url(text) => (text, Arc::default(), None, None, None),
             SourceDestination::Table(table) => (
@@ -206,9 +206,9 @@ pub(super) fn http_settings(
                 filter(&setting, &table.filter)?,
             ),
         };
-        let source_limits = match downstream.limits.get(source) {
+        let source_limits = match table.limits.get(source) {
             Some(given) => limits(
-                &format!("downstream.limits.{source}"),
+                &format!("destination.limits.{source}"),
                 given.max_in_flight.unwrap_or(default_limits.max_in_flight),
                 given.rate.or(default_limits.rate),
             )?,
@@ -228,8 +228,8 @@ pub(super) fn http_settings(
         default,
         sources,
         filters,
-        timeout: downstream.timeout,
-        max_hold: downstream.max_hold,
+        timeout: table.timeout,
+        max_hold: table.max_hold,
     })
 }
 

@@ -48,7 +48,57 @@ pub struct PartitionState {
     pub slots: Arc<Semaphore>,
 }
 
+/// What a partition's buffer allows now: the poll loop's one scheduling
+/// decision, made without side effects ([`PartitionState::turn`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// Its delivered markers are not loaded yet: nothing may start.
+    NotReady,
+    /// As many records are started as it may have.
+    Full,
+    /// Nothing is buffered.
+    Empty,
+    /// Its head is a retry record due at `at_ms`, later than now: nothing
+    /// behind it starts either (records of one partition start in order).
+    NotDue {
+        /// When the head falls due, unix ms.
+        at_ms: i64,
+    },
+    /// Its head may start, `late_ms` after it fell due (a retry record).
+    Start {
+        /// How late (`None` on the main stage, which has no due time).
+        late_ms: Option<u64>,
+    },
+}
+
 impl PartitionState {
+    /// What may happen now (`now_ms`), with at most `started_limit`
+    /// records started; `due_at` says when a record may start (`None`: at
+    /// once).
+    pub fn turn(
+        &self,
+        started_limit: usize,
+        now_ms: i64,
+        due_at: impl FnOnce(&ConsumedRecord) -> Option<i64>,
+    ) -> Turn {
+        if !self.ready {
+            return Turn::NotReady;
+        }
+        if self.started.len() >= started_limit {
+            return Turn::Full;
+        }
+        let Some(head) = self.buffer.front() else {
+            return Turn::Empty;
+        };
+        match due_at(head) {
+            Some(at_ms) if at_ms > now_ms => Turn::NotDue { at_ms },
+            Some(at_ms) => Turn::Start {
+                late_ms: Some(now_ms.abs_diff(at_ms)),
+            },
+            None => Turn::Start { late_ms: None },
+        }
+    }
+
     /// A freshly assigned partition of assignment `epoch` with `slots`
     /// delivery slots.
     pub fn new(epoch: u64, slots: usize) -> Self {
@@ -62,3 +112,6 @@ impl PartitionState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
