@@ -90,7 +90,7 @@ pub fn fail(binary: &str, code: u8, error: impl Display) -> ExitCode {
 /// Runs `main` on a multi-threaded tokio runtime. An error is printed once
 /// (with its causes) and exits [`FAILED`], or [`STOP_INCOMPLETE`] for a
 /// [`StopIncomplete`]. Blocking tasks still running when `main` returns get
-/// [`RUNTIME_CLOSE`], not for ever.
+/// `RUNTIME_CLOSE`, not for ever.
 pub fn run_async<F>(binary: &str, main: F) -> ExitCode
 where
     F: Future<Output = anyhow::Result<()>>,

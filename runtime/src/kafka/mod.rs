@@ -11,7 +11,7 @@
 //! - [`permanent`]: produce errors no retry can cure for a record.
 //! - [`producer`]: the replaceable idempotent producer every component writes with;
 //!   `acks` serves its delivery reports on the tokio runtime.
-//! - [`supervise`]: the task that keeps a producer healthy and tells readiness.
+//! - [`mod@supervise`]: the task that keeps a producer healthy and tells readiness.
 
 pub mod access;
 #[allow(unsafe_code)]

@@ -179,7 +179,7 @@ impl ReplaceableProducer {
     /// Ok when the broker answers and every one of `topics` exists
     /// (blocking; see [`super::metadata::require_topics`]). The first time
     /// it is, the producer is warmed up for writing without a wait (see
-    /// [`AckedProducer::warm_up`]): a readiness probe built on this says
+    /// `AckedProducer::warm_up`): a readiness probe built on this says
     /// ready only once a record sent would go out at once.
     pub fn require_topics(&self, topics: &[String], timeout: Duration) -> Result<(), String> {
         let producer = self.current();

@@ -23,7 +23,7 @@ pub fn probably_free_port() -> u16 {
 }
 
 /// Spawns `command` so that it dies with the thread that spawned it. Callers
-/// that must outlive a test spawn from [`keeper`]'s long-lived thread.
+/// that must outlive a test spawn from `keeper`'s long-lived thread.
 pub fn spawn_tied(mut command: Command) -> Child {
     // SAFETY: prctl is async-signal-safe; it only asks the kernel to signal the
     // child when its parent thread exits, so no process outlives the test run.
@@ -165,7 +165,7 @@ pub async fn listening_addr(child: &mut Child, log: &Path, message: &str) -> Soc
     }
 }
 
-/// User + system CPU time of `pid` so far, µs (from /proc/<pid>/stat).
+/// User + system CPU time of `pid` so far, µs (from `/proc/<pid>/stat`).
 pub fn cpu_time_us(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may hold spaces) start after ')'.
@@ -185,7 +185,7 @@ pub fn cpu_time_us(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) * 1e6 / per_second
 }
 
-/// A memory figure of `pid` from /proc/<pid>/status (`VmRSS`, or `VmHWM`
+/// A memory figure of `pid` from `/proc/<pid>/status` (`VmRSS`, or `VmHWM`
 /// for the peak), MiB.
 pub fn memory_mib(field: &str, pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

@@ -14,7 +14,7 @@ pub enum AccessError {
     /// does not offer (exit [`exit::KAFKA_AUTHENTICATION`]).
     #[error("Kafka refused to authenticate {identity}: {cause} (librdkafka: {detail})")]
     Authentication {
-        /// Who tried ([`identity`]).
+        /// Who tried (`identity`).
         identity: String,
         /// The cause in words.
         cause: String,
@@ -35,7 +35,7 @@ pub enum AccessError {
     /// (exit [`exit::KAFKA_NOT_AUTHORISED`]).
     #[error("{identity} is not authorised to {}; grant it these ACLs (see SECURITY.md)", missing.join(", "))]
     NotAuthorised {
-        /// Who asked ([`identity`]).
+        /// Who asked (`identity`).
         identity: String,
         /// Each missing right, `Operation on topic T`.
         missing: Vec<String>,
