@@ -120,24 +120,31 @@ pub fn rebuild_headers<'a>(
     headers
 }
 
+/// A record of the unit tests: event `evt-1` at offset 7 of partition 2
+/// of stage 1 (`webhooks.g.retry-1m`), with `hop`.
+#[cfg(test)]
+pub(crate) fn sample(hop: HopState) -> ConsumedRecord {
+    ConsumedRecord {
+        stage: 1,
+        topic: "webhooks.g.retry-1m".into(),
+        partition: 2,
+        offset: 7,
+        timestamp_ms: 1_000,
+        key: Some(Bytes::from_static(b"evt-1")),
+        payload: Bytes::from_static(b"x"),
+        carried: vec![(
+            switchboard_proto::headers::EVENT_ID.into(),
+            b"evt-1".to_vec(),
+        )],
+        hop,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_proto::headers as h;
 
-    fn incoming(hop: HopState) -> ConsumedRecord {
-        ConsumedRecord {
-            stage: 1,
-            topic: "webhooks.g.retry-1m".into(),
-            partition: 2,
-            offset: 7,
-            timestamp_ms: 1_000,
-            key: Some(Bytes::from_static(b"evt-1")),
-            payload: Bytes::from_static(b"x"),
-            carried: vec![(h::EVENT_ID.into(), b"evt-1".to_vec())],
-            hop,
-        }
-    }
+    use super::sample as incoming;
 
     #[test]
     fn a_main_topic_record_is_its_own_origin() {

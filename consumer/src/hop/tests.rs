@@ -1,23 +1,10 @@
-use bytes::Bytes;
 use rdkafka::message::Headers;
 use switchboard_proto::headers as h;
 use switchboard_proto::hop::Origin;
 
 use super::*;
 
-fn incoming(hop: HopState) -> ConsumedRecord {
-    ConsumedRecord {
-        stage: 1,
-        topic: "webhooks.g.retry-1m".into(),
-        partition: 2,
-        offset: 7,
-        timestamp_ms: 1_000,
-        key: Some(Bytes::from_static(b"evt-1")),
-        payload: Bytes::from_static(b"x"),
-        carried: vec![(h::EVENT_ID.into(), b"evt-1".to_vec())],
-        hop,
-    }
-}
+use crate::record::sample as incoming;
 
 fn header_values(headers: &OwnedHeaders, key: &str) -> Vec<String> {
     headers

@@ -1,19 +1,11 @@
-use bytes::Bytes;
 use switchboard_proto::hop::HopState;
 
 use super::*;
 
 fn record(offset: i64) -> ConsumedRecord {
     ConsumedRecord {
-        stage: 1,
-        topic: "webhooks.g.retry-1m".into(),
-        partition: 0,
         offset,
-        timestamp_ms: 0,
-        key: None,
-        payload: Bytes::new(),
-        carried: Vec::new(),
-        hop: HopState::default(),
+        ..crate::record::sample(HopState::default())
     }
 }
 
