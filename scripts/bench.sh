@@ -4,7 +4,7 @@
 # to a ceiling measured in the same run (the box is noisy: compare ratios,
 # not absolutes). The full output is kept in target/bench/<time>.txt.
 #
-#   scripts/bench.sh            # gateway at 8, 64 and 256 connections, consumer, end to end
+#   scripts/bench.sh            # gateway at 8, 64 and 256 connections, consumer (3, 48, 384 partitions), end to end
 #                               # (also at 5 k/s with KAFKA_LINGER_MS=5), markers
 #   BENCH_SECS=10 scripts/bench.sh
 #   BENCH_SKIP_MARKERS=1 scripts/bench.sh   # the 1 M-marker bench takes a few minutes
@@ -23,6 +23,10 @@ out="target/bench/$(date -u +%Y%m%dT%H%M%SZ).txt"
     BENCH_CONNECTIONS=$connections cargo bench -q -p switchboard-tests --bench gateway
   done
   cargo bench -q -p switchboard-tests --bench consumer
+  # How the consumer's cost grows with the partitions one member holds.
+  for partitions in 48 384; do
+    BENCH_PARTITIONS=$partitions BENCH_LATENCY_EVENTS=0 cargo bench -q -p switchboard-tests --bench consumer
+  done
   BENCH_SECS=${BENCH_E2E_SECS:-10} cargo bench -q -p switchboard-tests --bench e2e
   # The README's setting for open-loop senders at thousands of events a second.
   E2E_GATEWAY_LINGER=5 BENCH_RATES=5000 BENCH_SECS=${BENCH_E2E_SECS:-10} cargo bench -q -p switchboard-tests --bench e2e
@@ -35,4 +39,4 @@ out="target/bench/$(date -u +%Y%m%dT%H%M%SZ).txt"
 
 echo
 echo "== summary (full output: $out)"
-grep -E '^gateway bench|^(ceiling|gateway|bare producer) \(|^ratio|^CPU per|^gateway peak RSS|^consumer:|^  (delivered|ceiling|ratio|bare read)|^e2e bench|^  CPU per event|^[0-9]+/s|^markers:|^  (assignment|consumer RSS|ceiling:)|^filter:|^  (no filter|5 % taken|100 % taken)' "$out" || true
+grep -E '^gateway bench|^(ceiling|gateway|bare producer) \(|^ratio|^CPU per|^gateway peak RSS|^consumer:|^  (delivered|ceiling|ratio|bare read|first delivery)|^e2e bench|^  CPU per event|^[0-9]+/s|^markers:|^  (assignment|consumer RSS|ceiling:)|^filter:|^  (no filter|5 % taken|100 % taken)' "$out" || true

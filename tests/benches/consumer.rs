@@ -8,7 +8,10 @@
 //! answers in a fixed time, beside the README's throughput formula.
 //!
 //! `cargo bench -p switchboard-tests --bench consumer` (BENCH_EVENTS, BENCH_PARTITIONS to change;
-//! BENCH_LATENCY_MS and BENCH_LATENCY_EVENTS for the second run).
+//! BENCH_LATENCY_MS and BENCH_LATENCY_EVENTS for the second run, which BENCH_LATENCY_EVENTS=0
+//! skips). Besides the rate and the CPU per event it prints the time from the consumer's start
+//! to its first delivery and its peak RSS: with BENCH_PARTITIONS they show how cost grows with
+//! the partitions a member holds.
 
 use std::time::{Duration, Instant};
 use switchboard_consumer::config::DEFAULT_CONCURRENCY;
@@ -153,6 +156,7 @@ async fn main() {
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     env.push(("RUST_LOG", "info"));
+    let started_ms = downstream::unix_ms();
     let consumer = ConsumerProcess::start(&bootstrap, main, group, &downstream.url(), &env).await;
     let ours_pids = [broker_pid, consumer.pid(), bench_pid];
     let ours_before = cpu_of(&ours_pids);
@@ -171,6 +175,7 @@ async fn main() {
     let last = seen.iter().map(|s| s.at_ms).max().unwrap_or(0);
     let delivered_rps = events as f64 / ((last - first).max(1) as f64 / 1000.0);
     let duplicates: usize = downstream.successes().values().map(|n| n - 1).sum();
+    let peak_rss = harness::process::memory_mib("VmHWM", consumer.pid());
     let exchange = consumer
         .metric(&format!("{}_sum", metrics::DELIVERY_DURATION), &[])
         .await
@@ -185,6 +190,10 @@ async fn main() {
         "  delivered  {delivered_rps:>9.0} events/s from first to last delivery ({took:.2?} with the group join), {duplicates} duplicates"
     );
     println!("  mean downstream exchange {:.2} ms", exchange * 1000.0);
+    println!(
+        "  first delivery {} ms after the consumer was started (group join, assignment, markers loaded); consumer peak RSS {peak_rss:.0} MiB",
+        first - started_ms
+    );
     println!(
         "  ceiling    {delivery_ceiling_rps:>9.0} events/s (a naive consumer doing the same POSTs, 32 in flight: no dedupe, markers, commits or retries)"
     );
@@ -203,6 +212,9 @@ async fn main() {
 async fn slow_destination(bootstrap: &str, partitions: i32) {
     let latency_ms: u64 = harness::bench_setting("BENCH_LATENCY_MS", 200);
     let events: usize = harness::bench_setting("BENCH_LATENCY_EVENTS", 2_000);
+    if events == 0 {
+        return;
+    }
     let (main, group) = ("bench-latency", "bench-latency");
     create_group_topics(bootstrap, main, group, partitions).await;
     let event_ids = ids("latency", events);
