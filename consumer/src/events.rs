@@ -9,7 +9,7 @@ use std::time::Duration;
 use switchboard_proto::DltReason;
 use tracing::{debug, warn};
 
-use crate::metrics::{self, Handled};
+use crate::metrics::{self, Handled, Settlement};
 use switchboard_proto::Envelope;
 
 use crate::record::ConsumedRecord;
@@ -95,6 +95,11 @@ impl<'a> Report<'a> {
         }
     }
 
+    /// Its event id (empty when the record is not an envelope).
+    pub fn event_id(&self) -> &'a str {
+        self.event.map_or("", |event| event.event_id.as_str())
+    }
+
     /// The same record, dead-lettered as a pointer for `error`.
     pub fn unroutable(&self, error: &'a str) -> Self {
         Self {
@@ -110,57 +115,37 @@ impl<'a> Report<'a> {
 /// Logs and counts how `report`'s record was settled (and, the first time a
 /// re-driven record is handled, that it was re-driven).
 pub fn settled(report: &Report<'_>) {
-    let (source, event_id) = report.event.map_or((metrics::UNKNOWN, ""), |event| {
-        (
-            metrics::source_label(&event.source),
-            event.event_id.as_str(),
-        )
+    let record = report.record;
+    let source = report.event.map_or(metrics::UNKNOWN, |event| {
+        metrics::source_label(&event.source)
     });
-    let subject = Subject::of(report.record, source, report.stage, event_id);
-    // A re-drive resets the attempts; its later hops keep the stamp (so
-    // `dlt list` shows a re-driven event that came back) but count once.
-    let hop = &report.record.hop;
-    if hop.redriven_at_ms.is_some() && hop.attempts == 0 {
-        metrics::redriven(report.stage);
-    }
-    match report.how {
-        Settled::Delivered { age } => delivered(&subject, age),
-        Settled::Retried { next, error } => retry_scheduled(&subject, next, error),
-        Settled::DeadLettered { reason, error } => dead_lettered(&subject, reason, error),
-    }
-}
-
-/// The destination took the event; `age` is the time since the gateway received it.
-fn delivered(subject: &Subject<'_>, age: Duration) {
-    metrics::handled(subject.source, subject.stage, Handled::Delivered);
-    metrics::end_to_end(subject.source, age);
-}
-
-/// An attempt failed and the broker acknowledged the record on retry stage `next`.
-fn retry_scheduled(subject: &Subject<'_>, next: &'static str, error: &str) {
-    if subject.attempt == 1 {
-        warn!(event_id = subject.event_id, source = subject.source, %error, "delivery failed; retrying through the retry stages");
-    } else {
-        debug!(event_id = subject.event_id, stage = subject.stage, attempt = subject.attempt, %error, "retry failed; next stage");
-    }
-    metrics::handled(subject.source, subject.stage, Handled::Retried);
-    metrics::retry_scheduled(subject.source, next);
-}
-
-/// The broker acknowledged the record on the dead-letter topic, for `reason`.
-fn dead_lettered(subject: &Subject<'_>, reason: DltReason, error: &str) {
-    let why = match reason {
-        DltReason::Poison => "record is not an envelope; dead-lettered",
-        DltReason::Rejected => "destination refused the event; dead-lettered",
-        DltReason::Exhausted => "last retry failed; dead-lettered",
-        DltReason::Unroutable => {
-            "record cannot be handed off; dead-lettered a pointer to it (dlt redrive re-reads the original)"
+    let counted = match report.how {
+        Settled::Delivered { age } => Settlement::Delivered { age },
+        Settled::Retried { next, error } => {
+            if record.attempt() == 1 {
+                warn!(event_id = report.event_id(), source, %error, "delivery failed; retrying through the retry stages");
+            } else {
+                debug!(event_id = report.event_id(), stage = report.stage, attempt = record.attempt(), %error, "retry failed; next stage");
+            }
+            Settlement::Retried { next }
+        }
+        Settled::DeadLettered { reason, error } => {
+            let why = match reason {
+                DltReason::Poison => "record is not an envelope; dead-lettered",
+                DltReason::Rejected => "destination refused the event; dead-lettered",
+                DltReason::Exhausted => "last retry failed; dead-lettered",
+                DltReason::Unroutable => {
+                    "record cannot be handed off; dead-lettered a pointer to it (dlt redrive re-reads the original)"
+                }
+            };
+            warn!(event_id = report.event_id(), source, stage = report.stage, partition = record.partition, offset = record.offset, attempt = record.attempt(), reason = reason.code(), %error, "{why}");
+            Settlement::DeadLettered { reason }
         }
     };
-    let (partition, offset) = subject.at;
-    warn!(event_id = subject.event_id, source = subject.source, stage = subject.stage, partition, offset, attempt = subject.attempt, reason = reason.code(), %error, "{why}");
-    metrics::handled(subject.source, subject.stage, Handled::DeadLettered);
-    metrics::dead_lettered(subject.source, subject.stage, reason);
+    // A re-drive resets the attempts; its later hops keep the stamp (so
+    // `dlt list` shows a re-driven event that came back) but count once.
+    let redriven = record.hop.redriven_at_ms.is_some() && record.hop.attempts == 0;
+    metrics::count_settled(source, report.stage, counted, redriven);
 }
 
 /// A copy of an event delivered within the dedupe window, not delivered again.

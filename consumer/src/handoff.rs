@@ -137,34 +137,35 @@ impl Handoffs {
     /// Hands on `hand_on` and, once it is settled, reports it as `report`
     /// says (a pointer as dead-lettered `unroutable`).
     pub async fn hand_on(&self, hand_on: HandOn<'_>, report: Report<'_>) -> Handed {
-        let (whole, pointer) = match hand_on {
+        let error: String;
+        let (handed, report) = match hand_on {
             HandOn::Marker(marker) => {
                 self.detached(marker);
-                events::settled(&report);
-                return Handed::Settled;
+                (Handed::Settled, report)
             }
-            HandOn::Hop { whole, pointer } => (whole, pointer),
+            HandOn::Hop { whole, pointer } => {
+                let topic = whole.topic;
+                match self.until_acknowledged(whole, Refusal::GivesUp).await {
+                    Acknowledged::Yes => (Handed::Settled, report),
+                    Acknowledged::Stopped => return Handed::Stopped,
+                    Acknowledged::Refused(why) => {
+                        error =
+                            format!("{}; then {topic} refused the record: {why}", report.error());
+                        match self
+                            .until_acknowledged(pointer(&error), Refusal::Holds)
+                            .await
+                        {
+                            Acknowledged::Yes => (Handed::Pointer, report.unroutable(&error)),
+                            Acknowledged::Stopped | Acknowledged::Refused(_) => {
+                                return Handed::Stopped
+                            }
+                        }
+                    }
+                }
+            }
         };
-        let topic = whole.topic;
-        let why = match self.until_acknowledged(whole, Refusal::GivesUp).await {
-            Acknowledged::Yes => {
-                events::settled(&report);
-                return Handed::Settled;
-            }
-            Acknowledged::Stopped => return Handed::Stopped,
-            Acknowledged::Refused(why) => why,
-        };
-        let error = format!("{}; then {topic} refused the record: {why}", report.error());
-        match self
-            .until_acknowledged(pointer(&error), Refusal::Holds)
-            .await
-        {
-            Acknowledged::Yes => {
-                events::settled(&report.unroutable(&error));
-                Handed::Pointer
-            }
-            Acknowledged::Stopped | Acknowledged::Refused(_) => Handed::Stopped,
-        }
+        events::settled(&report);
+        handed
     }
 
     /// Queues `handoff` without waiting: a failure is logged and counted.

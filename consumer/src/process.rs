@@ -113,59 +113,59 @@ pub async fn run_job<H: Handler>(pipeline: &Pipeline<H>, job: Job) -> Finished {
         },
     };
     let now_ms = unix_ms();
-    let mut report = Report {
-        record: &job.record,
-        event: job.event.as_ref().ok(),
-        stage,
-        how: Settled::Delivered {
-            age: Duration::ZERO,
-        },
-    };
-    let marker;
-    let hand_on = match (&next, report.event) {
+    let event = job.event.as_ref().ok();
+    // A delivery's marker is built here and lent to its hand-off.
+    let (marker_key, marker_value): (String, Vec<u8>);
+    let (hand_on, how) = match (&next, event) {
         (Next::Marker, Some(event)) => {
             let age_ms = u64::try_from(now_ms - event.received_at_unix_ms).unwrap_or(0);
-            report.how = Settled::Delivered {
-                age: Duration::from_millis(age_ms),
+            let marker = Marker {
+                stage,
+                attempt: job.record.attempt(),
+                member: &pipeline.member,
             };
-            marker = MarkerRecord::delivery(
-                event,
-                &Marker {
-                    stage,
-                    attempt: job.record.attempt(),
-                    member: &pipeline.member,
-                },
-            );
-            HandOn::Marker(Handoff {
+            let MarkerRecord {
+                key,
+                value,
+                headers,
+            } = MarkerRecord::delivery(event, &marker);
+            (marker_key, marker_value) = (key, value);
+            let handoff = Handoff {
                 topic: ladder.delivered_topic(),
                 partition: job.record.partition,
-                key: Some(marker.key.as_bytes()),
-                payload: &marker.value,
-                headers: marker.headers.clone(),
-            })
+                key: Some(marker_key.as_bytes()),
+                payload: &marker_value,
+                headers,
+            };
+            let age = Duration::from_millis(age_ms);
+            (HandOn::Marker(handoff), Settled::Delivered { age })
         }
         (Next::Retry { stage: next, error }, _) => {
-            report.how = Settled::Retried {
-                next: ladder.static_name(*next),
-                error,
-            };
             let due_at_ms = now_ms + ladder.delay(*next).as_millis() as i64;
             let to = HopTo::Retry {
                 stage: *next,
                 due_at_ms,
             };
-            hop(&job.record, stage, to, error, ladder)
+            let next = ladder.static_name(*next);
+            let how = Settled::Retried { next, error };
+            (hop(&job.record, stage, to, error, ladder), how)
         }
         (Next::DeadLetter { reason, error }, _) => {
-            report.how = Settled::DeadLettered {
+            let to = HopTo::DeadLetter { reason: *reason };
+            let how = Settled::DeadLettered {
                 reason: *reason,
                 error,
             };
-            let to = HopTo::DeadLetter { reason: *reason };
-            hop(&job.record, stage, to, error, ladder)
+            (hop(&job.record, stage, to, error, ladder), how)
         }
         // Only an envelope is ever delivered.
         (Next::Marker, None) => return Finished::Abandoned,
+    };
+    let report = Report {
+        record: &job.record,
+        event,
+        stage,
+        how,
     };
     match pipeline.handoffs.hand_on(hand_on, report).await {
         Handed::Stopped => Finished::Abandoned,

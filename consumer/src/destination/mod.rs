@@ -233,12 +233,19 @@ impl Destination {
                 Settled::Done(outcome)
             }
             Answer::DestinationFailed { cause, error, sent } => {
-                let blame = match (sent, attempt) {
-                    (false, _) => Blame::NotTheEvent,
-                    (true, 1) => Blame::Unknown,
-                    (true, _) => Blame::EventSuspect,
-                };
-                match self.admission.failed(slot, event_id, cause, blame) {
+                // Whose fault it may be: a request that never went out is
+                // the destination's; a retry's failure says little about it.
+                let decision = self.admission.failed(
+                    slot,
+                    event_id,
+                    cause,
+                    match (sent, attempt) {
+                        (false, _) => Blame::NotTheEvent,
+                        (true, 1) => Blame::Unknown,
+                        (true, _) => Blame::EventSuspect,
+                    },
+                );
+                match decision {
                     Decision::Ladder => Settled::Done(Outcome::Retryable(error)),
                     Decision::Wait { opened } => {
                         if opened {

@@ -226,20 +226,58 @@ pub fn handled(source: &'static str, stage: &'static str, outcome: Handled) {
         .increment(1);
 }
 
+/// How a handled record was settled, as counted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Settlement {
+    /// Delivered, `age` after the gateway received it.
+    Delivered {
+        /// Since the gateway received it.
+        age: Duration,
+    },
+    /// Handed to the retry stage `next`.
+    Retried {
+        /// That stage's name.
+        next: &'static str,
+    },
+    /// Handed to the dead-letter topic for `reason`.
+    DeadLettered {
+        /// Why.
+        reason: DltReason,
+    },
+}
+
+/// Counts a record of `source` read from `stage` and settled as
+/// `settlement`; `redriven` when it is a re-driven record handled for the
+/// first time since its re-drive.
+pub fn count_settled(
+    source: &'static str,
+    stage: &'static str,
+    settlement: Settlement,
+    redriven: bool,
+) {
+    if redriven {
+        redriven_handled(stage);
+    }
+    match settlement {
+        Settlement::Delivered { age } => {
+            handled(source, stage, Handled::Delivered);
+            end_to_end(source, age);
+        }
+        Settlement::Retried { next } => {
+            handled(source, stage, Handled::Retried);
+            counter!(RETRIES_SCHEDULED, "source" => source, "stage" => next).increment(1);
+        }
+        Settlement::DeadLettered { reason } => {
+            handled(source, stage, Handled::DeadLettered);
+            counter!(DEAD_LETTERED, "source" => source, "stage" => stage, "reason" => reason.code())
+                .increment(1);
+        }
+    }
+}
+
 /// The time from the gateway's receipt to delivery.
-pub fn end_to_end(source: &'static str, age: Duration) {
+fn end_to_end(source: &'static str, age: Duration) {
     histogram!(END_TO_END, "source" => source).record(age.as_secs_f64());
-}
-
-/// A record of `source` handed to the retry stage `next`.
-pub fn retry_scheduled(source: &'static str, next: &'static str) {
-    counter!(RETRIES_SCHEDULED, "source" => source, "stage" => next).increment(1);
-}
-
-/// A record dead-lettered from `stage` for `reason`.
-pub fn dead_lettered(source: &'static str, stage: &'static str, reason: DltReason) {
-    counter!(DEAD_LETTERED, "source" => source, "stage" => stage, "reason" => reason.code())
-        .increment(1);
 }
 
 /// A copy suppressed by dedupe.
@@ -263,7 +301,7 @@ pub fn in_flight(source: &'static str, count: i64) {
 }
 
 /// Counts a re-driven record handled in `stage`.
-pub fn redriven(stage: &'static str) {
+fn redriven_handled(stage: &'static str) {
     counter!(REDRIVEN, "stage" => stage).increment(1);
 }
 
