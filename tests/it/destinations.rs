@@ -147,7 +147,7 @@ async fn a_bearer_token_file_rotates_without_a_restart() {
 
     // The operator (or Kubernetes) replaces the file; the process keeps running.
     rotate_file(&token, "second-token\n");
-    // Past the consumer's once-a-second look at the file (deliver/secret.rs):
+    // Past the consumer's once-a-second look at the file (credentials/secret.rs):
     // a fixed wait, because the behaviour is "within a second", not an event.
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     produce_events(&bootstrap, &main, &ids("after", 3)).await;
