@@ -28,7 +28,7 @@ impl<H: Handler> State<H> {
     ) {
         let mut offsets = TopicPartitionList::new();
         let mut marks = Vec::new();
-        for (key, partition) in &self.partitions {
+        for (key, partition) in &self.partitions.by_key {
             if !include(key) {
                 continue;
             }
@@ -48,7 +48,7 @@ impl<H: Handler> State<H> {
         match (consumer.commit(&offsets, mode), mode) {
             (Ok(()), CommitMode::Sync) => {
                 for (key, offset) in marks {
-                    if let Some(partition) = self.partitions.get_mut(&key) {
+                    if let Some(partition) = self.partitions.by_key.get_mut(&key) {
                         partition.mark.committed(offset);
                     }
                 }
@@ -62,6 +62,7 @@ impl<H: Handler> State<H> {
     /// Whether the broker confirmed a commit of every partition's watermark.
     pub(super) fn all_committed(&self) -> bool {
         self.partitions
+            .by_key
             .values()
             .all(|p| p.mark.to_commit().is_none())
     }
@@ -69,7 +70,7 @@ impl<H: Handler> State<H> {
     /// The partitions whose watermark is past their last confirmed commit.
     pub(super) fn uncommitted(&self) -> TopicPartitionList {
         let mut list = TopicPartitionList::new();
-        for (key, partition) in &self.partitions {
+        for (key, partition) in &self.partitions.by_key {
             if partition.mark.to_commit().is_some() {
                 list.add_partition(self.pipeline.ladder.topic(key.stage), key.partition);
             }
@@ -87,7 +88,7 @@ impl<H: Handler> State<H> {
                 stage,
                 partition: *partition,
             };
-            if let Some(state) = self.partitions.get_mut(&key) {
+            if let Some(state) = self.partitions.by_key.get_mut(&key) {
                 state.mark.committed(*offset);
             }
         }
@@ -96,7 +97,7 @@ impl<H: Handler> State<H> {
     /// Lag per partition: the broker's high watermark (from librdkafka's
     /// statistics, cached from fetch responses) minus the commit watermark.
     pub(super) fn report_lag(&self, statistics: &rdkafka::Statistics) {
-        for (key, partition) in &self.partitions {
+        for (key, partition) in &self.partitions.by_key {
             let topic = self.pipeline.ladder.topic(key.stage);
             let Some(stats) = statistics
                 .topics

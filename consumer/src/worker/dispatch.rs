@@ -13,8 +13,8 @@ use switchboard_proto::{headers as h, Envelope};
 use switchboard_runtime::time::unix_ms;
 use tracing::{debug, warn};
 
-use super::partition::Running;
-use super::partition::Turn;
+use super::partitions::Running;
+use super::partitions::Turn;
 use super::{Completion, Notice, Parked, PartitionKey, Queues, State, WorkerContext};
 use crate::dedupe::{event_id_hash, Admission, IdHash, ReadAt};
 use crate::deliver::Handler;
@@ -58,7 +58,7 @@ impl<H: Handler> State<H> {
         }
         // Rebalance callbacks are served at least this often.
         let idle = Duration::from_millis(100);
-        match self.wake.next_due {
+        match self.partitions.wake.next_due {
             Some(due) => due.saturating_duration_since(Instant::now()).min(idle),
             None => idle,
         }
@@ -79,7 +79,10 @@ impl<H: Handler> State<H> {
     /// (a report missed for any reason costs at most this long).
     fn upkeep(&mut self) {
         self.gate.expire(unix_ms());
-        self.wake.readable.extend(self.partitions.keys().copied());
+        self.partitions
+            .wake
+            .readable
+            .extend(self.partitions.by_key.keys().copied());
         self.last_upkeep = Instant::now();
     }
 
@@ -97,7 +100,7 @@ impl<H: Handler> State<H> {
             Notice::Committed(offsets) => self.confirm_commits(&offsets),
             Notice::MarkersLoaded(loaded) => self.markers_loaded(loaded),
             Notice::Readable(key) => {
-                self.wake.readable.insert(key);
+                self.partitions.wake.readable.insert(key);
             }
         }
     }
@@ -107,12 +110,12 @@ impl<H: Handler> State<H> {
     /// reports records again; one left with records (its buffer is full)
     /// stays readable.
     pub(super) fn take_readable(&mut self, queues: &Queues<H>) {
-        let mut readable = std::mem::take(&mut self.wake.readable);
+        let mut readable = std::mem::take(&mut self.partitions.wake.readable);
         readable.retain(|key| {
             let Some((_, queue)) = queues.get(key) else {
                 return false;
             };
-            for _ in 0..self.room(key) {
+            for _ in 0..self.partitions.room(key) {
                 match queue.poll(Duration::ZERO) {
                     None => return false,
                     Some(Ok(message)) => self.accept(&message),
@@ -121,21 +124,8 @@ impl<H: Handler> State<H> {
             }
             true
         });
-        let reported_meanwhile = std::mem::replace(&mut self.wake.readable, readable);
-        self.wake.readable.extend(reported_meanwhile);
-    }
-
-    /// How many records `key`'s buffer may still take.
-    pub(super) fn room(&self, key: &PartitionKey) -> usize {
-        match self.partitions.get(key) {
-            Some(p) if p.ready => self.limits.buffered.saturating_sub(p.buffer.len()),
-            _ => 0,
-        }
-    }
-
-    /// Tasks started and not finished, on every partition.
-    pub(super) fn started_count(&self) -> usize {
-        self.partitions.values().map(|p| p.started.len()).sum()
+        let reported_meanwhile = std::mem::replace(&mut self.partitions.wake.readable, readable);
+        self.partitions.wake.readable.extend(reported_meanwhile);
     }
 
     /// Takes a polled record into its partition's buffer.
@@ -148,21 +138,14 @@ impl<H: Handler> State<H> {
             stage,
             partition: message.partition(),
         };
-        let Some(partition) = self.partitions.get_mut(&key) else {
+        let record = ConsumedRecord::from_message(message, stage);
+        if !self.partitions.receive(key, record) {
             debug!(
                 topic = message.topic(),
                 partition = message.partition(),
                 "record for a partition not assigned here; ignored"
             );
-            return;
-        };
-        partition.mark.received(message.offset());
-        if partition.buffer.is_empty() {
-            self.wake.buffered.insert(key);
         }
-        partition
-            .buffer
-            .push_back(ConsumedRecord::from_message(message, stage));
     }
 
     /// Starts every record that may start, and notes when the earliest
@@ -173,12 +156,12 @@ impl<H: Handler> State<H> {
         }
         let now_ms = unix_ms();
         let now = Instant::now();
-        let outstanding = self.limits.started;
-        self.wake.next_due = None;
-        let mut buffered = std::mem::take(&mut self.wake.buffered);
+        let outstanding = self.partitions.limits.started;
+        self.partitions.wake.next_due = None;
+        let mut buffered = std::mem::take(&mut self.partitions.wake.buffered);
         buffered.retain(|key| self.start_buffered(*key, outstanding, now_ms, now));
-        let added_meanwhile = std::mem::replace(&mut self.wake.buffered, buffered);
-        self.wake.buffered.extend(added_meanwhile);
+        let added_meanwhile = std::mem::replace(&mut self.partitions.wake.buffered, buffered);
+        self.partitions.wake.buffered.extend(added_meanwhile);
     }
 
     /// Starts the records of `key`'s buffer that may start, in order, and
@@ -190,7 +173,7 @@ impl<H: Handler> State<H> {
         now_ms: i64,
         now: Instant,
     ) -> bool {
-        while let Some(partition) = self.partitions.get_mut(&key) {
+        while let Some(partition) = self.partitions.by_key.get_mut(&key) {
             let ladder = &self.pipeline.ladder;
             let turn = partition.turn(outstanding, now_ms, |head| {
                 let due = ladder.due_at(key.stage, head.timestamp_ms, &head.hop)?;
@@ -204,8 +187,12 @@ impl<H: Handler> State<H> {
                 Turn::Empty => return false,
                 Turn::NotDue { at_ms } => {
                     let wait = Duration::from_millis(at_ms.abs_diff(now_ms));
-                    self.wake.next_due =
-                        Some(self.wake.next_due.map_or(now + wait, |d| d.min(now + wait)));
+                    self.partitions.wake.next_due = Some(
+                        self.partitions
+                            .wake
+                            .next_due
+                            .map_or(now + wait, |d| d.min(now + wait)),
+                    );
                     return true;
                 }
                 Turn::Start { late_ms } => {
@@ -254,7 +241,7 @@ impl<H: Handler> State<H> {
         let stage = self.pipeline.ladder.static_name(key.stage);
         let subject = Subject::of(record, metrics::source_label(event.0), stage, event.1);
         events::filtered(&subject, destination);
-        if let Some(partition) = self.partitions.get_mut(&key) {
+        if let Some(partition) = self.partitions.by_key.get_mut(&key) {
             partition.mark.done(record.offset);
         }
     }
@@ -267,7 +254,12 @@ impl<H: Handler> State<H> {
         record: ConsumedRecord,
         event: Result<Envelope, String>,
     ) {
-        if self.partitions.get(&key).is_none_or(|p| p.epoch != epoch) {
+        if self
+            .partitions
+            .by_key
+            .get(&key)
+            .is_none_or(|p| p.epoch != epoch)
+        {
             return;
         }
         let event = match event {
@@ -299,7 +291,7 @@ impl<H: Handler> State<H> {
                 let source = metrics::source_label(&event.source);
                 let stage = self.pipeline.ladder.static_name(key.stage);
                 events::duplicate(&Subject::of(&record, source, stage, &event.event_id));
-                if let Some(partition) = self.partitions.get_mut(&key) {
+                if let Some(partition) = self.partitions.by_key.get_mut(&key) {
                     partition.mark.done(record.offset);
                 }
             }
@@ -321,7 +313,7 @@ impl<H: Handler> State<H> {
         };
         let pipeline = self.pipeline.clone();
         let notices_tx = self.notices_tx.clone();
-        let Some(slots) = self.partitions.get(&key).map(|p| p.slots.clone()) else {
+        let Some(slots) = self.partitions.by_key.get(&key).map(|p| p.slots.clone()) else {
             return;
         };
         let task = self.runtime.spawn(async move {
@@ -342,7 +334,7 @@ impl<H: Handler> State<H> {
                 finished,
             }));
         });
-        if let Some(partition) = self.partitions.get_mut(&key) {
+        if let Some(partition) = self.partitions.by_key.get_mut(&key) {
             let running = Running {
                 task: task.abort_handle(),
                 id,
@@ -368,6 +360,7 @@ impl<H: Handler> State<H> {
         }
         let Some(partition) = self
             .partitions
+            .by_key
             .get_mut(&done.key)
             .filter(|p| p.epoch == done.epoch)
         else {

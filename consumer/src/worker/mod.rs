@@ -62,7 +62,9 @@
 //!
 //! # Layout
 //! - this file: settings, the loop's state and the poll loop itself;
-//! - [`partition`]: one assigned partition and its key;
+//! - [`partitions`]: the partitions held (each one's state and key, wake-ups,
+//!   limits) and the one scheduling decision ([`partitions::Turn`]), pure and
+//!   table-tested;
 //! - [`limits`]: each partition's slots, started and buffered limits;
 //! - `dispatch`: records into buffers, through the gate, into tasks, and back;
 //! - `commit`: watermark commits and lag;
@@ -77,7 +79,7 @@ mod context;
 mod dispatch;
 pub mod limits;
 mod markers;
-pub mod partition;
+pub mod partitions;
 mod rebalance;
 mod stop;
 mod wakeups;
@@ -107,9 +109,8 @@ pub use context::WorkerContext;
 use context::UNDELIVERED_REVOKE_AFTER;
 use limits::PartitionLimits;
 use markers::MarkerLoads;
-pub use partition::PartitionKey;
-use partition::PartitionState;
-use wakeups::WakeUps;
+pub use partitions::PartitionKey;
+use partitions::Partitions;
 
 /// How far past its drain and closing budgets a stop may run before the
 /// watchdog ends the process: the hand-off producer's last flush and the
@@ -186,9 +187,8 @@ struct State<H: Handler> {
     pipeline: Arc<Pipeline<H>>,
     runtime: tokio::runtime::Handle,
     settings: WorkerSettings,
-    /// Each partition's slots, started and buffered limits (from `settings`).
-    limits: PartitionLimits,
-    partitions: HashMap<PartitionKey, PartitionState>,
+    /// The partitions held: their state, wake-ups and limits.
+    partitions: Partitions,
     gate: DedupeGate<Parked>,
     started_by_source: HashMap<&'static str, i64>,
     /// Where tasks, commits, marker loads and queues report to the loop.
@@ -196,15 +196,10 @@ struct State<H: Handler> {
     notices_tx: Sender<Notice>,
     /// Marker loads asked for and which one each partition number waits for.
     markers: MarkerLoads,
-    /// The epoch the next assigned partition gets: a completion names the
-    /// epoch of its task, so one from before a revocation is ignored.
-    next_epoch: u64,
     /// When watermarks were last committed (and the started gauge set).
     last_commit: Instant,
     /// When dedupe claims were last expired and every queue re-checked.
     last_upkeep: Instant,
-    /// What tells the loop where work may be.
-    wake: WakeUps,
     /// Set once the loop is stopping: when flushes, the final commit and
     /// leaving the group must be over.
     closing_by: Option<Instant>,
@@ -240,17 +235,14 @@ impl<H: Handler> Worker<H> {
             pipeline,
             runtime,
             gate: DedupeGate::new(settings.dedupe_window),
-            limits: PartitionLimits::for_concurrency(settings.concurrency),
+            partitions: Partitions::new(PartitionLimits::for_concurrency(settings.concurrency)),
             settings,
-            partitions: HashMap::new(),
             started_by_source: HashMap::new(),
             notices,
             notices_tx: notices_tx.clone(),
             markers,
-            next_epoch: 0,
             last_commit: Instant::now(),
             last_upkeep: Instant::now(),
-            wake: WakeUps::default(),
             closing_by: None,
         }));
         let context = WorkerContext::new(state.clone(), notices_tx.clone());
@@ -268,10 +260,15 @@ impl<H: Handler> Worker<H> {
     /// partitions no longer assigned (or assigned anew). A new queue counts
     /// as readable: records may have arrived before its callback was set.
     fn sync_queues(&self, queues: &mut Queues<H>, state: &mut State<H>) {
-        state.wake.queues_stale = false;
-        queues
-            .retain(|key, (epoch, _)| state.partitions.get(key).is_some_and(|p| p.epoch == *epoch));
-        for (key, partition) in &state.partitions {
+        state.partitions.wake.queues_stale = false;
+        queues.retain(|key, (epoch, _)| {
+            state
+                .partitions
+                .by_key
+                .get(key)
+                .is_some_and(|p| p.epoch == *epoch)
+        });
+        for (key, partition) in &state.partitions.by_key {
             if queues.contains_key(key) {
                 continue;
             }
@@ -283,7 +280,7 @@ impl<H: Handler> Worker<H> {
                     let _ = notices_tx.send(Notice::Readable(readable));
                 });
                 queues.insert(*key, (partition.epoch, queue));
-                state.wake.readable.insert(*key);
+                state.partitions.wake.readable.insert(*key);
             }
         }
     }
@@ -333,7 +330,7 @@ impl<H: Handler> Worker<H> {
                 break;
             }
             let mut state = lock(&self.state);
-            if state.wake.queues_stale {
+            if state.partitions.wake.queues_stale {
                 self.sync_queues(&mut queues, &mut state);
             }
             state.take_readable(&queues);

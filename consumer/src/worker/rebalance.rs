@@ -11,7 +11,6 @@ use rdkafka::TopicPartitionList;
 use tracing::{info, warn};
 
 use super::context::{WorkerContext, UNDELIVERED_REVOKE_AFTER};
-use super::partition::PartitionState;
 use super::{PartitionKey, State};
 use crate::deliver::Handler;
 use crate::metrics;
@@ -49,6 +48,7 @@ impl<H: Handler> State<H> {
         loop {
             let pending: usize = self
                 .partitions
+                .by_key
                 .iter()
                 .filter(|(k, _)| include(k))
                 .map(|(_, p)| p.started.len())
@@ -61,7 +61,7 @@ impl<H: Handler> State<H> {
                 Ok(notice) => self.heed(notice),
                 Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
                     let mut aborted = 0;
-                    for (key, partition) in self.partitions.iter_mut() {
+                    for (key, partition) in self.partitions.by_key.iter_mut() {
                         if !include(key) {
                             continue;
                         }
@@ -127,7 +127,7 @@ impl<H: Handler> State<H> {
         let keys = self.keys_of(revoked);
         let is_revoked = |key: &PartitionKey| keys.contains(key);
         for key in &keys {
-            if let Some(partition) = self.partitions.get_mut(key) {
+            if let Some(partition) = self.partitions.by_key.get_mut(key) {
                 partition.buffer.clear();
             }
         }
@@ -162,15 +162,12 @@ impl<H: Handler> State<H> {
             // redelivery the next owner's dedupe markers (flushed above) drop.
             self.commit(consumer, CommitMode::Async, is_revoked);
         }
-        for key in &keys {
-            self.partitions.remove(key);
-        }
-        self.wake.queues_stale = true;
+        self.partitions.remove(&keys);
         self.gate.drop_waiters(|parked| !keys.contains(&parked.key));
-        metrics::assigned(self.partitions.len());
+        metrics::assigned(self.partitions.by_key.len());
         info!(
             revoked = keys.len(),
-            remaining = self.partitions.len(),
+            remaining = self.partitions.by_key.len(),
             took = ?started.elapsed(),
             "partitions revoked"
         );
@@ -183,10 +180,7 @@ impl<H: Handler> State<H> {
     ) {
         let mut fresh = TopicPartitionList::new();
         for key in self.keys_of(assigned) {
-            self.next_epoch += 1;
-            let state = PartitionState::new(self.next_epoch, self.limits.slots);
-            self.partitions.insert(key, state);
-            self.wake.queues_stale = true;
+            self.partitions.assign(key);
             fresh.add_partition(self.pipeline.ladder.topic(key.stage), key.partition);
         }
         // A partition starts resumed whatever librdkafka remembers (a stop
@@ -197,10 +191,10 @@ impl<H: Handler> State<H> {
             }
         }
         self.load_markers();
-        metrics::assigned(self.partitions.len());
+        metrics::assigned(self.partitions.by_key.len());
         info!(
             assigned = fresh.count(),
-            total = self.partitions.len(),
+            total = self.partitions.by_key.len(),
             "partitions assigned"
         );
     }
@@ -209,9 +203,7 @@ impl<H: Handler> State<H> {
     /// number held, on the loader thread, and forgets those no longer held.
     /// Partitions of those numbers start once the load is in.
     fn load_markers(&mut self) {
-        let mut held: Vec<i32> = self.partitions.keys().map(|k| k.partition).collect();
-        held.sort_unstable();
-        held.dedup();
+        let held = self.partitions.numbers();
         let sets = self.gate.begin_load(&held);
         self.markers.request(&held, sets);
     }
@@ -222,7 +214,7 @@ impl<H: Handler> State<H> {
         for (number, set) in loaded.sets {
             self.gate.finish_load(number, set);
             if self.markers.finish(number, loaded.token) {
-                for (key, partition) in self.partitions.iter_mut() {
+                for (key, partition) in self.partitions.by_key.iter_mut() {
                     if key.partition == number {
                         partition.ready = true;
                     }

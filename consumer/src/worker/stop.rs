@@ -31,14 +31,14 @@ impl<H: Handler> State<H> {
     pub(super) fn stop(&mut self, consumer: &BaseConsumer<WorkerContext<H>>) -> Instant {
         self.pipeline.handoffs.stopping().begin();
         let mut all = TopicPartitionList::new();
-        for (key, partition) in self.partitions.iter_mut() {
+        for (key, partition) in self.partitions.by_key.iter_mut() {
             partition.buffer.clear();
             all.add_partition(self.pipeline.ladder.topic(key.stage), key.partition);
         }
         if all.count() > 0 {
             let _ = consumer.pause(&all);
         }
-        let started = self.started_count();
+        let started = self.partitions.started_count();
         info!(started, "stopping: finishing started work");
         let aborted = self.drain(self.settings.drain_timeout, |_| true);
         if aborted > 0 {

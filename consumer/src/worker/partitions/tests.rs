@@ -1,6 +1,7 @@
 use switchboard_proto::hop::HopState;
 
 use super::*;
+use crate::worker::limits::PartitionLimits;
 
 fn record(offset: i64) -> ConsumedRecord {
     ConsumedRecord {
@@ -74,4 +75,58 @@ fn a_turn_starts_only_a_ready_partition_with_room_and_a_due_head() {
             "ready {ready}, {buffered} buffered, {started}/{limit} started, due {due:?}"
         );
     }
+}
+
+fn key(stage: usize, partition: i32) -> PartitionKey {
+    PartitionKey { stage, partition }
+}
+
+#[test]
+fn partitions_take_records_only_where_held_and_ready_and_within_the_buffer() {
+    let limits = PartitionLimits::for_concurrency(1);
+    let mut held = Partitions::new(limits);
+    let (main_0, retry_0, main_1) = (key(0, 0), key(1, 0), key(0, 1));
+    held.assign(main_0);
+    held.assign(retry_0);
+    held.assign(main_1);
+    assert!(held.wake.queues_stale, "new partitions need queues");
+    assert_eq!(held.numbers(), vec![0, 1], "each partition number once");
+    let epochs: Vec<u64> = [main_0, retry_0, main_1]
+        .iter()
+        .map(|k| held.by_key[k].epoch)
+        .collect();
+    assert_eq!(epochs, vec![1, 2, 3], "every assignment its own epoch");
+
+    // (partition, ready, records received, room left)
+    let table: &[(PartitionKey, bool, i64, usize)] = &[
+        (main_0, false, 0, 0),
+        (main_0, true, 0, limits.buffered),
+        (main_0, true, 5, limits.buffered - 5),
+        (main_1, true, limits.buffered as i64, 0),
+        (main_1, true, limits.buffered as i64 + 3, 0),
+    ];
+    for &(at, ready, received, room) in table {
+        let mut held = Partitions::new(limits);
+        held.assign(at);
+        held.by_key.get_mut(&at).expect("held").ready = ready;
+        for offset in 0..received {
+            assert!(held.receive(at, record(offset)));
+        }
+        assert_eq!(
+            held.room(&at),
+            room,
+            "{at:?} ready {ready}, {received} received"
+        );
+        assert_eq!(held.wake.buffered.contains(&at), received > 0);
+        assert_eq!(held.by_key[&at].buffer.len() as i64, received);
+    }
+
+    assert!(
+        !held.receive(key(2, 0), record(0)),
+        "a record of a partition not held is refused"
+    );
+    assert_eq!(held.room(&key(2, 0)), 0);
+    held.remove(&[main_0, retry_0]);
+    assert_eq!(held.numbers(), vec![1]);
+    assert_eq!(held.started_count(), 0);
 }

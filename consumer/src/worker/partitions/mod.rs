@@ -1,4 +1,8 @@
-//! One assigned partition of one stage's topic, as the poll loop holds it.
+//! The partitions a member holds, as the poll loop keeps them
+//! (`Partitions`): each one's state (its buffer, started tasks, watermark,
+//! slots), which of them a turn visits (`WakeUps`), their limits, and the
+//! loop's one scheduling decision for each ([`Turn`]). Pure bookkeeping:
+//! nothing here talks to Kafka, so it is tested by tables.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -11,6 +15,9 @@ use crate::dedupe::IdHash;
 use crate::record::ConsumedRecord;
 use crate::stage::StageIndex;
 use crate::watermark::Watermark;
+
+use super::limits::PartitionLimits;
+use super::wakeups::WakeUps;
 
 /// A partition of one stage's topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -110,6 +117,84 @@ impl PartitionState {
             ready: false,
             slots: Arc::new(Semaphore::new(slots.max(1))),
         }
+    }
+}
+
+/// The partitions this member holds (see the module docs).
+pub(super) struct Partitions {
+    /// Each assigned partition's state.
+    pub by_key: HashMap<PartitionKey, PartitionState>,
+    /// Which partitions a turn visits, and when the loop wakes.
+    pub wake: WakeUps,
+    /// Each partition's slots, started and buffered limits.
+    pub limits: PartitionLimits,
+    /// The epoch the next assigned partition gets: a task's completion
+    /// names the epoch of its task, so one from before a revocation is
+    /// ignored.
+    next_epoch: u64,
+}
+
+impl Partitions {
+    /// None held yet, each to get `limits`.
+    pub fn new(limits: PartitionLimits) -> Self {
+        Self {
+            by_key: HashMap::new(),
+            wake: WakeUps::default(),
+            limits,
+            next_epoch: 0,
+        }
+    }
+
+    /// Takes `key` on (a new epoch, its markers not loaded yet).
+    pub fn assign(&mut self, key: PartitionKey) {
+        self.next_epoch += 1;
+        let state = PartitionState::new(self.next_epoch, self.limits.slots);
+        self.by_key.insert(key, state);
+        self.wake.queues_stale = true;
+    }
+
+    /// Lets `keys` go.
+    pub fn remove(&mut self, keys: &[PartitionKey]) {
+        for key in keys {
+            self.by_key.remove(key);
+        }
+        self.wake.queues_stale = true;
+    }
+
+    /// How many records `key`'s buffer may still take (none before its
+    /// markers are loaded).
+    pub fn room(&self, key: &PartitionKey) -> usize {
+        match self.by_key.get(key) {
+            Some(p) if p.ready => self.limits.buffered.saturating_sub(p.buffer.len()),
+            _ => 0,
+        }
+    }
+
+    /// Buffers `record`, read from `key`; false when `key` is not held here.
+    pub fn receive(&mut self, key: PartitionKey, record: ConsumedRecord) -> bool {
+        let Some(partition) = self.by_key.get_mut(&key) else {
+            return false;
+        };
+        partition.mark.received(record.offset);
+        if partition.buffer.is_empty() {
+            self.wake.buffered.insert(key);
+        }
+        partition.buffer.push_back(record);
+        true
+    }
+
+    /// Tasks started and not finished, on every partition.
+    pub fn started_count(&self) -> usize {
+        self.by_key.values().map(|p| p.started.len()).sum()
+    }
+
+    /// The partition numbers held (each once, in order): whose delivered
+    /// markers this member needs.
+    pub fn numbers(&self) -> Vec<i32> {
+        let mut held: Vec<i32> = self.by_key.keys().map(|k| k.partition).collect();
+        held.sort_unstable();
+        held.dedup();
+        held
     }
 }
 
