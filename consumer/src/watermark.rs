@@ -13,6 +13,8 @@ pub struct Watermark {
     next: Option<i64>,
     /// The last offset committed (the next offset to read after a restart).
     committed: Option<i64>,
+    /// The last offset sent in a commit, confirmed or not.
+    sent: Option<i64>,
 }
 
 impl Watermark {
@@ -44,6 +46,18 @@ impl Watermark {
             Some(c) if c >= mark => None,
             _ => Some(mark),
         }
+    }
+
+    /// The offset to send in a commit now: one that moved since the last
+    /// one sent, or (`again`) any not confirmed yet.
+    pub fn to_send(&self, again: bool) -> Option<i64> {
+        self.to_commit()
+            .filter(|mark| again || self.sent != Some(*mark))
+    }
+
+    /// Records that a commit of `offset` was sent.
+    pub fn sent(&mut self, offset: i64) {
+        self.sent = Some(offset);
     }
 
     /// Records that `offset` was committed.
@@ -101,5 +115,21 @@ mod tests {
         mark.done(1);
         assert_eq!(mark.to_commit(), Some(2));
         assert_eq!(mark.last_committed(), Some(1));
+    }
+
+    #[test]
+    fn an_unconfirmed_offset_is_sent_again_only_when_asked() {
+        let mut mark = Watermark::default();
+        mark.received(0);
+        mark.done(0);
+        assert_eq!(mark.to_send(false), Some(1), "moved: sent");
+        mark.sent(1);
+        assert_eq!(mark.to_send(false), None, "sent, unchanged: not again");
+        assert_eq!(mark.to_send(true), Some(1), "unconfirmed: again when asked");
+        mark.received(1);
+        mark.done(1);
+        assert_eq!(mark.to_send(false), Some(2), "moved again");
+        mark.committed(2);
+        assert_eq!(mark.to_send(true), None, "confirmed: never again");
     }
 }

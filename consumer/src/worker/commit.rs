@@ -6,24 +6,45 @@
 //! its final commit by asking the broker (OffsetFetch). The commit callback
 //! for asynchronous commits would confirm the others, but librdkafka queues
 //! their results for its own commit callback only, not for the events
-//! rust-rdkafka polls: it never fires, so the timer re-sends an unchanged
-//! watermark (one small request per interval, harmless; noted for the
-//! performance work).
+//! rust-rdkafka polls: it never fires. So the commit interval sends the
+//! watermarks that moved since they were last sent, and every
+//! [`RESEND_UNCONFIRMED_EVERY`] all that are not confirmed (a commit that
+//! failed unseen is sent again that much later at most). Re-sending every
+//! unchanged watermark on every interval cost the broker a write per held
+//! partition twice a second, whatever the traffic: at 384 partitions and
+//! their two retry stages, 2,300 offset records a second (BENCHMARKS.md).
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::warn;
 
+use std::time::Duration;
+
 use super::{PartitionKey, State, WorkerContext};
 use crate::deliver::Handler;
 use crate::metrics;
 
+/// How often the commit interval sends again every watermark the broker
+/// has not confirmed (not only those that moved).
+pub(super) const RESEND_UNCONFIRMED_EVERY: Duration = Duration::from_secs(10);
+
+/// Which watermarks a commit sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sending {
+    /// Those that moved since they were last sent.
+    Moved,
+    /// Every one not confirmed yet.
+    Unconfirmed,
+}
+
 impl<H: Handler> State<H> {
-    /// Commits the watermark of every partition `include` selects.
+    /// Commits the watermark of every partition `include` selects, as
+    /// `sending` says.
     pub(super) fn commit(
         &mut self,
         consumer: &BaseConsumer<WorkerContext<H>>,
         mode: CommitMode,
+        sending: Sending,
         include: impl Fn(&PartitionKey) -> bool,
     ) {
         let mut offsets = TopicPartitionList::new();
@@ -32,7 +53,7 @@ impl<H: Handler> State<H> {
             if !include(key) {
                 continue;
             }
-            if let Some(offset) = partition.mark.to_commit() {
+            if let Some(offset) = partition.mark.to_send(sending == Sending::Unconfirmed) {
                 let topic = self.pipeline.ladder.topic(key.stage);
                 if offsets
                     .add_partition_offset(topic, key.partition, Offset::Offset(offset))
@@ -45,7 +66,15 @@ impl<H: Handler> State<H> {
         if marks.is_empty() {
             return;
         }
-        match (consumer.commit(&offsets, mode), mode) {
+        let result = consumer.commit(&offsets, mode);
+        if result.is_ok() {
+            for (key, offset) in &marks {
+                if let Some(partition) = self.partitions.by_key.get_mut(key) {
+                    partition.mark.sent(*offset);
+                }
+            }
+        }
+        match (result, mode) {
             (Ok(()), CommitMode::Sync) => {
                 for (key, offset) in marks {
                     if let Some(partition) = self.partitions.by_key.get_mut(&key) {

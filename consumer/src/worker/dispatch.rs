@@ -13,6 +13,7 @@ use switchboard_proto::{headers as h, Envelope};
 use switchboard_runtime::time::unix_ms;
 use tracing::{debug, warn};
 
+use super::commit::{Sending, RESEND_UNCONFIRMED_EVERY};
 use super::partitions::Running;
 use super::partitions::Turn;
 use super::{Completion, Notice, Parked, PartitionKey, Queues, State, WorkerContext};
@@ -64,13 +65,20 @@ impl<H: Handler> State<H> {
         }
     }
 
-    /// On the commit interval: commits every watermark, and publishes the
+    /// On the commit interval: commits the watermarks that moved (now and
+    /// then every unconfirmed one), and publishes the
     /// in-flight gauge (counted per event, published at this pace).
     fn commit_turn(&mut self, consumer: &BaseConsumer<WorkerContext<H>>) {
         for (source, count) in &self.started_by_source {
             metrics::in_flight(source, *count);
         }
-        self.commit(consumer, CommitMode::Async, |_| true);
+        let sending = if self.last_resend.elapsed() >= RESEND_UNCONFIRMED_EVERY {
+            self.last_resend = Instant::now();
+            Sending::Unconfirmed
+        } else {
+            Sending::Moved
+        };
+        self.commit(consumer, CommitMode::Async, sending, |_| true);
         self.last_commit = Instant::now();
     }
 

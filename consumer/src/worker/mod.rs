@@ -200,6 +200,8 @@ struct State<H: Handler> {
     last_commit: Instant,
     /// When dedupe claims were last expired and every queue re-checked.
     last_upkeep: Instant,
+    /// When every unconfirmed watermark was last sent again.
+    last_resend: Instant,
     /// Set once the loop is stopping: when flushes, the final commit and
     /// leaving the group must be over.
     closing_by: Option<Instant>,
@@ -243,6 +245,7 @@ impl<H: Handler> Worker<H> {
             markers,
             last_commit: Instant::now(),
             last_upkeep: Instant::now(),
+            last_resend: Instant::now(),
             closing_by: None,
         }));
         let context = WorkerContext::new(state.clone(), notices_tx.clone());

@@ -10,6 +10,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::TopicPartitionList;
 use tracing::{info, warn};
 
+use super::commit::Sending;
 use super::context::{WorkerContext, UNDELIVERED_REVOKE_AFTER};
 use super::{PartitionKey, State};
 use crate::deliver::Handler;
@@ -160,7 +161,12 @@ impl<H: Handler> State<H> {
             // librdkafka completes it only after the rejoin this callback
             // holds up (found by the fault soak). A commit that fails costs a
             // redelivery the next owner's dedupe markers (flushed above) drop.
-            self.commit(consumer, CommitMode::Async, is_revoked);
+            self.commit(
+                consumer,
+                CommitMode::Async,
+                Sending::Unconfirmed,
+                is_revoked,
+            );
         }
         self.partitions.remove(&keys);
         self.gate.drop_waiters(|parked| !keys.contains(&parked.key));

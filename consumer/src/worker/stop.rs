@@ -11,6 +11,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::{info, warn};
 
+use super::commit::Sending;
 use super::{lock, CommittedOffset, State, Stopped, Worker, WorkerContext};
 use crate::deliver::Handler;
 use crate::metrics;
@@ -50,7 +51,7 @@ impl<H: Handler> State<H> {
         let closing_by = Instant::now() + CLOSING;
         self.closing_by = Some(closing_by);
         self.flush_handoffs();
-        self.commit(consumer, CommitMode::Async, |_| true);
+        self.commit(consumer, CommitMode::Async, Sending::Unconfirmed, |_| true);
         for (source, count) in &self.started_by_source {
             metrics::in_flight(source, *count);
         }
@@ -135,7 +136,7 @@ impl<H: Handler> Worker<H> {
                 if state.all_committed() {
                     return true;
                 }
-                state.commit(consumer, CommitMode::Async, |_| true);
+                state.commit(consumer, CommitMode::Async, Sending::Unconfirmed, |_| true);
             }
             // Rebalance callbacks run inside poll; records polled now belong
             // to paused partitions and are read again by the next owner.
