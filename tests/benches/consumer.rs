@@ -179,6 +179,15 @@ async fn main() {
     let delivered_rps = events as f64 / ((last - first).max(1) as f64 / 1000.0);
     let duplicates: usize = downstream.successes().values().map(|n| n - 1).sum();
     let peak_rss = harness::process::memory_mib("VmHWM", consumer.pid());
+    // What an idle member costs the broker: nothing arrives, the partitions
+    // it held stay assigned (commits, fetches, heartbeats).
+    let idle = Duration::from_secs(10);
+    let (broker_idle_before, consumer_idle_before) =
+        (cpu_time_us(broker_pid), cpu_time_us(consumer.pid()));
+    tokio::time::sleep(idle).await;
+    let idle_per_s = |before: f64, pid: u32| (cpu_time_us(pid) - before) / idle.as_secs_f64() / 1e3;
+    let broker_idle = idle_per_s(broker_idle_before, broker_pid);
+    let consumer_idle = idle_per_s(consumer_idle_before, consumer.pid());
     let exchange = consumer
         .metric(&format!("{}_sum", metrics::DELIVERY_DURATION), &[])
         .await
@@ -204,6 +213,9 @@ async fn main() {
     println!(
         "  CPU per event: consumer {:.1} us + downstream {:.1} us, broker {:.1} us (naive: consumer and downstream {:.1} us, broker {:.1} us)",
         ours_cpu[1], ours_cpu[2], ours_cpu[0], naive_cpu[1], naive_cpu[0]
+    );
+    println!(
+        "  idle afterwards: broker {broker_idle:.1} ms of CPU per second, consumer {consumer_idle:.1} ms per second"
     );
     println!("  bare read  {ceiling_rps:>9.0} records/s (a bare consumer doing nothing, from its first record: librdkafka's prefetch)");
     slow_destination(&bootstrap, partitions).await;
