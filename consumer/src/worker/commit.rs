@@ -26,7 +26,7 @@ use crate::metrics;
 
 /// How often the commit interval sends again every watermark the broker
 /// has not confirmed (not only those that moved).
-pub(super) const RESEND_UNCONFIRMED_EVERY: Duration = Duration::from_secs(10);
+pub(super) const RESEND_UNCONFIRMED_EVERY: Duration = Duration::from_secs(2);
 
 /// Which watermarks a commit sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
