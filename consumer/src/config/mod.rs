@@ -353,12 +353,7 @@ impl ConsumerConfig {
 
 /// An environment of `pairs`, for the unit tests that load settings.
 #[cfg(test)]
-pub(crate) fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
+pub(crate) use layering::vars;
 
 #[cfg(test)]
 mod tests;

@@ -3,16 +3,10 @@
 use super::*;
 use crate::locator::Locator;
 use crate::source::IdFallback;
+use switchboard_runtime::config::vars;
 
 /// The built-in source, explicitly open: the smallest valid configuration.
 const OPEN: &str = "[sources.genesys]\nauth = { scheme = \"none\" }\n";
-
-fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
 
 #[test]
 fn no_config_is_refused_naming_the_builtin_source_that_would_be_open() {

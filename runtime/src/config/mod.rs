@@ -167,6 +167,15 @@ pub fn load_str_renaming<T: DeserializeOwned>(
     Ok((value, used.taken()))
 }
 
+/// An environment of `pairs`, as [`load`] takes it (tests and examples give
+/// their variables this way instead of the process's).
+pub fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
 /// Refuses to start while an old variable name is set, naming the new one.
 pub fn refuse_renamed(
     vars: &BTreeMap<String, String>,

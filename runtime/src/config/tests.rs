@@ -22,13 +22,6 @@ const ENV: &[EnvVar] = &[
     EnvVar::scalar("S_COUNT", "limits.count"),
 ];
 
-fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
 #[test]
 fn the_environment_wins_over_the_file_and_the_defaults() {
     let text = "name = \"file\"\nwait = \"1s\"\n[limits]\ncount = 2\n";
