@@ -36,13 +36,6 @@ pub enum Outcome {
     Permanent(String),
 }
 
-impl Outcome {
-    /// Whether a later attempt could succeed.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, Outcome::Retryable(_))
-    }
-}
-
 /// How one HTTP exchange ended.
 pub(super) enum Answer {
     /// The event's outcome: delivered, or rejected for what it is.
