@@ -8,7 +8,8 @@
 #                               # (also at 5 k/s with KAFKA_LINGER_MS=5), markers
 #   BENCH_SECS=10 scripts/bench.sh
 #   BENCH_SKIP_MARKERS=1 scripts/bench.sh   # the 1 M-marker bench takes a few minutes
-#   (then: the cost of one `consumer events trace` over a day of one partition,
+#   (then: the broker's CPU per delivered marker by the marker producer's settings,
+#   the cost of one `consumer events trace` over a day of one partition,
 #   and the consumer's CPU per event with a destination filter taking 5 % and 100 %)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,10 +34,12 @@ out="target/bench/$(date -u +%Y%m%dT%H%M%SZ).txt"
   if [ -z "${BENCH_SKIP_MARKERS:-}" ]; then
     cargo bench -q -p switchboard-tests --bench markers
   fi
+  # What a delivered marker costs the broker, by the hand-off producer's linger.
+  cargo bench -q -p switchboard-tests --bench marker_writes
   cargo bench -q -p switchboard-tests --bench trace
   cargo bench -q -p switchboard-tests --bench filter
 } 2>&1 | tee "$out"
 
 echo
 echo "== summary (full output: $out)"
-grep -E '^gateway bench|^(ceiling|gateway|bare producer) \(|^ratio|^CPU per|^gateway peak RSS|^consumer:|^  (delivered|ceiling|ratio|bare read|first delivery)|^e2e bench|^  CPU per event|^[0-9]+/s|^markers:|^  (assignment|consumer RSS|ceiling:)|^filter:|^  (no filter|5 % taken|100 % taken)' "$out" || true
+grep -E '^gateway bench|^(ceiling|gateway|bare producer) \(|^ratio|^CPU per|^gateway peak RSS|^consumer:|^  (delivered|ceiling|ratio|bare read|first delivery)|^e2e bench|^  CPU per event|^[0-9]+/s|^markers:|^  (assignment|consumer RSS|ceiling:)|^filter:|^  (no filter|5 % taken|100 % taken)|^marker writes:|^  round |^  of the broker' "$out" || true

@@ -167,7 +167,29 @@ pub async fn listening_addr(child: &mut Child, log: &Path, message: &str) -> Soc
 
 /// User + system CPU time of `pid` so far, µs (from `/proc/<pid>/stat`).
 pub fn cpu_time_us(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat_cpu_us(&format!("/proc/{pid}/stat"))
+}
+
+/// User + system CPU time so far, µs, of those threads of `pid` whose name
+/// contains `name`: a JVM's JIT compiler threads are "C2 CompilerThread0"
+/// and the like, so a bench can tell a cold broker's compiling from its work.
+pub fn threads_cpu_time_us(pid: u32, name: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .map(|task| task.path())
+        .filter(|path| {
+            std::fs::read_to_string(path.join("comm")).is_ok_and(|comm| comm.contains(name))
+        })
+        .map(|path| stat_cpu_us(&path.join("stat").to_string_lossy()))
+        .sum()
+}
+
+/// User + system CPU time in a `/proc` `stat` file, µs.
+fn stat_cpu_us(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the command name (which may hold spaces) start after ')'.
     let fields: Vec<&str> = stat
         .rsplit_once(')')
