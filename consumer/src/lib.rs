@@ -53,7 +53,7 @@
 //! The walk now reaches the end: `process.rs`, `destination/mod.rs`,
 //! `destination/exchange.rs`, `destination/mod.rs` again (the one return: the
 //! destination settles its answer after the exchange), `hop/mod.rs`,
-//! `handoff.rs`, `events.rs`, `metrics/mod.rs`. One name over the five aimed
+//! `handoff/mod.rs`, `events.rs`, `metrics/mod.rs`. One name over the five aimed
 //! at: `event_id` is the log field every outcome carries.
 //!
 //! # Glossary
@@ -66,9 +66,11 @@
 //!   is where the ladder ends.
 //! - **delivered**: the destination answered 2xx. Only that. A record the
 //!   broker took is **acknowledged** (`switchboard_runtime::kafka::Acked`).
-//! - **hand off** ([`handoff`]): the consumer produces a record itself and
-//!   waits for the broker's acknowledgement before it counts: a hop, a
-//!   delivered marker, a replay fence.
+//! - **hand off** ([`handoff`]): the consumer produces a record itself: a
+//!   hop (it counts once the broker acknowledges it), a delivered marker
+//!   (queued, never awaited), a replay fence. Two producers write them
+//!   ([`handoff::Producers`]): the **hand-off producer** (hops and pointers,
+//!   a 10 ms linger) and the **marker producer** (markers, `marker_linger`).
 //! - **hop**: one move of a record along the ladder, to the next retry
 //!   stage or to the DLT (where it goes: [`hop::HopTo`]); it rewrites the **hop headers**
 //!   (`switchboard_proto::hop`: attempt, due time, error chain, origin).

@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::ConsumerConfig;
 use crate::destination::Destinations;
-use crate::handoff::Handoffs;
+use crate::handoff::{Handoffs, Producers};
 use crate::process::Pipeline;
 use crate::topics::{check_group_topics, smaller_message_limits};
 use crate::worker::{Stopped, Worker};
@@ -61,13 +61,12 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
     tokio::task::spawn_blocking(move || access::check(&settings, &needs))
         .await?
         .map_err(switchboard_runtime::exit::Coded::from)?;
-    let producer = crate::handoff::producer(&config.producer_kafka)
-        .context("cannot create the hand-off producer")?;
+    let producers = Producers::new(&config).context("cannot create the hand-off producers")?;
     // One stop, read by readiness, the poll loop and the hand-offs.
     let stop = Shutdown::new();
     let pipeline = Arc::new(Pipeline {
         handler: Destinations::new(config.http.clone()),
-        handoffs: Handoffs::new(producer, stop.clone()),
+        handoffs: Handoffs::new(producers, stop.clone()),
         ladder: config.ladder.clone(),
         member: member(&config),
         filters: config.http.filters.clone(),
@@ -106,21 +105,29 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
         metrics.clone(),
         trace,
     ));
-    // Supervision keeps the hand-off producer usable and warm for its
+    // Supervision keeps the hand-off producers usable and warm for their
     // first write; readiness reports what it found.
-    let supervision = tokio::spawn(switchboard_runtime::kafka::supervise(
-        pipeline.handoffs.producer().clone(),
-        topics,
-        PROBE_INTERVAL,
-        METADATA_TIMEOUT,
-    ));
+    let supervision: Vec<_> = pipeline
+        .handoffs
+        .producers()
+        .each()
+        .into_iter()
+        .map(|producer| {
+            tokio::spawn(switchboard_runtime::kafka::supervise(
+                producer,
+                topics.clone(),
+                PROBE_INTERVAL,
+                METADATA_TIMEOUT,
+            ))
+        })
+        .collect();
     let probe_pipeline = pipeline.clone();
     let probe = tokio::spawn(admin::watch_readiness(
         health.clone(),
         crate::metrics::BROKER_READY,
         PROBE_INTERVAL,
         move || {
-            probe_pipeline.handoffs.producer().health()?;
+            probe_pipeline.handoffs.producers().health()?;
             match probe_pipeline.handoffs.stuck() {
                 0 => Ok(()),
                 stuck => Err(format!(
@@ -162,11 +169,13 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
     }
     .unwrap_or_else(|_| Err("the poll loop panicked".to_owned()));
     probe.abort();
-    supervision.abort();
+    for supervision in &supervision {
+        supervision.abort();
+    }
     upkeep.abort();
     server.abort();
     let flushed =
-        tokio::task::spawn_blocking(move || pipeline.handoffs.producer().flush(FINAL_FLUSH))
+        tokio::task::spawn_blocking(move || pipeline.handoffs.producers().flush(FINAL_FLUSH))
             .await?;
     if let Err(error) = flushed {
         warn!(%error, "hand-off producer flush did not finish; unacknowledged hand-offs were not committed and will be redone");

@@ -15,7 +15,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use switchboard_consumer::deliver::{Handler, Outcome};
-use switchboard_consumer::handoff::Handoffs;
+use switchboard_consumer::handoff::{Handoffs, Producers};
 use switchboard_consumer::process::Pipeline;
 use switchboard_consumer::stage::{parse_retry_stages, Ladder};
 use switchboard_consumer::worker::{Worker, WorkerSettings};
@@ -106,12 +106,12 @@ async fn a_refused_commit_is_sent_again_until_the_broker_has_it() {
         ("auto.offset.reset", "earliest"),
         ("partition.assignment.strategy", "range"),
     ]);
-    let handoff = switchboard_consumer::handoff::producer(&KafkaSettings::from_pairs([
+    let producer = KafkaSettings::from_pairs([
         ("bootstrap.servers", bootstrap.as_str()),
         ("enable.idempotence", "true"),
         ("acks", "all"),
-    ]))
-    .expect("hand-off producer");
+    ]);
+    let handoff = Producers::with(&producer, &producer).expect("hand-off producers");
     let stop = Shutdown::new();
     let pipeline = Arc::new(Pipeline {
         handler: Instant200(delivered.clone()),

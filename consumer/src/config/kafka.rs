@@ -116,6 +116,30 @@ pub fn producer_settings(client_id: &str, given: &KafkaSettings) -> KafkaSetting
     settings
 }
 
+/// The marker producer's settings: the hand-off producer's `hand_off`
+/// settings with `linger` and a client id of its own.
+///
+/// Markers have a producer of their own because nothing waits on them: a
+/// hop holds its partition's slot until acknowledged, a marker never. On
+/// Kafka each produce request costs the broker more than the small records
+/// in it, so the markers' longer linger (50 ms by default) writes the same
+/// markers in a fifth of the requests (BENCHMARKS.md, `marker_writes`), at
+/// the price of a crash losing the last 50 ms of markers instead of 10
+/// (those events can be delivered again by the next owner).
+pub fn marker_producer_settings(
+    client_id: &str,
+    hand_off: &KafkaSettings,
+    linger: std::time::Duration,
+) -> KafkaSettings {
+    let mut settings = hand_off.clone();
+    settings.set(
+        "client.id",
+        format!("switchboard-consumer-markers-{client_id}"),
+    );
+    settings.set("linger.ms", linger.as_millis().to_string());
+    settings
+}
+
 /// The hand-off producer's default `linger.ms` (see [`producer_settings`]).
 pub const HANDOFF_LINGER_MS: u32 = 10;
 

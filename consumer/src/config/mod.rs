@@ -69,6 +69,10 @@ pub mod env {
     pub const DEDUPE_WINDOW: &str = "CONSUMER_DEDUPE_WINDOW";
     /// How often finished work is committed (`500ms`).
     pub const COMMIT_INTERVAL: &str = "CONSUMER_COMMIT_INTERVAL";
+    /// How long a delivered marker may wait in the marker producer to
+    /// share its batch (`50ms`): markers are never awaited, and each batch
+    /// costs the broker more than its records (BENCHMARKS.md).
+    pub const MARKER_LINGER: &str = "CONSUMER_MARKER_LINGER";
     /// How long a stop or a revocation waits for in-flight work (`10s`).
     pub const SHUTDOWN_GRACE: &str = "CONSUMER_SHUTDOWN_GRACE";
     /// This member's stable identity in the group (static membership;
@@ -98,6 +102,7 @@ pub mod env {
         EnvVar::text(METRICS_LISTEN, "metrics_listen"),
         EnvVar::text(DEDUPE_WINDOW, "dedupe_window"),
         EnvVar::text(COMMIT_INTERVAL, "commit_interval"),
+        EnvVar::text(MARKER_LINGER, "marker_linger"),
         EnvVar::text(SHUTDOWN_GRACE, "shutdown_grace"),
         EnvVar::text(INSTANCE_ID, "instance_id"),
         EnvVar::scalar(TRACE_ENDPOINT, "trace_endpoint"),
@@ -127,6 +132,7 @@ pub mod env {
         METRICS_LISTEN,
         DEDUPE_WINDOW,
         COMMIT_INTERVAL,
+        MARKER_LINGER,
         SHUTDOWN_GRACE,
         INSTANCE_ID,
         TRACE_ENDPOINT,
@@ -149,6 +155,13 @@ pub const DEFAULT_GROUP: &str = "switchboard";
 /// Delivery slots per partition when `CONSUMER_CONCURRENCY` is not set.
 pub const DEFAULT_CONCURRENCY: usize = 32;
 
+/// The marker producer's default linger ([`env::MARKER_LINGER`]).
+pub const DEFAULT_MARKER_LINGER: Duration = Duration::from_millis(50);
+
+/// The longest marker linger allowed: a crash loses the markers still
+/// waiting, and each lost one can let a copy of its event through.
+pub const MAX_MARKER_LINGER: Duration = Duration::from_secs(1);
+
 /// The settings as written (file and environment), before validation.
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -164,6 +177,8 @@ struct ConsumerSettings {
     dedupe_window: Duration,
     #[serde(with = "humantime_serde")]
     commit_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    marker_linger: Duration,
     #[serde(with = "humantime_serde")]
     shutdown_grace: Option<Duration>,
     instance_id: Option<String>,
@@ -183,6 +198,7 @@ impl Default for ConsumerSettings {
             retry_stages: None,
             dedupe_window: Duration::from_secs(24 * 3600),
             commit_interval: Duration::from_millis(500),
+            marker_linger: DEFAULT_MARKER_LINGER,
             shutdown_grace: None,
             instance_id: None,
             trace_endpoint: false,
@@ -232,8 +248,11 @@ pub struct ConsumerConfig {
     pub worker: WorkerSettings,
     /// librdkafka settings of the group consumer (and the marker reader).
     pub consumer_kafka: KafkaSettings,
-    /// librdkafka settings of the hand-off producer.
+    /// librdkafka settings of the hand-off producer (hops, pointers).
     pub producer_kafka: KafkaSettings,
+    /// librdkafka settings of the marker producer: the hand-off producer's,
+    /// with the marker linger and a client id of its own.
+    pub marker_kafka: KafkaSettings,
 }
 
 impl ConsumerConfig {
@@ -298,8 +317,19 @@ impl ConsumerConfig {
             consumer_kafka.set("group.instance.id", id.trim());
         }
         let producer_kafka = kafka::producer_settings(&client_id, &given);
+        if settings.marker_linger > MAX_MARKER_LINGER {
+            return Err(ConfigError::invalid(
+                env::MARKER_LINGER,
+                format!(
+                    "{:?} is over {MAX_MARKER_LINGER:?}: a crash loses the markers still waiting, and each can let a copy of its event through",
+                    settings.marker_linger
+                ),
+            ));
+        }
+        let marker_kafka =
+            kafka::marker_producer_settings(&client_id, &producer_kafka, settings.marker_linger);
         kafka::require_co_partitioning(&consumer_kafka)?;
-        for settings in [&consumer_kafka, &producer_kafka] {
+        for settings in [&consumer_kafka, &producer_kafka, &marker_kafka] {
             settings
                 .check()
                 .map_err(|why| ConfigError::invalid("librdkafka settings", why))?;
@@ -323,6 +353,7 @@ impl ConsumerConfig {
             worker,
             consumer_kafka,
             producer_kafka,
+            marker_kafka,
         })
     }
 

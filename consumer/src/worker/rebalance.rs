@@ -95,7 +95,7 @@ impl<H: Handler> State<H> {
         if let Err(error) = self
             .pipeline
             .handoffs
-            .producer()
+            .producers()
             .flush(bound.min(PARTITION_MOVE_FLUSH))
         {
             warn!(%error, "delivered markers not acknowledged before the partition move; the next owner may deliver those events again");

@@ -50,6 +50,41 @@ fn the_environment_alone_configures_a_consumer() {
 }
 
 #[test]
+fn markers_have_a_producer_of_their_own_with_a_longer_linger() {
+    let env = |extra: &[(&str, &str)]| {
+        let mut pairs = vec![
+            ("DESTINATION_URL", "http://crm.internal/hook"),
+            ("HOSTNAME", "member-0"),
+            ("KAFKA_LINGER_MS", "2"),
+        ];
+        pairs.extend_from_slice(extra);
+        ConsumerConfig::load(None, &vars(&pairs))
+    };
+    let config = env(&[]).expect("valid");
+    // The operator's linger is the hops'; markers keep theirs.
+    assert_eq!(config.producer_kafka.get("linger.ms"), Some("2"));
+    assert_eq!(config.marker_kafka.get("linger.ms"), Some("50"));
+    assert_eq!(
+        config.marker_kafka.get("client.id"),
+        Some("switchboard-consumer-markers-member-0")
+    );
+    // Everything else is the hand-off producer's: durable the same way.
+    for key in ["acks", "enable.idempotence", "compression.type"] {
+        assert_eq!(
+            config.marker_kafka.get(key),
+            config.producer_kafka.get(key),
+            "{key}"
+        );
+    }
+    let config = env(&[("CONSUMER_MARKER_LINGER", "100ms")]).expect("valid");
+    assert_eq!(config.marker_kafka.get("linger.ms"), Some("100"));
+    let error = env(&[("CONSUMER_MARKER_LINGER", "2s")])
+        .expect_err("over the bound")
+        .to_string();
+    assert!(error.contains("CONSUMER_MARKER_LINGER"), "{error}");
+}
+
+#[test]
 fn a_consumer_without_a_downstream_refuses_to_start() {
     let config = ConsumerConfig::load(None, &vars(&[])).expect("operators need no downstream");
     let error = config.require_destination().expect_err("no destination");

@@ -95,7 +95,7 @@ pub async fn redrive(
     rate: u32,
     progress: impl Fn(usize),
 ) -> Result<usize, OpsError> {
-    let producer = crate::handoff::producer(producer_kafka)?;
+    let producer = crate::handoff::replaceable("hand-off", producer_kafka)?;
     let period = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
     let mut ticks = tokio::time::interval(period);
     let mut sent = 0;

@@ -131,7 +131,7 @@ async fn write_copy(
     topic: &str,
     now_ms: i64,
 ) -> Result<(), OpsError> {
-    let producer = handoff::producer(&config.producer_kafka)?;
+    let producer = handoff::replaceable("hand-off", &config.producer_kafka)?;
     let copy = Handoff {
         topic,
         partition: original.origin.partition,

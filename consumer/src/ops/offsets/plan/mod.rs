@@ -106,7 +106,7 @@ pub fn write_fences(
         .build()
         .map_err(|e| OpsError::Failed(format!("cannot start a runtime: {e}")))?;
     runtime.block_on(async {
-        let producer = crate::handoff::producer(producer_kafka)?;
+        let producer = crate::handoff::replaceable("hand-off", producer_kafka)?;
         for (partition, fence) in fences {
             let fence = MarkerRecord::fence(*partition, fence);
             let record = FutureRecord::to(marker_topic)

@@ -1,8 +1,9 @@
 //! Records the consumer hands on: to a retry stage, to the dead-letter topic,
-//! and delivered markers to the dedupe log. They are written with the
-//! runtime's [`ReplaceableProducer`] (idempotent, `acks=all`, replaced when
-//! its state breaks, flushed when retired); a hand-off counts only on the
-//! broker's acknowledgement, because the source offset is committed on it.
+//! and delivered markers to the dedupe log. They are written with two of the
+//! runtime's [`ReplaceableProducer`]s ([`Producers`]: idempotent, `acks=all`,
+//! replaced when its state breaks, flushed when retired); a hop counts only
+//! on the broker's acknowledgement, because the source offset is committed
+//! on it.
 //!
 //! [`Handoffs`] owns the consumer's hand-offs: a hop is produced until the
 //! broker acknowledges it (a transient error is retried with backoff, a
@@ -12,19 +13,22 @@
 //! reported ([`crate::events::settled`]).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::FutureRecord;
 use switchboard_runtime::kafka::permanent::{error_is_permanent, is_refused_right};
-use switchboard_runtime::kafka::{KafkaSettings, RebuildPolicy, ReplaceableProducer};
+use switchboard_runtime::kafka::ReplaceableProducer;
 use switchboard_runtime::shutdown::Shutdown;
 use tracing::{error, warn};
 
 use crate::events::{self, Report};
 use crate::metrics;
+
+mod producers;
+
+pub use producers::{replaceable, Producers};
 
 /// One record to hand on.
 #[derive(Clone)]
@@ -53,18 +57,6 @@ impl<'a> Handoff<'a> {
             None => record,
         }
     }
-}
-
-/// Builds the hand-off producer from `settings`, replaced by the runtime's
-/// standard policy when it breaks or stalls.
-pub fn producer(settings: &KafkaSettings) -> Result<Arc<ReplaceableProducer>, KafkaError> {
-    ReplaceableProducer::new(
-        "hand-off",
-        settings,
-        RebuildPolicy::standard(settings),
-        crate::metrics::PRODUCER_REBUILDS,
-    )
-    .map(Arc::new)
 }
 
 /// Produces `handoff` and waits for the broker's acknowledgement.
@@ -102,25 +94,25 @@ pub enum Handed {
 
 /// The consumer's hand-offs (see the module docs).
 pub struct Handoffs {
-    producer: Arc<ReplaceableProducer>,
+    producers: Producers,
     stopping: Shutdown,
     stuck: AtomicUsize,
 }
 
 impl Handoffs {
-    /// Hand-offs written by `producer` that stop retrying once `stopping`
+    /// Hand-offs written by `producers` that stop retrying once `stopping`
     /// has begun.
-    pub fn new(producer: Arc<ReplaceableProducer>, stopping: Shutdown) -> Self {
+    pub fn new(producers: Producers, stopping: Shutdown) -> Self {
         Self {
-            producer,
+            producers,
             stopping,
             stuck: AtomicUsize::new(0),
         }
     }
 
-    /// The producer (its health, its final flush).
-    pub fn producer(&self) -> &Arc<ReplaceableProducer> {
-        &self.producer
+    /// The producers (their health, their flushes).
+    pub fn producers(&self) -> &Producers {
+        &self.producers
     }
 
     /// The process's stop.
@@ -171,7 +163,11 @@ impl Handoffs {
     /// Queues `handoff` without waiting: a failure is logged and counted.
     fn detached(&self, handoff: Handoff<'_>) {
         let topic = handoff.topic.to_owned();
-        match self.producer.send_detached(handoff.into_record()) {
+        match self
+            .producers
+            .markers()
+            .send_detached(handoff.into_record())
+        {
             Ok(acknowledged) => {
                 tokio::spawn(async move {
                     if let Err(error) = acknowledged.await {
@@ -194,7 +190,7 @@ impl Handoffs {
         let mut stuck = Stuck::new(&self.stuck);
         let topic = handoff.topic;
         loop {
-            match send(&self.producer, handoff.clone()).await {
+            match send(self.producers.hops(), handoff.clone()).await {
                 Ok(()) => return Acknowledged::Yes,
                 Err(error) if refusal == Refusal::Holds && error_is_permanent(&error) => {
                     stuck.count(|stuck| {
