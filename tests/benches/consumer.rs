@@ -11,7 +11,8 @@
 //! BENCH_LATENCY_MS and BENCH_LATENCY_EVENTS for the second run, which BENCH_LATENCY_EVENTS=0
 //! skips). Besides the rate and the CPU per event it prints the time from the consumer's start
 //! to its first delivery and its peak RSS: with BENCH_PARTITIONS they show how cost grows with
-//! the partitions a member holds.
+//! the partitions a member holds. BENCH_MEMBERS (default 1) starts that many members of the group at
+//! once: the rate is the group's, the CPU per event the members' together, the RSS each member's.
 //!
 //! The broker is warmed first (BENCH_WARMUP_EVENTS, 0 to skip): the product consumer delivers that
 //! many events of a topic and group of their own, so the JVM has compiled the marker-write and
@@ -121,6 +122,7 @@ async fn delivery_ceiling(
 async fn main() {
     let events: usize = harness::bench_setting("BENCH_EVENTS", 100_000);
     let partitions: i32 = harness::bench_setting("BENCH_PARTITIONS", 3);
+    let members: usize = harness::bench_setting("BENCH_MEMBERS", 1);
     let broker = Kafka::start().await;
     let bootstrap = broker.bootstrap();
     let main = "bench-consumer";
@@ -174,9 +176,31 @@ async fn main() {
         .collect();
     env.push(("RUST_LOG", "info"));
     let started_ms = downstream::unix_ms();
-    let consumer = ConsumerProcess::start(&bootstrap, main, group, &downstream.url(), &env).await;
-    let ours_pids = [broker_pid, consumer.pid(), bench_pid];
+    // The members start together (a sequential start would rebalance the
+    // group once per member while the first one delivers).
+    let starting: Vec<_> = (0..members)
+        .map(|_| {
+            let (bootstrap, url) = (bootstrap.clone(), downstream.url());
+            let env: Vec<(String, String)> = env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            tokio::spawn(async move {
+                let env: Vec<(&str, &str)> =
+                    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                ConsumerProcess::start(&bootstrap, main, group, &url, &env).await
+            })
+        })
+        .collect();
+    let mut consumers = Vec::with_capacity(members);
+    for member in starting {
+        consumers.push(member.await.expect("member started"));
+    }
+    let consumer = &consumers[0];
+    let member_pids: Vec<u32> = consumers.iter().map(ConsumerProcess::pid).collect();
+    let ours_pids = [broker_pid, bench_pid];
     let ours_before = cpu_of(&ours_pids);
+    let members_before: f64 = cpu_of(&member_pids).iter().sum();
     let ours_jit_before = jit_us(broker_pid);
     eventually(
         "every event delivered",
@@ -186,6 +210,7 @@ async fn main() {
     .await;
     let took = started.elapsed();
     let ours_cpu = per_event(&ours_before, &cpu_of(&ours_pids));
+    let members_cpu = (cpu_of(&member_pids).iter().sum::<f64>() - members_before) / events as f64;
     let ours_jit = compiling(ours_jit_before);
     // The rate over the delivery window, so the group join and marker load
     // do not count against the worker.
@@ -194,32 +219,38 @@ async fn main() {
     let last = seen.iter().map(|s| s.at_ms).max().unwrap_or(0);
     let delivered_rps = events as f64 / ((last - first).max(1) as f64 / 1000.0);
     let duplicates: usize = downstream.successes().values().map(|n| n - 1).sum();
-    let peak_rss = harness::process::memory_mib("VmHWM", consumer.pid());
+    let peak_rss: Vec<String> = member_pids
+        .iter()
+        .map(|pid| format!("{:.0}", harness::process::memory_mib("VmHWM", *pid)))
+        .collect();
+    let peak_rss = peak_rss.join(" / ");
     // What an idle member costs the broker: nothing arrives, the partitions
     // it held stay assigned (commits, fetches, heartbeats).
     let idle = Duration::from_secs(10);
-    let (broker_idle_before, consumer_idle_before) =
-        (cpu_time_us(broker_pid), cpu_time_us(consumer.pid()));
+    let (broker_idle_before, consumer_idle_before) = (
+        cpu_time_us(broker_pid),
+        cpu_of(&member_pids).iter().sum::<f64>(),
+    );
     tokio::time::sleep(idle).await;
-    let idle_per_s = |before: f64, pid: u32| (cpu_time_us(pid) - before) / idle.as_secs_f64() / 1e3;
-    let broker_idle = idle_per_s(broker_idle_before, broker_pid);
-    let consumer_idle = idle_per_s(consumer_idle_before, consumer.pid());
+    let idle_per_s = |before: f64, now: f64| (now - before) / idle.as_secs_f64() / 1e3;
+    let broker_idle = idle_per_s(broker_idle_before, cpu_time_us(broker_pid));
+    let consumer_idle = idle_per_s(consumer_idle_before, cpu_of(&member_pids).iter().sum());
     let exchange = consumer
         .metric(&format!("{}_sum", metrics::DELIVERY_DURATION), &[])
         .await
         / consumer
             .metric(&format!("{}_count", metrics::DELIVERY_DURATION), &[])
             .await;
-    drop(consumer);
+    drop(consumers);
     println!(
-        "consumer: {events} events, {partitions} partitions, downstream answering 200 at once"
+        "consumer: {events} events, {partitions} partitions, {members} member(s), downstream answering 200 at once"
     );
     println!(
         "  delivered  {delivered_rps:>9.0} events/s from first to last delivery ({took:.2?} with the group join), {duplicates} duplicates"
     );
     println!("  mean downstream exchange {:.2} ms", exchange * 1000.0);
     println!(
-        "  first delivery {} ms after the consumer was started (group join, assignment, markers loaded); consumer peak RSS {peak_rss:.0} MiB",
+        "  first delivery {} ms after the consumer was started (group join, assignment, markers loaded); consumer peak RSS {peak_rss} MiB",
         first - started_ms
     );
     println!(
@@ -228,7 +259,7 @@ async fn main() {
     println!("  ratio      {:>9.2}", delivered_rps / delivery_ceiling_rps);
     println!(
         "  CPU per event: consumer {:.1} us + downstream {:.1} us, broker {:.1} us (naive: consumer and downstream {:.1} us, broker {:.1} us)",
-        ours_cpu[1], ours_cpu[2], ours_cpu[0], naive_cpu[1], naive_cpu[0]
+        members_cpu, ours_cpu[1], ours_cpu[0], naive_cpu[1], naive_cpu[0]
     );
     println!(
         "  of the broker's CPU per event, its JIT compiler: {ours_jit:.1} us (naive's run: {naive_jit:.1} us)"
