@@ -12,6 +12,8 @@
 //! marker is queued without waiting, and once the record is settled it is
 //! reported ([`crate::events::settled`]).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -19,8 +21,9 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::FutureRecord;
 use switchboard_runtime::kafka::permanent::{error_is_permanent, is_refused_right};
-use switchboard_runtime::kafka::ReplaceableProducer;
+use switchboard_runtime::kafka::{Acked, ReplaceableProducer};
 use switchboard_runtime::shutdown::Shutdown;
+use tokio::sync::mpsc;
 use tracing::{error, warn};
 
 use crate::events::{self, Report};
@@ -92,21 +95,33 @@ pub enum Handed {
     Stopped,
 }
 
+/// A queued marker's acknowledgement, and its topic (for the log).
+type MarkerAck = (
+    String,
+    Pin<Box<dyn Future<Output = Result<Acked, KafkaError>> + Send>>,
+);
+
 /// The consumer's hand-offs (see the module docs).
 pub struct Handoffs {
     producers: Producers,
     stopping: Shutdown,
     stuck: AtomicUsize,
+    /// Queued markers' acknowledgements, to the one task that awaits them.
+    marker_acks: mpsc::UnboundedSender<MarkerAck>,
 }
 
 impl Handoffs {
     /// Hand-offs written by `producers` that stop retrying once `stopping`
-    /// has begun.
+    /// has begun. Call it inside the runtime: it starts the task that
+    /// awaits the markers' acknowledgements.
     pub fn new(producers: Producers, stopping: Shutdown) -> Self {
+        let (marker_acks, acks) = mpsc::unbounded_channel();
+        tokio::spawn(await_marker_acks(acks));
         Self {
             producers,
             stopping,
             stuck: AtomicUsize::new(0),
+            marker_acks,
         }
     }
 
@@ -160,22 +175,26 @@ impl Handoffs {
         handed
     }
 
-    /// Queues `handoff` without waiting: a failure is logged and counted.
+    /// Queues `handoff` without waiting: a failure is logged and counted
+    /// (by the one task awaiting every marker's acknowledgement, not a
+    /// task per marker: a batch's acknowledgements wake it once).
     fn detached(&self, handoff: Handoff<'_>) {
-        let topic = handoff.topic.to_owned();
+        let topic = handoff.topic;
         match self
             .producers
             .markers()
             .send_detached(handoff.into_record())
         {
             Ok(acknowledged) => {
-                tokio::spawn(async move {
-                    if let Err(error) = acknowledged.await {
-                        detached_lost(&topic, &error);
-                    }
-                });
+                let queued = self
+                    .marker_acks
+                    .send((topic.to_owned(), Box::pin(acknowledged)));
+                if queued.is_err() {
+                    // Only if that task is gone: the marker is queued all the same.
+                    warn!(topic, "a marker's acknowledgement is not awaited");
+                }
             }
-            Err(error) => detached_lost(&topic, &error),
+            Err(error) => detached_lost(topic, &error),
         }
     }
 
@@ -274,6 +293,17 @@ impl Drop for Stuck<'_> {
     fn drop(&mut self) {
         if self.counted {
             metrics::stuck(self.count.fetch_sub(1, Ordering::Relaxed) - 1);
+        }
+    }
+}
+
+/// Awaits queued markers' acknowledgements in the order they were queued
+/// (a producer acknowledges a partition's records in order, and a late one
+/// only delays a log line), until the hand-offs are dropped.
+async fn await_marker_acks(mut acks: mpsc::UnboundedReceiver<MarkerAck>) {
+    while let Some((topic, acknowledged)) = acks.recv().await {
+        if let Err(error) = acknowledged.await {
+            detached_lost(&topic, &error);
         }
     }
 }
