@@ -284,22 +284,29 @@ fn jit_us(broker_pid: u32) -> f64 {
 /// their own, unmeasured, so the broker's JVM has compiled what a delivery
 /// costs it (fetches, marker writes, commits) before the measured runs.
 async fn warm_broker(bootstrap: &str, partitions: i32, events: usize) {
-    let (main, group) = ("bench-warmup", "warmup");
+    let downstream = Downstream::start(200, Duration::ZERO).await;
+    let topics = ("bench-warmup", "warmup");
+    deliver_all(bootstrap, topics, partitions, events, &downstream, "warn").await;
+}
+
+/// Creates the topics of `(main, group)`, produces `events` events and has
+/// one consumer with the product's defaults deliver them all to `downstream`.
+async fn deliver_all(
+    bootstrap: &str,
+    (main, group): (&str, &str),
+    partitions: i32,
+    events: usize,
+    downstream: &Downstream,
+    log: &str,
+) {
     create_group_topics(bootstrap, main, group, partitions).await;
-    for chunk in ids("warmup", events).chunks(5_000) {
+    for chunk in ids(group, events).chunks(5_000) {
         produce_events(bootstrap, main, chunk).await;
     }
-    let downstream = Downstream::start(200, Duration::ZERO).await;
-    let consumer = ConsumerProcess::start(
-        bootstrap,
-        main,
-        group,
-        &downstream.url(),
-        &[("RUST_LOG", "warn")],
-    )
-    .await;
+    let env = [("RUST_LOG", log)];
+    let consumer = ConsumerProcess::start(bootstrap, main, group, &downstream.url(), &env).await;
     eventually(
-        "the warm-up delivered",
+        &format!("{events} events of {main} delivered"),
         Duration::from_secs(600),
         || async { (downstream.success_count() >= events).then_some(()) },
     )
@@ -316,28 +323,9 @@ async fn slow_destination(bootstrap: &str, partitions: i32) {
     if events == 0 {
         return;
     }
-    let (main, group) = ("bench-latency", "bench-latency");
-    create_group_topics(bootstrap, main, group, partitions).await;
-    let event_ids = ids("latency", events);
-    for chunk in event_ids.chunks(5_000) {
-        produce_events(bootstrap, main, chunk).await;
-    }
     let downstream = Downstream::start(200, Duration::from_millis(latency_ms)).await;
-    let consumer = ConsumerProcess::start(
-        bootstrap,
-        main,
-        group,
-        &downstream.url(),
-        &[("RUST_LOG", "info")],
-    )
-    .await;
-    eventually(
-        "every event delivered to the slow downstream",
-        Duration::from_secs(600),
-        || async { (downstream.success_count() >= events).then_some(()) },
-    )
-    .await;
-    drop(consumer);
+    let topics = ("bench-latency", "bench-latency");
+    deliver_all(bootstrap, topics, partitions, events, &downstream, "info").await;
     let seen = downstream.seen();
     let first = seen.iter().map(|s| s.at_ms).min().unwrap_or(0);
     let last = seen.iter().map(|s| s.at_ms).max().unwrap_or(0);
