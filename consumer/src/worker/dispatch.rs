@@ -59,10 +59,7 @@ impl<H: Handler> State<H> {
         }
         // Rebalance callbacks are served at least this often.
         let idle = Duration::from_millis(100);
-        match self.partitions.wake.next_due {
-            Some(due) => due.saturating_duration_since(Instant::now()).min(idle),
-            None => idle,
-        }
+        self.partitions.sleep_for(Instant::now(), idle)
     }
 
     /// On the commit interval: commits the watermarks that moved (now and

@@ -7,6 +7,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 use tokio::task::AbortHandle;
@@ -167,6 +168,26 @@ impl Partitions {
         match self.by_key.get(key) {
             Some(p) if p.ready => self.limits.buffered.saturating_sub(p.buffer.len()),
             _ => 0,
+        }
+    }
+
+    /// How long the loop may sleep, from `now`: not at all while a readable
+    /// queue's partition has room in its buffer, else until the earliest
+    /// waiting retry head falls due, and at most `idle`.
+    ///
+    /// A readable queue with room holds records that no notice will announce
+    /// again (librdkafka reports only a queue's step from empty to
+    /// non-empty): a report heeded after the turn's reads, or a buffer that
+    /// emptied without starting a task (duplicates, filtered events), would
+    /// otherwise leave them waiting for the next task's completion or for
+    /// `idle`.
+    pub fn sleep_for(&self, now: Instant, idle: Duration) -> Duration {
+        if self.wake.readable.iter().any(|key| self.room(key) > 0) {
+            return Duration::ZERO;
+        }
+        match self.wake.next_due {
+            Some(due) => due.saturating_duration_since(now).min(idle),
+            None => idle,
         }
     }
 

@@ -130,3 +130,50 @@ fn partitions_take_records_only_where_held_and_ready_and_within_the_buffer() {
     assert_eq!(held.numbers(), vec![1]);
     assert_eq!(held.started_count(), 0);
 }
+
+#[test]
+fn the_loop_sleeps_only_when_no_readable_queue_has_buffer_room() {
+    let limits = PartitionLimits::for_concurrency(1);
+    let now = Instant::now();
+    let idle = Duration::from_millis(100);
+    let soon = now + Duration::from_millis(30);
+    // (readable, ready, records buffered, next due, the sleep)
+    let table: &[(bool, bool, usize, Option<Instant>, Duration)] = &[
+        (false, true, 0, None, idle),
+        (false, true, 0, Some(soon), Duration::from_millis(30)),
+        (false, true, 0, Some(now + idle * 3), idle),
+        (false, true, 0, Some(now - idle), Duration::ZERO),
+        // A readable queue with room: its records are taken at once.
+        (true, true, 0, None, Duration::ZERO),
+        (true, true, limits.buffered - 1, Some(soon), Duration::ZERO),
+        // A full buffer, or markers not loaded: nothing can be taken, so
+        // the loop waits for a completion, a notice or the timer.
+        (true, true, limits.buffered, None, idle),
+        (
+            true,
+            true,
+            limits.buffered,
+            Some(soon),
+            Duration::from_millis(30),
+        ),
+        (true, false, 0, None, idle),
+    ];
+    for &(readable, ready, buffered, next_due, sleep) in table {
+        let at = key(0, 0);
+        let mut held = Partitions::new(limits);
+        held.assign(at);
+        held.by_key.get_mut(&at).expect("held").ready = ready;
+        for offset in 0..buffered as i64 {
+            held.receive(at, record(offset));
+        }
+        if readable {
+            held.wake.readable.insert(at);
+        }
+        held.wake.next_due = next_due;
+        assert_eq!(
+            held.sleep_for(now, idle),
+            sleep,
+            "readable {readable}, ready {ready}, {buffered} buffered, due {next_due:?}"
+        );
+    }
+}
