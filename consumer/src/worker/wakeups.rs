@@ -12,7 +12,9 @@ use super::PartitionKey;
 pub(super) struct WakeUps {
     /// Partitions whose queue may hold records. librdkafka reports only a
     /// queue's step from empty to non-empty, so a partition stays here until
-    /// a poll finds its queue empty (a full buffer leaves records behind).
+    /// a poll finds its queue empty (a full buffer leaves records behind);
+    /// the loop does not sleep while one of them has buffer room
+    /// ([`super::partitions::Partitions::sleep_for`]).
     pub readable: HashSet<PartitionKey>,
     /// Partitions with records in their buffer (a superset: a partition
     /// leaves it when the dispatcher finds its buffer empty).
