@@ -13,6 +13,8 @@
 //! to its first delivery and its peak RSS: with BENCH_PARTITIONS they show how cost grows with
 //! the partitions a member holds. BENCH_MEMBERS (default 1) starts that many members of the group at
 //! once: the rate is the group's, the CPU per event the members' together, the RSS each member's.
+//! `KAFKA_*` and `CONSUMER_*` variables in the bench's environment reach the measured consumer
+//! (`CONSUMER_MARKER_LINGER=200ms`, say).
 //!
 //! The broker is warmed first (BENCH_WARMUP_EVENTS, 0 to skip): the product consumer delivers that
 //! many events of a topic and group of their own, so the JVM has compiled the marker-write and
@@ -166,9 +168,10 @@ async fn main() {
     harness::process::workspace_binary("consumer");
     let started = Instant::now();
     // Info, as in production: the harness logs every delivery at debug.
-    // KAFKA_* in the bench's environment reach the consumer, to try tuning.
+    // KAFKA_* and CONSUMER_* in the bench's environment reach the consumer,
+    // to try tuning (CONSUMER_MARKER_LINGER, for one).
     let kafka: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("KAFKA_"))
+        .filter(|(k, _)| k.starts_with("KAFKA_") || k.starts_with("CONSUMER_"))
         .collect();
     let mut env: Vec<(&str, &str)> = kafka
         .iter()
