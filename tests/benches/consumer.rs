@@ -169,9 +169,18 @@ async fn main() {
     let started = Instant::now();
     // Info, as in production: the harness logs every delivery at debug.
     // KAFKA_* and CONSUMER_* in the bench's environment reach the consumer,
-    // to try tuning (CONSUMER_MARKER_LINGER, for one).
+    // to try tuning (CONSUMER_MARKER_LINGER, for one); not the names the
+    // harness sets, which would move the measured consumer to another broker,
+    // group, config or admin port.
+    const HARNESS_SETS: [&str; 4] = [
+        "KAFKA_BROKERS",
+        "CONSUMER_GROUP",
+        "CONSUMER_CONFIG",
+        "CONSUMER_ADMIN_LISTEN",
+    ];
     let kafka: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| k.starts_with("KAFKA_") || k.starts_with("CONSUMER_"))
+        .filter(|(k, _)| !HARNESS_SETS.contains(&k.as_str()))
         .collect();
     let mut env: Vec<(&str, &str)> = kafka
         .iter()
