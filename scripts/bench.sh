@@ -42,4 +42,4 @@ out="target/bench/$(date -u +%Y%m%dT%H%M%SZ).txt"
 
 echo
 echo "== summary (full output: $out)"
-grep -E '^gateway bench|^(ceiling|gateway|bare producer) \(|^ratio|^CPU per|^gateway peak RSS|^consumer:|^  (delivered|ceiling|ratio|bare read|first delivery)|^e2e bench|^  CPU per event|^[0-9]+/s|^markers:|^  (assignment|consumer RSS|ceiling:)|^filter:|^  (no filter|5 % taken|100 % taken)|^marker writes:|^  round |^  of the broker' "$out" || true
+grep -E '^gateway bench|^gateway CPU over|^(ceiling|gateway|bare producer) \(|^ratio|^CPU per|^gateway peak RSS|^consumer:|^  (delivered|ceiling|ratio|bare read|first delivery)|^e2e bench|^  CPU per event|^[0-9]+/s|^markers:|^  (assignment|consumer RSS|ceiling:)|^filter:|^  (no filter|5 % taken|100 % taken)|^marker writes:|^  round |^  of the broker' "$out" || true
