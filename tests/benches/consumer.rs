@@ -178,10 +178,7 @@ async fn main() {
         "CONSUMER_CONFIG",
         "CONSUMER_ADMIN_LISTEN",
     ];
-    let kafka: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("KAFKA_") || k.starts_with("CONSUMER_"))
-        .filter(|(k, _)| !HARNESS_SETS.contains(&k.as_str()))
-        .collect();
+    let kafka = harness::bench_passthrough(&["KAFKA_", "CONSUMER_"], &HARNESS_SETS);
     let mut env: Vec<(&str, &str)> = kafka
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))

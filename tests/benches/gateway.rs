@@ -309,10 +309,9 @@ fn main() {
         let broker = Kafka::start().await;
         create_topic(&broker.bootstrap(), "bench", partitions).await;
         // KAFKA_* (producer tuning) and TOKIO_* (TOKIO_WORKER_THREADS) in the
-        // bench's environment reach the gateway.
-        let kafka: Vec<(String, String)> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("KAFKA_") || k.starts_with("TOKIO_"))
-            .collect();
+        // bench's environment reach the gateway, but not the broker the
+        // harness points it at.
+        let kafka = harness::bench_passthrough(&["KAFKA_", "TOKIO_"], &["KAFKA_BROKERS"]);
         let mut env: Vec<(&str, &str)> = kafka.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         env.push(("RUST_LOG", "warn"));
         let gateway = Gateway::start(&broker.bootstrap(), "bench", None, &env).await;

@@ -60,6 +60,18 @@ pub fn bench_setting<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// The variables of the bench's environment that start with one of
+/// `prefixes` (`KAFKA_`, say: tuning to try on the measured component),
+/// except the names in `harness_sets`, which the harness sets itself: a
+/// stray exported `KAFKA_BROKERS` would otherwise move the measured process
+/// to another broker.
+pub fn bench_passthrough(prefixes: &[&str], harness_sets: &[&str]) -> Vec<(String, String)> {
+    std::env::vars()
+        .filter(|(k, _)| prefixes.iter().any(|prefix| k.starts_with(prefix)))
+        .filter(|(k, _)| !harness_sets.contains(&k.as_str()))
+        .collect()
+}
+
 /// A topic name no other test uses.
 pub fn unique_topic(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
