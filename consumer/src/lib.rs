@@ -87,6 +87,9 @@
 //!   destination slot; a **buffered** record is read but not started.
 //!   **In flight** means a request out to a destination, nothing else (the
 //!   `events_in_flight` gauge, an older name, counts started records).
+//! - **prefetched**: read ahead by librdkafka into a partition's queue, not
+//!   yet taken by the loop (taken, a record is buffered); all a member's
+//!   queues share one **prefetch budget** ([`prefetch`]).
 //! - **destination**: where a source's events go (the default URL, or a
 //!   source's own), with its own limits, credentials, TLS and breaker
 //!   ([`destination::Destination`]); `destination` in metrics and logs,
@@ -127,6 +130,7 @@ pub mod http;
 pub mod marker;
 pub mod metrics;
 pub mod ops;
+pub mod prefetch;
 pub mod process;
 pub mod record;
 pub mod run;

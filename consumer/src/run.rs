@@ -6,18 +6,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rdkafka::consumer::Consumer as _;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use switchboard_runtime::admin::{self, Health};
 use switchboard_runtime::exit::{Started, StopIncomplete};
 use switchboard_runtime::kafka::access::{self, Need};
 use switchboard_runtime::kafka::metadata::{partition_counts, topic_config};
 use switchboard_runtime::kafka::rights::Operation;
+use switchboard_runtime::kafka::{KafkaLog, KafkaSettings};
 use switchboard_runtime::shutdown::Shutdown;
 use tracing::{debug, info, warn};
 
 use crate::config::ConsumerConfig;
 use crate::destination::Destinations;
 use crate::handoff::{Handoffs, Producers};
+use crate::prefetch;
 use crate::process::Pipeline;
 use crate::topics::{check_group_topics, smaller_message_limits};
 use crate::worker::{Stopped, Worker};
@@ -71,26 +73,18 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
         member: member(&config),
         filters: config.http.filters.clone(),
     });
+    // Refuse to start on missing topics or mismatched partition counts; the
+    // counts size each partition queue's share of the prefetch budget.
+    let topics = config.ladder.all_topics();
+    let partitions = main_partitions(&config, topics.clone()).await?;
+    let consumer_kafka = sized_prefetch(&config, partitions);
     let worker = Worker::new(
-        &config.consumer_kafka,
+        &consumer_kafka,
         pipeline.clone(),
         config.worker.clone(),
         tokio::runtime::Handle::current(),
     )
     .context("cannot create the group consumer")?;
-
-    // Refuse to start on missing topics or mismatched partition counts. The
-    // client is not kept: only the poll loop may hold the consumer at the
-    // end (its drop waits for the group to be left).
-    let topics = config.ladder.all_topics();
-    let ladder = config.ladder.clone();
-    let (check_client, check_topics) = (worker.client(), topics.clone());
-    tokio::task::spawn_blocking(move || {
-        let counts = partition_counts(check_client.client(), &check_topics, METADATA_TIMEOUT)
-            .context("cannot read topic metadata from the broker")?;
-        check_group_topics(&ladder, &counts).map_err(anyhow::Error::from)
-    })
-    .await??;
 
     warn_about_message_limits(&config).await;
 
@@ -187,6 +181,48 @@ pub async fn run(config: ConsumerConfig, started: Started) -> anyhow::Result<()>
         }
         Stopped::Incomplete(why) => Err(StopIncomplete(why).into()),
     }
+}
+
+/// Checks that the group's `topics` exist with the main topic's partition
+/// count, on a client of its own (only the poll loop may hold the group
+/// consumer at the end: its drop waits for the group to be left), and
+/// returns that count.
+async fn main_partitions(config: &ConsumerConfig, topics: Vec<String>) -> anyhow::Result<usize> {
+    let (settings, ladder) = (config.consumer_kafka.plain_client(), config.ladder.clone());
+    tokio::task::spawn_blocking(move || {
+        let client: BaseConsumer<KafkaLog> = settings
+            .client_config()
+            .create_with_context(KafkaLog)
+            .context("cannot create a client to read topic metadata")?;
+        let counts = partition_counts(client.client(), &topics, METADATA_TIMEOUT)
+            .context("cannot read topic metadata from the broker")?;
+        check_group_topics(&ladder, &counts)?;
+        Ok(counts.get(ladder.topics().main()).copied().unwrap_or(0))
+    })
+    .await?
+}
+
+/// The group consumer's settings with the prefetch budget shared by the
+/// partition queues of every consumed topic ([`prefetch`]). Partitions added
+/// to the topics later are not counted until the next start.
+fn sized_prefetch(config: &ConsumerConfig, partitions: usize) -> KafkaSettings {
+    let queues = partitions * config.ladder.consumed_topics().len();
+    if prefetch::set_by_operator(&config.consumer_kafka) {
+        info!(queues, "prefetch per partition queue as set (KAFKA_QUEUED_MAX_MESSAGES_KBYTES); the prefetch budget does not apply");
+        return config.consumer_kafka.clone();
+    }
+    let share = prefetch::queue_share(config.prefetch_budget_bytes, queues);
+    if share.floored {
+        warn!(queues, budget_bytes = config.prefetch_budget_bytes, queue_kib = share.kib, "the prefetch budget is too small for this many partition queues: each prefetches its floor, together more than the budget (raise CONSUMER_PREFETCH_BUDGET_BYTES)");
+    } else {
+        info!(
+            queues,
+            budget_bytes = config.prefetch_budget_bytes,
+            queue_kib = share.kib,
+            "prefetch budget shared by the partition queues"
+        );
+    }
+    prefetch::with_share(&config.consumer_kafka, share)
 }
 
 /// The topic rights a member needs: read what it consumes and the marker

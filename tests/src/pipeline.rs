@@ -67,9 +67,13 @@ pub fn envelope(event_id: &str, source: &str) -> Envelope {
 
 /// A producer configured as the gateway's (idempotent, `acks=all`, lz4), so
 /// consumers read records batched and compressed as the gateway writes them.
-fn producer(bootstrap: &str) -> FutureProducer {
+/// `batch_bytes` bounds each of its batches (librdkafka's `batch.size`).
+fn producer(bootstrap: &str, batch_bytes: Option<usize>) -> FutureProducer {
     let mut settings = KafkaSettings::durable_producer("tests-pipeline", PRODUCER_LINGER_MS);
     settings.set("bootstrap.servers", bootstrap);
+    if let Some(bytes) = batch_bytes {
+        settings.set("batch.size", bytes.to_string());
+    }
     settings.client_config().create().expect("producer")
 }
 
@@ -87,7 +91,22 @@ pub async fn produce_events_from(bootstrap: &str, topic: &str, source: &str, ids
 
 /// Produces `events` to `topic`, keyed by event id with the gateway's headers.
 pub async fn produce_envelopes(bootstrap: &str, topic: &str, events: &[Envelope]) {
-    let producer = producer(bootstrap);
+    send_envelopes(&producer(bootstrap, None), topic, events).await;
+}
+
+/// Like [`produce_envelopes`], in batches of at most `batch_bytes`, as the
+/// gateway's 1 ms linger writes them under load (a bulk producer's batches
+/// reach a megabyte, and a consumer's fetch carries at least one whole).
+pub async fn produce_envelopes_in_batches(
+    bootstrap: &str,
+    topic: &str,
+    events: &[Envelope],
+    batch_bytes: usize,
+) {
+    send_envelopes(&producer(bootstrap, Some(batch_bytes)), topic, events).await;
+}
+
+async fn send_envelopes(producer: &FutureProducer, topic: &str, events: &[Envelope]) {
     let mut pending = Vec::new();
     for event in events {
         let payload = event.encode_to_vec();
@@ -126,7 +145,7 @@ pub async fn produce_steadily(
     per_second: u32,
     span: Duration,
 ) -> Vec<String> {
-    let producer = producer(bootstrap);
+    let producer = producer(bootstrap, None);
     let mut ticks = tokio::time::interval(Duration::from_secs(1) / per_second.max(1));
     let until = tokio::time::Instant::now() + span;
     let mut produced = Vec::new();
@@ -225,7 +244,7 @@ pub async fn consumer_command_full(
 
 /// Produces raw bytes (not an envelope) with `key`.
 pub async fn produce_raw(bootstrap: &str, topic: &str, key: &str, value: &[u8]) {
-    let producer = producer(bootstrap);
+    let producer = producer(bootstrap, None);
     producer
         .send(
             FutureRecord::to(topic).key(key).payload(value),

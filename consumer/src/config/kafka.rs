@@ -71,10 +71,13 @@ pub fn consumer_settings(group: &str, client_id: &str, given: &KafkaSettings) ->
     // Every assigned partition has its own queue, and with separate queues
     // librdkafka's prefetch limit applies per partition (64 MiB by
     // default). Retry partitions waiting for their due time are not paused
-    // (a pause drops the prefetch), so they prefetch too: 4 MiB each keeps
-    // a member with 3 stages of 3 partitions under 36 MiB, and is still
-    // thousands of typical events per partition.
-    settings.set("queued.max.messages.kbytes", "4096");
+    // (a pause drops the prefetch), so they prefetch too. `consumer run`
+    // lowers this to each queue's share of the prefetch budget; 4 MiB is
+    // the most (the operator tools read with it).
+    settings.set(
+        "queued.max.messages.kbytes",
+        crate::prefetch::MAX_QUEUE_KIB.to_string(),
+    );
     // A queue past that limit stops its partition's fetching for
     // `fetch.queue.backoff.ms`, 1 s by default: a member catching up drains
     // 4 MiB in well under a second and then idled for the rest of it

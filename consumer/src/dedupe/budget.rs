@@ -10,28 +10,40 @@ use std::time::Duration;
 /// consumer's memory limit starts from this ([`memory_budget_bytes`]).
 pub const BUDGET_PER_ID_BYTES: u64 = 96;
 
-/// Memory a consumer needs besides its dedupe window: the process, its
-/// Kafka clients' buffers and its in-flight deliveries (64 MiB; the
-/// prefetch is 4 MiB per assigned partition queue, so this holds for up to
-/// ~12 partition queues per member), plus `concurrency` bodies of up to
-/// `max_body_bytes` each.
-pub const fn base_budget_bytes(concurrency: u64, max_body_bytes: u64) -> u64 {
-    64 * 1024 * 1024 + concurrency * max_body_bytes
+/// Memory a consumer needs besides its dedupe window and its prefetch: the
+/// process, its Kafka clients' own buffers, and the poll loop's records
+/// (at most 4,096 started, `crate::worker::limits::MEMBER_STARTED`, ~10 KB
+/// each with typical events, and the buffered ones).
+pub const PROCESS_BUDGET_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Memory a consumer needs besides its dedupe window: the process
+/// ([`PROCESS_BUDGET_BYTES`]), the records librdkafka reads ahead
+/// (`prefetch_budget_bytes`, shared by all the partitions a member holds:
+/// [`crate::prefetch`]), plus `concurrency` bodies of up to
+/// `max_body_bytes` each in flight.
+pub const fn base_budget_bytes(
+    concurrency: u64,
+    max_body_bytes: u64,
+    prefetch_budget_bytes: u64,
+) -> u64 {
+    PROCESS_BUDGET_BYTES + prefetch_budget_bytes + concurrency * max_body_bytes
 }
 
 /// The memory limit a consumer needs when its group delivers
 /// `events_per_day` and `members` share the partitions evenly, with a
-/// dedupe window of `window`.
+/// dedupe window of `window` (the rest as [`base_budget_bytes`]).
 pub fn memory_budget_bytes(
     events_per_day: u64,
     window: Duration,
     members: u64,
     concurrency: u64,
     max_body_bytes: u64,
+    prefetch_budget_bytes: u64,
 ) -> u64 {
     let in_window = (events_per_day as f64 * window.as_secs_f64() / 86_400.0).ceil() as u64;
     let per_member = in_window.div_ceil(members.max(1));
-    base_budget_bytes(concurrency, max_body_bytes) + per_member * BUDGET_PER_ID_BYTES
+    base_budget_bytes(concurrency, max_body_bytes, prefetch_budget_bytes)
+        + per_member * BUDGET_PER_ID_BYTES
 }
 
 #[cfg(test)]
@@ -41,10 +53,12 @@ mod tests {
     #[test]
     fn the_memory_budget_grows_with_the_window_and_shrinks_with_members() {
         let day = Duration::from_secs(86_400);
-        let one = memory_budget_bytes(5_000_000, day, 1, 32, 1 << 20);
-        let three = memory_budget_bytes(5_000_000, day, 3, 32, 1 << 20);
-        let half_day = memory_budget_bytes(5_000_000, day / 2, 3, 32, 1 << 20);
-        let base = base_budget_bytes(32, 1 << 20);
+        let prefetch = 64 << 20;
+        let one = memory_budget_bytes(5_000_000, day, 1, 32, 1 << 20, prefetch);
+        let three = memory_budget_bytes(5_000_000, day, 3, 32, 1 << 20, prefetch);
+        let half_day = memory_budget_bytes(5_000_000, day / 2, 3, 32, 1 << 20, prefetch);
+        let base = base_budget_bytes(32, 1 << 20, prefetch);
+        assert_eq!(base, (64 + 64 + 32) << 20);
         assert_eq!(one - base, 5_000_000 * BUDGET_PER_ID_BYTES);
         assert!(three < one && half_day < three);
         assert_eq!(half_day - base, 833_334 * BUDGET_PER_ID_BYTES);

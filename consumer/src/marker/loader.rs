@@ -13,6 +13,7 @@ use tracing::debug;
 
 use super::codec::{read_message, MarkerRead};
 use crate::dedupe::DeliveredSet;
+use crate::prefetch;
 use switchboard_runtime::kafka::{KafkaLog, KafkaSettings};
 use switchboard_runtime::time::{millis, unix_ms};
 
@@ -32,7 +33,9 @@ pub struct MarkerLoader {
 impl MarkerLoader {
     /// A loader for `topic` using the connection `settings` (security, brokers).
     pub fn new(settings: &KafkaSettings, topic: &str) -> Result<Self, KafkaError> {
-        let mut config = settings.plain_client().client_config();
+        // Its one queue gets the most one queue prefetches, not the group
+        // consumer's share of the prefetch budget.
+        let mut config = prefetch::one_queue(settings).plain_client().client_config();
         // librdkafka's assign() needs a group id; this one never subscribes
         // and never commits, so it never joins or disturbs a group.
         let group = settings.get("group.id").unwrap_or("switchboard");

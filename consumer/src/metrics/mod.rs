@@ -45,6 +45,8 @@ pub const REDRIVEN: &str = "switchboard_consumer_redriven_events_total";
 pub const IN_FLIGHT: &str = "switchboard_consumer_events_in_flight";
 /// Records not yet committed by the group, by `stage` and `partition`.
 pub const LAG: &str = "switchboard_consumer_lag_records";
+/// Bytes of records read ahead into this member's partition queues.
+pub const PREFETCHED: &str = "switchboard_consumer_prefetched_bytes";
 /// Partitions assigned to this process.
 pub const ASSIGNED: &str = "switchboard_consumer_assigned_partitions";
 /// Assignments this member found lost: the group moved on without it.
@@ -141,6 +143,12 @@ pub fn install(group: &str) -> Result<PrometheusHandle, metrics_exporter_prometh
         LAG,
         "Records after the committed offset, by stage and partition."
     );
+    describe_gauge!(
+        PREFETCHED,
+        Unit::Bytes,
+        "Bytes of records librdkafka holds read ahead in this member's partition queues (bounded by CONSUMER_PREFETCH_BUDGET_BYTES: each queue may pass its share by one fetch)."
+    );
+    gauge!(PREFETCHED).set(0.0);
     describe_gauge!(ASSIGNED, "Partitions assigned to this process.");
     describe_counter!(
         PARTITIONS_LOST,
@@ -314,6 +322,11 @@ pub fn init_stage(stage: &'static str) {
 /// Sets the lag of one partition.
 pub fn lag(stage: &'static str, partition: i32, records: i64) {
     gauge!(LAG, "stage" => stage, "partition" => partition.to_string()).set(records as f64);
+}
+
+/// Sets the bytes read ahead in this member's partition queues.
+pub fn prefetched(bytes: u64) {
+    gauge!(PREFETCHED).set(bytes as f64);
 }
 
 /// Sets the number of assigned partitions.

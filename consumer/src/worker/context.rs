@@ -91,7 +91,21 @@ impl<H: Handler> ClientContext for WorkerContext<H> {
             }
         }
         lock(&self.state).report_lag(&statistics);
+        crate::metrics::prefetched(prefetched_bytes(&statistics));
     }
+}
+
+/// Bytes librdkafka holds read ahead in this member's partition queues (the
+/// prefetch budget bounds them; [`crate::prefetch`]).
+fn prefetched_bytes(statistics: &rdkafka::Statistics) -> u64 {
+    statistics
+        .topics
+        .values()
+        .flat_map(|topic| topic.partitions.values())
+        // -1 is librdkafka's internal "unassigned" partition.
+        .filter(|partition| partition.partition >= 0)
+        .map(|partition| partition.fetchq_size)
+        .sum()
 }
 
 impl<H: Handler> ConsumerContext for WorkerContext<H> {

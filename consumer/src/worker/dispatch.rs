@@ -14,6 +14,7 @@ use switchboard_runtime::time::unix_ms;
 use tracing::{debug, warn};
 
 use super::commit::{Sending, RESEND_UNCONFIRMED_EVERY};
+use super::limits::MEMBER_STARTED;
 use super::partitions::Running;
 use super::partitions::Turn;
 use super::{Completion, Notice, Parked, PartitionKey, Queues, State, WorkerContext};
@@ -162,23 +163,31 @@ impl<H: Handler> State<H> {
         let now_ms = unix_ms();
         let now = Instant::now();
         let outstanding = self.partitions.limits.started;
+        let started: i64 = self.started_by_source.values().sum();
+        let mut member_room = MEMBER_STARTED.saturating_sub(started.max(0) as usize);
         self.partitions.wake.next_due = None;
         let mut buffered = std::mem::take(&mut self.partitions.wake.buffered);
-        buffered.retain(|key| self.start_buffered(*key, outstanding, now_ms, now));
+        buffered
+            .retain(|key| self.start_buffered(*key, (outstanding, &mut member_room), now_ms, now));
         let added_meanwhile = std::mem::replace(&mut self.partitions.wake.buffered, buffered);
         self.partitions.wake.buffered.extend(added_meanwhile);
     }
 
-    /// Starts the records of `key`'s buffer that may start, in order, and
-    /// notes when its head falls due. Returns whether records are left.
+    /// Starts the records of `key`'s buffer that may start, in order, with
+    /// at most `outstanding` started on the partition and `member_room` more
+    /// on the member, and notes when its head falls due. Returns whether
+    /// records are left.
     fn start_buffered(
         &mut self,
         key: PartitionKey,
-        outstanding: usize,
+        (outstanding, member_room): (usize, &mut usize),
         now_ms: i64,
         now: Instant,
     ) -> bool {
         while let Some(partition) = self.partitions.by_key.get_mut(&key) {
+            if *member_room == 0 {
+                return !partition.buffer.is_empty();
+            }
             let ladder = &self.pipeline.ladder;
             let turn = partition.turn(outstanding, now_ms, |head| {
                 let due = ladder.due_at(key.stage, head.timestamp_ms, &head.hop)?;
@@ -230,6 +239,7 @@ impl<H: Handler> State<H> {
                 }
             }
             self.start_or_park(key, epoch, record, event);
+            *member_room -= 1;
         }
         false
     }

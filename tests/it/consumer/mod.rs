@@ -4,6 +4,7 @@
 mod dedupe;
 mod delivery;
 mod holds;
+mod memory;
 mod restarts;
 
 use std::collections::HashMap;

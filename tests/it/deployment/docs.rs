@@ -164,6 +164,8 @@ fn the_configuration_page_names_every_variable_with_its_key_and_default() {
         row(consumer_env::TRACE_ENDPOINT),
         consumer.trace_endpoint.to_string()
     );
+    assert!(rows[consumer_env::PREFETCH_BUDGET_BYTES][2]
+        .starts_with(&format!("`{}`", consumer.prefetch_budget_bytes)));
     let stages: Vec<String> = (1..consumer.ladder.len())
         .map(|stage| {
             let delay = humantime::format_duration(consumer.ladder.delay(stage)).to_string();

@@ -2,6 +2,7 @@
 //! what the binaries and `topics ensure` expect.
 
 use super::*;
+use switchboard_consumer::prefetch::DEFAULT_PREFETCH_BUDGET_BYTES;
 
 #[test]
 fn kubernetes_manifests_validate_and_match_the_contract() {
@@ -170,6 +171,9 @@ fn kubernetes_manifests_validate_and_match_the_contract() {
                         replicas - 1,
                         concurrency,
                         switchboard_proto::limits::DEFAULT_MAX_BODY_BYTES as u64,
+                        env_value(container, consumer_env::PREFETCH_BUDGET_BYTES)
+                            .map(|v| v.parse().expect("a number of bytes"))
+                            .unwrap_or(DEFAULT_PREFETCH_BUDGET_BYTES),
                     );
                     let limit = quantity_bytes(
                         container["resources"]["limits"]["memory"]

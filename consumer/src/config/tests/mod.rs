@@ -3,6 +3,7 @@
 use super::*;
 
 mod listeners_and_filters;
+mod prefetch;
 
 #[test]
 fn the_environment_alone_configures_a_consumer() {
