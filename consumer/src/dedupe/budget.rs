@@ -17,16 +17,18 @@ pub const BUDGET_PER_ID_BYTES: u64 = 96;
 pub const PROCESS_BUDGET_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Memory a consumer needs besides its dedupe window: the process
-/// ([`PROCESS_BUDGET_BYTES`]), the records librdkafka reads ahead
-/// (`prefetch_budget_bytes`, shared by all the partitions a member holds:
-/// [`crate::prefetch`]), plus `concurrency` bodies of up to
+/// ([`PROCESS_BUDGET_BYTES`]), the records librdkafka reads ahead (twice
+/// `prefetch_budget_bytes`, which is shared by all the partitions a member
+/// holds, [`crate::prefetch`]: the budget counts record bytes as librdkafka
+/// does, and librdkafka keeps a 1 KiB op beside each prefetched record, as
+/// much again for webhook-sized events), plus `concurrency` bodies of up to
 /// `max_body_bytes` each in flight.
 pub const fn base_budget_bytes(
     concurrency: u64,
     max_body_bytes: u64,
     prefetch_budget_bytes: u64,
 ) -> u64 {
-    PROCESS_BUDGET_BYTES + prefetch_budget_bytes + concurrency * max_body_bytes
+    PROCESS_BUDGET_BYTES + 2 * prefetch_budget_bytes + concurrency * max_body_bytes
 }
 
 /// The memory limit a consumer needs when its group delivers
@@ -58,7 +60,7 @@ mod tests {
         let three = memory_budget_bytes(5_000_000, day, 3, 32, 1 << 20, prefetch);
         let half_day = memory_budget_bytes(5_000_000, day / 2, 3, 32, 1 << 20, prefetch);
         let base = base_budget_bytes(32, 1 << 20, prefetch);
-        assert_eq!(base, (64 + 64 + 32) << 20);
+        assert_eq!(base, (64 + 2 * 64 + 32) << 20);
         assert_eq!(one - base, 5_000_000 * BUDGET_PER_ID_BYTES);
         assert!(three < one && half_day < three);
         assert_eq!(half_day - base, 833_334 * BUDGET_PER_ID_BYTES);
