@@ -4,12 +4,11 @@
 //! Every assigned partition has its own queue, and librdkafka's prefetch
 //! limit (`queued.max.messages.kbytes`) applies to each queue, so a fixed
 //! limit makes a member's memory grow with the partitions it holds: 4 MiB
-//! per queue is 36 MiB for 3 partitions in 3 stages, but 4.5 GiB for 384
-//! (BENCHMARKS.md measured 779 MiB with a 300,000-event backlog). The
-//! budget is split at start among the queues the group's topics have, so a
-//! member never holds more than the budget however many partitions it is
-//! given; each queue still gets at most [`MAX_QUEUE_KIB`], and never less
-//! than [`MIN_QUEUE_KIB`].
+//! per queue is 36 MiB for 3 partitions in 3 stages, but up to 4.5 GiB for
+//! 384. The budget is split at start among the queues the group's topics
+//! have, so what a member reads ahead no longer grows with the partitions
+//! it is given; each queue still gets at most [`MAX_QUEUE_KIB`], and never
+//! less than [`MIN_QUEUE_KIB`].
 //!
 //! A queue may pass its limit by one fetch of its partition
 //! (`fetch.message.max.bytes`), so that is capped at the queue's limit too:
