@@ -288,11 +288,6 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    /// The consumer, for metadata probes from other threads.
-    pub fn client(&self) -> Arc<BaseConsumer<WorkerContext<H>>> {
-        self.consumer.clone()
-    }
-
     /// Runs the poll loop on the calling thread until `stop` has begun, then
     /// drains, commits and leaves the group.
     ///
