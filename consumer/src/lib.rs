@@ -105,8 +105,9 @@
 //!   its events wait without using an attempt. Only that: an open breaker
 //!   makes events **wait** ([`destination::breaker::Decision::Wait`]), and a
 //!   partition whose hand-off the broker refuses is **stuck**.
-//! - **notice**: what the poll loop is told over its one channel (`notices`):
-//!   a finished task, a confirmed commit, loaded markers, a readable queue.
+//! - **notice**: what wakes the poll loop over its one channel (`notices`):
+//!   a confirmed commit, loaded markers, a readable queue. A finished task's
+//!   **report** does not wake it: the loop takes them all at each turn.
 //!   An **event** is always a webhook's.
 //! - **settled**: a handled record's outcome is final: delivered (its marker
 //!   queued), retried or dead-lettered (the broker acknowledged the hop),

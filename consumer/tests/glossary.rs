@@ -49,6 +49,10 @@ const FORBIDDEN: &[(&str, &str)] = &[
         "completions",
         "the loop's channel is `notices` / `notices_tx`",
     ),
+    (
+        "struct Completion",
+        "what a finished task tells the loop is a `Report`",
+    ),
 ];
 
 fn sources(dir: &Path, found: &mut Vec<(String, String)>) {

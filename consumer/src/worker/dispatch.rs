@@ -17,12 +17,13 @@ use super::commit::{Sending, RESEND_UNCONFIRMED_EVERY};
 use super::limits::MEMBER_STARTED;
 use super::partitions::Running;
 use super::partitions::Turn;
-use super::{Completion, Notice, Parked, PartitionKey, Queues, State, WorkerContext};
+use super::reports::TAKEN_EVERY;
+use super::{Notice, Parked, PartitionKey, Queues, Report, State, WorkerContext};
 use crate::dedupe::{event_id_hash, Admission, IdHash, ReadAt};
 use crate::deliver::Handler;
 use crate::events::{self, Subject};
 use crate::metrics;
-use crate::process::{run_job, Finished, Job};
+use crate::process::{run_job, Job};
 use crate::record::ConsumedRecord;
 use crate::stage::DueCorrection;
 
@@ -48,9 +49,7 @@ impl<H: Handler> State<H> {
     /// commit and upkeep when they are due. Returns how long the next poll
     /// may wait.
     pub(super) fn step(&mut self, consumer: &BaseConsumer<WorkerContext<H>>) -> Duration {
-        while let Ok(notice) = self.notices.try_recv() {
-            self.heed(notice);
-        }
+        self.take_reports();
         self.dispatch();
         if self.last_commit.elapsed() >= self.settings.commit_interval {
             self.commit_turn(consumer);
@@ -92,17 +91,23 @@ impl<H: Handler> State<H> {
         self.last_upkeep = Instant::now();
     }
 
-    /// Blocks until a task finishes, records arrive, or `wait` passes.
+    /// Blocks until records arrive, a commit is confirmed or markers load,
+    /// or `wait` passes: while tasks are started, at most [`TAKEN_EVERY`],
+    /// so that their reports are taken.
     pub(super) fn wait(&mut self, wait: Duration) {
+        let wait = if self.started_total() > 0 {
+            wait.min(TAKEN_EVERY)
+        } else {
+            wait
+        };
         if let Ok(notice) = self.notices.recv_timeout(wait) {
             self.heed(notice);
         }
     }
 
-    /// Heeds one notice: a finished task, a confirmed commit, loaded markers, or a readable queue.
+    /// Heeds one notice: a confirmed commit, loaded markers, or a readable queue.
     pub(super) fn heed(&mut self, notice: Notice) {
         match notice {
-            Notice::Done(done) => self.complete(done),
             Notice::Committed(offsets) => self.confirm_commits(&offsets),
             Notice::MarkersLoaded(loaded) => self.markers_loaded(loaded),
             Notice::Readable(key) => {
@@ -163,8 +168,7 @@ impl<H: Handler> State<H> {
         let now_ms = unix_ms();
         let now = Instant::now();
         let outstanding = self.partitions.limits.started;
-        let started: i64 = self.started_by_source.values().sum();
-        let mut member_room = MEMBER_STARTED.saturating_sub(started.max(0) as usize);
+        let mut member_room = MEMBER_STARTED.saturating_sub(self.started_total());
         self.partitions.wake.next_due = None;
         let mut buffered = std::mem::take(&mut self.partitions.wake.buffered);
         buffered
@@ -327,7 +331,7 @@ impl<H: Handler> State<H> {
             Err(_) => metrics::UNKNOWN,
         };
         let pipeline = self.pipeline.clone();
-        let notices_tx = self.notices_tx.clone();
+        let reports = self.reports.clone();
         let Some(slots) = self.partitions.by_key.get(&key).map(|p| p.slots.clone()) else {
             return;
         };
@@ -341,13 +345,13 @@ impl<H: Handler> State<H> {
                 },
             )
             .await;
-            let _ = notices_tx.send(Notice::Done(Completion {
+            reports.push(Report {
                 key,
                 epoch,
                 offset,
                 id,
                 finished,
-            }));
+            });
         });
         if let Some(partition) = self.partitions.by_key.get_mut(&key) {
             let running = Running {
@@ -357,37 +361,6 @@ impl<H: Handler> State<H> {
             };
             partition.started.insert(offset, running);
             *self.started_by_source.entry(source).or_insert(0) += 1;
-        }
-    }
-
-    /// Takes a finished task's report: its claim ends, and its offset is done
-    /// unless the work was abandoned.
-    pub(super) fn complete(&mut self, done: Completion) {
-        if let Some(id) = done.id {
-            let delivered_at = match done.finished {
-                Finished::Delivered { at_ms } => Some(at_ms),
-                _ => None,
-            };
-            // The epoch is the claim's owner: a report from an older
-            // assignment records its delivery but releases no newer claim.
-            self.gate
-                .finished(done.key.partition, id, done.epoch, delivered_at);
-        }
-        let Some(partition) = self
-            .partitions
-            .by_key
-            .get_mut(&done.key)
-            .filter(|p| p.epoch == done.epoch)
-        else {
-            return;
-        };
-        if let Some(running) = partition.started.remove(&done.offset) {
-            if let Some(count) = self.started_by_source.get_mut(running.source) {
-                *count -= 1;
-            }
-        }
-        if done.finished != Finished::Abandoned {
-            partition.mark.done(done.offset);
         }
     }
 }

@@ -6,8 +6,9 @@
 //!   started (within the [`limits`]), and a [`Watermark`] that decides what
 //!   to commit.
 //! - Each partition has its own librdkafka queue; the loop takes records from
-//!   it only while the partition's buffer has room, and wakes when a task
-//!   finishes or records arrive.
+//!   it only while the partition's buffer has room, and wakes when records
+//!   arrive, and while tasks are started at least every
+//!   [`reports::TAKEN_EVERY`] to take their reports.
 //! - A turn visits only the partitions that have something to do: those whose
 //!   queue said it has records (and has not been found empty since), and those
 //!   with records buffered. An idle partition costs the loop nothing, however
@@ -50,9 +51,9 @@
 //!    ([`crate::handoff::Handoffs`]): a delivery's marker queued, a
 //!    failure's hop ([`crate::hop`]) to the next stage or the DLT
 //!    acknowledged by the broker; then reported ([`crate::events`]).
-//! 5. The task's `Completion` comes back as a `Notice`; `complete`
-//!    (dispatch.rs) marks the offset done in the partition's [`Watermark`]
-//!    and releases parked copies.
+//! 5. The task's `Report` joins the loop's [`reports`] list, which
+//!    the next turn takes; `complete` (dispatch.rs) marks the offset done
+//!    in the partition's [`Watermark`] and releases parked copies.
 //! 6. `commit` (commit.rs) commits each watermark on the commit interval;
 //!    the broker's confirmation arrives in `commit_callback` (context.rs)
 //!    and `confirm_commits` records it.
@@ -67,6 +68,7 @@
 //!   table-tested;
 //! - [`limits`]: each partition's slots, started and buffered limits;
 //! - `dispatch`: records into buffers, through the gate, into tasks, and back;
+//! - [`reports`]: finished tasks' reports, gathered without waking the loop;
 //! - `commit`: watermark commits and lag;
 //! - `context`: librdkafka's callbacks (logs, rebalances, commits, statistics);
 //! - `rebalance`: assignment, revocation and draining;
@@ -81,6 +83,7 @@ pub mod limits;
 mod markers;
 pub mod partitions;
 mod rebalance;
+mod reports;
 mod stop;
 mod wakeups;
 
@@ -111,6 +114,7 @@ use limits::PartitionLimits;
 use markers::MarkerLoads;
 pub use partitions::PartitionKey;
 use partitions::Partitions;
+use reports::Reports;
 
 /// How far past its drain and closing budgets a stop may run before the
 /// watchdog ends the process: the hand-off producer's last flush and the
@@ -151,11 +155,11 @@ pub enum Stopped {
     Incomplete(String),
 }
 
-/// What the loop is told (over its one channel, `notices`): a finished
-/// task, a commit the broker confirmed, markers loaded, or records arriving
-/// on a partition's empty queue.
+/// What wakes the loop (over its one channel, `notices`): a commit the
+/// broker confirmed, markers loaded, or records arriving on a partition's
+/// empty queue. Finished tasks do not: their reports wait in
+/// [`reports`].
 enum Notice {
-    Done(Completion),
     Committed(Vec<CommittedOffset>),
     MarkersLoaded(markers::Loaded),
     Readable(PartitionKey),
@@ -164,8 +168,8 @@ enum Notice {
 /// An offset the broker confirmed as committed: topic, partition, offset.
 type CommittedOffset = (String, i32, i64);
 
-/// What a finished task reports to the loop.
-struct Completion {
+/// What a finished task reports to the loop ([`reports`]).
+struct Report {
     key: PartitionKey,
     epoch: u64,
     offset: i64,
@@ -191,9 +195,12 @@ struct State<H: Handler> {
     partitions: Partitions,
     gate: DedupeGate<Parked>,
     started_by_source: HashMap<&'static str, i64>,
-    /// Where tasks, commits, marker loads and queues report to the loop.
+    /// Where commits, marker loads and queues report to the loop.
     notices: Receiver<Notice>,
     notices_tx: Sender<Notice>,
+    /// Where finished tasks report, and the loop's buffer for taking them.
+    reports: Reports,
+    taken: Vec<Report>,
     /// Marker loads asked for and which one each partition number waits for.
     markers: MarkerLoads,
     /// When watermarks were last committed (and the started gauge set).
@@ -242,6 +249,8 @@ impl<H: Handler> Worker<H> {
             started_by_source: HashMap::new(),
             notices,
             notices_tx: notices_tx.clone(),
+            reports: Reports::default(),
+            taken: Vec::new(),
             markers,
             last_commit: Instant::now(),
             last_upkeep: Instant::now(),

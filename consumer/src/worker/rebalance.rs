@@ -3,7 +3,6 @@
 //! stop at shutdown. librdkafka calls the rebalance steps from inside `poll`,
 //! on the loop's thread, through [`super::WorkerContext`].
 
-use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -12,6 +11,7 @@ use tracing::{info, warn};
 
 use super::commit::Sending;
 use super::context::{WorkerContext, UNDELIVERED_REVOKE_AFTER};
+use super::reports::TAKEN_EVERY;
 use super::{PartitionKey, State};
 use crate::deliver::Handler;
 use crate::metrics;
@@ -47,6 +47,7 @@ impl<H: Handler> State<H> {
     ) -> usize {
         let deadline = Instant::now() + timeout;
         loop {
+            self.take_reports();
             let pending: usize = self
                 .partitions
                 .by_key
@@ -58,30 +59,36 @@ impl<H: Handler> State<H> {
                 return 0;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.notices.recv_timeout(left) {
-                Ok(notice) => self.heed(notice),
-                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
-                    let mut aborted = 0;
-                    for (key, partition) in self.partitions.by_key.iter_mut() {
-                        if !include(key) {
-                            continue;
-                        }
-                        let epoch = partition.epoch;
-                        for (_, running) in partition.started.drain() {
-                            running.task.abort();
-                            aborted += 1;
-                            if let Some(count) = self.started_by_source.get_mut(running.source) {
-                                *count -= 1;
-                            }
-                            if let Some(id) = running.id {
-                                self.gate.finished(key.partition, id, epoch, None);
-                            }
-                        }
-                    }
-                    return aborted;
+            if left.is_zero() {
+                return self.abort_started(&include);
+            }
+            if let Ok(notice) = self.notices.recv_timeout(left.min(TAKEN_EVERY)) {
+                self.heed(notice);
+            }
+        }
+    }
+
+    /// Aborts the started work of the partitions `include` selects; returns
+    /// how many tasks were aborted. Their claims end undelivered.
+    fn abort_started(&mut self, include: impl Fn(&PartitionKey) -> bool) -> usize {
+        let mut aborted = 0;
+        for (key, partition) in self.partitions.by_key.iter_mut() {
+            if !include(key) {
+                continue;
+            }
+            let epoch = partition.epoch;
+            for (_, running) in partition.started.drain() {
+                running.task.abort();
+                aborted += 1;
+                if let Some(count) = self.started_by_source.get_mut(running.source) {
+                    *count -= 1;
+                }
+                if let Some(id) = running.id {
+                    self.gate.finished(key.partition, id, epoch, None);
                 }
             }
         }
+        aborted
     }
 
     /// Lets the markers and hand-offs of finished work reach the broker

@@ -57,14 +57,6 @@ impl<H: Handler> State<H> {
         }
         closing_by
     }
-
-    /// Takes in what reached the loop's channel without waiting (finished
-    /// tasks and loaded markers, while a stop waits for its final commit).
-    pub(super) fn take_events(&mut self) {
-        while let Ok(notice) = self.notices.try_recv() {
-            self.heed(notice);
-        }
-    }
 }
 
 impl<H: Handler> Worker<H> {
@@ -112,7 +104,7 @@ impl<H: Handler> Worker<H> {
         loop {
             let wanted = {
                 let mut state = lock(&self.state);
-                state.take_events();
+                state.take_reports();
                 state.uncommitted()
             };
             if wanted.count() == 0 {

@@ -129,7 +129,7 @@ pub(super) struct Partitions {
     pub wake: WakeUps,
     /// Each partition's slots, started and buffered limits.
     pub limits: PartitionLimits,
-    /// The epoch the next assigned partition gets: a task's completion
+    /// The epoch the next assigned partition gets: a task's report
     /// names the epoch of its task, so one from before a revocation is
     /// ignored.
     next_epoch: u64,
@@ -179,7 +179,7 @@ impl Partitions {
     /// again (librdkafka reports only a queue's step from empty to
     /// non-empty): a report heeded after the turn's reads, or a buffer that
     /// emptied without starting a task (duplicates, filtered events), would
-    /// otherwise leave them waiting for the next task's completion or for
+    /// otherwise leave them waiting for the next task's report or for
     /// `idle`.
     pub fn sleep_for(&self, now: Instant, idle: Duration) -> Duration {
         if self.wake.readable.iter().any(|key| self.room(key) > 0) {

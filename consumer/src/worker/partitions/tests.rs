@@ -147,7 +147,7 @@ fn the_loop_sleeps_only_when_no_readable_queue_has_buffer_room() {
         (true, true, 0, None, Duration::ZERO),
         (true, true, limits.buffered - 1, Some(soon), Duration::ZERO),
         // A full buffer, or markers not loaded: nothing can be taken, so
-        // the loop waits for a completion, a notice or the timer.
+        // the loop waits for a report, a notice or the timer.
         (true, true, limits.buffered, None, idle),
         (
             true,
