@@ -106,8 +106,9 @@
 //!   makes events **wait** ([`destination::breaker::Decision::Wait`]), and a
 //!   partition whose hand-off the broker refuses is **stuck**.
 //! - **notice**: what wakes the poll loop over its one channel (`notices`):
-//!   a confirmed commit, loaded markers, a readable queue. A finished task's
-//!   **report** does not wake it: the loop takes them all at each turn.
+//!   a confirmed commit, loaded markers, a readable queue, and a finished
+//!   task's **report** only while reports are few (the loop takes them all
+//!   at each turn; a busy loop takes them every millisecond, unwoken).
 //!   An **event** is always a webhook's.
 //! - **settled**: a handled record's outcome is final: delivered (its marker
 //!   queued), retried or dead-lettered (the broker acknowledged the hop),

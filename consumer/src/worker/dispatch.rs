@@ -17,7 +17,6 @@ use super::commit::{Sending, RESEND_UNCONFIRMED_EVERY};
 use super::limits::MEMBER_STARTED;
 use super::partitions::Running;
 use super::partitions::Turn;
-use super::reports::TAKEN_EVERY;
 use super::{Notice, Parked, PartitionKey, Queues, Report, State, WorkerContext};
 use crate::dedupe::{event_id_hash, Admission, IdHash, ReadAt};
 use crate::deliver::Handler;
@@ -91,23 +90,21 @@ impl<H: Handler> State<H> {
         self.last_upkeep = Instant::now();
     }
 
-    /// Blocks until records arrive, a commit is confirmed or markers load,
-    /// or `wait` passes: while tasks are started, at most [`TAKEN_EVERY`],
-    /// so that their reports are taken.
+    /// Blocks until a notice comes (records arriving, a commit confirmed,
+    /// markers loaded, a report when reports are few) or `wait` passes; a
+    /// busy loop's wait ends in time to take its reports.
     pub(super) fn wait(&mut self, wait: Duration) {
-        let wait = if self.started_total() > 0 {
-            wait.min(TAKEN_EVERY)
-        } else {
-            wait
-        };
+        let wait = self.sleep_with_reports(wait);
         if let Ok(notice) = self.notices.recv_timeout(wait) {
             self.heed(notice);
         }
     }
 
-    /// Heeds one notice: a confirmed commit, loaded markers, or a readable queue.
+    /// Heeds one notice: a confirmed commit, loaded markers, or a readable
+    /// queue (a report's notice only woke the loop: the turn takes reports).
     pub(super) fn heed(&mut self, notice: Notice) {
         match notice {
+            Notice::Reported => {}
             Notice::Committed(offsets) => self.confirm_commits(&offsets),
             Notice::MarkersLoaded(loaded) => self.markers_loaded(loaded),
             Notice::Readable(key) => {

@@ -7,8 +7,8 @@
 //!   to commit.
 //! - Each partition has its own librdkafka queue; the loop takes records from
 //!   it only while the partition's buffer has room, and wakes when records
-//!   arrive, and while tasks are started at least every
-//!   [`reports::TAKEN_EVERY`] to take their reports.
+//!   arrive or tasks finish: at the first report when reports are few, every
+//!   [`reports::TAKEN_EVERY`] when they are many ([`reports`]).
 //! - A turn visits only the partitions that have something to do: those whose
 //!   queue said it has records (and has not been found empty since), and those
 //!   with records buffered. An idle partition costs the loop nothing, however
@@ -68,7 +68,7 @@
 //!   table-tested;
 //! - [`limits`]: each partition's slots, started and buffered limits;
 //! - `dispatch`: records into buffers, through the gate, into tasks, and back;
-//! - [`reports`]: finished tasks' reports, gathered without waking the loop;
+//! - [`reports`]: finished tasks' reports, and when they wake the loop;
 //! - `commit`: watermark commits and lag;
 //! - `context`: librdkafka's callbacks (logs, rebalances, commits, statistics);
 //! - `rebalance`: assignment, revocation and draining;
@@ -114,7 +114,7 @@ use limits::PartitionLimits;
 use markers::MarkerLoads;
 pub use partitions::PartitionKey;
 use partitions::Partitions;
-use reports::Reports;
+use reports::{ReportRate, Reports};
 
 /// How far past its drain and closing budgets a stop may run before the
 /// watchdog ends the process: the hand-off producer's last flush and the
@@ -156,11 +156,12 @@ pub enum Stopped {
 }
 
 /// What wakes the loop (over its one channel, `notices`): a commit the
-/// broker confirmed, markers loaded, or records arriving on a partition's
-/// empty queue. Finished tasks do not: their reports wait in
-/// [`reports`].
+/// broker confirmed, markers loaded, records arriving on a partition's
+/// empty queue, or a finished task's report when the loop asked for one
+/// (the reports themselves wait in [`reports`]).
 enum Notice {
     Committed(Vec<CommittedOffset>),
+    Reported,
     MarkersLoaded(markers::Loaded),
     Readable(PartitionKey),
 }
@@ -198,9 +199,11 @@ struct State<H: Handler> {
     /// Where commits, marker loads and queues report to the loop.
     notices: Receiver<Notice>,
     notices_tx: Sender<Notice>,
-    /// Where finished tasks report, and the loop's buffer for taking them.
+    /// Where finished tasks report, the loop's buffer for taking them, and
+    /// how fast it takes them.
     reports: Reports,
     taken: Vec<Report>,
+    report_rate: ReportRate,
     /// Marker loads asked for and which one each partition number waits for.
     markers: MarkerLoads,
     /// When watermarks were last committed (and the started gauge set).
@@ -249,8 +252,9 @@ impl<H: Handler> Worker<H> {
             started_by_source: HashMap::new(),
             notices,
             notices_tx: notices_tx.clone(),
-            reports: Reports::default(),
+            reports: Reports::new(notices_tx.clone()),
             taken: Vec::new(),
+            report_rate: ReportRate::new(Instant::now()),
             markers,
             last_commit: Instant::now(),
             last_upkeep: Instant::now(),
