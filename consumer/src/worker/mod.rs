@@ -52,7 +52,7 @@
 //!    failure's hop ([`crate::hop`]) to the next stage or the DLT
 //!    acknowledged by the broker; then reported ([`crate::events`]).
 //! 5. The task's `Report` joins the loop's [`reports`] list, which
-//!    the next turn takes; `complete` (dispatch.rs) marks the offset done
+//!    the next turn takes; `complete` (reports.rs) marks the offset done
 //!    in the partition's [`Watermark`] and releases parked copies.
 //! 6. `commit` (commit.rs) commits each watermark on the commit interval;
 //!    the broker's confirmation arrives in `commit_callback` (context.rs)
@@ -196,7 +196,8 @@ struct State<H: Handler> {
     partitions: Partitions,
     gate: DedupeGate<Parked>,
     started_by_source: HashMap<&'static str, i64>,
-    /// Where commits, marker loads and queues report to the loop.
+    /// What wakes the loop: commits, marker loads, queues, and a report
+    /// when the loop asked for one.
     notices: Receiver<Notice>,
     notices_tx: Sender<Notice>,
     /// Where finished tasks report, the loop's buffer for taking them, and
