@@ -100,7 +100,7 @@ impl Reports {
 #[derive(Debug)]
 pub(super) struct ReportRate {
     since: Instant,
-    taken: usize,
+    counted: usize,
     busy: bool,
 }
 
@@ -109,14 +109,14 @@ impl ReportRate {
     pub fn new(now: Instant) -> Self {
         Self {
             since: now,
-            taken: 0,
+            counted: 0,
             busy: false,
         }
     }
 
     /// Counts reports taken.
-    fn taken(&mut self, count: usize) {
-        self.taken += count;
+    fn count(&mut self, taken: usize) {
+        self.counted += taken;
     }
 
     /// Whether the loop is busy: once at least [`TAKEN_EVERY`] has passed
@@ -126,9 +126,9 @@ impl ReportRate {
         let span = now.saturating_duration_since(self.since);
         if span >= TAKEN_EVERY {
             let needed = span.as_secs_f64() / TAKEN_EVERY.as_secs_f64() * f64::from(BUSY_AT);
-            self.busy = self.taken as f64 >= needed;
+            self.busy = self.counted as f64 >= needed;
             self.since = now;
-            self.taken = 0;
+            self.counted = 0;
         }
         self.busy
     }
@@ -142,7 +142,7 @@ impl<H: Handler> State<H> {
         }
         let mut taken = std::mem::take(&mut self.taken);
         self.reports.take_into(&mut taken);
-        self.report_rate.taken(taken.len());
+        self.report_rate.count(taken.len());
         for done in taken.drain(..) {
             self.complete(done);
         }
@@ -273,15 +273,15 @@ mod tests {
         assert!(!rate.busy(start), "quiet at first");
         // One report a turn, a turn every 100 µs: 10,000 a second.
         for turn in 1..=10 {
-            rate.taken(1);
+            rate.count(1);
             let busy = rate.busy(start + Duration::from_micros(100 * turn));
             assert_eq!(busy, turn == 10, "judged once a millisecond has passed");
         }
         // Then one report in 5 ms: 200 a second.
-        rate.taken(1);
+        rate.count(1);
         assert!(!rate.busy(start + Duration::from_millis(6)));
         // Two in exactly a millisecond: busy again.
-        rate.taken(2);
+        rate.count(2);
         assert!(rate.busy(start + Duration::from_millis(7)));
     }
 }
