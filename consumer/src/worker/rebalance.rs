@@ -11,7 +11,6 @@ use tracing::{info, warn};
 
 use super::commit::Sending;
 use super::context::{WorkerContext, UNDELIVERED_REVOKE_AFTER};
-use super::reports::TAKEN_EVERY;
 use super::{PartitionKey, State};
 use crate::deliver::Handler;
 use crate::metrics;
@@ -62,9 +61,9 @@ impl<H: Handler> State<H> {
             if left.is_zero() {
                 return self.abort_started(&include);
             }
-            if let Ok(notice) = self.notices.recv_timeout(left.min(TAKEN_EVERY)) {
-                self.heed(notice);
-            }
+            // The loop's own wait: busy, it looks again within `TAKEN_EVERY`;
+            // quiet, the next report wakes it.
+            self.wait(left);
         }
     }
 
