@@ -27,7 +27,7 @@ pub struct ConsumedRecord {
     /// Encoded envelope.
     pub payload: Bytes,
     /// Headers that are not hop headers, carried unchanged onto every hop.
-    pub carried: Vec<(String, Vec<u8>)>,
+    pub carried: CarriedHeaders,
     /// Hop headers, parsed.
     pub hop: HopState,
 }
@@ -35,7 +35,7 @@ pub struct ConsumedRecord {
 impl ConsumedRecord {
     /// Copies what the consumer needs out of a polled message.
     pub fn from_message(message: &BorrowedMessage<'_>, stage: StageIndex) -> Self {
-        let mut carried = Vec::new();
+        let mut carried = CarriedHeaders::default();
         let mut hop = HopState::default();
         if let Some(headers) = message.headers() {
             let all = || {
@@ -44,10 +44,7 @@ impl ConsumedRecord {
                     .map(|hd| (hd.key, hd.value.unwrap_or_default()))
             };
             hop = HopState::decode(all());
-            carried = all()
-                .filter(|(key, _)| !is_hop_header(key))
-                .map(|(key, value)| (key.to_owned(), value.to_vec()))
-                .collect();
+            carried = all().filter(|(key, _)| !is_hop_header(key)).collect();
         }
         Self {
             stage,
@@ -66,7 +63,7 @@ impl ConsumedRecord {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.carried
             .iter()
-            .find(|(key, _)| key == name)
+            .find(|(key, _)| *key == name)
             .and_then(|(_, value)| std::str::from_utf8(value).ok())
     }
 
@@ -91,6 +88,47 @@ impl ConsumedRecord {
             offset: self.offset,
             timestamp_ms: self.timestamp_ms,
         })
+    }
+}
+
+/// The headers a record carries unchanged onto every hop, in their order,
+/// kept in one buffer: two allocations per record instead of two per header
+/// (a gateway's record carries four or five).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CarriedHeaders {
+    /// Each header's key and then its value, one after another.
+    bytes: Vec<u8>,
+    /// Where each header's key and its value end in `bytes`.
+    ends: Vec<(usize, usize)>,
+}
+
+impl CarriedHeaders {
+    /// Adds a header after those held.
+    pub fn push(&mut self, key: &str, value: &[u8]) {
+        self.bytes.extend_from_slice(key.as_bytes());
+        let key_end = self.bytes.len();
+        self.bytes.extend_from_slice(value);
+        self.ends.push((key_end, self.bytes.len()));
+    }
+
+    /// The headers, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        let starts = std::iter::once(0).chain(self.ends.iter().map(|&(_, end)| end));
+        starts.zip(&self.ends).map(|(start, &(key_end, end))| {
+            // Every key was pushed as a `str`.
+            let key = std::str::from_utf8(&self.bytes[start..key_end]).unwrap_or_default();
+            (key, &self.bytes[key_end..end])
+        })
+    }
+}
+
+impl<'a> FromIterator<(&'a str, &'a [u8])> for CarriedHeaders {
+    fn from_iter<I: IntoIterator<Item = (&'a str, &'a [u8])>>(headers: I) -> Self {
+        let mut carried = Self::default();
+        for (key, value) in headers {
+            carried.push(key, value);
+        }
+        carried
     }
 }
 
@@ -132,10 +170,9 @@ pub(crate) fn sample(hop: HopState) -> ConsumedRecord {
         timestamp_ms: 1_000,
         key: Some(Bytes::from_static(b"evt-1")),
         payload: Bytes::from_static(b"x"),
-        carried: vec![(
-            switchboard_proto::headers::EVENT_ID.into(),
-            b"evt-1".to_vec(),
-        )],
+        carried: [(switchboard_proto::headers::EVENT_ID, &b"evt-1"[..])]
+            .into_iter()
+            .collect(),
         hop,
     }
 }
@@ -154,5 +191,28 @@ mod tests {
         assert_eq!(record.attempt(), 1);
         assert_eq!(record.origin().offset, 7);
         assert_eq!(record.origin().topic, "webhooks");
+    }
+
+    #[test]
+    fn carried_headers_come_back_as_pushed_in_order() {
+        let pushed: [(&str, &[u8]); 4] = [
+            ("sb-source", b"genesys"),
+            ("", b"empty key"),
+            ("empty-value", b""),
+            ("sb-source", b"second copy"),
+        ];
+        let carried: CarriedHeaders = pushed.into_iter().collect();
+        assert_eq!(carried.iter().collect::<Vec<_>>(), pushed);
+        assert_eq!(CarriedHeaders::default().iter().count(), 0);
+
+        let mut record = incoming(HopState::default());
+        record.carried = carried;
+        assert_eq!(
+            record.header("sb-source"),
+            Some("genesys"),
+            "the first copy"
+        );
+        assert_eq!(record.header("empty-value"), Some(""));
+        assert_eq!(record.header("absent"), None);
     }
 }

@@ -83,10 +83,7 @@ fn record(headers: &[(&str, &str)]) -> ConsumedRecord {
         timestamp_ms: 0,
         key: None,
         payload: bytes::Bytes::new(),
-        carried: headers
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.as_bytes().to_vec()))
-            .collect(),
+        carried: headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect(),
         hop: Default::default(),
     }
 }

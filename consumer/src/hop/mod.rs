@@ -74,11 +74,7 @@ pub fn hop_headers(
         redriven_at_ms: record.hop.redriven_at_ms,
         ..HopState::default()
     };
-    let carried = record
-        .carried
-        .iter()
-        .map(|(key, value)| (key.as_str(), value.as_slice()));
-    rebuild_headers(carried, &next)
+    rebuild_headers(record.carried.iter(), &next)
 }
 
 /// `record` (read from the stage named `stage`) hopping to `to` after
