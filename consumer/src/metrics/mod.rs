@@ -14,6 +14,7 @@ use switchboard_proto::DltReason;
 
 mod destination;
 mod labels;
+mod resolved;
 
 pub use destination::{BreakerSeries, DestinationSeries};
 pub use labels::{
@@ -268,8 +269,9 @@ pub fn count_settled(
     }
     match settlement {
         Settlement::Delivered { age } => {
-            handled(source, stage, Handled::Delivered);
-            end_to_end(source, age);
+            let series = resolved::delivered(source, stage);
+            series.handled.increment(1);
+            series.end_to_end.record(age.as_secs_f64());
         }
         Settlement::Retried { next } => {
             handled(source, stage, Handled::Retried);
@@ -281,11 +283,6 @@ pub fn count_settled(
                 .increment(1);
         }
     }
-}
-
-/// The time from the gateway's receipt to delivery.
-fn end_to_end(source: &'static str, age: Duration) {
-    histogram!(END_TO_END, "source" => source).record(age.as_secs_f64());
 }
 
 /// A copy suppressed by dedupe.
@@ -300,7 +297,7 @@ pub fn retry_lateness(stage: &'static str, late: Duration) {
 
 /// One destination exchange finished with `outcome`.
 pub fn delivery_finished(elapsed: Duration, outcome: ExchangeOutcome) {
-    histogram!(DELIVERY_DURATION, "outcome" => outcome.code()).record(elapsed.as_secs_f64());
+    resolved::exchange_duration(outcome).record(elapsed.as_secs_f64());
 }
 
 /// Sets the in-flight gauge of `source`.
