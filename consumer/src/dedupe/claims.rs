@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::IdHash;
+use super::{IdHash, IdHasher};
 
 /// The answer to [`Claims::claim_or_park`].
 #[derive(Debug, PartialEq, Eq)]
@@ -22,13 +22,13 @@ pub type Owner = u64;
 /// Ids being delivered right now, with the copies that wait for them.
 #[derive(Debug)]
 pub struct Claims<T> {
-    held: HashMap<IdHash, (Owner, Vec<T>)>,
+    held: HashMap<IdHash, (Owner, Vec<T>), IdHasher>,
 }
 
 impl<T> Default for Claims<T> {
     fn default() -> Self {
         Self {
-            held: HashMap::new(),
+            held: HashMap::default(),
         }
     }
 }
