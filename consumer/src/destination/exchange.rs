@@ -5,8 +5,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
-use http::{Request, StatusCode};
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, InvalidHeaderValue, AUTHORIZATION, CONTENT_TYPE,
+    RETRY_AFTER, USER_AGENT,
+};
+use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use switchboard_proto::Envelope;
 
@@ -17,11 +20,49 @@ use crate::http::error_chain;
 use crate::metrics::{AnswerClass, FailureCause};
 
 /// Request header carrying the event id, so a destination can dedupe too.
-pub const X_EVENT_ID: &str = "x-event-id";
+pub static X_EVENT_ID: HeaderName = HeaderName::from_static("x-event-id");
 /// Request header carrying the attempt number (1 for the first).
-pub const X_ATTEMPT: &str = "x-attempt";
+pub static X_ATTEMPT: HeaderName = HeaderName::from_static("x-attempt");
 /// Request header carrying the source name.
-pub const X_SOURCE: &str = "x-source";
+pub static X_SOURCE: HeaderName = HeaderName::from_static("x-source");
+/// Request header carrying the W3C trace context.
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+/// Request header carrying the vendors' trace state.
+static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+
+/// The headers every request starts with, built straight into one map
+/// (names and constant values are static: no parsing or copying of them per
+/// request). Fails on a value of the envelope no header may carry.
+fn request_headers(event: &Envelope, attempt: u32) -> Result<HeaderMap, InvalidHeaderValue> {
+    static JSON: HeaderValue = HeaderValue::from_static("application/json");
+    static AGENT: HeaderValue =
+        HeaderValue::from_static(concat!("switchboard-consumer/", env!("CARGO_PKG_VERSION")));
+    // Room for these, the forwarded headers and the credentials' without a regrowth.
+    let mut headers = HeaderMap::with_capacity(16);
+    let content_type = if event.content_type.is_empty() {
+        JSON.clone()
+    } else {
+        HeaderValue::from_str(&event.content_type)?
+    };
+    headers.insert(CONTENT_TYPE, content_type);
+    headers.insert(USER_AGENT, AGENT.clone());
+    headers.insert(X_EVENT_ID.clone(), HeaderValue::from_str(&event.event_id)?);
+    headers.insert(X_ATTEMPT.clone(), HeaderValue::from(attempt));
+    headers.insert(X_SOURCE.clone(), HeaderValue::from_str(&event.source)?);
+    if !event.traceparent.is_empty() {
+        headers.insert(
+            TRACEPARENT.clone(),
+            HeaderValue::from_str(&event.traceparent)?,
+        );
+        if !event.tracestate.is_empty() {
+            headers.insert(
+                TRACESTATE.clone(),
+                HeaderValue::from_str(&event.tracestate)?,
+            );
+        }
+    }
+    Ok(headers)
+}
 
 /// What one request got: its meaning, its class, and the status if any.
 struct Exchanged {
@@ -83,28 +124,11 @@ async fn send(
     attempt: u32,
     token: Option<&Token>,
 ) -> Exchanged {
-    let content_type = if event.content_type.is_empty() {
-        "application/json"
-    } else {
-        &event.content_type
-    };
-    let mut request = Request::post(target.uri.clone())
-        .header(CONTENT_TYPE, content_type)
-        .header(
-            USER_AGENT,
-            concat!("switchboard-consumer/", env!("CARGO_PKG_VERSION")),
-        )
-        .header(X_EVENT_ID, &event.event_id)
-        .header(X_ATTEMPT, attempt)
-        .header(X_SOURCE, &event.source);
-    if !event.traceparent.is_empty() {
-        request = request.header("traceparent", &event.traceparent);
-        if !event.tracestate.is_empty() {
-            request = request.header("tracestate", &event.tracestate);
-        }
-    }
-    let mut request = match request.body(Full::new(event.body.clone())) {
-        Ok(request) => request,
+    let mut request = Request::new(Full::new(event.body.clone()));
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = target.uri.clone();
+    match request_headers(event, attempt) {
+        Ok(headers) => *request.headers_mut() = headers,
         Err(error) => {
             return Exchanged {
                 answer: Answer::Done(Outcome::Permanent(format!(
@@ -177,5 +201,58 @@ async fn send(
             class: AnswerClass::of_status(status.as_u16()),
             status: Some(status),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope() -> Envelope {
+        Envelope {
+            event_id: "evt-1".into(),
+            source: "genesys".into(),
+            ..Envelope::default()
+        }
+    }
+
+    #[test]
+    fn a_request_carries_the_event_s_headers() {
+        let plain = request_headers(&envelope(), 3).expect("valid");
+        assert_eq!(plain[CONTENT_TYPE], "application/json", "the default type");
+        assert_eq!(plain[&X_EVENT_ID], "evt-1");
+        assert_eq!(plain[&X_ATTEMPT], "3");
+        assert_eq!(plain[&X_SOURCE], "genesys");
+        let agent = plain[USER_AGENT].as_bytes();
+        assert!(agent.starts_with(b"switchboard-consumer/"));
+        assert!(!plain.contains_key(&TRACEPARENT));
+
+        let traced = Envelope {
+            content_type: "application/cloudevents+json".into(),
+            traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+            tracestate: "vendor=1".into(),
+            ..envelope()
+        };
+        let traced = request_headers(&traced, 1).expect("valid");
+        assert_eq!(traced[CONTENT_TYPE], "application/cloudevents+json");
+        assert_eq!(traced[&TRACESTATE], "vendor=1");
+        assert_eq!(traced.len(), 7);
+    }
+
+    #[test]
+    fn an_envelope_value_no_header_may_carry_is_refused() {
+        let broken = Envelope {
+            event_id: "evt\n1".into(),
+            ..envelope()
+        };
+        assert!(request_headers(&broken, 1).is_err());
+        let untraced_state = Envelope {
+            tracestate: "bad\r".into(),
+            ..envelope()
+        };
+        assert!(
+            request_headers(&untraced_state, 1).is_ok(),
+            "a trace state without a trace parent is not sent"
+        );
     }
 }
