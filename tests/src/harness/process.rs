@@ -3,11 +3,12 @@
 //! address a child reports after binding port 0 (no port is picked by the
 //! harness and then re-bound by the child, so no two tests race for one).
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::sync::{mpsc, Mutex, OnceLock};
+use std::sync::{mpsc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// The listen address to give a child: loopback, any free port.
@@ -15,11 +16,26 @@ pub const LOOPBACK_ANY_PORT: &str = "127.0.0.1:0";
 
 /// A port that was free a moment ago, for third-party servers that must be
 /// told their port (Kafka advertises it; Prometheus takes it as a flag). Our
-/// own binaries bind [`LOOPBACK_ANY_PORT`] instead. A lost race shows as a
-/// server that exits at start; the broker then tries another port.
+/// own binaries bind [`LOOPBACK_ANY_PORT`] instead. A lost race with another
+/// process shows as a server that exits at start; the broker then tries
+/// another port.
+///
+/// No port is handed out twice in one test process: the kernel may give a
+/// just-released port to the next bind, and two picks in a row once gave one
+/// node's client and controller listeners the same port (a broker that
+/// refuses its configuration, not one that exits at start).
 pub fn probably_free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local addr").port()
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    // Far fewer ports are handed out in a run than the ephemeral range holds.
+    for _ in 0..1_000 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let port = listener.local_addr().expect("local addr").port();
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(PoisonError::into_inner);
+        if handed_out.insert(port) {
+            return port;
+        }
+    }
+    panic!("no ephemeral port left that this process has not handed out already");
 }
 
 /// Spawns `command` so that it dies with the thread that spawned it. Callers
