@@ -19,8 +19,8 @@ use switchboard_runtime::kafka::access;
 /// its task (tokio aligns a task's memory, glibc's slowest path) and its
 /// request, and frees them on another thread: glibc's malloc and free were
 /// ~17 % of the consumer's CPU at full rate. mimalloc (the gateway's) cut it
-/// too, but held 116-127 MiB with 1 M ids in the dedupe window against
-/// glibc's 103-115 (the bar is 128); jemalloc holds what glibc holds
+/// too, but held 112-127 MiB with 1 M ids in the dedupe window against
+/// glibc's 102-115 (the bar is 128); jemalloc holds what glibc holds
 /// (BENCHMARKS.md, "Issue 32, seventh sitting").
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
