@@ -332,7 +332,10 @@ impl<H: Handler> State<H> {
         let Some(slots) = self.partitions.by_key.get(&key).map(|p| p.slots.clone()) else {
             return;
         };
-        let task = self.runtime.spawn(async move {
+        // Boxed: the job's future is ~3 KB, and tokio copies a task's
+        // future into its cell and writes its stage over it twice more
+        // (output, then consumed); boxed, those copies are of a pointer.
+        let task = self.runtime.spawn(Box::pin(async move {
             let finished = run_job(
                 &pipeline,
                 Job {
@@ -349,7 +352,7 @@ impl<H: Handler> State<H> {
                 id,
                 finished,
             });
-        });
+        }));
         if let Some(partition) = self.partitions.by_key.get_mut(&key) {
             let running = Running {
                 task: task.abort_handle(),

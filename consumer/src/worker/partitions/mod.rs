@@ -5,7 +5,6 @@
 //! nothing here talks to Kafka, so it is tested by tables.
 
 use std::collections::{HashMap, VecDeque};
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +15,11 @@ use crate::dedupe::IdHash;
 use crate::record::ConsumedRecord;
 use crate::stage::StageIndex;
 use crate::watermark::Watermark;
+
+/// The hasher of the loop's tables, keyed by offsets and partitions: keys
+/// of our own, not outside input, looked up several times per record; std's
+/// SipHash is for keys an attacker picks.
+type TableHasher = foldhash::fast::RandomState;
 
 use super::limits::PartitionLimits;
 use super::wakeups::WakeUps;
@@ -46,7 +50,7 @@ pub struct PartitionState {
     /// Records read but not started, in offset order.
     pub buffer: VecDeque<ConsumedRecord>,
     /// Tasks started and not finished, by offset (see [`super::limits`]).
-    pub started: HashMap<i64, Running>,
+    pub started: HashMap<i64, Running, TableHasher>,
     /// What may be committed.
     pub mark: Watermark,
     /// Its partition number's delivered markers are loaded: records may start.
@@ -113,7 +117,7 @@ impl PartitionState {
         Self {
             epoch,
             buffer: VecDeque::new(),
-            started: HashMap::new(),
+            started: HashMap::default(),
             mark: Watermark::default(),
             ready: false,
             slots: Arc::new(Semaphore::new(slots.max(1))),
@@ -124,7 +128,7 @@ impl PartitionState {
 /// The partitions this member holds (see the module docs).
 pub(super) struct Partitions {
     /// Each assigned partition's state.
-    pub by_key: HashMap<PartitionKey, PartitionState>,
+    pub by_key: HashMap<PartitionKey, PartitionState, TableHasher>,
     /// Which partitions a turn visits, and when the loop wakes.
     pub wake: WakeUps,
     /// Each partition's slots, started and buffered limits.
@@ -139,7 +143,7 @@ impl Partitions {
     /// None held yet, each to get `limits`.
     pub fn new(limits: PartitionLimits) -> Self {
         Self {
-            by_key: HashMap::new(),
+            by_key: HashMap::default(),
             wake: WakeUps::default(),
             limits,
             next_epoch: 0,
