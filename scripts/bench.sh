@@ -34,7 +34,7 @@ out="target/bench/$(date -u +%Y%m%dT%H%M%SZ).txt"
   if [ -z "${BENCH_SKIP_MARKERS:-}" ]; then
     cargo bench -q -p switchboard-tests --bench markers
   fi
-  # What a delivered marker costs the broker, by the hand-off producer's linger.
+  # What a delivered marker costs the broker, by the marker producer's linger.
   cargo bench -q -p switchboard-tests --bench marker_writes
   cargo bench -q -p switchboard-tests --bench trace
   cargo bench -q -p switchboard-tests --bench filter

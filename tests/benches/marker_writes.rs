@@ -1,4 +1,4 @@
-//! What one delivered marker costs the broker, by the hand-off producer's
+//! What one delivered marker costs the broker, by the marker producer's
 //! settings: the consumer writes one marker per delivered event, and on a
 //! shared box the broker's CPU for them is taken from delivery.
 //!
@@ -15,6 +15,7 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use switchboard_consumer::config::DEFAULT_MARKER_LINGER;
 use switchboard_consumer::marker::{Marker, MarkerRecord};
 use switchboard_proto::GroupTopics;
 use switchboard_runtime::kafka::KafkaSettings;
@@ -29,32 +30,45 @@ const PARTITIONS: i32 = 3;
 /// One way of writing the markers.
 struct Variant {
     name: &'static str,
-    /// Settings over the hand-off producer's (idempotent, `acks=all`, lz4, linger 10 ms).
+    /// Settings over the marker producer's (the hand-off producer's:
+    /// idempotent, `acks=all`, lz4; lingering `CONSUMER_MARKER_LINGER`'s
+    /// default). Each row prints the linger it ran with.
     settings: &'static [(&'static str, &'static str)],
 }
 
 const VARIANTS: &[Variant] = &[
     Variant {
-        name: "product: lz4, linger 10 ms",
+        name: "product: lz4",
         settings: &[],
     },
     Variant {
-        name: "uncompressed, linger 10 ms",
+        name: "uncompressed",
         settings: &[("compression.type", "none")],
     },
     Variant {
-        name: "lz4, linger 25 ms",
+        name: "lz4 (the hand-off's linger)",
+        settings: &[("linger.ms", "10")],
+    },
+    Variant {
+        name: "lz4",
         settings: &[("linger.ms", "25")],
     },
     Variant {
-        name: "lz4, linger 50 ms",
-        settings: &[("linger.ms", "50")],
-    },
-    Variant {
-        name: "lz4, linger 100 ms",
+        name: "lz4",
         settings: &[("linger.ms", "100")],
     },
 ];
+
+/// The producer settings of `variant`.
+fn settings_of(bootstrap: &str, variant: &Variant) -> KafkaSettings {
+    let linger = DEFAULT_MARKER_LINGER.as_millis() as u32;
+    let mut settings = KafkaSettings::durable_producer("bench-marker-writes", linger);
+    settings.set("bootstrap.servers", bootstrap);
+    for (key, value) in variant.settings {
+        settings.set(*key, *value);
+    }
+    settings
+}
 
 /// Writes `count` markers at `rate` per second to the marker topic of
 /// `group`; returns the broker's CPU per marker, µs, and its JIT's share.
@@ -66,13 +80,10 @@ fn write(
     count: usize,
     rate: usize,
 ) -> (f64, f64) {
-    let mut settings = KafkaSettings::durable_producer("bench-marker-writes", 10);
-    settings.set("bootstrap.servers", bootstrap);
-    for (key, value) in variant.settings {
-        settings.set(*key, *value);
-    }
-    let producer: ThreadedProducer<DefaultProducerContext> =
-        settings.client_config().create().expect("producer");
+    let producer: ThreadedProducer<DefaultProducerContext> = settings_of(bootstrap, variant)
+        .client_config()
+        .create()
+        .expect("producer");
     let marker = Marker {
         stage: "main",
         attempt: 1,
@@ -140,10 +151,12 @@ async fn main() {
             let (cpu, jit) = tokio::task::block_in_place(|| {
                 write(&bootstrap, broker_pid, &topic, variant, count, rate)
             });
-            println!(
-                "  round {round}  {:<28} {cpu:>6.1} us ({jit:.1})",
-                variant.name
-            );
+            let linger = settings_of(&bootstrap, variant)
+                .get("linger.ms")
+                .map(str::to_owned)
+                .unwrap_or_default();
+            let name = format!("{}, linger {linger} ms", variant.name);
+            println!("  round {round}  {name:<38} {cpu:>6.1} us ({jit:.1})");
         }
     }
 }
