@@ -4,6 +4,7 @@
 mod check;
 mod ingest;
 mod limits;
+mod producer;
 mod signatures;
 
 use std::collections::{BTreeSet, HashMap};
