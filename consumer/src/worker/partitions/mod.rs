@@ -16,13 +16,13 @@ use crate::record::ConsumedRecord;
 use crate::stage::StageIndex;
 use crate::watermark::Watermark;
 
+use super::limits::PartitionLimits;
+use super::wakeups::WakeUps;
+
 /// The hasher of the loop's tables, keyed by offsets and partitions: keys
 /// of our own, not outside input, looked up several times per record; std's
 /// SipHash is for keys an attacker picks.
 type TableHasher = foldhash::fast::RandomState;
-
-use super::limits::PartitionLimits;
-use super::wakeups::WakeUps;
 
 /// A partition of one stage's topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
