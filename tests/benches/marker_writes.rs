@@ -46,7 +46,7 @@ const VARIANTS: &[Variant] = &[
         settings: &[("compression.type", "none")],
     },
     Variant {
-        name: "lz4 (the hand-off's linger)",
+        name: "lz4, as the hand-off's",
         settings: &[("linger.ms", "10")],
     },
     Variant {
@@ -73,17 +73,14 @@ fn settings_of(bootstrap: &str, variant: &Variant) -> KafkaSettings {
 /// Writes `count` markers at `rate` per second to the marker topic of
 /// `group`; returns the broker's CPU per marker, µs, and its JIT's share.
 fn write(
-    bootstrap: &str,
+    settings: &KafkaSettings,
     broker_pid: u32,
     marker_topic: &str,
-    variant: &Variant,
     count: usize,
     rate: usize,
 ) -> (f64, f64) {
-    let producer: ThreadedProducer<DefaultProducerContext> = settings_of(bootstrap, variant)
-        .client_config()
-        .create()
-        .expect("producer");
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        settings.client_config().create().expect("producer");
     let marker = Marker {
         stage: "main",
         attempt: 1,
@@ -139,22 +136,18 @@ async fn main() {
     let topic_of = |group: &str| GroupTopics::new(main, group).expect("names").delivered();
     // Unmeasured: the JVM compiles the produce path first.
     let warmup = topic_of("warmup");
-    tokio::task::block_in_place(|| {
-        write(&bootstrap, broker_pid, &warmup, &VARIANTS[0], count, rate)
-    });
+    let product = settings_of(&bootstrap, &VARIANTS[0]);
+    tokio::task::block_in_place(|| write(&product, broker_pid, &warmup, count, rate));
     println!("marker writes: {count} markers per run at {rate}/s, {PARTITIONS} partitions, broker CPU per marker (of which its JIT compiler)");
     for round in 1..=rounds {
         for (v, variant) in VARIANTS.iter().enumerate() {
             let group = format!("r{round}v{v}");
             create_topics_of_group(&bootstrap, main, &group, PARTITIONS).await;
             let topic = topic_of(&group);
-            let (cpu, jit) = tokio::task::block_in_place(|| {
-                write(&bootstrap, broker_pid, &topic, variant, count, rate)
-            });
-            let linger = settings_of(&bootstrap, variant)
-                .get("linger.ms")
-                .map(str::to_owned)
-                .unwrap_or_default();
+            let settings = settings_of(&bootstrap, variant);
+            let (cpu, jit) =
+                tokio::task::block_in_place(|| write(&settings, broker_pid, &topic, count, rate));
+            let linger = settings.get("linger.ms").unwrap_or_default();
             let name = format!("{}, linger {linger} ms", variant.name);
             println!("  round {round}  {name:<38} {cpu:>6.1} us ({jit:.1})");
         }

@@ -3,7 +3,7 @@
 //! in-flight limit, instead of polling its sockets until the answer comes
 //! (the patch described in vendor/README.md).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use rdkafka::producer::{
@@ -14,6 +14,7 @@ use switchboard_gateway::config::PRODUCER_LINGER_MS;
 use switchboard_runtime::kafka::KafkaSettings;
 
 use super::*;
+use crate::harness::eventually;
 
 /// Keeps librdkafka's latest statistics, and counts the records it could
 /// not deliver (counted, not asserted: a panic in librdkafka's callback
@@ -21,12 +22,15 @@ use super::*;
 #[derive(Default)]
 struct LatestStatistics {
     latest: Mutex<Option<Statistics>>,
+    /// Reports received so far.
+    reports: AtomicU64,
     failed: AtomicUsize,
 }
 
 impl ClientContext for LatestStatistics {
     fn stats(&self, statistics: Statistics) {
         *self.latest.lock().expect("not poisoned") = Some(statistics);
+        self.reports.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -52,6 +56,20 @@ impl LatestStatistics {
             .filter(|broker| broker.nodeid >= 0)
             .filter_map(|broker| broker.wakeups)
             .sum()
+    }
+
+    /// [`Self::node_wakeups`] from a report made after this call: one
+    /// report may already be in the making, so it waits for the second.
+    async fn node_wakeups_from_now(&self) -> u64 {
+        let seen = self.reports.load(Ordering::Acquire);
+        eventually(
+            "a fresh statistics report",
+            Duration::from_secs(10),
+            || async {
+                (self.reports.load(Ordering::Acquire) >= seen + 2).then(|| self.node_wakeups())
+            },
+        )
+        .await
     }
 }
 
@@ -93,18 +111,17 @@ async fn the_producers_broker_thread_does_not_busy_poll_behind_its_in_flight_lim
         .client_config()
         .create_with_context(LatestStatistics::default())
         .expect("producer");
-    let stats_interval = Duration::from_millis(250);
 
     let (count, rate) = (16_000, 8_000);
-    let measured = tokio::task::block_in_place(|| {
-        // The connection, the producer id and the broker's first answers.
-        produce_paced(&producer, &topic, 500, 5_000);
-        std::thread::sleep(stats_interval);
-        let before = producer.context().node_wakeups();
-        produce_paced(&producer, &topic, count, rate);
-        std::thread::sleep(stats_interval);
-        producer.context().node_wakeups().saturating_sub(before)
-    });
+    // The connection, the producer id and the broker's first answers.
+    tokio::task::block_in_place(|| produce_paced(&producer, &topic, 500, 5_000));
+    let before = producer.context().node_wakeups_from_now().await;
+    tokio::task::block_in_place(|| produce_paced(&producer, &topic, count, rate));
+    let measured = producer
+        .context()
+        .node_wakeups_from_now()
+        .await
+        .saturating_sub(before);
     assert_eq!(
         producer.context().failed.load(Ordering::Relaxed),
         0,
