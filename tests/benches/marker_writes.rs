@@ -10,7 +10,8 @@
 //! Prints numbers; asserts nothing.
 //!
 //! `cargo bench -p switchboard-tests --bench marker_writes` (BENCH_MARKER_RATE, default 24,000/s;
-//! BENCH_MARKERS per run, default 200,000; BENCH_ROUNDS, default 2).
+//! BENCH_MARKERS per run, default 200,000; BENCH_ROUNDS, default 2; BENCH_PARTITIONS, default 3:
+//! the markers of a member holding that many partitions, spread evenly over them).
 
 use std::time::{Duration, Instant};
 
@@ -24,8 +25,6 @@ use harness::process::{cpu_time_us, threads_cpu_time_us};
 use harness::Kafka;
 use pipeline::{create_group_topics, create_topics_of_group, envelope};
 use switchboard_tests::{harness, pipeline};
-
-const PARTITIONS: i32 = 3;
 
 /// One way of writing the markers.
 struct Variant {
@@ -57,6 +56,10 @@ const VARIANTS: &[Variant] = &[
         name: "lz4",
         settings: &[("linger.ms", "100")],
     },
+    Variant {
+        name: "lz4",
+        settings: &[("linger.ms", "250")],
+    },
 ];
 
 /// The producer settings of `variant`.
@@ -76,6 +79,7 @@ fn write(
     settings: &KafkaSettings,
     broker_pid: u32,
     marker_topic: &str,
+    partitions: i32,
     count: usize,
     rate: usize,
 ) -> (f64, f64) {
@@ -101,7 +105,7 @@ fn write(
         let event = envelope(&format!("marker-{i:09}"), "genesys");
         let record = MarkerRecord::delivery(&event, &marker);
         let mut pending = BaseRecord::to(marker_topic)
-            .partition(i as i32 % PARTITIONS)
+            .partition(i as i32 % partitions)
             .key(&record.key)
             .payload(&record.value)
             .headers(record.headers);
@@ -128,25 +132,27 @@ async fn main() {
     let rate: usize = harness::bench_setting("BENCH_MARKER_RATE", 24_000);
     let count: usize = harness::bench_setting("BENCH_MARKERS", 200_000);
     let rounds: usize = harness::bench_setting("BENCH_ROUNDS", 2);
+    let partitions: i32 = harness::bench_setting("BENCH_PARTITIONS", 3);
     let broker = Kafka::start().await;
     let bootstrap = broker.bootstrap();
     let broker_pid = broker.pid().expect("broker runs");
     let main = "bench-marker-writes";
-    create_group_topics(&bootstrap, main, "warmup", PARTITIONS).await;
+    create_group_topics(&bootstrap, main, "warmup", partitions).await;
     let topic_of = |group: &str| GroupTopics::new(main, group).expect("names").delivered();
     // Unmeasured: the JVM compiles the produce path first.
     let warmup = topic_of("warmup");
     let product = settings_of(&bootstrap, &VARIANTS[0]);
-    tokio::task::block_in_place(|| write(&product, broker_pid, &warmup, count, rate));
-    println!("marker writes: {count} markers per run at {rate}/s, {PARTITIONS} partitions, broker CPU per marker (of which its JIT compiler)");
+    tokio::task::block_in_place(|| write(&product, broker_pid, &warmup, partitions, count, rate));
+    println!("marker writes: {count} markers per run at {rate}/s, {partitions} partitions, broker CPU per marker (of which its JIT compiler)");
     for round in 1..=rounds {
         for (v, variant) in VARIANTS.iter().enumerate() {
             let group = format!("r{round}v{v}");
-            create_topics_of_group(&bootstrap, main, &group, PARTITIONS).await;
+            create_topics_of_group(&bootstrap, main, &group, partitions).await;
             let topic = topic_of(&group);
             let settings = settings_of(&bootstrap, variant);
-            let (cpu, jit) =
-                tokio::task::block_in_place(|| write(&settings, broker_pid, &topic, count, rate));
+            let (cpu, jit) = tokio::task::block_in_place(|| {
+                write(&settings, broker_pid, &topic, partitions, count, rate)
+            });
             let linger = settings.get("linger.ms").unwrap_or_default();
             let name = format!("{}, linger {linger} ms", variant.name);
             println!("  round {round}  {name:<38} {cpu:>6.1} us ({jit:.1})");
