@@ -10,7 +10,7 @@
 //! BENCH_RATES="500,5000", BENCH_WARMUP_SECS of unmeasured load at the highest rate first; E2E_HANDOFF_LINGER=<ms> and E2E_GATEWAY_LINGER=<ms>
 //! try another linger than the product's for the consumer's hand-off
 //! producer and for the gateway; E2E_GATEWAY_ENV="KAFKA_A=1 KAFKA_B=2" passes
-//! more settings to the gateway).
+//! more settings to the gateway, E2E_CONSUMER_ENV to the consumer).
 //!
 //! The consumer keeps librdkafka's fetch settings: Kafka answers a long-poll
 //! fetch as soon as data arrives, so `fetch.wait.max.ms` bounds only idle
@@ -221,6 +221,20 @@ fn report(name: &str, pass: &Pass, sorted: &[i64], undelivered: usize) {
     );
 }
 
+/// The settings a run tries beside the product's, as `KEY=value` pairs.
+fn settings_tried(env: &[(&str, &str)]) -> String {
+    let tried: Vec<String> = env
+        .iter()
+        .filter(|(key, _)| *key != "RUST_LOG")
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    if tried.is_empty() {
+        "the product's".to_owned()
+    } else {
+        tried.join(" ")
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let secs: u64 = harness::bench_setting("BENCH_SECS", 10);
@@ -241,6 +255,13 @@ async fn main() {
     if let Some(linger) = &handoff_linger {
         consumer_env.push(("KAFKA_LINGER_MS", linger));
     }
+    // E2E_CONSUMER_ENV="KAFKA_A=1 KAFKA_B=2" passes more settings to the consumer.
+    let consumer_extra = std::env::var("E2E_CONSUMER_ENV").unwrap_or_default();
+    consumer_env.extend(
+        consumer_extra
+            .split_whitespace()
+            .filter_map(|pair| pair.split_once('=')),
+    );
     let consumer =
         ConsumerProcess::start(&bootstrap, main, group, &downstream.url(), &consumer_env).await;
     consumer.wait_assigned(3 * PARTITIONS as usize).await;
@@ -259,19 +280,11 @@ async fn main() {
     );
     let gateway = Gateway::start(&bootstrap, main, None, &gateway_env).await;
     gateway.wait_ready().await;
-    let tried: Vec<String> = gateway_env
-        .iter()
-        .filter(|(key, _)| *key != "RUST_LOG")
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect();
-    let gateway_settings = if tried.is_empty() {
-        "the product's".to_owned()
-    } else {
-        tried.join(" ")
-    };
     println!(
-        "e2e bench: {secs} s per rate, open loop, {PARTITIONS} partitions, ~700 B bodies, downstream answering at once; latency = sender's 202 -> downstream receipt; Kafka {}, one node; gateway settings: {gateway_settings}",
-        harness::kafka::Installation::get().version()
+        "e2e bench: {secs} s per rate, open loop, {PARTITIONS} partitions, ~700 B bodies, downstream answering at once; latency = sender's 202 -> downstream receipt; Kafka {}, one node; gateway settings: {}; consumer settings: {}",
+        harness::kafka::Installation::get().version(),
+        settings_tried(&gateway_env),
+        settings_tried(&consumer_env),
     );
 
     // A fresh broker is a cold JVM: until its JIT has compiled the hot
