@@ -13,7 +13,7 @@
 //! BENCH_MARKERS per run, default 200,000; BENCH_ROUNDS, default 2; BENCH_PARTITIONS, default 3:
 //! the markers of a member holding that many partitions, spread evenly over them).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use switchboard_consumer::config::DEFAULT_MARKER_LINGER;
@@ -22,7 +22,7 @@ use switchboard_proto::GroupTopics;
 use switchboard_runtime::kafka::KafkaSettings;
 
 use harness::process::{cpu_time_us, threads_cpu_time_us};
-use harness::Kafka;
+use harness::{Kafka, Pace};
 use pipeline::{create_group_topics, create_topics_of_group, envelope};
 use switchboard_tests::{harness, pipeline};
 
@@ -94,13 +94,9 @@ fn write(
         cpu_time_us(broker_pid),
         threads_cpu_time_us(broker_pid, "Compiler"),
     );
-    let started = Instant::now();
+    let pace = Pace::per_second(rate);
     for i in 0..count {
-        // Paced: record i leaves at i / rate seconds.
-        let due = Duration::from_secs_f64(i as f64 / rate as f64);
-        if let Some(wait) = due.checked_sub(started.elapsed()) {
-            std::thread::sleep(wait);
-        }
+        pace.until_due(i);
         // Each run writes to its own marker topic: the ids need no prefix of their own.
         let event = envelope(&format!("marker-{i:09}"), "genesys");
         let record = MarkerRecord::delivery(&event, &marker);

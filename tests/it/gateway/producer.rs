@@ -14,7 +14,7 @@ use switchboard_gateway::config::PRODUCER_LINGER_MS;
 use switchboard_runtime::kafka::KafkaSettings;
 
 use super::*;
-use crate::harness::eventually;
+use crate::harness::{eventually, Pace};
 
 /// Keeps librdkafka's latest statistics, and counts the records it could
 /// not deliver (counted, not asserted: a panic in librdkafka's callback
@@ -73,20 +73,16 @@ impl LatestStatistics {
     }
 }
 
-/// Sends `count` keyed records to `topic` at `rate` per second, paced per
-/// millisecond, and waits for their acknowledgements.
+/// Sends `count` keyed records to `topic` at `rate` per second and waits for their acknowledgements.
 fn produce_paced(
     producer: &ThreadedProducer<LatestStatistics>,
     topic: &str,
     count: usize,
     rate: usize,
 ) {
-    let started = Instant::now();
+    let pace = Pace::per_second(rate);
     for i in 0..count {
-        let due = Duration::from_secs_f64(i as f64 / rate as f64);
-        if let Some(wait) = due.checked_sub(started.elapsed()) {
-            std::thread::sleep(wait);
-        }
+        pace.until_due(i);
         let key = format!("event-{i:06}");
         let record = BaseRecord::to(topic).key(&key).payload(&b"{}"[..]);
         producer

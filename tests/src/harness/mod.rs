@@ -36,7 +36,7 @@ pub use receiver::PythonReceiver;
 pub use topics::{
     create_topic, create_topic_with, delete_topic, partition_count, read_topic, Record,
 };
-pub use wait::{eventually, metric_sum, wait_exit, wait_metric_line, wait_until_ok};
+pub use wait::{eventually, metric_sum, wait_exit, wait_metric_line, wait_until_ok, Pace};
 
 /// Replaces a secret file's content as an operator (or a Kubernetes Secret
 /// volume) does, with a modification time surely newer than the last one a

@@ -29,6 +29,33 @@ where
     }
 }
 
+/// Paces a blocking loop at a fixed rate from the moment it is made: item
+/// `i` is due `i / rate` seconds later, so a late item does not push the
+/// ones after it back (an open loop).
+pub struct Pace {
+    started: Instant,
+    per_second: f64,
+}
+
+impl Pace {
+    /// Starts pacing `per_second` items a second.
+    pub fn per_second(per_second: usize) -> Pace {
+        Pace {
+            started: Instant::now(),
+            per_second: per_second as f64,
+        }
+    }
+
+    /// Blocks the thread until item `i` is due (run it off the runtime, in
+    /// `block_in_place` or a thread of its own).
+    pub fn until_due(&self, i: usize) {
+        let due = Duration::from_secs_f64(i as f64 / self.per_second);
+        if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+}
+
 /// Waits until `url` answers 200, failing at once (with the log) if `child`
 /// exits first.
 pub async fn wait_until_ok(child: &mut Child, url: &str, what: &str, log: &Path) {
